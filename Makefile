@@ -1,0 +1,68 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is plumbing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed-$(shell cksum < requirements.lock | cut -d' ' -f1)
+HOST    ?= 127.0.0.1
+PORT    ?= 8000
+
+.PHONY: help run test install worker lock check clean
+
+help:
+	@echo "make run    install, migrate, load the demo data once and serve http://$(HOST):$(PORT)"
+	@echo "make test   install and run the whole test suite (SQLite, or PostgreSQL with DATABASE_URL)"
+	@echo "make check  Django's deployment checks with production-like settings"
+	@echo "make lock   re-pin requirements.lock from pyproject.toml"
+
+# Find a Python 3.12+: an explicit PYTHON=..., then python3.13/python3.12/python3 on PATH (each is
+# run, so a pyenv shim for a version that is not selected is skipped), then pyenv's versions.
+$(PY):
+	@if [ -n "$(PYTHON)" ]; then candidates="$(PYTHON)"; else \
+	  pyenv_root="$${PYENV_ROOT:-$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)}"; \
+	  candidates="python3.14 python3.13 python3.12 python3 $$(ls -d "$$pyenv_root"/versions/3.1[2-9]*/bin/python 2>/dev/null | sort -rV)"; \
+	fi; \
+	for c in $$candidates; do \
+	  if "$$c" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then found="$$c"; break; fi; \
+	done; \
+	if [ -z "$$found" ]; then \
+	  echo "No Python 3.12 or newer found (tried: $$candidates)." >&2; \
+	  echo "Install one (e.g. 'apt-get install python3.12 python3.12-venv' or 'pyenv install 3.13')," >&2; \
+	  echo "or point to it: make run PYTHON=/path/to/python3.12" >&2; \
+	  exit 1; \
+	fi; \
+	echo "Creating $(VENV) with $$found ($$("$$found" --version))"; \
+	"$$found" -m venv $(VENV)
+
+$(STAMP): $(PY) requirements.lock
+	@rm -f $(VENV)/.installed-*
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	@touch $@
+
+install: $(STAMP)
+
+run: install
+	@mkdir -p var
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py seed_demo
+	@echo ""
+	@echo "  Portal: http://$(HOST):$(PORT)/   (sign in as admin / admin)"
+	@echo ""
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+check: install
+	DEBUG=false SECRET_KEY="$$(openssl rand -hex 40)" ALLOWED_HOSTS=portal.example.test \
+	  $(PY) manage.py check --deploy --fail-level WARNING
+
+lock: $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check ".[test]"
+	$(PY) -m pip uninstall --quiet --yes envportal
+	$(PY) -m pip freeze --exclude-editable | grep -v '^envportal' > requirements.lock
+	@echo "requirements.lock updated"
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis

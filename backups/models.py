@@ -1,0 +1,1 @@
+# Manual backups, restore operations and retention arrive with the backups issue.

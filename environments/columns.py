@@ -1,0 +1,163 @@
+"""Typed columns of an environment's tables, and the form that checks a row against them.
+
+A table's columns are plain JSON (`DataTable.columns`). One form class per table does all value
+checking, so the data browser, the API and the commands give the same messages.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import json
+import re
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+
+COLUMN_TYPES = ("text", "long_text", "email", "integer", "decimal", "boolean", "date", "choice")
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class UnicodeJSONEncoder(DjangoJSONEncoder):
+    """Store text as text (not \\u escapes) so that searching rows works the same on every database."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["ensure_ascii"] = False
+        super().__init__(*args, **kwargs)
+
+
+def validate_columns(columns: Any) -> list[dict]:
+    """Check a table definition; return it normalised. Raises ValidationError."""
+    if not isinstance(columns, list) or not columns:
+        raise ValidationError("A table needs at least one column.")
+    seen: set[str] = set()
+    result = []
+    for col in columns:
+        if not isinstance(col, dict):
+            raise ValidationError("Each column must be an object.")
+        name = col.get("name", "")
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise ValidationError(f"Column name {name!r} must be lowercase letters, digits, _.")
+        if name in seen:
+            raise ValidationError(f"Column {name!r} is defined twice.")
+        seen.add(name)
+        kind = col.get("type")
+        if kind not in COLUMN_TYPES:
+            raise ValidationError(f"Column {name!r} has unknown type {kind!r}.")
+        clean = {
+            "name": name,
+            "label": str(col.get("label") or name.replace("_", " ").capitalize()),
+            "type": kind,
+            "required": bool(col.get("required", False)),
+        }
+        if kind in ("text", "long_text", "email"):
+            clean["max_length"] = int(col.get("max_length") or (2000 if kind == "long_text" else 200))
+        if kind == "choice":
+            choices = col.get("choices")
+            if not isinstance(choices, list) or not choices or not all(
+                isinstance(c, str) for c in choices
+            ):
+                raise ValidationError(f"Column {name!r} needs a list of text choices.")
+            clean["choices"] = choices
+        result.append(clean)
+    return result
+
+
+def _form_field(col: dict) -> forms.Field:
+    common = {"label": col["label"], "required": col["required"]}
+    match col["type"]:
+        case "text":
+            return forms.CharField(max_length=col["max_length"], **common)
+        case "long_text":
+            return forms.CharField(max_length=col["max_length"], widget=forms.Textarea, **common)
+        case "email":
+            return forms.EmailField(max_length=col["max_length"], **common)
+        case "integer":
+            return forms.IntegerField(min_value=-(2**53), max_value=2**53, **common)
+        case "decimal":
+            return forms.DecimalField(max_digits=18, decimal_places=2, **common)
+        case "boolean":
+            # A checkbox cannot be "required" in the sense of "must be ticked" here.
+            return forms.BooleanField(label=col["label"], required=False)
+        case "date":
+            return forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **common)
+        case "choice":
+            choices = [("", "---------")] + [(c, c) for c in col["choices"]]
+            return forms.ChoiceField(choices=choices, **common)
+    raise ValidationError(f"Unknown column type {col['type']!r}")
+
+
+def to_json(col: dict, value: Any) -> Any:
+    """A cleaned form value as it is stored."""
+    if value is None or value == "":
+        return None if col["type"] != "boolean" else False
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return value
+
+
+def from_json(col: dict, value: Any) -> Any:
+    """A stored value as a form's initial value."""
+    if value is None:
+        return None
+    if col["type"] == "date":
+        try:
+            return datetime.date.fromisoformat(value)
+        except (TypeError, ValueError):
+            return value
+    return value
+
+
+class RowForm(forms.Form):
+    """The base of every table's row form; fields are added per column by row_form_class."""
+
+    columns: list[dict] = []
+
+    def stored_values(self) -> dict[str, Any]:
+        return {col["name"]: to_json(col, self.cleaned_data.get(col["name"])) for col in self.columns}
+
+
+def row_form_class(columns: list[dict]) -> type[RowForm]:
+    fields: dict[str, Any] = {col["name"]: _form_field(col) for col in columns}
+    fields["columns"] = columns
+    return type("TableRowForm", (RowForm,), fields)
+
+
+def clean_values(columns: list[dict], values: Any) -> dict[str, Any]:
+    """Check values against the columns, as the data browser's form does. Raises ValidationError
+    with one message per field; unknown fields are refused rather than dropped silently."""
+    if not isinstance(values, dict):
+        raise ValidationError("Row values must be an object of column names to values.")
+    known = {col["name"] for col in columns}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValidationError({name: "There is no such column." for name in unknown})
+    data = {}
+    for col in columns:
+        raw = values.get(col["name"])
+        if col["type"] == "boolean":
+            if raw in (True, "true", "on", "1", 1):
+                data[col["name"]] = "on"
+        elif raw is not None:
+            data[col["name"]] = raw if isinstance(raw, str) else json.dumps(raw) if isinstance(
+                raw, (dict, list)
+            ) else str(raw)
+    form = row_form_class(columns)(data=data)
+    if not form.is_valid():
+        raise ValidationError(
+            {field: [e for e in errors] for field, errors in form.errors.items()}
+        )
+    return form.stored_values()
+
+
+def display(col: dict, value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if col["type"] == "boolean":
+        return "Yes" if value else "No"
+    return str(value)

@@ -1,0 +1,181 @@
+"""The data browser: an environment's tables and rows, for its admins and makers."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, Q, TextField
+from django.db.models.functions import Cast
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.conf import settings
+from django.views.decorators.http import require_GET, require_http_methods
+
+from environments import columns as cols
+from environments import store
+from environments.forms import RowSearchForm
+from environments.models import DataTable, Environment, RowVersion
+from portal import permissions
+from portal.errors import Refused
+from portal.http import HtmxHttpRequest
+
+
+def _get_environment_for_data(request: HtmxHttpRequest, slug: str, *, write: bool = False
+                              ) -> Environment:
+    env = get_object_or_404(Environment, slug=slug)
+    if not permissions.data_environments(request.user).filter(pk=env.pk).exists():
+        raise Http404("No such environment")
+    decision = (permissions.can_write_data if write else permissions.can_read_data)(
+        request.user, env)
+    if not decision:
+        raise PermissionDenied(decision.reason)
+    return env
+
+
+def _get_table(env: Environment, name: str) -> DataTable:
+    table = store.current(env).table(name)
+    if table is None:
+        raise Http404("No such table")
+    return table
+
+
+def _base_context(request: HtmxHttpRequest, env: Environment) -> dict:
+    return {
+        "environment": env,
+        "can_manage": permissions.can_manage_environment(request.user, env),
+        "can_write": permissions.can_write_data(request.user, env),
+    }
+
+
+@require_GET
+def table_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    env = _get_environment_for_data(request, slug)
+    tables = list(store.current(env).tables())
+    counts = dict(
+        RowVersion.objects.filter(table__in=tables, valid_to__isnull=True)
+        .values("table_id").annotate(n=Count("key")).values_list("table_id", "n")
+    )
+    for table in tables:
+        table.row_count = counts.get(table.pk, 0)
+    return render(request, "environments/data/tables.html",
+                  {**_base_context(request, env), "tables": tables})
+
+
+@require_GET
+def row_list(request: HtmxHttpRequest, slug: str, table: str) -> HttpResponse:
+    env = _get_environment_for_data(request, slug)
+    data_table = _get_table(env, table)
+    form = RowSearchForm(request.GET)
+    rows = store.current(env).rows(data_table)
+    q, page_number = "", 1
+    if form.is_valid():
+        q = form.cleaned_data["q"].strip()
+        page_number = form.cleaned_data["page"] or 1
+    if q:
+        rows = rows.annotate(values_text=Cast("values", TextField())).filter(
+            Q(key__icontains=q) | Q(values_text__icontains=q)
+        )
+    page = Paginator(rows.only("key", "values"), settings.DATA_PAGE_SIZE).get_page(page_number)
+    shown_columns = data_table.columns[:6]
+    page_rows = [
+        {"key": r.key, "cells": [cols.display(c, r.values.get(c["name"])) for c in shown_columns]}
+        for r in page.object_list
+    ]
+    context = {
+        **_base_context(request, env),
+        "table": data_table,
+        "columns": shown_columns,
+        "page": page,
+        "page_rows": page_rows,
+        "form": form,
+        "q": q,
+    }
+    template = "environments/data/rows.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#rows-table"
+    return render(request, template, context)
+
+
+def _row_form_page(request, env, data_table, form, *, key=None, status=200) -> HttpResponse:
+    return render(request, "environments/data/row_form.html",
+                  {**_base_context(request, env), "table": data_table, "form": form, "key": key,
+                   "row_page": True},
+                  status=status)
+
+
+def _apply_errors(form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+@require_http_methods(["GET", "POST"])
+def row_create(request: HtmxHttpRequest, slug: str, table: str) -> HttpResponse:
+    env = _get_environment_for_data(request, slug, write=True)
+    data_table = _get_table(env, table)
+    form_class = cols.row_form_class(data_table.columns)
+    form = form_class(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            row = store.row_create(environment=env, table_name=data_table.name,
+                                   values=form.stored_values())
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        except Refused as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Row {row.key} added to {data_table.display_name}.")
+            return redirect("environments:rows", slug=env.slug, table=data_table.name)
+    return _row_form_page(request, env, data_table, form)
+
+
+def _current_row(env: Environment, data_table: DataTable, key: str) -> RowVersion:
+    row = store.current(env).rows(data_table).filter(key=key).first()
+    if row is None:
+        raise Http404("No such row")
+    return row
+
+
+@require_http_methods(["GET", "POST"])
+def row_edit(request: HtmxHttpRequest, slug: str, table: str, key: str) -> HttpResponse:
+    env = _get_environment_for_data(request, slug, write=request.method == "POST")
+    data_table = _get_table(env, table)
+    row = _current_row(env, data_table, key)
+    form_class = cols.row_form_class(data_table.columns)
+    initial = {c["name"]: cols.from_json(c, row.values.get(c["name"])) for c in data_table.columns}
+    form = form_class(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            store.row_update(environment=env, table_name=data_table.name, key=key,
+                             values=form.stored_values())
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        except Refused as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Row {key} of {data_table.display_name} saved.")
+            return redirect("environments:rows", slug=env.slug, table=data_table.name)
+    return _row_form_page(request, env, data_table, form, key=key)
+
+
+@require_http_methods(["GET", "POST"])
+def row_delete(request: HtmxHttpRequest, slug: str, table: str, key: str) -> HttpResponse:
+    env = _get_environment_for_data(request, slug, write=True)
+    data_table = _get_table(env, table)
+    row = _current_row(env, data_table, key)
+    error = ""
+    if request.method == "POST":
+        try:
+            store.row_delete(environment=env, table_name=data_table.name, key=key)
+        except Refused as exc:
+            error = exc.message
+        else:
+            messages.success(request, f"Row {key} deleted from {data_table.display_name}.")
+            return redirect("environments:rows", slug=env.slug, table=data_table.name)
+    cells = [(c["label"], cols.display(c, row.values.get(c["name"]))) for c in data_table.columns]
+    return render(request, "environments/data/row_delete.html",
+                  {**_base_context(request, env), "table": data_table, "key": key,
+                   "cells": cells, "error": error, "row_page": True})

@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+
+from environments.columns import UnicodeJSONEncoder
+
+
+class EnvironmentType(models.TextChoices):
+    PRODUCTION = "production", "Production"
+    SANDBOX = "sandbox", "Sandbox"
+    TRIAL = "trial", "Trial"
+    DEVELOPER = "developer", "Developer"
+    DEFAULT = "default", "Default"
+
+
+class EnvironmentState(models.TextChoices):
+    READY = "ready", "Ready"
+    RESTORING = "restoring", "Restoring"
+    DISABLED = "disabled", "Disabled"
+
+
+slug_validator = RegexValidator(
+    r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
+    "Use lowercase letters, digits and hyphens; start and end with a letter or digit.",
+)
+
+
+class Environment(models.Model):
+    name = models.CharField(max_length=100)
+    slug = models.CharField(
+        "URL name", max_length=63, unique=True, validators=[slug_validator],
+        help_text="The environment's address is https://<URL name>.example.test",
+    )
+    type = models.CharField(max_length=20, choices=EnvironmentType.choices)
+    state = models.CharField(
+        max_length=20, choices=EnvironmentState.choices, default=EnvironmentState.READY
+    )
+    region = models.CharField(max_length=30, choices=settings.REGIONS)
+    version = models.CharField(max_length=30, default="9.2.24101.00180")
+    security_group = models.CharField(max_length=100, blank=True)
+    admin_mode = models.BooleanField("administration mode", default=False)
+    background_operations = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The timestamp of the newest write to this environment's data: each write transaction takes
+    # a later one, so versions stay ordered even when the clock stands still or steps back.
+    last_change_at = models.DateTimeField(null=True, blank=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="environments"
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["type"], condition=Q(type="default"), name="exactly_one_default_environment"
+            ),
+        ]
+        indexes = [models.Index(fields=["type", "region"], name="environment_type_region")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def url(self) -> str:
+        return settings.ENVIRONMENT_URL_TEMPLATE.format(slug=self.slug)
+
+    @property
+    def is_ready(self) -> bool:
+        return self.state == EnvironmentState.READY
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Environment admin"
+        MAKER = "maker", "Environment maker"
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    role = models.CharField(max_length=10, choices=Role.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "user"], name="one_role_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.get_role_display()} of {self.environment}"
+
+
+# --- The system-versioned store -----------------------------------------------------------------
+#
+# An environment's data lives in *generations*. A generation is live from valid_from until
+# valid_to; a restore ends the live generation with one row change and starts a new one, so it
+# never rewrites the old generation's rows. Tables and row versions belong to one generation;
+# a version is visible at T when valid_from <= T < coalesce(valid_to, +inf).
+
+
+class Generation(models.Model):
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="generations"
+    )
+    valid_from = models.DateTimeField()
+    valid_to = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=200, default="Environment created")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment"],
+                condition=Q(valid_to__isnull=True),
+                name="one_live_generation_per_environment",
+            ),
+        ]
+        indexes = [models.Index(fields=["environment", "valid_from"], name="generation_env_from")]
+
+    def __str__(self) -> str:
+        return f"{self.environment} from {self.valid_from:%Y-%m-%d %H:%M:%S}"
+
+
+class DataTable(models.Model):
+    """A table of an environment, in one generation. Its columns are fixed when it is made."""
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="tables")
+    name = models.CharField(max_length=63)
+    display_name = models.CharField(max_length=100)
+    # [{"name", "label", "type", "required", "max_length"?, "choices"?}], see environments.columns
+    columns = models.JSONField()
+    valid_from = models.DateTimeField()
+    valid_to = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["generation", "name"],
+                condition=Q(valid_to__isnull=True),
+                name="one_live_table_per_name",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class RowVersion(models.Model):
+    """One version of one row. The composite key is the only index: reads go by table and key,
+    and a restore appends a new table's rows in key order at the end of the index."""
+
+    pk = models.CompositePrimaryKey("table", "key", "valid_from")
+    table = models.ForeignKey(DataTable, on_delete=models.CASCADE, db_index=False, related_name="+")
+    key = models.CharField(max_length=64)
+    valid_from = models.DateTimeField()
+    valid_to = models.DateTimeField(null=True, blank=True)
+    values = models.JSONField(encoder=UnicodeJSONEncoder)
+
+    class Meta:
+        # Not "ordering": the composite key already gives (key, valid_from) order inside a table.
+        verbose_name = "row version"
+
+    def __str__(self) -> str:
+        return f"{self.key} @ {self.valid_from:%Y-%m-%d %H:%M:%S}"

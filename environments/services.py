@@ -1,0 +1,128 @@
+"""Environment lifecycle: create, change type, administration mode, background operations.
+
+Keyword-only functions that check permission (through portal.permissions), change the
+environment inside one transaction, and write the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from environments import store
+from environments.models import Environment, EnvironmentState, EnvironmentType
+from portal import permissions
+from portal.audit import audit_record
+from portal.errors import Conflict, NotAllowed, Refused
+from portal.models import User
+
+
+def retention_for(environment_type: str) -> datetime.timedelta:
+    return settings.BACKUP_RETENTION["system"][environment_type]
+
+
+def environment_create(
+    *,
+    name: str,
+    slug: str,
+    type: str,
+    region: str,
+    created_by: User | None,
+    security_group: str = "",
+    version: str | None = None,
+    created_at: datetime.datetime | None = None,
+) -> Environment:
+    if type == EnvironmentType.DEFAULT and Environment.objects.filter(type=type).exists():
+        raise Refused("There is already a Default environment; a tenant has exactly one.",
+                      field="type")
+    if Environment.objects.filter(slug=slug).exists():
+        raise Refused(f"The URL name {slug!r} is taken.", field="slug")
+    env = Environment(
+        name=name.strip(),
+        slug=slug,
+        type=type,
+        region=region,
+        security_group=security_group.strip(),
+        created_by=created_by,
+        created_at=created_at or timezone.now(),
+    )
+    if version:
+        env.version = version
+    env.full_clean()
+    try:
+        with transaction.atomic():
+            env.save()
+            store.start_first_generation(env)
+    except IntegrityError:
+        raise Refused("That environment conflicts with an existing one (URL or Default).") from None
+    audit_record(action="environment.create", actor=created_by, environment=env,
+                 summary=f"Created {env.get_type_display().lower()} environment {env.name}",
+                 at=env.created_at)
+    return env
+
+
+def _locked(environment: Environment) -> Environment:
+    return Environment.objects.select_for_update().get(pk=environment.pk)
+
+
+def environment_change_type(*, environment: Environment, new_type: str, actor: User) -> Environment:
+    """Convert a production environment to sandbox or back."""
+    with transaction.atomic():
+        env = _locked(environment)
+        decision = permissions.can_change_type(actor, env)
+        if not decision:
+            if not env.is_ready:
+                raise Conflict(decision.reason)
+            raise NotAllowed(decision.reason)
+        if new_type not in (EnvironmentType.PRODUCTION, EnvironmentType.SANDBOX):
+            raise Refused("An environment can only be converted to production or sandbox.",
+                          field="type")
+        if new_type == env.type:
+            raise Refused(f"{env.name} is already a {env.get_type_display().lower()} environment.",
+                          field="type")
+        old_label = env.get_type_display()
+        env.type = new_type
+        env.save(update_fields=["type"])
+        audit_record(
+            action="environment.change_type", actor=actor, environment=env,
+            summary=f"Converted {env.name} from {old_label} to {env.get_type_display()}",
+            details={"from": old_label.lower(), "to": new_type},
+        )
+    environment.refresh_from_db()
+    return environment
+
+
+def environment_set_admin_mode(*, environment: Environment, enabled: bool, actor: User) -> Environment:
+    return _set_switch(environment=environment, field="admin_mode", enabled=enabled, actor=actor,
+                       label="administration mode", action="environment.admin_mode")
+
+
+def environment_set_background_operations(
+    *, environment: Environment, enabled: bool, actor: User
+) -> Environment:
+    return _set_switch(environment=environment, field="background_operations", enabled=enabled,
+                       actor=actor, label="background operations",
+                       action="environment.background_operations")
+
+
+def _set_switch(*, environment: Environment, field: str, enabled: bool, actor: User, label: str,
+                action: str) -> Environment:
+    with transaction.atomic():
+        env = _locked(environment)
+        if not permissions.can_manage_environment(actor, env):
+            raise NotAllowed("You do not manage this environment.")
+        if env.state == EnvironmentState.RESTORING:
+            raise Conflict(f"{env.name} is being restored; try again when it is ready.")
+        if getattr(env, field) != enabled:
+            setattr(env, field, enabled)
+            env.save(update_fields=[field])
+            audit_record(
+                action=action, actor=actor, environment=env,
+                summary=f"Turned {label} {'on' if enabled else 'off'} for {env.name}",
+                details={"enabled": enabled},
+            )
+    environment.refresh_from_db()
+    return environment

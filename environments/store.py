@@ -1,0 +1,287 @@
+"""The system-versioned store: the one module that writes an environment's tables and rows.
+
+Nothing here updates a visible version in place. A write closes the current version
+(`valid_to = ts`) and opens a new one (`valid_from = ts`); a delete only closes. Every change made
+inside one `changes()` block shares one timestamp `ts`, strictly later than the environment's
+previous write. Reads go through `as_of()` and `current()`, which first find the generation live
+at the moment and then its tables and rows, so reading one environment never scans another.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Q, QuerySet, Sum, TextField
+from django.db.models.functions import Cast, Coalesce, Length
+from django.utils import timezone
+
+from environments import columns as cols
+from portal.errors import Refused
+from environments.models import (
+    DataTable,
+    Environment,
+    EnvironmentState,
+    Generation,
+    RowVersion,
+)
+
+TICK = datetime.timedelta(microseconds=1)
+
+
+class StoreError(Refused):
+    """A write the store refuses, with a message fit to show to the person who asked."""
+
+
+def _live_at(moment: datetime.datetime) -> Q:
+    return Q(valid_from__lte=moment) & (Q(valid_to__isnull=True) | Q(valid_to__gt=moment))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An environment's data at one moment (or now). Cheap to make: it holds querysets."""
+
+    environment: Environment
+    moment: datetime.datetime | None  # None: the live state
+    generation: Generation | None
+
+    def tables(self) -> QuerySet[DataTable]:
+        if self.generation is None:
+            return DataTable.objects.none()
+        qs = DataTable.objects.filter(generation=self.generation)
+        qs = qs.filter(valid_to__isnull=True) if self.moment is None else qs.filter(
+            _live_at(self.moment)
+        )
+        return qs.order_by("display_name", "id")
+
+    def table(self, name: str) -> DataTable | None:
+        return self.tables().filter(name=name).first()
+
+    def rows(self, table: DataTable) -> QuerySet[RowVersion]:
+        if self.generation is None or table.generation_id != self.generation.pk:
+            return RowVersion.objects.none()
+        qs = RowVersion.objects.filter(table=table)
+        qs = qs.filter(valid_to__isnull=True) if self.moment is None else qs.filter(
+            _live_at(self.moment)
+        )
+        return qs.order_by("key")
+
+    def as_dict(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """{table name: {row key: values}}: for comparisons in tests and for small exports."""
+        return {
+            t.name: {r.key: r.values for r in self.rows(t).only("key", "values")}
+            for t in self.tables()
+        }
+
+
+def current(environment: Environment) -> Snapshot:
+    generation = Generation.objects.filter(
+        environment=environment, valid_to__isnull=True
+    ).first()
+    return Snapshot(environment=environment, moment=None, generation=generation)
+
+
+def as_of(environment: Environment, moment: datetime.datetime) -> Snapshot:
+    if timezone.is_naive(moment):
+        raise ValueError("as_of needs an aware datetime")
+    generation = (
+        Generation.objects.filter(environment=environment).filter(_live_at(moment)).first()
+    )
+    return Snapshot(environment=environment, moment=moment, generation=generation)
+
+
+def row_history(table: DataTable, key: str) -> QuerySet[RowVersion]:
+    return RowVersion.objects.filter(table=table, key=key).order_by("valid_from")
+
+
+class ChangeSet:
+    """The writes of one transaction. Made by `changes()`; all its versions share `self.ts`."""
+
+    def __init__(self, environment: Environment, generation: Generation, ts: datetime.datetime):
+        self.environment = environment
+        self.generation = generation
+        self.ts = ts
+
+    # -- tables --
+    def table(self, name: str) -> DataTable:
+        table = DataTable.objects.filter(
+            generation=self.generation, name=name, valid_to__isnull=True
+        ).first()
+        if table is None:
+            raise StoreError(f"There is no table {name!r} in {self.environment.name}.")
+        return table
+
+    def create_table(self, *, name: str, display_name: str, columns: list[dict]) -> DataTable:
+        if not cols.NAME_RE.match(name or ""):
+            raise ValidationError({"name": "Use lowercase letters, digits and _ (max 63)."})
+        if DataTable.objects.filter(
+            generation=self.generation, name=name, valid_to__isnull=True
+        ).exists():
+            raise ValidationError({"name": f"A table named {name!r} already exists."})
+        return DataTable.objects.create(
+            generation=self.generation,
+            name=name,
+            display_name=display_name.strip() or name,
+            columns=cols.validate_columns(columns),
+            valid_from=self.ts,
+        )
+
+    def drop_table(self, table: DataTable) -> None:
+        self._check_table(table)
+        RowVersion.objects.filter(table=table, valid_to__isnull=True).update(valid_to=self.ts)
+        table.valid_to = self.ts
+        table.save(update_fields=["valid_to"])
+
+    # -- rows --
+    def create_row(
+        self, table: DataTable, values: dict[str, Any], *, key: str | None = None
+    ) -> RowVersion:
+        self._check_table(table)
+        clean = cols.clean_values(table.columns, values)
+        if key is None:
+            key = self._next_key(table)
+        elif not cols.KEY_RE.match(key):
+            raise ValidationError({"key": "Use letters, digits, '.', '_' or '-' (max 64)."})
+        if self._current_version(table, key) is not None:
+            raise ValidationError({"key": f"A row with key {key!r} already exists."})
+        return RowVersion.objects.create(
+            table=table, key=key, valid_from=self.ts, valid_to=None, values=clean
+        )
+
+    def update_row(self, table: DataTable, key: str, values: dict[str, Any]) -> RowVersion:
+        self._check_table(table)
+        clean = cols.clean_values(table.columns, values)
+        version = self._require_current(table, key)
+        if version.values == clean:
+            return version
+        if version.valid_from == self.ts:
+            # Made earlier in this same transaction: nobody can have seen it, so amend it.
+            RowVersion.objects.filter(pk=version.pk).update(values=clean)
+            version.values = clean
+            return version
+        RowVersion.objects.filter(pk=version.pk).update(valid_to=self.ts)
+        return RowVersion.objects.create(
+            table=table, key=key, valid_from=self.ts, valid_to=None, values=clean
+        )
+
+    def delete_row(self, table: DataTable, key: str) -> None:
+        self._check_table(table)
+        version = self._require_current(table, key)
+        if version.valid_from == self.ts:
+            RowVersion.objects.filter(pk=version.pk).delete()
+        else:
+            RowVersion.objects.filter(pk=version.pk).update(valid_to=self.ts)
+
+    # -- helpers --
+    def _check_table(self, table: DataTable) -> None:
+        if table.generation_id != self.generation.pk or table.valid_to is not None:
+            raise StoreError(f"Table {table.display_name} is not part of the live data.")
+
+    def _current_version(self, table: DataTable, key: str) -> RowVersion | None:
+        return RowVersion.objects.filter(table=table, key=key, valid_to__isnull=True).first()
+
+    def _require_current(self, table: DataTable, key: str) -> RowVersion:
+        version = self._current_version(table, key)
+        if version is None:
+            raise StoreError(f"Row {key} does not exist in {table.display_name} (any more).")
+        return version
+
+    def _next_key(self, table: DataTable) -> str:
+        # Keys are zero-padded numbers so that key order is creation order in the browser.
+        last = (
+            RowVersion.objects.filter(table=table, key__regex=r"^[0-9]{6,}$")
+            .order_by("-key")
+            .values_list("key", flat=True)
+            .first()
+        )
+        return f"{int(last or 0) + 1:06d}"
+
+
+@contextmanager
+def changes(environment: Environment) -> Iterator[ChangeSet]:
+    """Open a write transaction on the environment's live data.
+
+    The environment row is locked for the transaction, so writes to one environment are
+    serialised and each gets a timestamp later than the one before it.
+    """
+    with transaction.atomic():
+        env = Environment.objects.select_for_update().get(pk=environment.pk)
+        if env.state != EnvironmentState.READY:
+            raise StoreError(
+                f"{env.name} is {env.get_state_display().lower()}; its data cannot be changed now."
+            )
+        generation = Generation.objects.filter(environment=env, valid_to__isnull=True).first()
+        if generation is None:
+            raise StoreError(f"{env.name} has no live data.")
+        ts = next_timestamp(env)
+        yield ChangeSet(env, generation, ts)
+        env.last_change_at = ts
+        env.save(update_fields=["last_change_at"])
+        environment.last_change_at = ts
+
+
+def next_timestamp(env: Environment) -> datetime.datetime:
+    now = timezone.now()
+    floor = max(
+        filter(None, [env.last_change_at, env.created_at]), default=now - TICK
+    )
+    return now if now > floor else floor + TICK
+
+
+def start_first_generation(environment: Environment) -> Generation:
+    return Generation.objects.create(
+        environment=environment, valid_from=environment.created_at, reason="Environment created"
+    )
+
+
+# -- one-change helpers for callers that make a single change ------------------------------------
+
+
+def row_create(
+    *, environment: Environment, table_name: str, values: dict[str, Any], key: str | None = None
+) -> RowVersion:
+    with changes(environment) as cs:
+        return cs.create_row(cs.table(table_name), values, key=key)
+
+
+def row_update(
+    *, environment: Environment, table_name: str, key: str, values: dict[str, Any]
+) -> RowVersion:
+    with changes(environment) as cs:
+        return cs.update_row(cs.table(table_name), key, values)
+
+
+def row_delete(*, environment: Environment, table_name: str, key: str) -> None:
+    with changes(environment) as cs:
+        cs.delete_row(cs.table(table_name), key)
+
+
+# -- figures --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Storage:
+    current_rows: int
+    current_bytes: int
+    history_versions: int
+    history_bytes: int
+
+
+def storage_used(environment: Environment) -> Storage:
+    """Bytes of row values held now and in history (all generations), in one query."""
+    size = Length(Cast("values", TextField())) + Length("key")
+    is_current = Q(valid_to__isnull=True, table__generation__valid_to__isnull=True) & Q(
+        table__valid_to__isnull=True
+    )
+    figures = RowVersion.objects.filter(table__generation__environment=environment).aggregate(
+        current_rows=Count("key", filter=is_current),
+        current_bytes=Coalesce(Sum(size, filter=is_current), 0),
+        history_versions=Count("key", filter=~is_current),
+        history_bytes=Coalesce(Sum(size, filter=~is_current), 0),
+    )
+    return Storage(**figures)

@@ -1,0 +1,20 @@
+from django.urls import path
+
+from environments import data_views, views
+
+app_name = "environments"
+
+urlpatterns = [
+    path("", views.environment_list, name="list"),
+    path("<slug:slug>/", views.environment_detail, name="detail"),
+    path("<slug:slug>/convert/", views.environment_convert, name="convert"),
+    path("<slug:slug>/admin-mode/", views.environment_admin_mode, name="admin-mode"),
+    path("<slug:slug>/background-operations/", views.environment_background_operations,
+         name="background-operations"),
+    path("<slug:slug>/data/", data_views.table_list, name="tables"),
+    path("<slug:slug>/data/<slug:table>/", data_views.row_list, name="rows"),
+    path("<slug:slug>/data/<slug:table>/new/", data_views.row_create, name="row-create"),
+    path("<slug:slug>/data/<slug:table>/rows/<str:key>/", data_views.row_edit, name="row-edit"),
+    path("<slug:slug>/data/<slug:table>/rows/<str:key>/delete/", data_views.row_delete,
+         name="row-delete"),
+]

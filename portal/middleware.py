@@ -1,0 +1,35 @@
+import zoneinfo
+
+from django.utils import timezone
+
+TZ_COOKIE = "tz"
+
+
+def _zone(name: str | None) -> zoneinfo.ZoneInfo | None:
+    if not name:
+        return None
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+class ViewerTimezoneMiddleware:
+    """Show times in the viewer's zone: the one chosen in their profile, else the browser's
+    (reported by static/js/portal.js in a cookie), else UTC. Storage stays UTC throughout."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        chosen = getattr(user, "time_zone", "") if user and user.is_authenticated else ""
+        zone = _zone(chosen) or _zone(request.COOKIES.get(TZ_COOKIE))
+        if zone is not None:
+            timezone.activate(zone)
+        else:
+            timezone.deactivate()
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

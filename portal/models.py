@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import zoneinfo
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+def validate_time_zone(value: str) -> None:
+    if value and value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known time zone.")
+
+
+class User(AbstractUser):
+    """A person who signs in. Tenant-wide roles live here; per-environment roles are memberships."""
+
+    class TenantRole(models.TextChoices):
+        NONE = "", "None"
+        GLOBAL_ADMIN = "global_admin", "Global admin"
+        SERVICE_ADMIN = "service_admin", "Power Platform admin"
+
+    tenant_role = models.CharField(
+        max_length=20, choices=TenantRole.choices, blank=True, default=TenantRole.NONE
+    )
+    # Empty means "follow the browser": the portal reads the zone the browser reports.
+    time_zone = models.CharField(max_length=64, blank=True, validators=[validate_time_zone])
+
+    @property
+    def is_tenant_admin(self) -> bool:
+        return self.tenant_role in {self.TenantRole.GLOBAL_ADMIN, self.TenantRole.SERVICE_ADMIN}
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+
+class AuditEvent(models.Model):
+    """One thing that happened to an environment or its backups: who, what, when, outcome."""
+
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        REFUSED = "refused", "Refused"
+
+    at = models.DateTimeField(db_index=True)
+    actor = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=50, db_index=True)
+    environment = models.ForeignKey(
+        "environments.Environment",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_events",
+    )
+    related_environment = models.ForeignKey(
+        "environments.Environment",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # Kept as text so the record survives the environment's deletion.
+    environment_name = models.CharField(max_length=100, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.SUCCEEDED)
+    summary = models.CharField(max_length=300)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["environment", "-at"], name="audit_env_at")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action}: {self.summary}"

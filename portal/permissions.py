@@ -1,0 +1,132 @@
+"""Who may do what. Every view, admin action, API call and command asks this module.
+
+Roles:
+- Global admin, Power Platform admin (tenant roles): see and manage every environment.
+- Environment admin (membership): manages the environments they are admin of.
+- Environment maker (membership): uses an environment's data; no admin pages, no backup rights.
+- Support staff (is_staff, "Support staff" group): the Django admin only.
+While an environment is in administration mode only those who manage it may use its data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from environments.models import Environment, EnvironmentType, Membership
+from portal.models import User
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+ALLOW = Decision(True)
+
+
+def _membership_role(user: User, environment: Environment) -> str | None:
+    cache = getattr(user, "_env_roles", None)
+    if cache is None:
+        cache = dict(Membership.objects.filter(user=user).values_list("environment_id", "role"))
+        user._env_roles = cache  # per request: the user object lives as long as the request
+    return cache.get(environment.pk)
+
+
+def is_tenant_admin(user: User) -> bool:
+    return user.is_authenticated and user.is_active and user.is_tenant_admin
+
+
+# -- the admin center ----------------------------------------------------------------------------
+
+
+def can_use_admin_center(user: User) -> bool:
+    """Environments list, environment pages and their actions."""
+    if not (user.is_authenticated and user.is_active):
+        return False
+    return is_tenant_admin(user) or Membership.objects.filter(
+        user=user, role=Membership.Role.ADMIN
+    ).exists()
+
+
+def manageable_environments(user: User) -> QuerySet[Environment]:
+    if is_tenant_admin(user):
+        return Environment.objects.all()
+    if not (user.is_authenticated and user.is_active):
+        return Environment.objects.none()
+    return Environment.objects.filter(
+        membership__user=user, membership__role=Membership.Role.ADMIN
+    )
+
+
+def can_manage_environment(user: User, environment: Environment) -> bool:
+    if is_tenant_admin(user):
+        return True
+    return user.is_authenticated and user.is_active and (
+        _membership_role(user, environment) == Membership.Role.ADMIN
+    )
+
+
+def can_change_type(user: User, environment: Environment) -> Decision:
+    if not can_manage_environment(user, environment):
+        return Decision(False, "You do not manage this environment.")
+    if environment.type not in (EnvironmentType.PRODUCTION, EnvironmentType.SANDBOX):
+        return Decision(
+            False, "Only production and sandbox environments can be converted to each other."
+        )
+    if not environment.is_ready:
+        return Decision(False, f"{environment.name} is {environment.get_state_display().lower()}.")
+    return ALLOW
+
+
+# -- the environment's data ----------------------------------------------------------------------
+
+
+def data_environments(user: User) -> QuerySet[Environment]:
+    """Environments whose data the user may open (before administration mode is considered)."""
+    if is_tenant_admin(user):
+        return Environment.objects.all()
+    if not (user.is_authenticated and user.is_active):
+        return Environment.objects.none()
+    return Environment.objects.filter(membership__user=user)
+
+
+def can_read_data(user: User, environment: Environment) -> Decision:
+    if can_manage_environment(user, environment):
+        return ALLOW
+    if _membership_role(user, environment) != Membership.Role.MAKER:
+        return Decision(False, "You are not a member of this environment.")
+    if environment.admin_mode:
+        return Decision(
+            False,
+            f"{environment.name} is in administration mode: only its administrators can use "
+            "its data until an administrator turns administration mode off.",
+        )
+    return ALLOW
+
+
+def can_write_data(user: User, environment: Environment) -> Decision:
+    decision = can_read_data(user, environment)
+    if not decision:
+        return decision
+    if not environment.is_ready:
+        return Decision(
+            False,
+            f"{environment.name} is {environment.get_state_display().lower()}; "
+            "its data cannot be changed until that finishes.",
+        )
+    return ALLOW
+
+
+# -- the Django admin ----------------------------------------------------------------------------
+
+SUPPORT_GROUP = "Support staff"
+
+
+def is_support_staff(user: User) -> bool:
+    return user.is_authenticated and user.is_active and user.is_staff

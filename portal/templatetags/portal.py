@@ -1,0 +1,51 @@
+"""Template helpers used across the portal (loaded as builtins in settings)."""
+
+import datetime
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+
+register = template.Library()
+
+
+def utc_offset(value: datetime.datetime) -> str:
+    offset = value.utcoffset() or datetime.timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    hours, mins = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours:02d}:{mins:02d}"
+
+
+@register.filter
+def when(value: datetime.datetime | None, seconds: bool = False) -> str:
+    """A moment in the viewer's time zone, with its offset, in a <time> element."""
+    if not value:
+        return ""
+    local = timezone.localtime(value)
+    text = local.strftime("%b %-d, %Y, %H:%M:%S" if seconds else "%b %-d, %Y, %H:%M")
+    return format_html(
+        '<time datetime="{}" title="{}">{} <span class="tz">{}</span></time>',
+        value.astimezone(datetime.UTC).isoformat(),
+        local.tzname() or "",
+        text,
+        utc_offset(local),
+    )
+
+
+@register.simple_tag(takes_context=True)
+def query_with(context, **changes) -> str:
+    """The current query string with some parameters changed (for sorting and paging links)."""
+    params = context["request"].GET.copy()
+    for key, value in changes.items():
+        if value in (None, ""):
+            params.pop(key, None)
+        else:
+            params[key] = value
+    encoded = params.urlencode()
+    return f"?{encoded}" if encoded else "?"
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key) if hasattr(mapping, "get") else None
