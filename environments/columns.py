@@ -95,7 +95,7 @@ def to_json(col: dict, value: Any) -> Any:
     if value is None or value == "":
         return None if col["type"] != "boolean" else False
     if isinstance(value, decimal.Decimal):
-        return str(value)
+        return str(value.quantize(decimal.Decimal("0.01")))
     if isinstance(value, datetime.date):
         return value.isoformat()
     return value
@@ -134,9 +134,8 @@ def clean_values(columns: list[dict], values: Any) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise ValidationError("Row values must be an object of column names to values.")
     known = {col["name"] for col in columns}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValidationError({name: "There is no such column." for name in unknown})
+    errors: dict[str, list] = {name: ["There is no such column."]
+                               for name in sorted(set(values) - known)}
     data = {}
     for col in columns:
         raw = values.get(col["name"])
@@ -149,9 +148,9 @@ def clean_values(columns: list[dict], values: Any) -> dict[str, Any]:
             ) else str(raw)
     form = row_form_class(columns)(data=data)
     if not form.is_valid():
-        raise ValidationError(
-            {field: [e for e in errors] for field, errors in form.errors.items()}
-        )
+        errors.update({field: list(messages) for field, messages in form.errors.items()})
+    if errors:
+        raise ValidationError(errors)
     return form.stored_values()
 
 

@@ -1,0 +1,85 @@
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from environments.models import DataTable, Environment, Generation, Membership, RowVersion
+from portal.admin import ReadOnlyAdmin
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ("user",)
+
+
+@admin.register(Environment)
+class EnvironmentAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "type", "state", "region", "admin_mode", "version",
+                    "created_at")
+    list_filter = ("type", "state", "region", "admin_mode")
+    search_fields = ("name", "slug", "security_group")
+    # Lifecycle changes go through the portal's services (audited, permission-checked).
+    readonly_fields = ("type", "state", "admin_mode", "background_operations", "created_at",
+                       "created_by", "last_change_at")
+    inlines = [MembershipInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Generation)
+class GenerationAdmin(ReadOnlyAdmin):
+    list_display = ("environment", "valid_from", "valid_to", "reason")
+    list_filter = ("environment",)
+    list_select_related = ("environment",)
+
+
+@admin.register(DataTable)
+class DataTableAdmin(ReadOnlyAdmin):
+    list_display = ("display_name", "name", "environment", "valid_from", "valid_to", "versions")
+    list_filter = ("generation__environment",)
+    search_fields = ("name", "display_name", "generation__environment__name")
+    list_select_related = ("generation__environment",)
+
+    @admin.display(description="Environment")
+    def environment(self, obj: DataTable):
+        return obj.generation.environment
+
+    @admin.display(description="Row versions")
+    def versions(self, obj: DataTable):
+        url = reverse("admin:environments_datatable_versions", args=[obj.pk])
+        return format_html('<a href="{}">View row versions</a>', url)
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/versions/", self.admin_site.admin_view(self.versions_view),
+                 name="environments_datatable_versions"),
+        ] + super().get_urls()
+
+    def versions_view(self, request, pk: int):
+        """Row versions are keyed by (table, key, valid_from), which the admin's change list
+        cannot page through, so they get this read-only list instead."""
+        table = get_object_or_404(DataTable.objects.select_related("generation__environment"),
+                                  pk=pk)
+        if not self.has_view_permission(request, table):
+            raise PermissionDenied
+        versions = RowVersion.objects.filter(table=table).order_by("key", "valid_from")
+        if key := request.GET.get("key", "").strip():
+            versions = versions.filter(key=key)
+        page = Paginator(versions, 100).get_page(request.GET.get("page"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Row versions of {table.display_name} in {table.generation.environment}",
+            "opts": self.model._meta,
+            "table": table,
+            "page": page,
+            "key": key,
+        }
+        return TemplateResponse(request, "admin/environments/row_versions.html", context)

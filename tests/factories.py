@@ -1,0 +1,67 @@
+import datetime
+
+import factory
+from django.utils import timezone
+
+from environments import services, store
+from environments.models import Environment, EnvironmentType, Membership
+from portal.models import User
+
+ACCOUNT_COLUMNS = [
+    {"name": "name", "label": "Account name", "type": "text", "required": True, "max_length": 50},
+    {"name": "employees", "label": "Employees", "type": "integer"},
+    {"name": "revenue", "label": "Revenue", "type": "decimal"},
+    {"name": "active", "label": "Active", "type": "boolean"},
+    {"name": "founded", "label": "Founded", "type": "date"},
+    {"name": "tier", "label": "Tier", "type": "choice", "choices": ["Gold", "Silver"]},
+    {"name": "email", "label": "Email", "type": "email"},
+]
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.test")
+    password = factory.PostGenerationMethodCall("set_password", "secret-pass-1")
+
+    @classmethod
+    def _after_postgeneration(cls, instance, create, results=None):
+        if create:
+            instance.save()
+
+
+class EnvironmentFactory(factory.Factory):
+    """Environments are made through the service, so each gets its first generation."""
+
+    class Meta:
+        model = Environment
+
+    name = factory.Sequence(lambda n: f"Environment {n}")
+    slug = factory.Sequence(lambda n: f"env-{n}")
+    type = EnvironmentType.SANDBOX
+    region = "unitedstates"
+    created_by = None
+    created_at = factory.LazyFunction(lambda: timezone.now() - datetime.timedelta(days=40))
+
+    @classmethod
+    def _create(cls, model_class, **kwargs):
+        return services.environment_create(**kwargs)
+
+    @classmethod
+    def _build(cls, model_class, **kwargs):
+        return model_class(**kwargs)
+
+
+def make_member(environment: Environment, user: User, role: str) -> Membership:
+    return Membership.objects.create(environment=environment, user=user, role=role)
+
+
+def make_table(environment: Environment, name: str = "accounts", columns=None):
+    with store.changes(environment) as cs:
+        return cs.create_table(name=name, display_name=name.capitalize(),
+                               columns=columns or ACCOUNT_COLUMNS)
