@@ -79,7 +79,8 @@ def row_list(request: HtmxHttpRequest, slug: str, table: str) -> HttpResponse:
     page = Paginator(rows.only("key", "values"), settings.DATA_PAGE_SIZE).get_page(page_number)
     shown_columns = data_table.columns[:6]
     page_rows = [
-        {"key": r.key, "cells": [cols.display(c, r.values.get(c["name"])) for c in shown_columns]}
+        {"key": r.key, "cells": [(cols.display(c, r.values.get(c["name"])),
+                                  c["type"] in ("integer", "decimal")) for c in shown_columns]}
         for r in page.object_list
     ]
     context = {
