@@ -1,1 +1,134 @@
-# Manual backups, restore operations and retention arrive with the backups issue.
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class ManualBackup(models.Model):
+    """A named moment of an environment. Capture is continuous, so it copies no data."""
+
+    class Kind(models.TextChoices):
+        MANUAL = "manual", "Manual backup"
+        VERSION_UPDATE = "version_update", "Before version update"
+        PRE_RESTORE = "pre_restore", "Before restore"
+
+    environment = models.ForeignKey(
+        "environments.Environment", on_delete=models.CASCADE, related_name="manual_backups"
+    )
+    label = models.CharField(max_length=100)
+    notes = models.TextField(max_length=2000, blank=True)
+    backup_at = models.DateTimeField("backup time")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.MANUAL)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField("expires on")
+
+    class Meta:
+        ordering = ["-backup_at", "-id"]
+        indexes = [
+            models.Index(fields=["environment", "backup_at"], name="backup_env_at"),
+            models.Index(fields=["expires_at"], name="backup_expires"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class RestoreOperation(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Phase(models.TextChoices):
+        QUEUED = "queued", "Waiting for a worker"
+        PREPARING = "preparing", "Preparing"
+        COPYING = "copying", "Copying tables"
+        FINISHING = "finishing", "Finishing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    source = models.ForeignKey(
+        "environments.Environment", on_delete=models.PROTECT, related_name="restores_from"
+    )
+    target = models.ForeignKey(
+        "environments.Environment", on_delete=models.PROTECT, related_name="restores_to"
+    )
+    moment = models.DateTimeField("restore point")
+    backup = models.ForeignKey(
+        ManualBackup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    idempotency_key = models.CharField(max_length=100)
+    new_name = models.CharField(max_length=100, blank=True)
+    new_security_group = models.CharField(max_length=100, blank=True)
+    change_security_group = models.BooleanField(default=False)
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    phase = models.CharField(max_length=10, choices=Phase.choices, default=Phase.QUEUED)
+    tables_done = models.PositiveIntegerField(default=0)
+    tables_total = models.PositiveIntegerField(default=0)
+    rows_copied = models.BigIntegerField(default=0)
+    rows_total = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    task_id = models.CharField(max_length=64, blank=True)
+    generation = models.ForeignKey(
+        "environments.Generation", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # The moment just before the overwrite, on the target: undo restores the target to it.
+    pre_restore_backup = models.ForeignKey(
+        ManualBackup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    undo_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="undone_by"
+    )
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retried_by"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # The database, not only Python, guarantees one restore at a time per target.
+            models.UniqueConstraint(
+                fields=["target"], condition=Q(status__in=["queued", "running"]),
+                name="one_active_restore_per_target",
+            ),
+            models.UniqueConstraint(
+                fields=["requested_by", "idempotency_key"], name="one_restore_per_idempotency_key"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="restore_status_beat")]
+        permissions = [
+            ("retry_restoreoperation", "Can retry a failed restore"),
+            ("fail_restoreoperation", "Can mark a stale restore as failed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Restore of {self.target} from {self.source} at {self.moment:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        if not self.rows_total:
+            return 0
+        return min(99, int(100 * self.rows_copied / self.rows_total))

@@ -50,6 +50,9 @@ class Environment(models.Model):
     # The timestamp of the newest write to this environment's data: each write transaction takes
     # a later one, so versions stay ordered even when the clock stands still or steps back.
     last_change_at = models.DateTimeField(null=True, blank=True)
+    # History before this moment may have been purged: the restorable window never reaches back
+    # past it, whatever the retention (converting sandbox -> production does not revive it).
+    purged_before = models.DateTimeField(null=True, blank=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="environments"
     )

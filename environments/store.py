@@ -38,7 +38,7 @@ class StoreError(Refused):
     """A write the store refuses, with a message fit to show to the person who asked."""
 
 
-def _live_at(moment: datetime.datetime) -> Q:
+def live_at(moment: datetime.datetime) -> Q:
     return Q(valid_from__lte=moment) & (Q(valid_to__isnull=True) | Q(valid_to__gt=moment))
 
 
@@ -55,7 +55,7 @@ class Snapshot:
             return DataTable.objects.none()
         qs = DataTable.objects.filter(generation=self.generation)
         qs = qs.filter(valid_to__isnull=True) if self.moment is None else qs.filter(
-            _live_at(self.moment)
+            live_at(self.moment)
         )
         return qs.order_by("display_name", "id")
 
@@ -67,7 +67,7 @@ class Snapshot:
             return RowVersion.objects.none()
         qs = RowVersion.objects.filter(table=table)
         qs = qs.filter(valid_to__isnull=True) if self.moment is None else qs.filter(
-            _live_at(self.moment)
+            live_at(self.moment)
         )
         return qs.order_by("key")
 
@@ -90,7 +90,7 @@ def as_of(environment: Environment, moment: datetime.datetime) -> Snapshot:
     if timezone.is_naive(moment):
         raise ValueError("as_of needs an aware datetime")
     generation = (
-        Generation.objects.filter(environment=environment).filter(_live_at(moment)).first()
+        Generation.objects.filter(environment=environment).filter(live_at(moment)).first()
     )
     return Snapshot(environment=environment, moment=moment, generation=generation)
 

@@ -11,9 +11,13 @@ def ensure_support_group(sender, **kwargs) -> None:
     group, _ = Group.objects.get_or_create(name=SUPPORT_GROUP)
     view = Permission.objects.filter(
         codename__startswith="view_",
-        content_type__app_label__in=["portal", "environments", "backups"],
+        content_type__app_label__in=["portal", "environments", "backups", "django_tasks_db"],
     )
-    group.permissions.add(*view)
+    safe_actions = Permission.objects.filter(
+        content_type__app_label="backups",
+        codename__in=["retry_restoreoperation", "fail_restoreoperation"],
+    )
+    group.permissions.add(*view, *safe_actions)
 
 
 class PortalConfig(AppConfig):
@@ -21,4 +25,5 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
-        post_migrate.connect(ensure_support_group, sender=self)
+        # Not limited to this app's signal: other apps' permissions exist only after theirs.
+        post_migrate.connect(ensure_support_group, dispatch_uid="ensure_support_group")

@@ -84,6 +84,23 @@ def can_change_type(user: User, environment: Environment) -> Decision:
     return ALLOW
 
 
+# -- backups and restore -------------------------------------------------------------------------
+
+
+def can_manage_backups(user: User, environment: Environment) -> Decision:
+    """Create, edit, delete manual backups and restore from this environment's backups."""
+    if not can_manage_environment(user, environment):
+        return Decision(False, f"You do not manage {environment.name}, so you cannot use its "
+                               "backups.")
+    return ALLOW
+
+
+def can_restore_to(user: User, target: Environment) -> Decision:
+    if not can_manage_environment(user, target):
+        return Decision(False, f"You do not manage {target.name}, so you cannot restore over it.")
+    return ALLOW
+
+
 # -- the environment's data ----------------------------------------------------------------------
 
 
@@ -130,3 +147,11 @@ SUPPORT_GROUP = "Support staff"
 
 def is_support_staff(user: User) -> bool:
     return user.is_authenticated and user.is_active and user.is_staff
+
+
+def can_retry_restore(user: User) -> bool:
+    return is_support_staff(user) and user.has_perm("backups.retry_restoreoperation")
+
+
+def can_fail_restore(user: User) -> bool:
+    return is_support_staff(user) and user.has_perm("backups.fail_restoreoperation")

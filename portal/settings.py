@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "django_tasks_db",
     "portal",
     "environments",
     "backups",
@@ -127,6 +128,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     _sqlite_path.parent.mkdir(exist_ok=True)
+
+# Progress of a restore is written through a second connection so that the web process can read
+# it while the restore's own transaction is still open (PostgreSQL). SQLite allows one writer at a
+# time, so there progress shares the restore's connection and shows phase and elapsed time.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["progress"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
+    RESTORE_PROGRESS_DATABASE = "progress"
+else:
+    RESTORE_PROGRESS_DATABASE = "default"
+
+# Background work (restores, purge) runs on Django's Tasks framework: the database-backed queue
+# worked by `manage.py db_worker`. "immediate" runs a task in-process; the tests use it.
+TASKS = {
+    "default": {"BACKEND": "django_tasks_db.DatabaseBackend"},
+    "immediate": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"},
+}
+TASKS_BACKEND = env_str("TASKS_BACKEND", "default")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "portal.User"
@@ -223,3 +241,5 @@ REGIONS = [
     ("asia", "Asia"),
 ]
 DATA_PAGE_SIZE = env_int("DATA_PAGE_SIZE", 25)
+# A running restore that has not reported for this long is taken for dead (its worker died).
+RESTORE_STALE_AFTER = timedelta(seconds=env_int("RESTORE_STALE_AFTER_SECONDS", 300))

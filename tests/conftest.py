@@ -5,8 +5,12 @@ from tests.factories import EnvironmentFactory, UserFactory, make_member, make_t
 
 
 @pytest.fixture(autouse=True)
-def _fast_passwords(settings):
+def _test_settings(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Tasks run in-process when their transaction commits; progress shares the test's
+    # connection (its transaction is never committed). Tests of the real worker undo both.
+    settings.TASKS_BACKEND = "immediate"
+    settings.RESTORE_PROGRESS_DATABASE = "default"
 
 
 @pytest.fixture

@@ -1,0 +1,64 @@
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from backups import services
+from backups.models import ManualBackup, RestoreOperation
+from portal import permissions
+from portal.admin import ReadOnlyAdmin
+from portal.errors import Refused
+
+
+@admin.register(ManualBackup)
+class ManualBackupAdmin(ReadOnlyAdmin):
+    list_display = ("label", "environment", "kind", "backup_at", "created_by", "expires_at")
+    list_filter = ("kind", ("backup_at", admin.DateFieldListFilter), "environment__type")
+    search_fields = ("label", "notes", "environment__name", "environment__slug")
+    list_select_related = ("environment", "created_by")
+    date_hierarchy = "backup_at"
+
+
+@admin.register(RestoreOperation)
+class RestoreOperationAdmin(ReadOnlyAdmin):
+    list_display = ("id", "target", "source", "moment", "status", "phase", "progress",
+                    "requested_by", "created_at", "finished_at")
+    list_filter = ("status", ("created_at", admin.DateFieldListFilter), "phase")
+    search_fields = ("target__name", "target__slug", "source__name", "source__slug",
+                     "idempotency_key")
+    list_select_related = ("target", "source", "requested_by")
+    date_hierarchy = "created_at"
+    actions = ["retry_failed", "mark_stale_failed"]
+
+    @admin.display(description="Progress")
+    def progress(self, obj: RestoreOperation):
+        return format_html("{} / {} tables, {} / {} rows", obj.tables_done, obj.tables_total,
+                           obj.rows_copied, obj.rows_total)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not permissions.can_retry_restore(request.user):
+            actions.pop("retry_failed", None)
+        if not permissions.can_fail_restore(request.user):
+            actions.pop("mark_stale_failed", None)
+        return actions
+
+    @admin.action(description="Retry the selected failed restores")
+    def retry_failed(self, request, queryset):
+        for op in queryset.select_related("source", "target", "backup", "requested_by"):
+            try:
+                new = services.restore_retry(operation=op, actor=request.user)
+            except Refused as exc:
+                self.message_user(request, f"Restore {op.pk}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"Restore {op.pk} queued again as {new.pk}.",
+                                  messages.SUCCESS)
+
+    @admin.action(description="Mark the selected stale restores as failed")
+    def mark_stale_failed(self, request, queryset):
+        for op in queryset.select_related("source", "target"):
+            try:
+                services.restore_mark_stale_failed(operation=op, actor=request.user)
+            except Refused as exc:
+                self.message_user(request, f"Restore {op.pk}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"Restore {op.pk} marked failed; "
+                                  f"{op.target} is ready again.", messages.SUCCESS)

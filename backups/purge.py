@@ -1,0 +1,91 @@
+"""Retention: delete expired manual backups and the history nothing can reach any more.
+
+For each environment the floor is the oldest moment anything may still ask for: the start of
+its restorable window, an unexpired backup's moment, a queued or running restore's moment.
+Versions that ended at or before the floor are invisible from every moment at or after it, so
+they go, in a few set-based DELETEs per environment. Nothing newer is touched.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import asdict, dataclass, field
+
+from django.db import transaction
+from django.db.models import Min, Q
+from django.utils import timezone
+
+from backups.models import ManualBackup, RestoreOperation
+from backups.selectors import restorable_window
+from environments.models import DataTable, Environment, Generation, RowVersion
+from portal.audit import audit_record
+from portal.models import User
+
+
+@dataclass
+class PurgeResult:
+    backups_deleted: int = 0
+    versions_deleted: int = 0
+    tables_deleted: int = 0
+    generations_deleted: int = 0
+    environments: dict[str, str] = field(default_factory=dict)  # slug -> floor (ISO)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def history_floor(environment: Environment, now: datetime.datetime) -> datetime.datetime:
+    floor = restorable_window(environment, now=now).start
+    oldest_backup = ManualBackup.objects.filter(
+        environment=environment, expires_at__gt=now).aggregate(m=Min("backup_at"))["m"]
+    oldest_restore = RestoreOperation.objects.filter(
+        source=environment, status__in=RestoreOperation.ACTIVE).aggregate(m=Min("moment"))["m"]
+    return min(filter(None, [floor, oldest_backup, oldest_restore]))
+
+
+def _purge_environment(env: Environment, floor: datetime.datetime, result: PurgeResult) -> None:
+    with transaction.atomic():
+        old_generations = Generation.objects.filter(environment=env, valid_to__lte=floor)
+        old_tables = DataTable.objects.filter(
+            Q(generation__in=old_generations) | Q(valid_to__lte=floor),
+            generation__environment=env,
+        )
+        env_tables = DataTable.objects.filter(generation__environment=env).values("id")
+        versions, _ = RowVersion.objects.filter(
+            Q(table_id__in=old_tables.values("id"))
+            | Q(table_id__in=env_tables, valid_to__lte=floor)
+        ).delete()
+        tables, _ = DataTable.objects.filter(pk__in=old_tables.values("id")).delete()
+        generations, _ = old_generations.delete()
+        previous = env.purged_before
+        if previous is None or floor > previous:
+            Environment.objects.filter(pk=env.pk).update(purged_before=floor)
+    result.versions_deleted += versions
+    result.tables_deleted += tables
+    result.generations_deleted += generations
+    result.environments[env.slug] = floor.isoformat()
+    if versions or tables or generations:
+        audit_record(action="backup.purge", actor=None, environment=env,
+                     summary=f"Purged history of {env.name} older than "
+                             f"{floor:%Y-%m-%d %H:%M} UTC ({versions} versions)",
+                     details={"floor": floor.isoformat(), "versions": versions,
+                              "tables": tables, "generations": generations})
+
+
+def backups_purge(*, now: datetime.datetime | None = None, actor: User | None = None
+                  ) -> PurgeResult:
+    now = now or timezone.now()
+    result = PurgeResult()
+    expired = ManualBackup.objects.filter(expires_at__lte=now)
+    for backup in expired.select_related("environment"):
+        audit_record(action="backup.expire", actor=None, environment=backup.environment,
+                     summary=f"Backup {backup.label} of {backup.environment.name} expired",
+                     details={"backup": backup.pk})
+    result.backups_deleted, _ = expired.delete()
+    for env in Environment.objects.all():
+        _purge_environment(env, history_floor(env, now), result)
+    audit_record(action="purge", actor=actor,
+                 summary=f"Purge: {result.backups_deleted} expired backups, "
+                         f"{result.versions_deleted} row versions deleted",
+                 details={k: v for k, v in result.as_dict().items() if k != "environments"})
+    return result

@@ -1,0 +1,144 @@
+"""Reads that need care: the restorable window and the closest-time picker's candidates."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from backups.models import ManualBackup, RestoreOperation
+from environments.models import Environment
+
+HOUR = datetime.timedelta(hours=1)
+
+
+def system_retention(environment_type: str) -> datetime.timedelta:
+    return settings.BACKUP_RETENTION["system"][environment_type]
+
+
+def manual_retention(environment_type: str) -> datetime.timedelta | None:
+    """None: this type has no manual backups."""
+    return settings.BACKUP_RETENTION["manual"].get(environment_type)
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime.datetime
+    end: datetime.datetime
+
+    def __contains__(self, moment: datetime.datetime) -> bool:
+        return self.start <= moment <= self.end
+
+
+def restorable_window(environment: Environment, *, now: datetime.datetime | None = None
+                      ) -> Window:
+    """[max(created, now - retention), now], never before history that was purged."""
+    now = now or timezone.now()
+    start = max(environment.created_at, now - system_retention(environment.type))
+    if environment.purged_before is not None:
+        start = max(start, environment.purged_before)
+    return Window(start=min(start, now), end=now)
+
+
+def unexpired_backups(environment: Environment, *, now: datetime.datetime | None = None
+                      ) -> QuerySet[ManualBackup]:
+    return ManualBackup.objects.filter(environment=environment,
+                                       expires_at__gt=now or timezone.now())
+
+
+def is_restorable(environment: Environment, moment: datetime.datetime, *,
+                  now: datetime.datetime | None = None) -> bool:
+    """A moment in the window, or the moment of a backup that has not expired."""
+    now = now or timezone.now()
+    if moment in restorable_window(environment, now=now):
+        return True
+    return unexpired_backups(environment, now=now).filter(backup_at=moment).exists()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    moment: datetime.datetime
+    kind: str  # "point_in_time" | "system" | "manual"
+    label: str
+    backup_id: int | None = None
+
+    @property
+    def kind_label(self) -> str:
+        return {"point_in_time": "Point in time", "system": "System backup",
+                "manual": "Manual backup"}[self.kind]
+
+
+@dataclass(frozen=True)
+class Candidates:
+    requested: datetime.datetime
+    window: Window
+    exact: bool
+    reason: str  # why the exact moment is not available (or a note about it), else ""
+    items: list[Candidate] = field(default_factory=list)
+
+
+def _hourly_points(window: Window, around: datetime.datetime, count: int
+                   ) -> list[datetime.datetime]:
+    """System backup points: on the hour, inside the window, nearest `around`."""
+    anchor = around.replace(minute=0, second=0, microsecond=0)
+    points = []
+    for step in range(-count, count + 1):
+        point = anchor + step * HOUR
+        if point in window:
+            points.append(point)
+    return sorted(points, key=lambda p: (abs(p - around), p))[:count]
+
+
+def restore_candidates(environment: Environment, moment: datetime.datetime, *,
+                       now: datetime.datetime | None = None, limit: int = 8) -> Candidates:
+    """What the closest-time picker offers for `moment`: the exact moment when it can be
+    restored, the nearest hourly system backups and manual backups, nearest first; when the
+    moment is outside the window, the nearest available moments and the reason."""
+    now = now or timezone.now()
+    window = restorable_window(environment, now=now)
+    exact = moment in window
+    reason = ""
+    around = moment
+    if moment > now:
+        reason = "That moment is in the future. The latest moment you can restore is now."
+        around = now
+    elif moment < environment.created_at:
+        reason = (f"{environment.name} did not exist yet at that moment. The earliest moment "
+                  "you can restore is shown first.")
+        around = window.start
+    elif moment < window.start:
+        days = system_retention(environment.type).days
+        reason = (f"That moment is older than the restorable window ({days} days for a "
+                  f"{environment.get_type_display().lower()} environment). The nearest "
+                  "available moments are listed.")
+        around = window.start
+    else:
+        during = RestoreOperation.objects.filter(
+            target=environment, started_at__lte=moment, finished_at__gte=moment,
+            status=RestoreOperation.Status.SUCCEEDED,
+        ).first()
+        if during is not None:
+            reason = (f"{environment.name} was being restored at that moment; restoring it "
+                      "gives its data as it was before that restore finished.")
+
+    items: list[Candidate] = []
+    if exact:
+        items.append(Candidate(moment, "point_in_time", "The moment you chose"))
+    elif moment > now:
+        items.append(Candidate(now, "point_in_time", "Latest"))
+    else:
+        items.append(Candidate(window.start, "point_in_time", "Earliest available"))
+    for point in _hourly_points(window, around, 4):
+        if point != items[0].moment:
+            items.append(Candidate(point, "system", "System backup"))
+    backups = unexpired_backups(environment, now=now)
+    nearest = list(backups.filter(backup_at__lte=around).order_by("-backup_at")[:3]) + list(
+        backups.filter(backup_at__gt=around).order_by("backup_at")[:3])
+    items += [Candidate(b.backup_at, "manual", b.label, b.pk) for b in nearest]
+    head, rest = items[0], items[1:]
+    rest.sort(key=lambda c: (abs(c.moment - around), c.moment))
+    return Candidates(requested=moment, window=window, exact=exact, reason=reason,
+                      items=[head] + rest[: limit - 1])

@@ -1,0 +1,329 @@
+"""Backups and restores: every rule about them, whichever door the request came through.
+
+Keyword-only functions; each checks permission through portal.permissions, refuses with a
+message (portal.errors) and changes nothing when a rule says no, and writes the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import uuid
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.tasks import TaskResult
+from django.utils import timezone
+
+from backups import selectors
+from backups.models import ManualBackup, RestoreOperation
+from environments.models import Environment, EnvironmentState, EnvironmentType
+from portal import permissions
+from portal.audit import audit_record
+from portal.errors import Conflict, NotAllowed, Refused
+from portal.models import AuditEvent, User
+
+VERSION_RE = re.compile(r"^\d{1,4}(\.\d{1,6}){1,3}$")
+
+
+def _clean_label(label: str | None) -> str:
+    label = (label or "").strip()
+    if not label:
+        raise Refused("Enter a label for the backup.", field="label")
+    if len(label) > 100:
+        raise Refused("The label can be at most 100 characters.", field="label")
+    return label
+
+
+def _clean_notes(notes: str | None) -> str:
+    notes = (notes or "").strip()
+    if len(notes) > 2000:
+        raise Refused("Notes can be at most 2000 characters.", field="notes")
+    return notes
+
+
+def _require_ready(environment: Environment, doing: str) -> None:
+    if environment.state != EnvironmentState.READY:
+        raise Conflict(f"{environment.name} is {environment.get_state_display().lower()}; "
+                       f"you cannot {doing} until that finishes.")
+
+
+# -- manual backups --------------------------------------------------------------------------------
+
+
+def backup_create(
+    *, environment: Environment, label: str, notes: str = "", actor: User,
+    kind: str = ManualBackup.Kind.MANUAL, moment: datetime.datetime | None = None,
+) -> ManualBackup:
+    decision = permissions.can_manage_backups(actor, environment)
+    if not decision:
+        raise NotAllowed(decision.reason)
+    retention = selectors.manual_retention(environment.type)
+    if retention is None:
+        if kind == ManualBackup.Kind.MANUAL:
+            raise Refused(
+                f"{environment.get_type_display()} environments have no manual backups: only "
+                "production and sandbox environments do. Their system backups cover the last "
+                f"{selectors.system_retention(environment.type).days} days.", field="environment")
+        retention = selectors.system_retention(environment.type)
+    label, notes = _clean_label(label), _clean_notes(notes)
+    now = timezone.now()
+    moment = moment or now
+    if moment > now or moment not in selectors.restorable_window(environment, now=now):
+        raise Refused("A backup can only mark a moment inside the restorable window.",
+                      field="moment")
+    with transaction.atomic():
+        env = Environment.objects.select_for_update().get(pk=environment.pk)
+        if kind == ManualBackup.Kind.MANUAL:
+            _require_ready(env, "back it up")
+        backup = ManualBackup.objects.create(
+            environment=env, label=label, notes=notes, backup_at=moment, kind=kind,
+            created_by=actor, created_at=now, expires_at=now + retention,
+        )
+        audit_record(action="backup.create", actor=actor, environment=env,
+                     summary=f"Backed up {env.name}: {label}",
+                     details={"backup": backup.pk, "kind": kind,
+                              "backup_at": moment.isoformat()})
+    return backup
+
+
+def backup_update(*, backup: ManualBackup, label: str, notes: str, actor: User) -> ManualBackup:
+    decision = permissions.can_manage_backups(actor, backup.environment)
+    if not decision:
+        raise NotAllowed(decision.reason)
+    label, notes = _clean_label(label), _clean_notes(notes)
+    if backup.expires_at <= timezone.now():
+        raise Refused("This backup has expired.")
+    with transaction.atomic():
+        old = (backup.label, backup.notes)
+        backup.label, backup.notes = label, notes
+        backup.save(update_fields=["label", "notes"])
+        audit_record(action="backup.update", actor=actor, environment=backup.environment,
+                     summary=f"Edited backup {label} of {backup.environment.name}",
+                     details={"backup": backup.pk, "before": {"label": old[0], "notes": old[1]}})
+    return backup
+
+
+def backup_delete(*, backup: ManualBackup, actor: User) -> None:
+    env = backup.environment
+    decision = permissions.can_manage_backups(actor, env)
+    if not decision:
+        raise NotAllowed(decision.reason)
+    with transaction.atomic():
+        env = Environment.objects.select_for_update().get(pk=env.pk)
+        _require_ready(env, "delete its backups")
+        if RestoreOperation.objects.filter(backup=backup,
+                                           status__in=RestoreOperation.ACTIVE).exists():
+            raise Conflict("A restore from this backup is under way; delete it afterwards.")
+        label, pk = backup.label, backup.pk
+        backup.delete()
+        audit_record(action="backup.delete", actor=actor, environment=env,
+                     summary=f"Deleted backup {label} of {env.name}", details={"backup": pk})
+
+
+def environment_update_version(*, environment: Environment, new_version: str, actor: User
+                               ) -> Environment:
+    """Record a backup first, then change the version: the update can always be undone."""
+    if not permissions.can_manage_environment(actor, environment):
+        raise NotAllowed("You do not manage this environment.")
+    new_version = (new_version or "").strip()
+    if not VERSION_RE.match(new_version):
+        raise Refused("Enter a version such as 9.2.24101.00180.", field="version")
+    with transaction.atomic():
+        env = Environment.objects.select_for_update().get(pk=environment.pk)
+        _require_ready(env, "update it")
+        if new_version == env.version:
+            raise Refused(f"{env.name} is already on version {new_version}.", field="version")
+        old = env.version
+        backup_create(environment=env, actor=actor, kind=ManualBackup.Kind.VERSION_UPDATE,
+                      label=f"Before update from {old} to {new_version}")
+        env.version = new_version
+        env.save(update_fields=["version"])
+        audit_record(action="environment.update_version", actor=actor, environment=env,
+                     summary=f"Updated {env.name} from version {old} to {new_version}",
+                     details={"from": old, "to": new_version})
+    environment.refresh_from_db()
+    return environment
+
+
+# -- restore -----------------------------------------------------------------------------------------
+
+
+def _check_restore_rules(*, source: Environment, target: Environment, moment: datetime.datetime,
+                         backup: ManualBackup | None, now: datetime.datetime) -> None:
+    if target.type != EnvironmentType.SANDBOX:
+        hint = (" Convert it to a sandbox first, restore, then convert it back to production."
+                if target.type == EnvironmentType.PRODUCTION else "")
+        raise Refused(f"Only sandbox environments can be restored to; {target.name} is a "
+                      f"{target.get_type_display().lower()} environment.{hint}", field="target")
+    if source.region != target.region:
+        raise Refused(f"{source.name} is in {source.get_region_display()} and {target.name} in "
+                      f"{target.get_region_display()}; source and target must share a region.",
+                      field="target")
+    if backup is not None:
+        if backup.environment_id != source.pk:
+            raise Refused("That backup belongs to another environment.", field="backup")
+        if backup.expires_at <= now:
+            raise Refused("That backup has expired.", field="backup")
+    elif not selectors.is_restorable(source, moment, now=now):
+        window = selectors.restorable_window(source, now=now)
+        raise Refused(
+            f"{source.name} can be restored to moments from {window.start:%Y-%m-%d %H:%M} UTC "
+            f"to now; {moment:%Y-%m-%d %H:%M} UTC is outside that window.", field="moment")
+
+
+def restore_start(
+    *, source: Environment, target: Environment, requested_by: User,
+    moment: datetime.datetime | None = None, backup: ManualBackup | None = None,
+    new_name: str | None = None, security_group: str | None = None,
+    idempotency_key: str | None = None, undo_of: RestoreOperation | None = None,
+    retry_of: RestoreOperation | None = None, actor: User | None = None,
+) -> RestoreOperation:
+    """Validate and record a restore of `source` as of `moment` (or `backup`) over `target`, and
+    queue it. The same idempotency key from the same person returns the first operation."""
+    actor = actor or requested_by
+    idempotency_key = (idempotency_key or uuid.uuid4().hex).strip()[:100]
+    existing = RestoreOperation.objects.filter(requested_by=requested_by,
+                                               idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing
+    if retry_of is None:
+        for decision in (permissions.can_manage_backups(requested_by, source),
+                         permissions.can_restore_to(requested_by, target)):
+            if not decision:
+                raise NotAllowed(decision.reason)
+    if (moment is None) == (backup is None):
+        raise Refused("Choose either a moment or a backup to restore.", field="moment")
+    if backup is not None:
+        moment = backup.backup_at
+    if timezone.is_naive(moment):
+        raise Refused("The moment needs a time zone.", field="moment")
+    name = None if new_name is None else new_name.strip()
+    if name is not None and not (1 <= len(name) <= 100):
+        raise Refused("The new name must be 1 to 100 characters.", field="new_name")
+    group = None if security_group is None else security_group.strip()
+    if group is not None and len(group) > 100:
+        raise Refused("The security group can be at most 100 characters.",
+                      field="security_group")
+    now = timezone.now()
+    _check_restore_rules(source=source, target=target, moment=moment, backup=backup, now=now)
+
+    try:
+        with transaction.atomic():
+            locked = Environment.objects.select_for_update().get(pk=target.pk)
+            _require_ready(locked, "restore over it")
+            operation = RestoreOperation.objects.create(
+                source=source, target=locked, moment=moment, backup=backup,
+                requested_by=requested_by, idempotency_key=idempotency_key,
+                new_name=name or "", new_security_group=group or "",
+                change_security_group=group is not None, created_at=now,
+                undo_of=undo_of, retry_of=retry_of,
+            )
+            locked.state = EnvironmentState.RESTORING
+            locked.save(update_fields=["state"])
+            what = "Undo of restore" if undo_of else "Restore"
+            audit_record(
+                action="restore.undo" if undo_of else "restore.start", actor=actor,
+                environment=locked, related_environment=source,
+                summary=f"{what} of {locked.name} from {source.name} at "
+                        f"{moment:%Y-%m-%d %H:%M:%S} UTC queued",
+                details={"operation": operation.pk, "moment": moment.isoformat(),
+                         "backup": backup.pk if backup else None},
+            )
+            transaction.on_commit(lambda: _enqueue(operation))
+    except IntegrityError:
+        # Lost a race: another request started a restore of this target, or used this key.
+        existing = RestoreOperation.objects.filter(requested_by=requested_by,
+                                                   idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+        raise Conflict(f"{target.name} is already being restored.") from None
+    target.refresh_from_db()
+    return operation
+
+
+def _enqueue(operation: RestoreOperation) -> None:
+    from backups.tasks import restore_task
+
+    result: TaskResult = restore_task.using(backend=settings.TASKS_BACKEND).enqueue(
+        operation.pk)
+    RestoreOperation.objects.filter(pk=operation.pk).update(task_id=str(result.id)[:64])
+
+
+def restore_undo(*, operation: RestoreOperation, actor: User,
+                 idempotency_key: str | None = None) -> RestoreOperation:
+    """Put the target back as it was just before `operation` overwrote it."""
+    if operation.status != RestoreOperation.Status.SUCCEEDED:
+        raise Refused("Only a restore that succeeded can be undone.")
+    before = operation.pre_restore_backup
+    if before is None:
+        raise Refused("The moment before this restore is no longer kept, so it cannot be "
+                      "undone.")
+    target = operation.target
+    return restore_start(source=target, target=target, backup=before, requested_by=actor,
+                         undo_of=operation, idempotency_key=idempotency_key or
+                         f"undo-{operation.pk}")
+
+
+def restore_retry(*, operation: RestoreOperation, actor: User) -> RestoreOperation:
+    """Support staff run a failed restore again, on behalf of the person who asked for it."""
+    if not permissions.can_retry_restore(actor):
+        raise NotAllowed("You may not retry restores.")
+    if operation.status != RestoreOperation.Status.FAILED:
+        raise Refused("Only a failed restore can be retried.")
+    return restore_start(
+        source=operation.source, target=operation.target, requested_by=operation.requested_by,
+        moment=None if operation.backup else operation.moment, backup=operation.backup,
+        new_name=operation.new_name or None,
+        security_group=operation.new_security_group if operation.change_security_group
+        else None,
+        idempotency_key=f"retry-{operation.pk}", retry_of=operation, actor=actor,
+    )
+
+
+def restore_fail(*, operation: RestoreOperation, error: str, actor: User | None = None
+                 ) -> bool:
+    """Mark an operation failed and give its target back (state Ready). The target's data is
+    untouched: a restore changes data only in the transaction that marks it succeeded."""
+    with transaction.atomic():
+        op = RestoreOperation.objects.select_for_update().get(pk=operation.pk)
+        if not op.is_active:
+            return False
+        now = timezone.now()
+        op.status = RestoreOperation.Status.FAILED
+        op.phase = RestoreOperation.Phase.FAILED
+        op.error = error[:5000]
+        op.finished_at = now
+        op.save(update_fields=["status", "phase", "error", "finished_at"])
+        Environment.objects.filter(pk=op.target_id, state=EnvironmentState.RESTORING).update(
+            state=EnvironmentState.READY)
+        audit_record(action="restore.fail", actor=actor, environment=op.target,
+                     related_environment=op.source, outcome=AuditEvent.Outcome.FAILED,
+                     summary=f"Restore of {op.target.name} from {op.source.name} failed: "
+                             f"{error[:150]}",
+                     details={"operation": op.pk})
+    operation.refresh_from_db()
+    return True
+
+
+def restore_mark_stale_failed(*, operation: RestoreOperation, actor: User) -> bool:
+    if not permissions.can_fail_restore(actor):
+        raise NotAllowed("You may not mark restores as failed.")
+    if not operation.is_active:
+        raise Refused("This restore has already finished.")
+    return restore_fail(operation=operation, actor=actor,
+                        error=f"Marked failed by {actor} from the support console.")
+
+
+def restore_sweep_stale(*, now: datetime.datetime | None = None) -> int:
+    """Fail running operations whose worker stopped reporting (it died)."""
+    now = now or timezone.now()
+    cutoff = now - settings.RESTORE_STALE_AFTER
+    stale = RestoreOperation.objects.filter(status=RestoreOperation.Status.RUNNING,
+                                            heartbeat_at__lt=cutoff)
+    count = 0
+    for op in stale.select_related("source", "target"):
+        count += restore_fail(operation=op, error=(
+            "The restore stopped reporting progress (its worker stopped). Nothing was changed; "
+            "start the restore again."))
+    return count
