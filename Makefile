@@ -48,7 +48,10 @@ run: install
 	$(PY) manage.py seed_demo
 	@echo ""
 	@echo "  Portal: http://$(HOST):$(PORT)/   (sign in as admin / admin)"
+	@echo "  A background worker (manage.py db_worker) runs restores; Ctrl-C stops both."
 	@echo ""
+	@$(PY) manage.py db_worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 test: install

@@ -33,15 +33,14 @@ class RestoreOperationAdmin(ReadOnlyAdmin):
         return format_html("{} / {} tables, {} / {} rows", obj.tables_done, obj.tables_total,
                            obj.rows_copied, obj.rows_total)
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        if not permissions.can_retry_restore(request.user):
-            actions.pop("retry_failed", None)
-        if not permissions.can_fail_restore(request.user):
-            actions.pop("mark_stale_failed", None)
-        return actions
+    # Who may run the safe actions is decided in portal.permissions.
+    def has_retry_permission(self, request) -> bool:
+        return permissions.can_retry_restore(request.user)
 
-    @admin.action(description="Retry the selected failed restores")
+    def has_fail_permission(self, request) -> bool:
+        return permissions.can_fail_restore(request.user)
+
+    @admin.action(description="Retry the selected failed restores", permissions=["retry"])
     def retry_failed(self, request, queryset):
         for op in queryset.select_related("source", "target", "backup", "requested_by"):
             try:
@@ -52,7 +51,8 @@ class RestoreOperationAdmin(ReadOnlyAdmin):
                 self.message_user(request, f"Restore {op.pk} queued again as {new.pk}.",
                                   messages.SUCCESS)
 
-    @admin.action(description="Mark the selected stale restores as failed")
+    @admin.action(description="Mark the selected stale restores as failed",
+                  permissions=["fail"])
     def mark_stale_failed(self, request, queryset):
         for op in queryset.select_related("source", "target"):
             try:

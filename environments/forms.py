@@ -49,3 +49,8 @@ class RowSearchForm(forms.Form):
     q = forms.CharField(label="Search rows", required=False, max_length=100,
                         widget=forms.TextInput(attrs={"type": "search"}))
     page = forms.IntegerField(required=False, min_value=1)
+
+
+class VersionForm(forms.Form):
+    version = forms.CharField(label="New version", max_length=30,
+                              help_text="For example 9.2.24101.00180. A backup is recorded first.")

@@ -155,7 +155,11 @@ class RowVersion(models.Model):
     and a restore appends a new table's rows in key order at the end of the index."""
 
     pk = models.CompositePrimaryKey("table", "key", "valid_from")
-    table = models.ForeignKey(DataTable, on_delete=models.CASCADE, db_index=False, related_name="+")
+    # No database-level foreign key: PostgreSQL would check it row by row when a restore
+    # commits (4.6 s of a 1M-row restore). Only the store and the restore engine write here,
+    # always into a table they hold, and purge deletes rows before their tables.
+    table = models.ForeignKey(DataTable, on_delete=models.DO_NOTHING, db_index=False,
+                              db_constraint=False, related_name="+")
     key = models.CharField(max_length=64)
     valid_from = models.DateTimeField()
     valid_to = models.DateTimeField(null=True, blank=True)

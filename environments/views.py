@@ -10,7 +10,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from environments import services, store
-from environments.forms import ConvertForm, EnvironmentFilterForm, SwitchForm
+from backups import services as backup_services
+from environments.forms import ConvertForm, EnvironmentFilterForm, SwitchForm, VersionForm
 from environments.models import Environment, EnvironmentType
 from portal import permissions
 from portal.errors import NotAllowed, Refused
@@ -109,6 +110,26 @@ def environment_convert(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         "old_retention_days": services.retention_for(env.type).days,
     }
     return render(request, "environments/convert.html", context, status=200)
+
+
+@require_http_methods(["GET", "POST"])
+def environment_update_version(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    env = _get_environment_for_admin(request, slug)
+    form = VersionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            backup_services.environment_update_version(
+                environment=env, new_version=form.cleaned_data["version"], actor=request.user)
+        except NotAllowed as exc:
+            raise PermissionDenied(exc.message) from exc
+        except Refused as exc:
+            form.add_error("version" if exc.field == "version" else None, exc.message)
+        else:
+            messages.success(request, f"{env.name} is on version {env.version}. A backup of "
+                             "the moment before the update was recorded.")
+            return redirect("environments:detail", slug=env.slug)
+    return render(request, "environments/update_version.html",
+                  {"environment": env, "form": form})
 
 
 def _switch(request: HtmxHttpRequest, slug: str, setter, label: str) -> HttpResponse:

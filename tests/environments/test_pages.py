@@ -149,3 +149,29 @@ class TestSignIn:
         response = client.post(reverse("login"),
                                {"username": "global", "password": "secret-pass-1"})
         assert response.status_code == 302
+
+
+class TestUpdateVersion:
+    def test_updating_records_a_backup_then_changes_the_version(self, login, global_admin,
+                                                                production):
+        from backups.models import ManualBackup
+        url = reverse("environments:update-version", kwargs={"slug": production.slug})
+        response = login(global_admin).post(url, {"version": "9.3.0.1"})
+        assert response.status_code == 302
+        production.refresh_from_db()
+        assert production.version == "9.3.0.1"
+        assert ManualBackup.objects.get(environment=production).kind == "version_update"
+
+    @pytest.mark.parametrize("value, message", [("", b"This field is required"),
+                                                ("latest", b"Enter a version such as")])
+    def test_a_bad_version_gets_a_field_message(self, login, global_admin, production, value,
+                                                message):
+        url = reverse("environments:update-version", kwargs={"slug": production.slug})
+        response = login(global_admin).post(url, {"version": value})
+        assert response.status_code == 200 and message in response.content
+        production.refresh_from_db()
+        assert production.version == "9.2.24101.00180"
+
+    def test_makers_cannot_update(self, login, maker, production):
+        url = reverse("environments:update-version", kwargs={"slug": production.slug})
+        assert login(maker).post(url, {"version": "9.3.0.1"}).status_code == 403
