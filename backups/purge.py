@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from backups.models import ManualBackup, RestoreOperation
 from backups.selectors import restorable_window
-from environments.models import DataTable, Environment, Generation, RowVersion
+from environments.models import Activity, DataTable, Environment, Generation, RowVersion
 from portal.audit import audit_record
 from portal.models import User
 
@@ -57,6 +57,8 @@ def _purge_environment(env: Environment, floor: datetime.datetime, result: Purge
         ).delete()
         tables, _ = DataTable.objects.filter(pk__in=old_tables.values("id")).delete()
         generations, _ = old_generations.delete()
+        Activity.objects.filter(environment=env, hour__lt=floor - datetime.timedelta(hours=1)
+                                ).delete()
         previous = env.purged_before
         if previous is None or floor > previous:
             Environment.objects.filter(pk=env.pk).update(purged_before=floor)

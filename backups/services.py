@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import re
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -172,22 +173,22 @@ def _check_restore_rules(*, source: Environment, target: Environment, moment: da
             f"to now; {moment:%Y-%m-%d %H:%M} UTC is outside that window.", field="moment")
 
 
-def restore_start(
+@dataclass(frozen=True)
+class RestoreRequest:
+    """A restore that passed every rule but the target's lock (checked when it starts)."""
+
+    moment: datetime.datetime
+    new_name: str | None
+    security_group: str | None
+
+
+def restore_validate(
     *, source: Environment, target: Environment, requested_by: User,
     moment: datetime.datetime | None = None, backup: ManualBackup | None = None,
-    new_name: str | None = None, security_group: str | None = None,
-    idempotency_key: str | None = None, undo_of: RestoreOperation | None = None,
-    retry_of: RestoreOperation | None = None, actor: User | None = None,
-) -> RestoreOperation:
-    """Validate and record a restore of `source` as of `moment` (or `backup`) over `target`, and
-    queue it. The same idempotency key from the same person returns the first operation."""
-    actor = actor or requested_by
-    idempotency_key = (idempotency_key or uuid.uuid4().hex).strip()[:100]
-    existing = RestoreOperation.objects.filter(requested_by=requested_by,
-                                               idempotency_key=idempotency_key).first()
-    if existing is not None:
-        return existing
-    if retry_of is None:
+    new_name: str | None = None, security_group: str | None = None, check_permission: bool = True,
+) -> RestoreRequest:
+    """Every rule of a restore, without starting it: the review step of the portal uses it."""
+    if check_permission:
         for decision in (permissions.can_manage_backups(requested_by, source),
                          permissions.can_restore_to(requested_by, target)):
             if not decision:
@@ -205,8 +206,34 @@ def restore_start(
     if group is not None and len(group) > 100:
         raise Refused("The security group can be at most 100 characters.",
                       field="security_group")
+    _check_restore_rules(source=source, target=target, moment=moment, backup=backup,
+                         now=timezone.now())
+    if not target.is_ready:
+        raise Conflict(f"{target.name} is {target.get_state_display().lower()}; you cannot "
+                       "restore over it until that finishes.")
+    return RestoreRequest(moment=moment, new_name=name, security_group=group)
+
+
+def restore_start(
+    *, source: Environment, target: Environment, requested_by: User,
+    moment: datetime.datetime | None = None, backup: ManualBackup | None = None,
+    new_name: str | None = None, security_group: str | None = None,
+    idempotency_key: str | None = None, undo_of: RestoreOperation | None = None,
+    retry_of: RestoreOperation | None = None, actor: User | None = None,
+) -> RestoreOperation:
+    """Validate and record a restore of `source` as of `moment` (or `backup`) over `target`, and
+    queue it. The same idempotency key from the same person returns the first operation."""
+    actor = actor or requested_by
+    idempotency_key = (idempotency_key or uuid.uuid4().hex).strip()[:100]
+    existing = RestoreOperation.objects.filter(requested_by=requested_by,
+                                               idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing
+    checked = restore_validate(source=source, target=target, requested_by=requested_by,
+                               moment=moment, backup=backup, new_name=new_name,
+                               security_group=security_group, check_permission=retry_of is None)
+    moment, name, group = checked.moment, checked.new_name, checked.security_group
     now = timezone.now()
-    _check_restore_rules(source=source, target=target, moment=moment, backup=backup, now=now)
 
     try:
         with transaction.atomic():

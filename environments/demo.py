@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import random
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -17,7 +18,8 @@ import factory.random
 from django.db import transaction
 
 from environments import columns as cols
-from environments.models import DataTable, Environment, Generation, RowVersion
+from environments.models import Activity, DataTable, Environment, Generation, RowVersion
+from environments.store import hour_of
 
 INDUSTRIES = ["Manufacturing", "Retail", "Healthcare", "Finance", "Education", "Energy", "Media"]
 STAGES = ["Qualify", "Develop", "Propose", "Close won", "Close lost"]
@@ -177,7 +179,7 @@ def _row_versions(
 def load_table(
     *, environment: Environment, generation: Generation, spec: TableSpec, rows: int,
     since: datetime.datetime, now: datetime.datetime, seed: int, history: bool = True,
-    batch_size: int = 5000,
+    batch_size: int = 5000, activity: Counter | None = None,
 ) -> DataTable:
     """Create one table with `rows` rows made over [since, now] and write them in batches."""
     rng = random.Random(seed)
@@ -196,10 +198,16 @@ def load_table(
         else:
             born = _random_moment(rng, since, first_hour)
         values = pool[(n - 1) % len(pool)]
-        batch.extend(_row_versions(
+        versions = list(_row_versions(
             table=table, spec=spec, key=f"{n:06d}", values=values, born=born, now=now,
             rng=rng, pool=pool, churn=history,
         ))
+        if activity is not None:
+            # A create or an update opens each version; a delete closes the last one.
+            activity.update(hour_of(v.valid_from) for v in versions)
+            if versions[-1].valid_to is not None:
+                activity[hour_of(versions[-1].valid_to)] += 1
+        batch.extend(versions)
         if len(batch) >= batch_size:
             RowVersion.objects.bulk_create(batch)
             batch.clear()
@@ -212,10 +220,15 @@ def load_environment(
     history_days: int = 30, seed: int = 0,
 ) -> None:
     since = max(environment.created_at, now - datetime.timedelta(days=history_days))
+    activity: Counter = Counter()
     with transaction.atomic():
         generation = Generation.objects.get(environment=environment, valid_to__isnull=True)
         for i, (name, count) in enumerate(tables.items()):
             load_table(environment=environment, generation=generation, spec=TABLES[name],
-                       rows=count, since=since, now=now, seed=seed * 100 + i)
+                       rows=count, since=since, now=now, seed=seed * 100 + i,
+                       activity=activity)
+        Activity.objects.bulk_create(
+            Activity(environment=environment, hour=hour, changes=n)
+            for hour, n in sorted(activity.items()))
         environment.last_change_at = now
         environment.save(update_fields=["last_change_at"])

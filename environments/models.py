@@ -171,3 +171,22 @@ class RowVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} @ {self.valid_from:%Y-%m-%d %H:%M:%S}"
+
+
+class Activity(models.Model):
+    """Changes (row creates, updates, deletes) to an environment's data per hour: what the
+    restore timeline draws and the candidate list counts, without scanning history."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE,
+                                    related_name="activity")
+    hour = models.DateTimeField()
+    changes = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "activity"
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "hour"], name="one_activity_per_hour")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.environment} {self.hour:%Y-%m-%d %H:00}: {self.changes}"

@@ -17,13 +17,14 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet, Sum, TextField
+from django.db.models import Count, F, Q, QuerySet, Sum, TextField
 from django.db.models.functions import Cast, Coalesce, Length
 from django.utils import timezone
 
 from environments import columns as cols
 from portal.errors import Refused
 from environments.models import (
+    Activity,
     DataTable,
     Environment,
     EnvironmentState,
@@ -106,6 +107,7 @@ class ChangeSet:
         self.environment = environment
         self.generation = generation
         self.ts = ts
+        self.changes = 0
 
     # -- tables --
     def table(self, name: str) -> DataTable:
@@ -149,6 +151,7 @@ class ChangeSet:
             raise ValidationError({"key": "Use letters, digits, '.', '_' or '-' (max 64)."})
         if self._current_version(table, key) is not None:
             raise ValidationError({"key": f"A row with key {key!r} already exists."})
+        self.changes += 1
         return RowVersion.objects.create(
             table=table, key=key, valid_from=self.ts, valid_to=None, values=clean
         )
@@ -159,6 +162,7 @@ class ChangeSet:
         version = self._require_current(table, key)
         if version.values == clean:
             return version
+        self.changes += 1
         if version.valid_from == self.ts:
             # Made earlier in this same transaction: nobody can have seen it, so amend it.
             RowVersion.objects.filter(pk=version.pk).update(values=clean)
@@ -172,6 +176,7 @@ class ChangeSet:
     def delete_row(self, table: DataTable, key: str) -> None:
         self._check_table(table)
         version = self._require_current(table, key)
+        self.changes += 1
         if version.valid_from == self.ts:
             RowVersion.objects.filter(pk=version.pk).delete()
         else:
@@ -219,10 +224,26 @@ def changes(environment: Environment) -> Iterator[ChangeSet]:
         if generation is None:
             raise StoreError(f"{env.name} has no live data.")
         ts = next_timestamp(env)
-        yield ChangeSet(env, generation, ts)
+        changeset = ChangeSet(env, generation, ts)
+        yield changeset
         env.last_change_at = ts
         env.save(update_fields=["last_change_at"])
+        record_activity(env, ts, changeset.changes)
         environment.last_change_at = ts
+
+
+def hour_of(moment: datetime.datetime) -> datetime.datetime:
+    return moment.astimezone(datetime.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def record_activity(env: Environment, ts: datetime.datetime, changes: int) -> None:
+    """Add to the environment's hourly change count (the caller holds its row lock)."""
+    if changes <= 0:
+        return
+    hour = hour_of(ts)
+    if not Activity.objects.filter(environment=env, hour=hour).update(
+            changes=F("changes") + changes):
+        Activity.objects.create(environment=env, hour=hour, changes=changes)
 
 
 def next_timestamp(env: Environment) -> datetime.datetime:

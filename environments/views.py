@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from environments import services, store
 from backups import services as backup_services
+from backups.models import RestoreOperation
+from backups.views import progress_context, undo_possible
+from environments import services, store
 from environments.forms import ConvertForm, EnvironmentFilterForm, SwitchForm, VersionForm
 from environments.models import Environment, EnvironmentType
 from portal import permissions
@@ -64,7 +69,17 @@ def environment_list(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _detail_context(request: HtmxHttpRequest, env: Environment) -> dict:
+    restores = list(RestoreOperation.objects.filter(Q(target=env) | Q(source=env))
+                    .select_related("source", "target", "pre_restore_backup", "requested_by")
+                    .order_by("-created_at", "-id")[:6])
+    for op in restores:
+        op.can_undo = op.target_id == env.pk and undo_possible(op)
+    latest = next((op for op in restores if op.target_id == env.pk), None)
+    recent = timezone.now() - datetime.timedelta(minutes=15)
+    show = latest is not None and (latest.is_active or (latest.finished_at or recent) > recent)
     return {
+        **(progress_context(latest) if show else {}),
+        "restores": restores,
         "environment": env,
         "storage": store.storage_used(env),
         "retention_days": services.retention_for(env.type).days,

@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from portal import views
+from portal import token_views, views
+from portal.api.main import urls as api_urls
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -10,7 +11,11 @@ urlpatterns = [
          name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("environments/", include("environments.urls")),
+    path("", include("backups.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/", api_urls()),
+    path("settings/tokens/", token_views.token_list, name="tokens"),
+    path("settings/tokens/<int:pk>/revoke/", token_views.token_revoke, name="token-revoke"),
 ]
 
 handler403 = "portal.views.forbidden"

@@ -1,6 +1,8 @@
-// Small progressive enhancements; every page works without this file.
+// Progressive enhancements; every page works without this file.
 (function () {
   "use strict";
+  document.documentElement.classList.add("js");
+
   // Tell the server the browser's time zone so it can show times in it (with the offset).
   try {
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
@@ -8,4 +10,74 @@
       document.cookie = "tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; SameSite=Lax";
     }
   } catch (e) { /* old browser: times stay in UTC, still labelled with their offset */ }
+
+  // Tabs: arrow keys move between tabs (WAI-ARIA tabs pattern); the tab is a link.
+  document.addEventListener("keydown", function (event) {
+    var tab = event.target.closest && event.target.closest("[role=tab]");
+    if (!tab || (event.key !== "ArrowRight" && event.key !== "ArrowLeft")) return;
+    var tabs = Array.prototype.slice.call(tab.parentNode.querySelectorAll("[role=tab]"));
+    var next = tabs[(tabs.indexOf(tab) + (event.key === "ArrowRight" ? 1 : tabs.length - 1)) % tabs.length];
+    event.preventDefault();
+    next.focus();
+    next.click();
+  });
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    var selected = event.detail.target && event.detail.target.querySelector &&
+      document.querySelector("#tab-body [role=tab][aria-selected=true]");
+    if (selected && event.detail.requestConfig && event.detail.requestConfig.elt.getAttribute("role") === "tab") {
+      selected.focus();
+    }
+  });
+
+  // Timeline: a bar fills the date, time and zone instead of leaving the page.
+  document.addEventListener("click", function (event) {
+    var bar = event.target.closest && event.target.closest("a.bar-link");
+    if (!bar) return;
+    var form = document.getElementById("moment-form");
+    if (!form) return;
+    event.preventDefault();
+    var href = bar.getAttribute("href") || bar.getAttributeNS("http://www.w3.org/1999/xlink", "href") || "";
+    var params = new URLSearchParams(href.split("?")[1] || "");
+    ["date", "time", "tz"].forEach(function (name) {
+      var input = form.elements[name];
+      if (input && params.get(name)) input.value = params.get(name);
+    });
+    var button = form.querySelector("button.primary");
+    if (button) button.focus();
+  });
+
+  // Dialogs delivered by htmx open as modal dialogs: focus inside, Esc closes.
+  function openDialogs(root) {
+    var dialogs = (root || document).querySelectorAll("dialog[data-modal][open]");
+    Array.prototype.forEach.call(dialogs, function (dialog) {
+      if (!dialog.closest("#dialog-slot")) return;
+      dialog.removeAttribute("open");
+      dialog.showModal();
+      var focus = dialog.querySelector("[autofocus]") || dialog.querySelector("input, button");
+      if (focus) focus.focus();
+      dialog.addEventListener("close", function () {
+        var slot = document.getElementById("dialog-slot");
+        if (slot && slot.contains(dialog)) slot.innerHTML = "";
+      });
+    });
+  }
+  document.body.addEventListener("htmx:afterSettle", function (event) { openDialogs(event.detail.target); });
+  document.addEventListener("click", function (event) {
+    var close = event.target.closest && event.target.closest("[data-close-dialog]");
+    var dialog = close && close.closest("dialog");
+    if (dialog && dialog.open) { event.preventDefault(); dialog.close(); }
+  });
+
+  // A button marked data-once sends its form once, however often it is clicked.
+  document.addEventListener("submit", function (event) {
+    var buttons = event.target.querySelectorAll("button[data-once]");
+    setTimeout(function () {
+      Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; b.setAttribute("aria-disabled", "true"); });
+    }, 0);
+  }, true);
+  document.body.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt && event.detail.elt.closest && event.detail.elt.closest("form");
+    if (!form) return;
+    Array.prototype.forEach.call(form.querySelectorAll("button[data-once]"), function (b) { b.disabled = false; });
+  });
 })();

@@ -1,0 +1,308 @@
+"""API: backups (system window and manual backups), restore candidates, restores and their
+operations. Every rule is in backups.services and portal.permissions; this module only
+translates between JSON and those calls."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Literal
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils import timezone
+from ninja import Field, Header, Path, Query, Router, Status
+from pydantic import AwareDatetime
+
+from backups import selectors, services
+from backups.models import ManualBackup, RestoreOperation
+from environments.models import Environment
+from portal import permissions
+from portal.api.access import environment_for_admin, require_admin_center, visible_environment
+from portal.api.errors import error_responses
+from portal.api.schemas import ENVIRONMENT_REF, CamelSchema
+from portal.errors import NotAllowed, Refused
+
+router = Router(tags=["backups and restore"], by_alias=True)
+
+EnvRef = Path(..., description=ENVIRONMENT_REF, max_length=100)
+IDEMPOTENCY = Header(
+    None, alias="Idempotency-Key", max_length=100,
+    description="Send the same key again (e.g. after a timeout) to get the same operation "
+                "back instead of starting a second one.")
+
+
+# -- manual backups and the system window -------------------------------------------------------
+
+
+class BackupOut(CamelSchema):
+    id: int
+    label: str
+    notes: str
+    kind: Literal[tuple(ManualBackup.Kind.values)]  # type: ignore[valid-type]
+    backup_point_date_time: datetime.datetime
+    backup_expiry_date_time: datetime.datetime
+    created_by: str | None = Field(description="Username of the person who made it.")
+
+
+class WindowOut(CamelSchema):
+    start_date_time: datetime.datetime
+    end_date_time: datetime.datetime
+    retention_days: int
+
+
+class BackupListOut(CamelSchema):
+    environment_id: int
+    system_window: WindowOut = Field(
+        description="System backups: any moment in this window can be restored.")
+    manual_backups: list[BackupOut]
+
+
+class BackupCreateIn(CamelSchema):
+    label: str = Field(max_length=1000)
+    notes: str = Field("", max_length=10000)
+
+
+class BackupUpdateIn(CamelSchema):
+    label: str | None = Field(None, max_length=1000)
+    notes: str | None = Field(None, max_length=10000)
+
+
+def backup_out(backup: ManualBackup) -> dict:
+    return {
+        "id": backup.pk, "label": backup.label, "notes": backup.notes, "kind": backup.kind,
+        "backup_point_date_time": backup.backup_at,
+        "backup_expiry_date_time": backup.expires_at,
+        "created_by": backup.created_by.username if backup.created_by else None,
+    }
+
+
+def window_out(environment: Environment) -> dict:
+    window = selectors.restorable_window(environment)
+    return {"start_date_time": window.start, "end_date_time": window.end,
+            "retention_days": selectors.system_retention(environment.type).days}
+
+
+def _environment_for_backups(request: HttpRequest, ref: str) -> Environment:
+    env = environment_for_admin(request.auth, ref)
+    decision = permissions.can_manage_backups(request.auth, env)
+    if not decision:
+        raise NotAllowed(decision.reason)
+    return env
+
+
+def _backup_for(request: HttpRequest, ref: str, backup_id: int) -> ManualBackup:
+    env = _environment_for_backups(request, ref)
+    backup = (selectors.unexpired_backups(env).select_related("environment", "created_by")
+              .filter(pk=backup_id).first())
+    if backup is None:
+        raise Http404(f"{env.name} has no backup {backup_id}.")
+    return backup
+
+
+@router.get("/environments/{environment}/backups",
+            response={200: BackupListOut, **error_responses(403, 404)},
+            summary="The restorable window and the manual backups of an environment")
+def backup_list(request: HttpRequest, environment: str = EnvRef):
+    env = _environment_for_backups(request, environment)
+    backups = selectors.unexpired_backups(env).select_related("created_by").order_by(
+        "-backup_at", "-id")
+    return {"environment_id": env.pk, "system_window": window_out(env),
+            "manual_backups": [backup_out(b) for b in backups]}
+
+
+@router.post("/environments/{environment}/backups",
+             response={201: BackupOut, **error_responses(403, 404, 409, 422, 429)},
+             summary="Make a manual backup (production and sandbox only)")
+def backup_create(request: HttpRequest, payload: BackupCreateIn, environment: str = EnvRef):
+    env = _environment_for_backups(request, environment)
+    backup = services.backup_create(environment=env, label=payload.label, notes=payload.notes,
+                                    actor=request.auth)
+    return Status(201, backup_out(backup))
+
+
+@router.patch("/environments/{environment}/backups/{backup_id}",
+              response={200: BackupOut, **error_responses(403, 404, 409, 422, 429)},
+              summary="Change a manual backup's label or notes")
+def backup_update(request: HttpRequest, payload: BackupUpdateIn, environment: str = EnvRef,
+                  backup_id: int = Path(..., ge=1, le=2**62)):
+    backup = _backup_for(request, environment, backup_id)
+    label = backup.label if payload.label is None else payload.label
+    notes = backup.notes if payload.notes is None else payload.notes
+    backup = services.backup_update(backup=backup, label=label, notes=notes, actor=request.auth)
+    return backup_out(backup)
+
+
+@router.delete("/environments/{environment}/backups/{backup_id}",
+               response={204: None, **error_responses(403, 404, 409, 422, 429)},
+               summary="Delete a manual backup")
+def backup_delete(request: HttpRequest, environment: str = EnvRef,
+                  backup_id: int = Path(..., ge=1, le=2**62)):
+    backup = _backup_for(request, environment, backup_id)
+    services.backup_delete(backup=backup, actor=request.auth)
+    return Status(204, None)
+
+
+# -- restore candidates -----------------------------------------------------------------------
+
+
+class CandidatesQuery(CamelSchema):
+    at: AwareDatetime = Field(description="ISO 8601 with an offset, e.g. "
+                                          "2026-11-20T09:30:00+01:00.")
+
+
+class CandidateOut(CamelSchema):
+    restore_point_date_time: datetime.datetime
+    kind: Literal["point_in_time", "system", "manual"]
+    label: str
+    backup_id: int | None
+
+
+class CandidatesOut(CamelSchema):
+    requested_date_time: datetime.datetime
+    exact: bool = Field(description="Whether the requested moment itself can be restored.")
+    reason: str = Field(description="Why the exact moment is not available, or a note; "
+                                    "empty otherwise.")
+    system_window: WindowOut
+    candidates: list[CandidateOut]
+
+
+@router.get("/environments/{environment}/restore-candidates",
+            response={200: CandidatesOut, **error_responses(403, 404)},
+            summary="The backups at or closest to a moment")
+def restore_candidates(request: HttpRequest, query: Query[CandidatesQuery],
+                       environment: str = EnvRef):
+    env = _environment_for_backups(request, environment)
+    result = selectors.restore_candidates(env, query.at.astimezone(datetime.UTC))
+    return {
+        "requested_date_time": result.requested, "exact": result.exact, "reason": result.reason,
+        "system_window": {"start_date_time": result.window.start,
+                          "end_date_time": result.window.end,
+                          "retention_days": selectors.system_retention(env.type).days},
+        "candidates": [{"restore_point_date_time": c.moment, "kind": c.kind, "label": c.label,
+                        "backup_id": c.backup_id} for c in result.items],
+    }
+
+
+# -- restore and operations -------------------------------------------------------------------
+
+
+class RestoreIn(CamelSchema):
+    source_environment_id: int | str = Field(description=ENVIRONMENT_REF)
+    restore_point_date_time: AwareDatetime | Literal["latest"] | None = Field(
+        None, description="The moment to restore (ISO 8601 with an offset), or `latest`. "
+                          "Give this or `backupId`.")
+    backup_id: int | None = Field(None, ge=1, le=2**62,
+                                  description="A manual backup of the source. Give this or "
+                                              "`restorePointDateTime`.")
+    target_environment_name: str | None = Field(
+        None, max_length=1000, description="Rename the target; omit to keep its name.")
+    target_security_group_id: str | None = Field(
+        None, max_length=1000,
+        description="Set the target's security group (empty string: none); omit to keep it.")
+
+
+class OperationOut(CamelSchema):
+    id: int
+    status: Literal[tuple(RestoreOperation.Status.values)]  # type: ignore[valid-type]
+    phase: Literal[tuple(RestoreOperation.Phase.values)]  # type: ignore[valid-type]
+    phase_label: str
+    percent_complete: int
+    source_environment_id: int
+    source_environment: str = Field(description="The source's slug.")
+    target_environment_id: int
+    target_environment: str = Field(description="The target's slug.")
+    restore_point_date_time: datetime.datetime
+    backup_id: int | None
+    target_environment_name: str | None
+    requested_by: str | None
+    created_date_time: datetime.datetime
+    started_date_time: datetime.datetime | None
+    finished_date_time: datetime.datetime | None
+    tables_done: int
+    tables_total: int
+    rows_copied: int
+    rows_total: int
+    error: str
+    undo_of_id: int | None
+
+
+def operation_out(op: RestoreOperation) -> dict:
+    return {
+        "id": op.pk, "status": op.status, "phase": op.phase,
+        "phase_label": op.get_phase_display(), "percent_complete": op.percent,
+        "source_environment_id": op.source_id, "source_environment": op.source.slug,
+        "target_environment_id": op.target_id, "target_environment": op.target.slug,
+        "restore_point_date_time": op.moment, "backup_id": op.backup_id,
+        "target_environment_name": op.new_name or None,
+        "requested_by": op.requested_by.username if op.requested_by else None,
+        "created_date_time": op.created_at, "started_date_time": op.started_at,
+        "finished_date_time": op.finished_at, "tables_done": op.tables_done,
+        "tables_total": op.tables_total, "rows_copied": op.rows_copied,
+        "rows_total": op.rows_total, "error": op.error, "undo_of_id": op.undo_of_id,
+    }
+
+
+def _accepted(response: HttpResponse, op: RestoreOperation):
+    op = RestoreOperation.objects.select_related("source", "target", "requested_by").get(
+        pk=op.pk)
+    response["Location"] = reverse("api-v1:operation_get", kwargs={"operation_id": op.pk})
+    return Status(202, operation_out(op))
+
+
+@router.post("/environments/{environment}/restore",
+             response={202: OperationOut, **error_responses(403, 404, 409, 422, 429)},
+             summary="Restore a source's backup over this (sandbox) environment",
+             description="Answers 202 at once; the restore runs in the background. Poll the "
+                         "operation named in the Location header.")
+def restore(request: HttpRequest, response: HttpResponse, payload: RestoreIn,
+            environment: str = EnvRef, idempotency_key: str | None = IDEMPOTENCY):
+    target = environment_for_admin(request.auth, environment)
+    source = visible_environment(request.auth, payload.source_environment_id)
+    moment = backup = None
+    if payload.backup_id is not None:
+        # Only backups of environments the caller manages can be named; the service checks
+        # that it is the source's.
+        backup = ManualBackup.objects.filter(
+            pk=payload.backup_id,
+            environment__in=permissions.manageable_environments(request.auth)).first()
+        if backup is None:
+            raise Refused(f"There is no backup {payload.backup_id} that you can restore.",
+                          field="backup")
+    if payload.restore_point_date_time == "latest":
+        moment = timezone.now()
+    elif payload.restore_point_date_time is not None:
+        moment = payload.restore_point_date_time.astimezone(datetime.UTC)
+    op = services.restore_start(
+        source=source, target=target, requested_by=request.auth, moment=moment, backup=backup,
+        new_name=payload.target_environment_name,
+        security_group=payload.target_security_group_id, idempotency_key=idempotency_key)
+    return _accepted(response, op)
+
+
+def _operation_for(request: HttpRequest, operation_id: int) -> RestoreOperation:
+    require_admin_center(request.auth)
+    op = (RestoreOperation.objects.select_related("source", "target", "requested_by")
+          .filter(pk=operation_id).first())
+    # Those who manage the target see its restores; anyone else is told nothing.
+    if op is None or not permissions.can_manage_environment(request.auth, op.target):
+        raise Http404(f"There is no operation {operation_id} that you can see.")
+    return op
+
+
+@router.get("/operations/{operation_id}", url_name="operation_get",
+            response={200: OperationOut, **error_responses(403, 404)},
+            summary="A restore operation: status and progress")
+def operation_get(request: HttpRequest, operation_id: int = Path(..., ge=1, le=2**62)):
+    return operation_out(_operation_for(request, operation_id))
+
+
+@router.post("/operations/{operation_id}/undo",
+             response={202: OperationOut, **error_responses(403, 404, 409, 422, 429)},
+             summary="Undo a restore: put the target back as it was just before it")
+def operation_undo(request: HttpRequest, response: HttpResponse,
+                   operation_id: int = Path(..., ge=1, le=2**62),
+                   idempotency_key: str | None = IDEMPOTENCY):
+    op = _operation_for(request, operation_id)
+    undo = services.restore_undo(operation=op, actor=request.auth,
+                                 idempotency_key=idempotency_key)
+    return _accepted(response, undo)

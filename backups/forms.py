@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import datetime
+import zoneinfo
+
+from django import forms
+from django.utils import timezone
+
+from backups import localtime
+
+PRESETS = {"latest": datetime.timedelta(0), "1h": datetime.timedelta(hours=1),
+           "1d": datetime.timedelta(days=1)}
+
+
+class MomentForm(forms.Form):
+    """System tab: a date and time in the admin's time zone, or a preset."""
+
+    date = forms.DateField(label="Date", required=False,
+                           widget=forms.DateInput(attrs={"type": "date"}))
+    time = forms.TimeField(label="Time", required=False,
+                           widget=forms.TimeInput(attrs={"type": "time", "step": "1"}))
+    tz = forms.ChoiceField(label="Time zone")
+    fold = forms.TypedChoiceField(required=False, coerce=int, empty_value=None,
+                                  choices=[("", ""), ("0", "first"), ("1", "second")])
+    preset = forms.ChoiceField(required=False, choices=[("", "")] + [(k, k) for k in PRESETS])
+
+    def __init__(self, *args, now: datetime.datetime, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.now = now
+        self.fields["tz"].choices = localtime.zone_choices(now)
+        self.local = None  # LocalMoment, after cleaning
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        if data.get("preset"):
+            data["moment"] = self.now - PRESETS[data["preset"]]
+            return data
+        if not data.get("date"):
+            self.add_error("date", "Choose a date.")
+        if data.get("time") is None:
+            self.add_error("time", "Choose a time.")
+        if self.errors:
+            return data
+        self.local = localtime.resolve(data["date"], data["time"], data["tz"], data.get("fold"))
+        if self.local.moment is None:
+            raise forms.ValidationError(self.local.error, code="local-time")
+        data["moment"] = self.local.moment
+        return data
+
+
+def initial_moment_data(now: datetime.datetime, zone: str) -> dict:
+    local = now.astimezone(zoneinfo.ZoneInfo(zone))
+    return {"date": local.date(), "time": local.time().replace(microsecond=0), "tz": zone}
+
+
+def viewer_zone() -> str:
+    name = timezone.get_current_timezone_name()
+    return name if name in localtime.zone_names() else "UTC"
+
+
+class BackupForm(forms.Form):
+    label = forms.CharField(label="Label", max_length=100, strip=True)
+    notes = forms.CharField(label="Notes", required=False, max_length=2000,
+                            widget=forms.Textarea(attrs={"rows": 4}))
+
+
+class RestoreForm(forms.Form):
+    """The restore panel: the target and, under Edit details, its new name and security group."""
+
+    target = forms.ChoiceField(label="Environment to overwrite")
+    new_name = forms.CharField(label="Name after restore", required=False, max_length=100)
+    security_group = forms.CharField(label="Security group after restore", required=False,
+                                     max_length=100,
+                                     help_text="Leave as it is to keep the target's group.")
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+
+    def __init__(self, *args, targets, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.targets = {t.slug: t for t in targets}
+        self.fields["target"].choices = [("", "Select an environment")] + [
+            (t.slug, f"{t.name} ({t.get_type_display()}, {t.get_region_display()})")
+            for t in targets]
+
+
+class ConfirmForm(RestoreForm):
+    confirm_name = forms.CharField(label="Type the target environment's name to confirm",
+                                   max_length=100)
+
+    def clean(self):
+        data = super().clean()
+        target = self.targets.get(data.get("target") or "")
+        if target is not None and data.get("confirm_name", "").strip() != target.name:
+            self.add_error("confirm_name", f"Type {target.name} exactly to confirm.")
+        return data

@@ -1,0 +1,57 @@
+"""Turning a date and time typed in the admin's own time zone into one exact moment.
+
+A local time can fail to exist (the clocks jumped forward over it) or exist twice (they went
+back): both are said, never silently shifted.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import zoneinfo
+from dataclasses import dataclass
+
+
+@functools.cache
+def zone_names() -> list[str]:
+    return sorted(zoneinfo.available_timezones() - {"Factory", "localtime"})
+
+
+def offset_label(moment: datetime.datetime) -> str:
+    offset = moment.utcoffset() or datetime.timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    hours, mins = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours:02d}:{mins:02d}"
+
+
+def zone_choices(now: datetime.datetime) -> list[tuple[str, str]]:
+    return [(name, f"{name} ({offset_label(now.astimezone(zoneinfo.ZoneInfo(name)))})")
+            for name in zone_names()]
+
+
+@dataclass(frozen=True)
+class LocalMoment:
+    moment: datetime.datetime | None  # aware, when the local time names exactly one moment
+    error: str = ""
+    choices: tuple[datetime.datetime, ...] = ()  # the two moments of an ambiguous local time
+
+
+def resolve(day: datetime.date, clock: datetime.time, zone: str, fold: int | None = None
+            ) -> LocalMoment:
+    tz = zoneinfo.ZoneInfo(zone)
+    naive = datetime.datetime.combine(day, clock)
+    first = naive.replace(tzinfo=tz, fold=0)
+    second = naive.replace(tzinfo=tz, fold=1)
+    # A local time that does not survive the round trip through UTC never happened there.
+    if first.astimezone(datetime.UTC).astimezone(tz).replace(tzinfo=None) != naive:
+        return LocalMoment(None, error=(
+            f"{naive:%Y-%m-%d %H:%M} does not exist in {zone}: the clocks went forward over "
+            "it. Choose a time before or after the change."))
+    if first.utcoffset() != second.utcoffset():
+        if fold in (0, 1):
+            return LocalMoment(second if fold else first)
+        return LocalMoment(None, error=(
+            f"{naive:%Y-%m-%d %H:%M} happened twice in {zone}: the clocks went back. Choose "
+            "which one you mean."), choices=(first, second))
+    return LocalMoment(first)

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from backups import views
+
+app_name = "backups"
+
+urlpatterns = [
+    path("environments/<slug:slug>/backups/system/", views.system_tab, name="system"),
+    path("environments/<slug:slug>/backups/manual/", views.manual_tab, name="manual"),
+    path("environments/<slug:slug>/backups/create/", views.backup_create, name="create"),
+    path("environments/<slug:slug>/backups/<int:pk>/edit/", views.backup_edit, name="edit"),
+    path("environments/<slug:slug>/backups/<int:pk>/delete/", views.backup_delete,
+         name="delete"),
+    path("environments/<slug:slug>/backups/restore/", views.restore_panel, name="restore"),
+    path("restores/<int:pk>/", views.operation_progress, name="operation"),
+    path("restores/<int:pk>/undo/", views.operation_undo, name="undo"),
+]

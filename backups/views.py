@@ -1,0 +1,345 @@
+"""Restore or manage: the System and Manual tabs, manual backups, the restore panel, the
+overwrite confirmation, and the progress of a restore. Every view renders a whole page for a
+plain request and only the region htmx asked for otherwise."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
+
+from backups import engine, localtime, selectors, services, timeline
+from backups.forms import (
+    BackupForm,
+    ConfirmForm,
+    MomentForm,
+    RestoreForm,
+    initial_moment_data,
+    viewer_zone,
+)
+from backups.models import ManualBackup, RestoreOperation
+from environments import store
+from environments.models import Activity, Environment, EnvironmentType, RowVersion
+from portal import permissions
+from portal.errors import NotAllowed, Refused
+from portal.http import HtmxHttpRequest
+
+
+def _get_environment_for_backups(request: HtmxHttpRequest, slug: str) -> Environment:
+    env = get_object_or_404(Environment, slug=slug)
+    if not permissions.manageable_environments(request.user).filter(pk=env.pk).exists():
+        if permissions.data_environments(request.user).filter(pk=env.pk).exists():
+            raise PermissionDenied("Backups are managed by the environment's administrators.")
+        raise Http404("No such environment")
+    decision = permissions.can_manage_backups(request.user, env)
+    if not decision:
+        raise PermissionDenied(decision.reason)
+    return env
+
+
+def _get_backup_for_user(request: HtmxHttpRequest, slug: str, pk: int) -> ManualBackup:
+    env = _get_environment_for_backups(request, slug)
+    return get_object_or_404(ManualBackup, pk=pk, environment=env,
+                             expires_at__gt=timezone.now())
+
+
+def _get_operation_for_user(request: HtmxHttpRequest, pk: int) -> RestoreOperation:
+    op = get_object_or_404(RestoreOperation.objects.select_related("source", "target"), pk=pk)
+    if not (permissions.can_manage_environment(request.user, op.target)
+            or permissions.can_manage_environment(request.user, op.source)):
+        raise Http404("No such restore")
+    return op
+
+
+def _render(request: HtmxHttpRequest, template: str, context: dict, partial: str | None = None,
+            status: int = 200) -> HttpResponse:
+    if partial and request.htmx and not request.htmx.boosted:
+        template = f"{template}#{partial}"
+    return render(request, template, context, status=status)
+
+
+# -- the tabs ----------------------------------------------------------------------------------
+
+
+def _tab_context(request, env: Environment, tab: str) -> dict:
+    return {"environment": env, "tab": tab,
+            "window": selectors.restorable_window(env),
+            "retention_days": selectors.system_retention(env.type).days}
+
+
+@require_GET
+def system_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    env = _get_environment_for_backups(request, slug)
+    now = timezone.now()
+    zone = request.GET.get("tz") or viewer_zone()
+    if zone not in localtime.zone_names():
+        zone = "UTC"
+    asked = any(k in request.GET for k in ("date", "time", "preset"))
+    data = request.GET.copy()
+    data["tz"] = zone
+    form = MomentForm(data if asked else None, now=now, initial=initial_moment_data(now, zone))
+    candidates = changes = None
+    if asked and form.is_valid():
+        moment = form.cleaned_data["moment"]
+        candidates = selectors.restore_candidates(env, moment, now=now)
+        changes = timeline.changes_before(env, [c.moment for c in candidates.items])
+        if form.cleaned_data.get("preset"):
+            # Show the moment the preset stands for in the inputs.
+            form = MomentForm(None, now=now, initial=initial_moment_data(moment, zone))
+    context = {
+        **_tab_context(request, env, "system"),
+        "form": form, "zone": zone, "now": now,
+        "timeline": timeline.build(env, selectors.restorable_window(env, now=now), zone),
+        "candidates": candidates,
+        "candidate_rows": [(c, changes[c.moment]) for c in candidates.items] if candidates
+        else [],
+        "ambiguous": form.local.choices if form.local and form.local.choices else (),
+    }
+    return _render(request, "backups/manage.html", context, partial="tab-body")
+
+
+@require_GET
+def manual_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    env = _get_environment_for_backups(request, slug)
+    now = timezone.now()
+    backups = list(selectors.unexpired_backups(env, now=now).select_related("created_by")
+                   .order_by("-backup_at"))
+    for backup in backups:
+        backup.days_left = max(0, (backup.expires_at - now).days)
+    context = {**_tab_context(request, env, "manual"), "backups": backups,
+               "manual_allowed": selectors.manual_retention(env.type) is not None,
+               "manual_days": (selectors.manual_retention(env.type) or datetime.timedelta(0)).days}
+    return _render(request, "backups/manage.html", context, partial="tab-body")
+
+
+# -- manual backups ------------------------------------------------------------------------------
+
+
+def _backup_form_page(request, env, form, backup=None):
+    return render(request, "backups/backup_form.html",
+                  {"environment": env, "form": form, "backup": backup})
+
+
+@require_http_methods(["GET", "POST"])
+def backup_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    env = _get_environment_for_backups(request, slug)
+    form = BackupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            backup = services.backup_create(environment=env, actor=request.user,
+                                            label=form.cleaned_data["label"],
+                                            notes=form.cleaned_data["notes"])
+        except NotAllowed as exc:
+            raise PermissionDenied(exc.message) from exc
+        except Refused as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, f"Backup “{backup.label}” created. It expires on "
+                             f"{timezone.localtime(backup.expires_at):%b %-d, %Y}.")
+            return redirect("backups:manual", slug=env.slug)
+    if request.method == "GET" and selectors.manual_retention(env.type) is None:
+        form.add_error(None, f"{env.get_type_display()} environments have no manual backups; "
+                             "only production and sandbox environments do.")
+    return _backup_form_page(request, env, form)
+
+
+@require_http_methods(["GET", "POST"])
+def backup_edit(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
+    backup = _get_backup_for_user(request, slug, pk)
+    env = backup.environment
+    form = BackupForm(request.POST or None,
+                      initial={"label": backup.label, "notes": backup.notes})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.backup_update(backup=backup, actor=request.user,
+                                   label=form.cleaned_data["label"],
+                                   notes=form.cleaned_data["notes"])
+        except Refused as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, f"Backup “{backup.label}” saved.")
+            return redirect("backups:manual", slug=env.slug)
+    return _backup_form_page(request, env, form, backup)
+
+
+@require_http_methods(["GET", "POST"])
+def backup_delete(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
+    backup = _get_backup_for_user(request, slug, pk)
+    env = backup.environment
+    error = ""
+    if request.method == "POST":
+        try:
+            services.backup_delete(backup=backup, actor=request.user)
+        except Refused as exc:
+            error = exc.message
+        else:
+            messages.success(request, f"Backup “{backup.label}” deleted.")
+            url = reverse("backups:manual", kwargs={"slug": env.slug})
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    return _render(request, "backups/backup_delete.html",
+                   {"environment": env, "backup": backup, "error": error}, partial="dialog")
+
+
+# -- restore -------------------------------------------------------------------------------------
+
+
+def _picked(request, env: Environment) -> tuple[datetime.datetime | None, ManualBackup | None,
+                                                 str]:
+    """The restore point from the query or form: pick=at:<ISO> | pick=backup:<id>."""
+    raw = (request.POST.get("pick") or request.GET.get("pick") or "").strip()
+    kind, _, value = raw.partition(":")
+    if kind == "backup" and value.isdigit():
+        backup = ManualBackup.objects.filter(pk=int(value), environment=env,
+                                             expires_at__gt=timezone.now()).first()
+        return (None, backup, raw) if backup else (None, None, "")
+    if kind == "at":
+        moment = parse_datetime(value)
+        if moment is not None and not timezone.is_naive(moment):
+            return moment, None, raw
+    return None, None, ""
+
+
+def _targets(request, source: Environment):
+    return list(permissions.manageable_environments(request.user).filter(
+        type=EnvironmentType.SANDBOX, region=source.region).order_by("name"))
+
+
+def _overwrite_summary(source: Environment, moment: datetime.datetime, target: Environment
+                       ) -> dict:
+    """Per table: the target's rows now and after the restore; its changes since the moment."""
+    after_snapshot = store.as_of(source, moment)
+    after_tables = {t.pk: t for t in after_snapshot.tables()}
+    after = dict(RowVersion.objects.filter(table__in=list(after_tables)).filter(
+        store.live_at(moment)).values("table_id").annotate(n=Count("key"))
+        .values_list("table_id", "n"))
+    now_tables = {t.pk: t for t in store.current(target).tables()}
+    now = dict(RowVersion.objects.filter(table__in=list(now_tables), valid_to__isnull=True)
+               .values("table_id").annotate(n=Count("key")).values_list("table_id", "n"))
+    rows: dict[str, dict] = {}
+    for pk, t in now_tables.items():
+        rows[t.name] = {"name": t.display_name, "now": now.get(pk, 0), "after": 0}
+    for pk, t in after_tables.items():
+        rows.setdefault(t.name, {"name": t.display_name, "now": 0, "after": 0})
+        rows[t.name]["after"] = after.get(pk, 0)
+    since = sum(Activity.objects.filter(environment=target, hour__gte=store.hour_of(moment))
+                .values_list("changes", flat=True))
+    return {"tables": sorted(rows.values(), key=lambda r: r["name"]), "changes_since": since}
+
+
+@require_http_methods(["GET", "POST"])
+def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    source = _get_environment_for_backups(request, slug)
+    moment, backup, pick = _picked(request, source)
+    if backup is not None:
+        moment = backup.backup_at
+    targets = _targets(request, source)
+    data = request.POST if request.method == "POST" else (
+        request.GET if "target" in request.GET else None)
+    step = request.POST.get("step", "review")
+    form_class = ConfirmForm if request.method == "POST" and step == "confirm" else RestoreForm
+    form = form_class(data, targets=targets, initial={"idempotency_key": uuid.uuid4().hex})
+    form.fields["target"].widget.attrs.update({
+        "hx-get": reverse("backups:restore", kwargs={"slug": source.slug}),
+        "hx-trigger": "change", "hx-target": "#restore-panel", "hx-swap": "outerHTML",
+        "hx-include": "closest form", "aria-describedby": "target-hint"})
+    context = {"environment": source, "moment": moment, "backup": backup, "pick": pick,
+               "targets": targets, "form": form, "summary": None, "error": ""}
+    if moment is None:
+        context["error"] = ("Choose a backup to restore first: the moment is missing, not valid, "
+                            "or its backup has expired.")
+        return render(request, "backups/restore.html", context)
+    target = form.targets.get(form.data.get("target", "")) if form.is_bound else None
+    if target is not None:
+        context["summary"] = _overwrite_summary(source, moment, target)
+        context["target"] = target
+    if request.method == "GET" or not form.is_valid():
+        if request.method == "POST" and step == "confirm" and form.errors and target:
+            return _render(request, "backups/restore.html", context, partial="confirm-dialog")
+        return _render(request, "backups/restore.html", context, partial="restore-panel")
+
+    edit = request.POST.get("edit_details") == "on"
+    kwargs = {
+        "source": source, "target": target, "requested_by": request.user,
+        "moment": None if backup else moment, "backup": backup,
+        "new_name": (form.cleaned_data["new_name"] or None) if edit else None,
+        "security_group": form.cleaned_data["security_group"]
+        if edit and form.cleaned_data["security_group"] != target.security_group else None,
+    }
+    try:
+        if step != "confirm":
+            services.restore_validate(**kwargs)
+            return _render(request, "backups/restore.html", {**context, "confirming": True},
+                           partial="confirm-dialog")
+        operation = services.restore_start(
+            **kwargs, idempotency_key=f"portal-{form.cleaned_data['idempotency_key']}")
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.message) from exc
+    except Refused as exc:
+        context["error"] = exc.message
+        return _render(request, "backups/restore.html", context, partial="restore-panel")
+    messages.info(request, f"Restore of {operation.target.name} started.")
+    url = reverse("environments:detail", kwargs={"slug": operation.target.slug})
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+# -- a restore in progress -----------------------------------------------------------------------
+
+
+def progress_context(op: RestoreOperation) -> dict:
+    elapsed = engine.elapsed(op)
+    eta = None
+    if op.is_active and op.rows_copied and op.rows_total:
+        eta = elapsed * (op.rows_total - op.rows_copied) / op.rows_copied
+    return {"operation": op, "elapsed": elapsed, "eta": eta}
+
+
+@require_GET
+def operation_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    op = _get_operation_for_user(request, pk)
+    if request.htmx and not op.is_active:
+        # Only a running restore polls: it just ended, so reload the page around it (the
+        # environment's state, its data, the undo button) with the outcome on top.
+        return HttpResponseClientRefresh()
+    return _render(request, "backups/operation.html",
+                   {**progress_context(op), "environment": op.target}, partial="progress")
+
+
+@require_POST
+def operation_undo(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    op = _get_operation_for_user(request, pk)
+    if not permissions.can_manage_environment(request.user, op.target):
+        raise PermissionDenied("You do not manage the restored environment.")
+    try:
+        services.restore_undo(operation=op, actor=request.user)
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.message) from exc
+    except Refused as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.info(request, f"Undo of the restore of {op.target.name} started.")
+    url = reverse("environments:detail", kwargs={"slug": op.target.slug})
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def undo_possible(op: RestoreOperation, now: datetime.datetime | None = None) -> bool:
+    """The latest succeeded restore of its target, whose "before" moment is still kept."""
+    now = now or timezone.now()
+    backup = op.pre_restore_backup
+    if op.status != RestoreOperation.Status.SUCCEEDED or backup is None:
+        return False
+    if backup.expires_at <= now or not op.target.is_ready:
+        return False
+    latest = RestoreOperation.objects.filter(target=op.target_id,
+                                             status=RestoreOperation.Status.SUCCEEDED
+                                             ).order_by("-finished_at", "-id").first()
+    return latest is not None and latest.pk == op.pk

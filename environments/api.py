@@ -1,0 +1,107 @@
+"""API: environments: list, get, change type, administration mode."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Literal
+
+from django.conf import settings
+from django.http import HttpRequest
+from ninja import Field, Path, Query, Router
+
+from environments import services
+from environments.models import Environment, EnvironmentState, EnvironmentType
+from portal import permissions
+from portal.api.access import environment_for_admin, require_admin_center
+from portal.api.errors import error_responses
+from portal.api.schemas import ENVIRONMENT_REF, CamelSchema
+
+router = Router(tags=["environments"], by_alias=True)
+
+EnvironmentTypeName = Literal[tuple(EnvironmentType.values)]  # type: ignore[valid-type]
+RegionName = Literal[tuple(code for code, _ in settings.REGIONS)]  # type: ignore[valid-type]
+StateName = Literal[tuple(EnvironmentState.values)]  # type: ignore[valid-type]
+EnvRef = Path(..., description=ENVIRONMENT_REF, max_length=100)
+
+
+class EnvironmentOut(CamelSchema):
+    id: int
+    slug: str = Field(description="The URL name: unique, usable wherever an environment is named.")
+    name: str
+    type: EnvironmentTypeName
+    state: StateName
+    region: RegionName
+    url: str
+    version: str
+    security_group_id: str = Field(description="Empty when the environment has none.")
+    admin_mode: bool
+    background_operations: bool
+    restorable_days: int = Field(description="Length of the restorable window (system backups).")
+    created_date_time: datetime.datetime
+
+
+def environment_out(env: Environment) -> dict:
+    return {
+        "id": env.pk, "slug": env.slug, "name": env.name, "type": env.type, "state": env.state,
+        "region": env.region, "url": env.url, "version": env.version,
+        "security_group_id": env.security_group, "admin_mode": env.admin_mode,
+        "background_operations": env.background_operations,
+        "restorable_days": services.retention_for(env.type).days,
+        "created_date_time": env.created_at,
+    }
+
+
+class EnvironmentFilter(CamelSchema):
+    type: EnvironmentTypeName | None = None
+    region: RegionName | None = None
+
+
+class ChangeTypeIn(CamelSchema):
+    type: EnvironmentTypeName = Field(
+        description="`sandbox` or `production`; only those two convert to each other.")
+
+
+class AdminModeIn(CamelSchema):
+    enabled: bool
+
+
+@router.get("/environments", response={200: list[EnvironmentOut], **error_responses(403)},
+            summary="List the environments you manage")
+def environment_list(request: HttpRequest, filters: Query[EnvironmentFilter]):
+    require_admin_center(request.auth)
+    environments = permissions.manageable_environments(request.auth).order_by("name")
+    if filters.type:
+        environments = environments.filter(type=filters.type)
+    if filters.region:
+        environments = environments.filter(region=filters.region)
+    return [environment_out(env) for env in environments]
+
+
+@router.get("/environments/{environment}",
+            response={200: EnvironmentOut, **error_responses(403, 404)},
+            summary="Get one environment")
+def environment_get(request: HttpRequest, environment: str = EnvRef):
+    return environment_out(environment_for_admin(request.auth, environment))
+
+
+@router.post("/environments/{environment}/change-type",
+             response={200: EnvironmentOut, **error_responses(403, 404, 409, 422, 429)},
+             summary="Convert production to sandbox, or sandbox to production",
+             description="Converting production to sandbox shortens the restorable window to "
+                         "7 days: moments older than that can no longer be restored.")
+def environment_change_type(request: HttpRequest, payload: ChangeTypeIn,
+                            environment: str = EnvRef):
+    env = environment_for_admin(request.auth, environment)
+    env = services.environment_change_type(environment=env, new_type=payload.type,
+                                           actor=request.auth)
+    return environment_out(env)
+
+
+@router.post("/environments/{environment}/admin-mode",
+             response={200: EnvironmentOut, **error_responses(403, 404, 409, 429)},
+             summary="Turn administration mode on or off")
+def environment_admin_mode(request: HttpRequest, payload: AdminModeIn, environment: str = EnvRef):
+    env = environment_for_admin(request.auth, environment)
+    env = services.environment_set_admin_mode(environment=env, enabled=payload.enabled,
+                                              actor=request.auth)
+    return environment_out(env)
