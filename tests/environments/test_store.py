@@ -252,3 +252,17 @@ def test_as_of_matches_a_plain_replay_at_every_moment(transactions):
                                                                                 {}).items()}
         assert got == expected_at(moment), moment
     assert {k: v["name"] for k, v in store.current(env).as_dict()["accounts"].items()} == live
+
+
+def test_each_transaction_adds_its_changes_to_the_hourly_activity(env, table):
+    from environments.models import Activity
+    with time_machine.travel(at(2), tick=False):
+        with store.changes(env) as cs:
+            cs.create_row(table, {"name": "A"}, key="a")
+            cs.create_row(table, {"name": "B"}, key="b")
+    with time_machine.travel(at(30), tick=False):
+        store.row_delete(environment=env, table_name="accounts", key="a")
+    with time_machine.travel(at(70), tick=False):
+        store.row_update(environment=env, table_name="accounts", key="b", values={"name": "C"})
+    assert list(Activity.objects.filter(environment=env).order_by("hour").values_list(
+        "hour", "changes")) == [(T0, 3), (T0 + datetime.timedelta(hours=1), 1)]
