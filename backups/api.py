@@ -17,10 +17,15 @@ from backups import selectors, services
 from backups.models import ManualBackup, RestoreOperation
 from environments.models import Environment
 from portal import permissions
-from portal.api.access import environment_for_admin, require_admin_center, visible_environment
+from portal.lookups import (
+    backup_to_restore,
+    environment_for_admin,
+    require_admin_center,
+    visible_environment,
+)
 from portal.api.errors import error_responses
 from portal.api.schemas import ENVIRONMENT_REF, CamelSchema
-from portal.errors import NotAllowed, Refused
+from portal.errors import NotAllowed
 
 router = Router(tags=["backups and restore"], by_alias=True)
 
@@ -260,14 +265,7 @@ def restore(request: HttpRequest, response: HttpResponse, payload: RestoreIn,
     source = visible_environment(request.auth, payload.source_environment_id)
     moment = backup = None
     if payload.backup_id is not None:
-        # Only backups of environments the caller manages can be named; the service checks
-        # that it is the source's.
-        backup = ManualBackup.objects.filter(
-            pk=payload.backup_id,
-            environment__in=permissions.manageable_environments(request.auth)).first()
-        if backup is None:
-            raise Refused(f"There is no backup {payload.backup_id} that you can restore.",
-                          field="backup")
+        backup = backup_to_restore(request.auth, payload.backup_id)
     if payload.restore_point_date_time == "latest":
         moment = timezone.now()
     elif payload.restore_point_date_time is not None:

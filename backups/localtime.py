@@ -48,10 +48,12 @@ def resolve(day: datetime.date, clock: datetime.time, zone: str, fold: int | Non
         return LocalMoment(None, error=(
             f"{naive:%Y-%m-%d %H:%M} does not exist in {zone}: the clocks went forward over "
             "it. Choose a time before or after the change."))
+    # Moments leave here in UTC: an aware local time with fold=1 never compares equal to a
+    # moment in another zone (PEP 495), which would quietly break lookups downstream.
     if first.utcoffset() != second.utcoffset():
         if fold in (0, 1):
-            return LocalMoment(second if fold else first)
+            return LocalMoment((second if fold else first).astimezone(datetime.UTC))
         return LocalMoment(None, error=(
             f"{naive:%Y-%m-%d %H:%M} happened twice in {zone}: the clocks went back. Choose "
             "which one you mean."), choices=(first, second))
-    return LocalMoment(first)
+    return LocalMoment(first.astimezone(datetime.UTC))

@@ -267,13 +267,13 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
             return _render(request, "backups/restore.html", context, partial="confirm-dialog")
         return _render(request, "backups/restore.html", context, partial="restore-panel")
 
-    edit = request.POST.get("edit_details") == "on"
+    # Edit details: an empty field keeps what the target has.
+    group = form.cleaned_data["security_group"].strip()
     kwargs = {
         "source": source, "target": target, "requested_by": request.user,
         "moment": None if backup else moment, "backup": backup,
-        "new_name": (form.cleaned_data["new_name"] or None) if edit else None,
-        "security_group": form.cleaned_data["security_group"]
-        if edit and form.cleaned_data["security_group"] != target.security_group else None,
+        "new_name": form.cleaned_data["new_name"].strip() or None,
+        "security_group": group if group and group != target.security_group else None,
     }
     try:
         if step != "confirm":

@@ -127,6 +127,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # A file, not memory, so that a worker process started by the browser tests can open it;
+    # one per test run (process), so that runs side by side do not share it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(BASE_DIR / "var" / f"test-portal-{os.getpid()}.sqlite3")}
     _sqlite_path.parent.mkdir(exist_ok=True)
 
 # Progress of a restore is written through a second connection so that the web process can read
@@ -243,3 +247,6 @@ REGIONS = [
 DATA_PAGE_SIZE = env_int("DATA_PAGE_SIZE", 25)
 # A running restore that has not reported for this long is taken for dead (its worker died).
 RESTORE_STALE_AFTER = timedelta(seconds=env_int("RESTORE_STALE_AFTER_SECONDS", 300))
+# The JSON API (/api/v1/): writes allowed per token (or signed-in session) per minute, counted
+# in Django's cache (per process with the default local-memory cache). 0 turns the limit off.
+API_WRITES_PER_MINUTE = env_int("API_WRITES_PER_MINUTE", 60)

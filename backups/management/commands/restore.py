@@ -1,0 +1,110 @@
+"""manage.py restore: restore a source environment, as it was at a moment, over a sandbox.
+
+    manage.py restore --as alex --source contoso-prod --target contoso-test \\
+        (--at 2026-11-20T09:30:00+01:00 | --backup ID | --latest) [--name NEW] [--wait]
+
+The restore runs in the background worker (`manage.py db_worker`). With --wait the command
+follows it, printing progress, and exits 0 when it succeeded, 1 when it failed.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from backups import engine, services
+from backups.models import RestoreOperation
+from portal import cli
+from portal.lookups import backup_to_restore, environment_for_admin, visible_environment
+
+NO_WORKER_HINT_AFTER = 10  # seconds queued before the command says a worker may be missing
+
+
+class Command(BaseCommand):
+    help = ("Restore a source environment's backup over a sandbox "
+            "(exit 0 done, 1 refused or failed, 2 bad usage).")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--source", required=True, help="source environment: slug or id")
+        parser.add_argument("--target", required=True,
+                            help="the sandbox to overwrite: slug or id")
+        point = parser.add_mutually_exclusive_group(required=True)
+        point.add_argument("--at", metavar="ISO",
+                           help="a moment, ISO 8601 with offset: 2026-11-20T09:30:00+01:00")
+        point.add_argument("--backup", type=int, metavar="ID", help="a manual backup's id")
+        point.add_argument("--latest", action="store_true", help="the source as it is now")
+        parser.add_argument("--name", help="rename the target")
+        parser.add_argument("--security-group", help="set the target's security group "
+                                                     "(empty: none)")
+        parser.add_argument("--idempotency-key", help="run again with the same key to get the "
+                                                      "same operation, not a second restore")
+        parser.add_argument("--wait", action="store_true",
+                            help="follow the restore until it finishes, printing progress")
+        parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds")
+        cli.add_actor_argument(parser)
+
+    def handle(self, *args, **options):
+        moment = cli.parse_moment(options["at"]) if options["at"] else None
+        user = cli.actor(options)
+        try:
+            target = environment_for_admin(user, options["target"])
+            source = visible_environment(user, options["source"])
+            backup = backup_to_restore(user, options["backup"]) if options["backup"] else None
+            if options["latest"]:
+                moment = timezone.now()
+            op = services.restore_start(
+                source=source, target=target, requested_by=user, moment=moment, backup=backup,
+                new_name=options["name"], security_group=options["security_group"],
+                idempotency_key=options["idempotency_key"])
+        except CommandError:
+            raise
+        except Exception as exc:
+            raise cli.refusal(exc) from None
+        op.refresh_from_db()
+        self.stdout.write(f"Restore {op.pk}: {source.name} as of {cli.when(op.moment)} over "
+                          f"{target.name}.")
+        if not options["wait"]:
+            if op.is_active:
+                self.stdout.write(
+                    f"Queued. A worker (manage.py db_worker) runs it; follow it with "
+                    f"GET /api/v1/operations/{op.pk}, or run this command with --wait.")
+            return self._finish(op)
+        self._follow(op, options["poll_interval"])
+        return self._finish(op)
+
+    def _follow(self, op: RestoreOperation, interval: float) -> None:
+        last = None
+        queued_since = time.monotonic()
+        hinted = False
+        while True:
+            op.refresh_from_db()
+            line = self._progress(op)
+            if line != last:
+                self.stdout.write(line)
+                last = line
+            if not op.is_active:
+                return
+            if (op.status == RestoreOperation.Status.QUEUED and not hinted
+                    and time.monotonic() - queued_since > NO_WORKER_HINT_AFTER):
+                self.stdout.write("Still queued: is a worker running (manage.py db_worker)?")
+                hinted = True
+            time.sleep(interval)
+
+    def _progress(self, op: RestoreOperation) -> str:
+        text = f"[{op.percent:3d}%] {op.get_phase_display()}"
+        if op.phase == RestoreOperation.Phase.COPYING:
+            text += (f": {op.tables_done} of {op.tables_total} tables, {op.rows_copied:,} of "
+                     f"{op.rows_total:,} rows")
+        return text
+
+    def _finish(self, op: RestoreOperation) -> None:
+        if op.status == RestoreOperation.Status.SUCCEEDED:
+            seconds = engine.elapsed(op).total_seconds()
+            op.target.refresh_from_db()
+            self.stdout.write(
+                f"Done: restored {op.rows_copied:,} rows in {op.tables_total} tables in "
+                f"{seconds:.1f} s. {op.target.name} is in administration mode.")
+        elif op.status == RestoreOperation.Status.FAILED:
+            raise CommandError(f"Restore {op.pk} failed: {op.error}", returncode=cli.REFUSED)
