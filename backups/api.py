@@ -31,7 +31,7 @@ router = Router(tags=["backups and restore"], by_alias=True)
 
 EnvRef = Path(..., description=ENVIRONMENT_REF, max_length=100)
 IDEMPOTENCY = Header(
-    None, alias="Idempotency-Key", max_length=100,
+    None, alias="Idempotency-Key", max_length=100, pattern=r"^[^\x00]*$",
     description="Send the same key again (e.g. after a timeout) to get the same operation "
                 "back instead of starting a second one.")
 

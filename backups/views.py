@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
@@ -99,6 +100,7 @@ def system_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     context = {
         **_tab_context(request, env, "system"),
         "form": form, "zone": zone, "now": now,
+        "zone_options": mark_safe(localtime.zone_options_html(zone, now)),
         "timeline": timeline.build(env, selectors.restorable_window(env, now=now), zone),
         "candidates": candidates,
         "candidate_rows": [(c, changes[c.moment]) for c in candidates.items] if candidates
