@@ -251,9 +251,10 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     form_class = ConfirmForm if request.method == "POST" and step == "confirm" else RestoreForm
     form = form_class(data, targets=targets, initial={"idempotency_key": uuid.uuid4().hex})
     form.fields["target"].widget.attrs.update({
-        "hx-get": reverse("backups:restore", kwargs={"slug": source.slug}),
-        "hx-trigger": "change", "hx-target": "#restore-panel", "hx-swap": "outerHTML",
-        "hx-include": "closest form", "aria-describedby": "target-hint"})
+        "hx-post": reverse("backups:restore", kwargs={"slug": source.slug}),
+        "hx-vals": '{"step": "preview"}', "hx-trigger": "change",
+        "hx-target": "#restore-panel", "hx-swap": "outerHTML", "hx-include": "closest form",
+        "aria-describedby": "target-hint"})
     context = {"environment": source, "moment": moment, "backup": backup, "pick": pick,
                "targets": targets, "form": form, "summary": None, "error": ""}
     if moment is None:
@@ -264,7 +265,7 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     if target is not None:
         context["summary"] = _overwrite_summary(source, moment, target)
         context["target"] = target
-    if request.method == "GET" or not form.is_valid():
+    if request.method == "GET" or step == "preview" or not form.is_valid():
         if request.method == "POST" and step == "confirm" and form.errors and target:
             return _render(request, "backups/restore.html", context, partial="confirm-dialog")
         return _render(request, "backups/restore.html", context, partial="restore-panel")

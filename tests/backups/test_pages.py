@@ -280,3 +280,12 @@ class TestProgressAndUndo:
             response = client_admin.post(reverse("backups:undo", kwargs={"pk": op.pk}))
         assert response.status_code == 302
         assert store.current(target).as_dict() == before
+
+
+def test_without_javascript_a_button_shows_what_will_be_overwritten(client_admin, source,
+                                                                     target):
+    page = client_admin.post(restore_url(source), {
+        "pick": f"at:{ago(days=1).isoformat()}", "target": target.slug,
+        "idempotency_key": "k", "step": "preview"})
+    assert b"<html" in page.content and b"What will be overwritten in Contoso Test" in page.content
+    assert not RestoreOperation.objects.exists()
