@@ -11,18 +11,12 @@ import functools
 import zoneinfo
 from dataclasses import dataclass
 
+from portal.timefmt import utc_offset as offset_label
+
 
 @functools.cache
 def zone_names() -> list[str]:
     return sorted(zoneinfo.available_timezones() - {"Factory", "localtime"})
-
-
-def offset_label(moment: datetime.datetime) -> str:
-    offset = moment.utcoffset() or datetime.timedelta(0)
-    minutes = int(offset.total_seconds() // 60)
-    sign = "+" if minutes >= 0 else "-"
-    hours, mins = divmod(abs(minutes), 60)
-    return f"UTC{sign}{hours:02d}:{mins:02d}"
 
 
 def zone_choices(now: datetime.datetime) -> list[tuple[str, str]]:

@@ -6,15 +6,9 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
+from portal.timefmt import utc_offset
+
 register = template.Library()
-
-
-def utc_offset(value: datetime.datetime) -> str:
-    offset = value.utcoffset() or datetime.timedelta(0)
-    minutes = int(offset.total_seconds() // 60)
-    sign = "+" if minutes >= 0 else "-"
-    hours, mins = divmod(abs(minutes), 60)
-    return f"UTC{sign}{hours:02d}:{mins:02d}"
 
 
 @register.filter
