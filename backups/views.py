@@ -5,6 +5,7 @@ plain request and only the region htmx asked for otherwise."""
 from __future__ import annotations
 
 import datetime
+import math
 import uuid
 
 from django.contrib import messages
@@ -117,7 +118,8 @@ def manual_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     backups = list(selectors.unexpired_backups(env, now=now).select_related("created_by")
                    .order_by("-backup_at"))
     for backup in backups:
-        backup.days_left = max(0, (backup.expires_at - now).days)
+        # "in 28 days" for a 28-day backup made a moment ago: round the time left up.
+        backup.days_left = math.ceil((backup.expires_at - now) / datetime.timedelta(days=1))
     context = {**_tab_context(request, env, "manual"), "backups": backups,
                "manual_allowed": selectors.manual_retention(env.type) is not None,
                "manual_days": (selectors.manual_retention(env.type) or datetime.timedelta(0)).days}
@@ -283,14 +285,17 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
             services.restore_validate(**kwargs)
             return _render(request, "backups/restore.html", {**context, "confirming": True},
                            partial="confirm-dialog")
-        operation = services.restore_start(
-            **kwargs, idempotency_key=f"portal-{form.cleaned_data['idempotency_key']}")
+        key = f"portal-{form.cleaned_data['idempotency_key']}"
+        repeated = RestoreOperation.objects.filter(requested_by=request.user,
+                                                   idempotency_key=key).exists()
+        operation = services.restore_start(**kwargs, idempotency_key=key)
     except NotAllowed as exc:
         raise PermissionDenied(exc.message) from exc
     except Refused as exc:
         context["error"] = exc.message
         return _render(request, "backups/restore.html", context, partial="restore-panel")
-    messages.info(request, f"Restore of {operation.target.name} started.")
+    if not repeated:  # a second click of the same form lands on the same restore
+        messages.info(request, f"Restore of {operation.target.name} started.")
     url = reverse("environments:detail", kwargs={"slug": operation.target.slug})
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 

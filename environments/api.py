@@ -12,7 +12,7 @@ from ninja import Field, Path, Query, Router
 from environments import services
 from environments.models import Environment, EnvironmentState, EnvironmentType
 from portal import permissions
-from portal.api.access import environment_for_admin, require_admin_center
+from portal.lookups import environment_for_admin, require_admin_center
 from portal.api.errors import error_responses
 from portal.api.schemas import ENVIRONMENT_REF, CamelSchema
 

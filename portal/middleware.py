@@ -1,4 +1,5 @@
 import zoneinfo
+from urllib.parse import unquote
 
 from django.utils import timezone
 
@@ -24,7 +25,7 @@ class ViewerTimezoneMiddleware:
     def __call__(self, request):
         user = getattr(request, "user", None)
         chosen = getattr(user, "time_zone", "") if user and user.is_authenticated else ""
-        zone = _zone(chosen) or _zone(request.COOKIES.get(TZ_COOKIE))
+        zone = _zone(chosen) or _zone(unquote(request.COOKIES.get(TZ_COOKIE, "")))
         if zone is not None:
             timezone.activate(zone)
         else:

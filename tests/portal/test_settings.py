@@ -44,3 +44,19 @@ def test_production_refuses_to_start_without_a_secret_key():
     result = _manage("check", DEBUG="false")
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_the_browser_time_zone_cookie_is_read_as_the_script_writes_it(client, global_admin):
+    from django.utils import timezone as tz
+
+    from portal.middleware import ViewerTimezoneMiddleware
+
+    seen = {}
+
+    def view(request):
+        seen["zone"] = tz.get_current_timezone_name()
+        return None
+
+    request = type("R", (), {"COOKIES": {"tz": "Asia%2FKolkata"}, "user": global_admin})()
+    ViewerTimezoneMiddleware(view)(request)
+    assert seen["zone"] == "Asia/Kolkata"

@@ -1,0 +1,61 @@
+"""Finding the objects an API call or a command names, with the same answers the pages give:
+404 when the caller cannot see it at all, 403 when they only use its data. Who may do what is
+decided in portal.permissions; what happens, in the services."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from backups.models import ManualBackup
+from environments.models import Environment
+from portal import permissions
+from portal.errors import Refused
+from portal.models import User
+
+
+def require_admin_center(user: User) -> None:
+    if not permissions.can_use_admin_center(user):
+        raise PermissionDenied("The admin center, its API and its commands are for "
+                               "environment and tenant administrators.")
+
+
+def find_environment(ref: str | int) -> Environment | None:
+    ref = str(ref).strip()
+    if "\x00" in ref:  # no slug has one, and PostgreSQL refuses it in a query
+        return None
+    env = Environment.objects.filter(slug=ref).first() if ref else None
+    if env is None and ref.isdigit() and len(ref) < 19:
+        env = Environment.objects.filter(pk=int(ref)).first()
+    return env
+
+
+def environment_for_admin(user: User, ref: str | int) -> Environment:
+    """An environment the user manages."""
+    require_admin_center(user)
+    env = find_environment(ref)
+    if env is not None and permissions.can_manage_environment(user, env):
+        return env
+    if env is not None and permissions.data_environments(user).filter(pk=env.pk).exists():
+        raise PermissionDenied(f"You use {env.name}'s data but do not administer it.")
+    raise Http404(f"There is no environment {str(ref)[:100]!r} that you can see.")
+
+
+def visible_environment(user: User, ref: str | int) -> Environment:
+    """An environment the user manages or uses; what they may do with it is the service's
+    question."""
+    env = find_environment(ref)
+    if env is not None and (permissions.can_manage_environment(user, env) or
+                            permissions.data_environments(user).filter(pk=env.pk).exists()):
+        return env
+    raise Http404(f"There is no environment {str(ref)[:100]!r} that you can see.")
+
+
+def backup_to_restore(user: User, backup_id: int) -> ManualBackup:
+    """A manual backup named for a restore: only those of environments the user manages can be
+    named; restore_start checks that it is the source's and has not expired."""
+    backup = ManualBackup.objects.filter(
+        pk=backup_id, environment__in=permissions.manageable_environments(user)).first()
+    if backup is None:
+        raise Refused(f"There is no backup {backup_id} that you can restore.", field="backup")
+    return backup

@@ -1,0 +1,59 @@
+import json
+
+import pytest
+
+from tests.cli.conftest import manage
+from tests.factories import EnvironmentFactory
+
+
+def test_it_lists_the_environments_the_user_manages(run, global_admin, sandbox, production):
+    result = run("environments", "list", "--as", "global")
+    assert result.code == 0
+    lines = result.out.splitlines()
+    assert lines[0].split() == ["SLUG", "NAME", "TYPE", "STATE", "REGION", "ADMIN", "MODE"]
+    assert lines[1].startswith("sales ") and lines[2].startswith("sales-sandbox ")
+
+
+def test_it_filters_and_prints_json(run, global_admin, sandbox, production):
+    EnvironmentFactory(slug="eu-trial", type="trial", region="europe")
+    result = run("environments", "list", "--as", "global", "--region", "europe", "--json")
+    assert [e["slug"] for e in json.loads(result.out)] == ["eu-trial"]
+    result = run("environments", "list", "--as", "global", "--type", "sandbox")
+    assert "sales-sandbox" in result.out and "eu-trial" not in result.out
+
+
+def test_an_environment_admin_sees_only_theirs(run, env_admin, sandbox, production):
+    result = run("environments", "list", "--as", "envadmin")
+    assert "sales-sandbox" in result.out and "\nsales " not in result.out
+
+
+def test_a_maker_is_refused_with_exit_code_1(run, maker, sandbox):
+    result = run("environments", "list", "--as", "maker")
+    assert result.code == 1 and "administrators" in result.err
+
+
+def test_an_unknown_user_is_refused(run, db):
+    result = run("environments", "list", "--as", "nobody")
+    assert result.code == 1 and "no active user 'nobody'" in result.err
+
+
+def test_the_user_can_come_from_portal_user(run, monkeypatch, global_admin, sandbox):
+    monkeypatch.setenv("PORTAL_USER", "global")
+    assert run("environments", "list").code == 0  # default read when arguments are defined
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_process_lists_and_exits_0(global_admin, sandbox):
+    done = manage("environments", "list", "--as", "global")
+    assert done.returncode == 0, done.stderr
+    assert "sales-sandbox" in done.stdout
+
+
+def test_without_a_user_it_is_bad_usage_exit_2():
+    done = manage("environments", "list")
+    assert done.returncode == 2 and "--as USERNAME" in done.stderr
+
+
+def test_an_unknown_subcommand_is_bad_usage_exit_2():
+    done = manage("environments", "frobnicate")
+    assert done.returncode == 2 and "invalid choice" in done.stderr
