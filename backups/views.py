@@ -32,17 +32,13 @@ from backups.forms import (
 from backups.models import ManualBackup, RestoreOperation
 from environments import store
 from environments.models import Activity, Environment, EnvironmentType, RowVersion
-from portal import permissions
+from portal import lookups, permissions
 from portal.errors import NotAllowed, Refused
 from portal.http import HtmxHttpRequest
 
 
 def _get_environment_for_backups(request: HtmxHttpRequest, slug: str) -> Environment:
-    env = get_object_or_404(Environment, slug=slug)
-    if not permissions.manageable_environments(request.user).filter(pk=env.pk).exists():
-        if permissions.data_environments(request.user).filter(pk=env.pk).exists():
-            raise PermissionDenied("Backups are managed by the environment's administrators.")
-        raise Http404("No such environment")
+    env = lookups.environment_for_admin(request.user, slug)
     decision = permissions.can_manage_backups(request.user, env)
     if not decision:
         raise PermissionDenied(decision.reason)

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> None:
     from backups.models import RestoreOperation
     from environments import services as env_services
     from environments import store
-    from environments.models import Environment, RowVersion
+    from environments.models import RowVersion
     from portal.models import User
 
     # A clean slate for each run.
@@ -167,9 +167,9 @@ def run(args: argparse.Namespace) -> None:
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_equivalent")
 
-    print(f"\n| rows | restore_start to finished | rows/s | in the engine | "
-          f"CREATE TABLE AS | pg_dump + pg_restore | restore / CTAS | dump+restore / restore | "
-          f"worker peak RSS |")
+    print("\n| rows | restore_start to finished | rows/s | in the engine | "
+          "CREATE TABLE AS | pg_dump + pg_restore | restore / CTAS | dump+restore / restore | "
+          "worker peak RSS |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print(f"| {total:,} | {wall:.2f} s | {total / wall:,.0f} | {engine_s:.2f} s | "
           f"{ctas_s:.2f} s | {dump_s:.2f} s | {wall / ctas_s:.2f}x | "

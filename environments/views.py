@@ -7,8 +7,8 @@ import datetime
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -18,7 +18,7 @@ from backups.views import progress_context, undo_possible
 from environments import services, store
 from environments.forms import ConvertForm, EnvironmentFilterForm, SwitchForm, VersionForm
 from environments.models import Environment, EnvironmentType
-from portal import permissions
+from portal import lookups, permissions
 from portal.errors import NotAllowed, Refused
 from portal.http import HtmxHttpRequest
 
@@ -31,13 +31,7 @@ def _require_admin_center(request: HtmxHttpRequest) -> None:
 def _get_environment_for_admin(request: HtmxHttpRequest, slug: str) -> Environment:
     """The environment, if the user manages it: 404 when they cannot see it at all, 403 when
     they only use its data."""
-    _require_admin_center(request)
-    env = get_object_or_404(Environment, slug=slug)
-    if permissions.can_manage_environment(request.user, env):
-        return env
-    if permissions.data_environments(request.user).filter(pk=env.pk).exists():
-        raise PermissionDenied("You use this environment's data but do not administer it.")
-    raise Http404("No such environment")
+    return lookups.environment_for_admin(request.user, slug)
 
 
 @require_GET

@@ -61,7 +61,7 @@ def target(db, env_admin):
                              created_at=ago(days=30), security_group="Testers")
     make_member(env, env_admin, Membership.Role.ADMIN)
     with time_machine.travel(ago(days=5), tick=False):
-        table = make_table(env, "leads", columns=[{"name": "title", "type": "text"}])
+        make_table(env, "leads", columns=[{"name": "title", "type": "text"}])
         store.row_create(environment=env, table_name="leads", values={"title": "Old lead"},
                          key="l1")
     return env

@@ -3,13 +3,12 @@
 import datetime
 
 import pytest
-import time_machine
 from django.urls import reverse
 
 from backups import services
 from backups.models import ManualBackup, RestoreOperation
 from environments import store
-from tests.backups.conftest import NOW, ago
+from tests.backups.conftest import ago
 from tests.factories import EnvironmentFactory
 
 pytestmark = pytest.mark.usefixtures("clock")

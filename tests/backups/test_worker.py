@@ -17,9 +17,9 @@ from django.utils import timezone
 from backups import services
 from backups.models import ManualBackup, RestoreOperation
 from environments import store
-from environments.models import Generation, Membership
+from environments.models import Generation
 from portal.errors import Conflict
-from tests.factories import EnvironmentFactory, UserFactory, make_member, make_table
+from tests.factories import EnvironmentFactory, UserFactory, make_table
 
 ROOT = Path(__file__).resolve().parents[2]
 
