@@ -5,6 +5,8 @@ SHELL := /bin/bash
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-$(shell cksum < requirements.lock | cut -d' ' -f1)
+# npm ci empties node_modules first, so a stamp inside it is gone whenever the folder is.
+NODE_STAMP := node_modules/.installed
 HOST    ?= 127.0.0.1
 PORT    ?= 8000
 
@@ -42,6 +44,11 @@ $(STAMP): $(PY) requirements.lock
 
 install: $(STAMP)
 
+# axe-core for the browser tests' accessibility checks (test-only; the portal ships no npm code).
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
 run: install
 	@mkdir -p var
 	$(PY) manage.py migrate --no-input
@@ -54,7 +61,7 @@ run: install
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-test: install
+test: install $(NODE_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 check: install
@@ -68,4 +75,4 @@ lock: $(PY)
 	@echo "requirements.lock updated"
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .hypothesis
+	rm -rf $(VENV) var .pytest_cache .hypothesis node_modules tests/artifacts
