@@ -54,6 +54,10 @@ def resolve(day: datetime.date, clock: datetime.time, zone: str, fold: int | Non
     naive = datetime.datetime.combine(day, clock)
     first = naive.replace(tzinfo=tz, fold=0)
     second = naive.replace(tzinfo=tz, fold=1)
+    try:
+        first.astimezone(datetime.UTC)
+    except OverflowError:  # the first or last hours of year 1 or 9999 in a far zone
+        return LocalMoment(None, error=f"{naive:%Y-%m-%d %H:%M} is out of range.")
     # A local time that does not survive the round trip through UTC never happened there.
     if first.astimezone(datetime.UTC).astimezone(tz).replace(tzinfo=None) != naive:
         return LocalMoment(None, error=(

@@ -49,11 +49,22 @@ def unexpired_backups(environment: Environment, *, now: datetime.datetime | None
                                        expires_at__gt=now or timezone.now())
 
 
+# The window's start moves on while a person reads the candidates; history is purged daily,
+# so a moment that slipped out of the window a few minutes ago is still exactly there.
+START_GRACE = datetime.timedelta(minutes=15)
+
+
 def is_restorable(environment: Environment, moment: datetime.datetime, *,
-                  now: datetime.datetime | None = None) -> bool:
-    """A moment in the window, or the moment of a backup that has not expired."""
+                  now: datetime.datetime | None = None,
+                  grace: datetime.timedelta = datetime.timedelta(0)) -> bool:
+    """A moment in the window (or up to `grace` before its start, while that history is still
+    kept), or the moment of a backup that has not expired."""
     now = now or timezone.now()
-    if moment in restorable_window(environment, now=now):
+    window = restorable_window(environment, now=now)
+    if moment in window:
+        return True
+    kept_from = max(filter(None, [environment.created_at, environment.purged_before]))
+    if window.start - grace <= moment < window.start and moment >= kept_from:
         return True
     return unexpired_backups(environment, now=now).filter(backup_at=moment).exists()
 
@@ -121,8 +132,9 @@ def restore_candidates(environment: Environment, moment: datetime.datetime, *,
             status=RestoreOperation.Status.SUCCEEDED,
         ).first()
         if during is not None:
-            reason = (f"{environment.name} was being restored at that moment; restoring it "
-                      "gives its data as it was before that restore finished.")
+            reason = (f"{environment.name} was being restored around that moment. Its data "
+                      "switched to the restored data at one instant: restoring a moment before "
+                      "it gives the old data, after it the restored data.")
 
     items: list[Candidate] = []
     if exact:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.tasks import TaskResult
 from django.utils import timezone
 
@@ -166,11 +167,12 @@ def _check_restore_rules(*, source: Environment, target: Environment, moment: da
             raise Refused("That backup belongs to another environment.", field="backup")
         if backup.expires_at <= now:
             raise Refused("That backup has expired.", field="backup")
-    elif not selectors.is_restorable(source, moment, now=now):
+    elif not selectors.is_restorable(source, moment, now=now, grace=selectors.START_GRACE):
         window = selectors.restorable_window(source, now=now)
         raise Refused(
-            f"{source.name} can be restored to moments from {window.start:%Y-%m-%d %H:%M} UTC "
-            f"to now; {moment:%Y-%m-%d %H:%M} UTC is outside that window.", field="moment")
+            f"{source.name} can be restored to moments from {window.start:%Y-%m-%d %H:%M:%S} "
+            f"UTC to now; {moment:%Y-%m-%d %H:%M:%S} UTC is outside that window.",
+            field="moment")
 
 
 @dataclass(frozen=True)
@@ -208,9 +210,7 @@ def restore_validate(
                       field="security_group")
     _check_restore_rules(source=source, target=target, moment=moment, backup=backup,
                          now=timezone.now())
-    if not target.is_ready:
-        raise Conflict(f"{target.name} is {target.get_state_display().lower()}; you cannot "
-                       "restore over it until that finishes.")
+    _require_ready(Environment.objects.get(pk=target.pk), "restore over it")  # fresh state
     return RestoreRequest(moment=moment, new_name=name, security_group=group)
 
 
@@ -224,14 +224,16 @@ def restore_start(
     """Validate and record a restore of `source` as of `moment` (or `backup`) over `target`, and
     queue it. The same idempotency key from the same person returns the first operation."""
     actor = actor or requested_by
-    idempotency_key = (idempotency_key or uuid.uuid4().hex).strip()[:100]
+    idempotency_key = (idempotency_key or "").strip()[:100] or uuid.uuid4().hex
     existing = RestoreOperation.objects.filter(requested_by=requested_by,
                                                idempotency_key=idempotency_key).first()
     if existing is not None:
-        return existing
+        return _same_request(existing, source=source, target=target, moment=moment,
+                             backup=backup)
+    # A retry acts for the original requester, who must still have the rights to ask for it.
     checked = restore_validate(source=source, target=target, requested_by=requested_by,
                                moment=moment, backup=backup, new_name=new_name,
-                               security_group=security_group, check_permission=retry_of is None)
+                               security_group=security_group)
     moment, name, group = checked.moment, checked.new_name, checked.security_group
     now = timezone.now()
 
@@ -239,6 +241,15 @@ def restore_start(
         with transaction.atomic():
             locked = Environment.objects.select_for_update().get(pk=target.pk)
             _require_ready(locked, "restore over it")
+            # The rules again, on the locked row: the target may have been converted to
+            # production, or moved, since they were checked.
+            _check_restore_rules(source=source, target=locked, moment=moment, backup=backup,
+                                 now=now)
+            if source.pk != locked.pk:
+                fresh_source = Environment.objects.get(pk=source.pk)
+                if not fresh_source.is_ready:
+                    raise Conflict(f"{fresh_source.name} is being restored itself; restore from "
+                                   "it when that has finished.")
             operation = RestoreOperation.objects.create(
                 source=source, target=locked, moment=moment, backup=backup,
                 requested_by=requested_by, idempotency_key=idempotency_key,
@@ -263,17 +274,34 @@ def restore_start(
         existing = RestoreOperation.objects.filter(requested_by=requested_by,
                                                    idempotency_key=idempotency_key).first()
         if existing is not None:
-            return existing
+            return _same_request(existing, source=source, target=target, moment=moment,
+                                 backup=backup)
         raise Conflict(f"{target.name} is already being restored.") from None
     target.refresh_from_db()
     return operation
 
 
+def _same_request(existing: RestoreOperation, *, source: Environment, target: Environment,
+                  moment: datetime.datetime | None, backup: ManualBackup | None
+                  ) -> RestoreOperation:
+    wanted = backup.backup_at if backup is not None else moment
+    if (existing.source_id, existing.target_id, existing.moment) != (source.pk, target.pk,
+                                                                     wanted):
+        raise Refused("This idempotency key was already used for a different restore.",
+                      field="idempotency_key")
+    return existing
+
+
 def _enqueue(operation: RestoreOperation) -> None:
     from backups.tasks import restore_task
 
-    result: TaskResult = restore_task.using(backend=settings.TASKS_BACKEND).enqueue(
-        operation.pk)
+    try:
+        result: TaskResult = restore_task.using(backend=settings.TASKS_BACKEND).enqueue(
+            operation.pk)
+    except Exception as exc:  # noqa: BLE001 - a restore that cannot be queued must not lock
+        restore_fail(operation=operation, error=f"The restore could not be queued ({exc}). "
+                     "Nothing was changed; start it again.")
+        raise
     RestoreOperation.objects.filter(pk=operation.pk).update(task_id=str(result.id)[:64])
 
 
@@ -283,13 +311,29 @@ def restore_undo(*, operation: RestoreOperation, actor: User,
     if operation.status != RestoreOperation.Status.SUCCEEDED:
         raise Refused("Only a restore that succeeded can be undone.")
     before = operation.pre_restore_backup
-    if before is None:
+    if before is None or before.expires_at <= timezone.now():
         raise Refused("The moment before this restore is no longer kept, so it cannot be "
                       "undone.")
+    if latest_restore(operation.target_id) != operation:
+        raise Refused("A later restore replaced this one's data; undo that one first.")
     target = operation.target
     return restore_start(source=target, target=target, backup=before, requested_by=actor,
                          undo_of=operation, idempotency_key=idempotency_key or
                          f"undo-{operation.pk}")
+
+
+def latest_restore(target_id: int) -> RestoreOperation | None:
+    return RestoreOperation.objects.filter(
+        target_id=target_id, status=RestoreOperation.Status.SUCCEEDED
+    ).order_by("-finished_at", "-id").first()
+
+
+def undo_possible(operation: RestoreOperation) -> bool:
+    """What restore_undo would accept (the page shows Undo restore only then)."""
+    backup = operation.pre_restore_backup
+    return (operation.status == RestoreOperation.Status.SUCCEEDED and backup is not None
+            and backup.expires_at > timezone.now() and operation.target.is_ready
+            and latest_restore(operation.target_id) == operation)
 
 
 def restore_retry(*, operation: RestoreOperation, actor: User) -> RestoreOperation:
@@ -313,6 +357,10 @@ def restore_fail(*, operation: RestoreOperation, error: str, actor: User | None 
     """Mark an operation failed and give its target back (state Ready). The target's data is
     untouched: a restore changes data only in the transaction that marks it succeeded."""
     with transaction.atomic():
+        # The engine holds the target's row for its whole transaction and writes progress to
+        # the operation's row: take them in the same order, so this waits for a live restore
+        # to end instead of deadlocking with its progress writes.
+        Environment.objects.select_for_update().get(pk=operation.target_id)
         op = RestoreOperation.objects.select_for_update().get(pk=operation.pk)
         if not op.is_active:
             return False
@@ -338,6 +386,12 @@ def restore_mark_stale_failed(*, operation: RestoreOperation, actor: User) -> bo
         raise NotAllowed("You may not mark restores as failed.")
     if not operation.is_active:
         raise Refused("This restore has already finished.")
+    beat = operation.heartbeat_at or operation.created_at
+    if (operation.status == RestoreOperation.Status.RUNNING
+            and beat > timezone.now() - settings.RESTORE_STALE_AFTER):
+        raise Conflict("This restore reported progress recently: it is still running. Mark it "
+                       "failed only once it has been silent for "
+                       f"{int(settings.RESTORE_STALE_AFTER.total_seconds() // 60)} minutes.")
     return restore_fail(operation=operation, actor=actor,
                         error=f"Marked failed by {actor} from the support console.")
 
@@ -346,8 +400,9 @@ def restore_sweep_stale(*, now: datetime.datetime | None = None) -> int:
     """Fail running operations whose worker stopped reporting (it died)."""
     now = now or timezone.now()
     cutoff = now - settings.RESTORE_STALE_AFTER
-    stale = RestoreOperation.objects.filter(status=RestoreOperation.Status.RUNNING,
-                                            heartbeat_at__lt=cutoff)
+    stale = RestoreOperation.objects.filter(
+        Q(status=RestoreOperation.Status.RUNNING, heartbeat_at__lt=cutoff)
+        | Q(status=RestoreOperation.Status.QUEUED, task_id="", created_at__lt=cutoff))
     count = 0
     for op in stale.select_related("source", "target"):
         count += restore_fail(operation=op, error=(

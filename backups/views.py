@@ -18,7 +18,12 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
+from django_htmx.http import (
+    HttpResponseClientRedirect,
+    HttpResponseClientRefresh,
+    reswap,
+    retarget,
+)
 
 from backups import engine, localtime, selectors, services, timeline
 from backups.forms import (
@@ -35,6 +40,7 @@ from environments.models import Activity, Environment, EnvironmentType, RowVersi
 from portal import lookups, permissions
 from portal.errors import NotAllowed, Refused
 from portal.http import HtmxHttpRequest
+from portal.timefmt import utc_offset
 
 
 def _get_environment_for_backups(request: HtmxHttpRequest, slug: str) -> Environment:
@@ -53,8 +59,7 @@ def _get_backup_for_user(request: HtmxHttpRequest, slug: str, pk: int) -> Manual
 
 def _get_operation_for_user(request: HtmxHttpRequest, pk: int) -> RestoreOperation:
     op = get_object_or_404(RestoreOperation.objects.select_related("source", "target"), pk=pk)
-    if not (permissions.can_manage_environment(request.user, op.target)
-            or permissions.can_manage_environment(request.user, op.source)):
+    if not permissions.can_manage_environment(request.user, op.target):
         raise Http404("No such restore")
     return op
 
@@ -102,7 +107,9 @@ def system_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         "candidates": candidates,
         "candidate_rows": [(c, changes[c.moment]) for c in candidates.items] if candidates
         else [],
-        "ambiguous": form.local.choices if form.local and form.local.choices else (),
+        # Formatted here: Django's date filter leaves out the zone of an ambiguous time.
+        "ambiguous": [f"{c:%Y-%m-%d %H:%M} ({c.tzname()}, {utc_offset(c)})"
+                      for c in (form.local.choices if form.local else ())],
     }
     return _render(request, "backups/manage.html", context, partial="tab-body")
 
@@ -198,14 +205,17 @@ def _picked(request, env: Environment) -> tuple[datetime.datetime | None, Manual
     """The restore point from the query or form: pick=at:<ISO> | pick=backup:<id>."""
     raw = (request.POST.get("pick") or request.GET.get("pick") or "").strip()
     kind, _, value = raw.partition(":")
-    if kind == "backup" and value.isdigit():
+    if kind == "backup" and value.isascii() and value.isdigit() and len(value) < 18:
         backup = ManualBackup.objects.filter(pk=int(value), environment=env,
                                              expires_at__gt=timezone.now()).first()
         return (None, backup, raw) if backup else (None, None, "")
     if kind == "at":
-        moment = parse_datetime(value)
-        if moment is not None and not timezone.is_naive(moment):
-            return moment, None, raw
+        try:
+            moment = parse_datetime(value)
+            if moment is not None and not timezone.is_naive(moment):
+                return moment.astimezone(datetime.UTC), None, raw
+        except (ValueError, OverflowError):  # Feb 30th, +25:00, year 1 minus an hour...
+            pass
     return None, None, ""
 
 
@@ -236,6 +246,16 @@ def _overwrite_summary(source: Environment, moment: datetime.datetime, target: E
     return {"tables": sorted(rows.values(), key=lambda r: r["name"]), "changes_since": since}
 
 
+def _panel(request: HtmxHttpRequest, context: dict) -> HttpResponse:
+    """The restore panel with its messages. The Restore button's htmx request aims at the
+    dialog slot; a panel that comes back instead (errors) replaces the panel."""
+    response = _render(request, "backups/restore.html", context, partial="restore-panel")
+    if request.htmx and request.method == "POST":
+        response = retarget(response, "#restore-panel")
+        response = reswap(response, "outerHTML")
+    return response
+
+
 @require_http_methods(["GET", "POST"])
 def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     source = _get_environment_for_backups(request, slug)
@@ -243,8 +263,10 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     if backup is not None:
         moment = backup.backup_at
     targets = _targets(request, source)
-    data = request.POST if request.method == "POST" else (
-        request.GET if "target" in request.GET else None)
+    data = request.POST if request.method == "POST" else None
+    if request.method == "GET" and "target" in request.GET:
+        data = request.GET.copy()  # a bookmarked "show what will be overwritten"
+        data["idempotency_key"] = uuid.uuid4().hex
     step = request.POST.get("step", "review")
     form_class = ConfirmForm if request.method == "POST" and step == "confirm" else RestoreForm
     form = form_class(data, targets=targets, initial={"idempotency_key": uuid.uuid4().hex})
@@ -266,7 +288,7 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     if request.method == "GET" or step == "preview" or not form.is_valid():
         if request.method == "POST" and step == "confirm" and form.errors and target:
             return _render(request, "backups/restore.html", context, partial="confirm-dialog")
-        return _render(request, "backups/restore.html", context, partial="restore-panel")
+        return _panel(request, context)
 
     # Edit details: an empty field keeps what the target has.
     group = form.cleaned_data["security_group"].strip()
@@ -289,7 +311,7 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         raise PermissionDenied(exc.message) from exc
     except Refused as exc:
         context["error"] = exc.message
-        return _render(request, "backups/restore.html", context, partial="restore-panel")
+        return _panel(request, context)
     if not repeated:  # a second click of the same form lands on the same restore
         messages.info(request, f"Restore of {operation.target.name} started.")
     url = reverse("environments:detail", kwargs={"slug": operation.target.slug})
@@ -333,17 +355,3 @@ def operation_undo(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         messages.info(request, f"Undo of the restore of {op.target.name} started.")
     url = reverse("environments:detail", kwargs={"slug": op.target.slug})
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-
-
-def undo_possible(op: RestoreOperation, now: datetime.datetime | None = None) -> bool:
-    """The latest succeeded restore of its target, whose "before" moment is still kept."""
-    now = now or timezone.now()
-    backup = op.pre_restore_backup
-    if op.status != RestoreOperation.Status.SUCCEEDED or backup is None:
-        return False
-    if backup.expires_at <= now or not op.target.is_ready:
-        return False
-    latest = RestoreOperation.objects.filter(target=op.target_id,
-                                             status=RestoreOperation.Status.SUCCEEDED
-                                             ).order_by("-finished_at", "-id").first()
-    return latest is not None and latest.pk == op.pk

@@ -6,6 +6,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from environments import columns as cols
 from environments.models import DataTable, Environment, Generation, Membership, RowVersion
 from portal.admin import ReadOnlyAdmin
 
@@ -71,8 +72,9 @@ class DataTableAdmin(ReadOnlyAdmin):
         if not self.has_view_permission(request, table):
             raise PermissionDenied
         versions = RowVersion.objects.filter(table=table).order_by("key", "valid_from")
-        if key := request.GET.get("key", "").strip():
-            versions = versions.filter(key=key)
+        key = request.GET.get("key", "").strip()
+        if key:
+            versions = versions.filter(key=key) if cols.KEY_RE.match(key) else versions.none()
         page = Paginator(versions, 100).get_page(request.GET.get("page"))
         context = {
             **self.admin_site.each_context(request),

@@ -134,6 +134,8 @@ def row_create(request: HtmxHttpRequest, slug: str, table: str) -> HttpResponse:
 
 
 def _current_row(env: Environment, data_table: DataTable, key: str) -> RowVersion:
+    if not cols.KEY_RE.match(key):  # e.g. a NUL byte, which PostgreSQL refuses in a query
+        raise Http404("No such row")
     row = store.current(env).rows(data_table).filter(key=key).first()
     if row is None:
         raise Http404("No such row")

@@ -14,7 +14,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from backups import services as backup_services
 from backups.models import RestoreOperation
-from backups.views import progress_context, undo_possible
+from backups.services import undo_possible
+from backups.views import progress_context
 from environments import services, store
 from environments.forms import ConvertForm, EnvironmentFilterForm, SwitchForm, VersionForm
 from environments.models import Environment, EnvironmentType
@@ -63,12 +64,12 @@ def environment_list(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _detail_context(request: HtmxHttpRequest, env: Environment) -> dict:
-    restores = list(RestoreOperation.objects.filter(Q(target=env) | Q(source=env))
+    restores = list(RestoreOperation.objects.filter(target=env)
                     .select_related("source", "target", "pre_restore_backup", "requested_by")
                     .order_by("-created_at", "-id")[:6])
     for op in restores:
-        op.can_undo = op.target_id == env.pk and undo_possible(op)
-    latest = next((op for op in restores if op.target_id == env.pk), None)
+        op.can_undo = undo_possible(op)
+    latest = restores[0] if restores else None
     recent = timezone.now() - datetime.timedelta(minutes=15)
     show = latest is not None and (latest.is_active or (latest.finished_at or recent) > recent)
     return {

@@ -59,7 +59,10 @@ def parse_moment(text: str, option: str = "--at") -> datetime.datetime:
     if moment.tzinfo is None:
         raise CommandError(f"{option}: give the offset too, e.g. {text}+00:00 or {text}Z.",
                            returncode=USAGE)
-    return moment.astimezone(datetime.UTC)
+    try:
+        return moment.astimezone(datetime.UTC)
+    except OverflowError:
+        raise CommandError(f"{option}: {text!r} is out of range.", returncode=USAGE) from None
 
 
 def when(moment: datetime.datetime | None) -> str:

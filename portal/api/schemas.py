@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from ninja import Schema
@@ -24,4 +25,10 @@ class CamelSchema(Schema):
         # PostgreSQL text cannot hold NUL; refuse it here as bad input rather than fail later.
         if isinstance(value, str) and "\x00" in value:
             raise ValueError("must not contain NUL characters")
+        # Moments are used in UTC; one that has none (year 1 at +01:00) is bad input.
+        if isinstance(value, datetime.datetime) and value.tzinfo is not None:
+            try:
+                return value.astimezone(datetime.UTC)
+            except OverflowError:
+                raise ValueError("is out of range") from None
         return value
