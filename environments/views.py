@@ -67,8 +67,11 @@ def _detail_context(request: HtmxHttpRequest, env: Environment) -> dict:
     restores = list(RestoreOperation.objects.filter(target=env)
                     .select_related("source", "target", "pre_restore_backup", "requested_by")
                     .order_by("-created_at", "-id")[:6])
+    # Only the target's latest succeeded restore can be undone: check that one, not each row.
+    latest_done = next((op for op in restores if op.status == RestoreOperation.Status.SUCCEEDED),
+                       None)
     for op in restores:
-        op.can_undo = undo_possible(op)
+        op.can_undo = op is latest_done and undo_possible(op)
     latest = restores[0] if restores else None
     recent = timezone.now() - datetime.timedelta(minutes=15)
     show = latest is not None and (latest.is_active or (latest.finished_at or recent) > recent)
