@@ -17,7 +17,14 @@ from django.utils import timezone
 
 from backups.models import ManualBackup, RestoreOperation
 from backups.selectors import restorable_window
-from environments.models import Activity, DataTable, Environment, Generation, RowVersion
+from environments.models import (
+    Activity,
+    ChangeBatch,
+    DataTable,
+    Environment,
+    Generation,
+    RowVersion,
+)
 from portal.audit import audit_record
 from portal.models import User
 
@@ -59,6 +66,8 @@ def _purge_environment(env: Environment, floor: datetime.datetime, result: Purge
         generations, _ = old_generations.delete()
         Activity.objects.filter(environment=env, hour__lt=floor - datetime.timedelta(hours=1)
                                 ).delete()
+        ChangeBatch.objects.filter(environment=env,
+                                   at__lte=floor - datetime.timedelta(hours=1)).delete()
         previous = env.purged_before
         if previous is None or floor > previous:
             Environment.objects.filter(pk=env.pk).update(purged_before=floor)

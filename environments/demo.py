@@ -18,7 +18,14 @@ import factory.random
 from django.db import transaction
 
 from environments import columns as cols
-from environments.models import Activity, DataTable, Environment, Generation, RowVersion
+from environments.models import (
+    Activity,
+    ChangeBatch,
+    DataTable,
+    Environment,
+    Generation,
+    RowVersion,
+)
 from environments.store import hour_of
 
 INDUSTRIES = ["Manufacturing", "Retail", "Healthcare", "Finance", "Education", "Energy", "Media"]
@@ -204,9 +211,9 @@ def load_table(
         ))
         if activity is not None:
             # A create or an update opens each version; a delete closes the last one.
-            activity.update(hour_of(v.valid_from) for v in versions)
+            activity.update(v.valid_from for v in versions)
             if versions[-1].valid_to is not None:
-                activity[hour_of(versions[-1].valid_to)] += 1
+                activity[versions[-1].valid_to] += 1
         batch.extend(versions)
         if len(batch) >= batch_size:
             RowVersion.objects.bulk_create(batch)
@@ -227,8 +234,16 @@ def load_environment(
             load_table(environment=environment, generation=generation, spec=TABLES[name],
                        rows=count, since=since, now=now, seed=seed * 100 + i,
                        activity=activity)
+        # Each made-up change is its own transaction: a batch at its moment, and the hour's
+        # total, as store.changes() records them.
+        ChangeBatch.objects.bulk_create(
+            (ChangeBatch(environment=environment, at=at, changes=n)
+             for at, n in sorted(activity.items())), batch_size=5000)
+        hourly: Counter = Counter()
+        for at, n in activity.items():
+            hourly[hour_of(at)] += n
         Activity.objects.bulk_create(
             Activity(environment=environment, hour=hour, changes=n)
-            for hour, n in sorted(activity.items()))
+            for hour, n in sorted(hourly.items()))
         environment.last_change_at = now
         environment.save(update_fields=["last_change_at"])

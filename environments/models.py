@@ -190,3 +190,24 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.environment} {self.hour:%Y-%m-%d %H:00}: {self.changes}"
+
+
+class ChangeBatch(models.Model):
+    """The changes of one write transaction, at its timestamp. With the hourly Activity counts
+    it makes "changes since a moment" exact and cheap: whole hours from Activity, the partial
+    hour at the edge from these rows (an index range on (environment, at))."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE,
+                                    related_name="change_batches")
+    at = models.DateTimeField()
+    changes = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name_plural = "change batches"
+        constraints = [
+            # Each write transaction of an environment takes a strictly later timestamp.
+            models.UniqueConstraint(fields=["environment", "at"], name="one_change_batch_per_ts")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.environment} {self.at:%Y-%m-%d %H:%M:%S}: {self.changes}"

@@ -25,6 +25,7 @@ from environments import columns as cols
 from portal.errors import Refused
 from environments.models import (
     Activity,
+    ChangeBatch,
     DataTable,
     Environment,
     EnvironmentState,
@@ -33,6 +34,7 @@ from environments.models import (
 )
 
 TICK = datetime.timedelta(microseconds=1)
+HOUR = datetime.timedelta(hours=1)
 
 
 class StoreError(Refused):
@@ -237,13 +239,41 @@ def hour_of(moment: datetime.datetime) -> datetime.datetime:
 
 
 def record_activity(env: Environment, ts: datetime.datetime, changes: int) -> None:
-    """Add to the environment's hourly change count (the caller holds its row lock)."""
+    """Count one transaction's changes: its own batch row and the hour's total (the caller
+    holds the environment's row lock)."""
     if changes <= 0:
         return
+    ChangeBatch.objects.create(environment=env, at=ts, changes=changes)
     hour = hour_of(ts)
     if not Activity.objects.filter(environment=env, hour=hour).update(
             changes=F("changes") + changes):
         Activity.objects.create(environment=env, hour=hour, changes=changes)
+
+
+def changes_since(environment: Environment, moment: datetime.datetime) -> int:
+    """Changes made to the environment's data after `moment`, exactly: the rest of the
+    moment's hour from the batches, every later hour from the hourly counts."""
+    next_hour = hour_of(moment) + HOUR
+    edge = ChangeBatch.objects.filter(environment=environment, at__gt=moment,
+                                      at__lt=next_hour).aggregate(n=Sum("changes"))["n"]
+    hours = Activity.objects.filter(environment=environment, hour__gte=next_hour).aggregate(
+        n=Sum("changes"))["n"]
+    return (edge or 0) + (hours or 0)
+
+
+def changes_in_hour_before(environment: Environment, moments: list[datetime.datetime]
+                           ) -> dict[datetime.datetime, int]:
+    """For each moment, the changes made in the hour up to it, (moment - 1 h, moment], exactly;
+    one query over the batches of those hours."""
+    if not moments:
+        return {}
+    spans = {m: Q(at__gt=m - HOUR, at__lte=m) for m in moments}
+    wanted = Q()
+    for span in spans.values():
+        wanted |= span
+    figures = ChangeBatch.objects.filter(wanted, environment=environment).aggregate(**{
+        f"m{i}": Sum("changes", filter=span) for i, span in enumerate(spans.values())})
+    return {m: figures[f"m{i}"] or 0 for i, m in enumerate(spans)}
 
 
 def next_timestamp(env: Environment) -> datetime.datetime:
