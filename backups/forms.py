@@ -12,6 +12,17 @@ PRESETS = {"latest": datetime.timedelta(0), "1h": datetime.timedelta(hours=1),
            "1d": datetime.timedelta(days=1)}
 
 
+class ZoneField(forms.CharField):
+    """A time zone typed by name or city (see localtime.find_zone), cleaned to its IANA name."""
+
+    def clean(self, value):
+        value = super().clean(value)
+        found = localtime.find_zone(value)
+        if found.name is None:
+            raise forms.ValidationError(found.error, code="unknown-zone")
+        return found.name
+
+
 class MomentForm(forms.Form):
     """System tab: a date and time in the admin's time zone, or a preset."""
 
@@ -19,15 +30,15 @@ class MomentForm(forms.Form):
                            widget=forms.DateInput(attrs={"type": "date"}))
     time = forms.TimeField(label="Time", required=False,
                            widget=forms.TimeInput(attrs={"type": "time", "step": "1"}))
-    tz = forms.ChoiceField(label="Time zone")
+    tz = ZoneField(label="Time zone", max_length=100)
     fold = forms.TypedChoiceField(required=False, coerce=int, empty_value=None,
                                   choices=[("", ""), ("0", "first"), ("1", "second")])
     preset = forms.ChoiceField(required=False, choices=[("", "")] + [(k, k) for k in PRESETS])
 
-    def __init__(self, *args, now: datetime.datetime, **kwargs):
+    def __init__(self, *args, now: datetime.datetime, window=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.now = now
-        self.fields["tz"].choices = localtime.zone_choices(now)
+        self.window = window  # the restorable window (a selectors.Window), if known
         self.local = None  # LocalMoment, after cleaning
 
     def clean(self):
@@ -44,6 +55,11 @@ class MomentForm(forms.Form):
         if self.errors:
             return data
         self.local = localtime.resolve(data["date"], data["time"], data["tz"], data.get("fold"))
+        if self.local.choices and self.window is not None and not any(
+                c in self.window for c in self.local.choices):
+            # Both readings are outside the restorable window: no need to ask which one; the
+            # candidates say why the moment is not available.
+            self.local = localtime.LocalMoment(self.local.choices[0].astimezone(datetime.UTC))
         if self.local.moment is None:
             raise forms.ValidationError(self.local.error, code="local-time")
         data["moment"] = self.local.moment
@@ -94,3 +110,20 @@ class ConfirmForm(RestoreForm):
         if target is not None and data.get("confirm_name", "").strip() != target.name:
             self.add_error("confirm_name", f"Type {target.name} exactly to confirm.")
         return data
+
+
+class UndoForm(forms.Form):
+    """Undo overwrites the environment too: confirmed by typing its name, like a restore."""
+
+    confirm_name = forms.CharField(label="Type the environment's name to confirm",
+                                   max_length=100)
+
+    def __init__(self, *args, target, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.target = target
+
+    def clean_confirm_name(self) -> str:
+        typed = self.cleaned_data["confirm_name"].strip()
+        if typed != self.target.name:
+            raise forms.ValidationError(f"Type {self.target.name} exactly to confirm.")
+        return typed

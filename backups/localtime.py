@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import re
 import zoneinfo
 from dataclasses import dataclass
 
@@ -20,25 +21,76 @@ def zone_names() -> list[str]:
 
 
 def zone_choices(now: datetime.datetime) -> list[tuple[str, str]]:
-    return list(_zone_choices_at(now.replace(minute=0, second=0, microsecond=0)))
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    return [(name, f"{name} ({offset})") for name, offset in _zone_offsets_at(hour)]
 
 
 @functools.lru_cache(maxsize=4)
-def _zone_choices_at(hour: datetime.datetime) -> tuple[tuple[str, str], ...]:
+def _zone_offsets_at(hour: datetime.datetime) -> tuple[tuple[str, str], ...]:
     # Offsets change only at daylight-saving switches, which happen on the hour.
-    return tuple((name, f"{name} ({offset_label(hour.astimezone(zoneinfo.ZoneInfo(name)))})")
+    return tuple((name, offset_label(hour.astimezone(zoneinfo.ZoneInfo(name))))
                  for name in zone_names())
 
 
-def zone_options_html(selected: str, now: datetime.datetime) -> str:
-    """The <option>s of the time zone picker (600 of them), built without the template engine,
-    which would spend most of the page's time on them."""
+def zone_datalist_html(first: str, now: datetime.datetime) -> str:
+    """The <option>s of the time zone field's <datalist> (600 of them), `first` (the viewer's
+    zone) at the top, built without the template engine, which would spend most of the
+    page's time on them."""
+    options = _zone_options_at(now.replace(minute=0, second=0, microsecond=0))
+    top = options.get(first, "")
+    return top + "".join(html for name, html in options.items() if name != first)
+
+
+@functools.lru_cache(maxsize=4)
+def _zone_options_at(hour: datetime.datetime) -> dict[str, str]:
     from django.utils.html import escape
 
-    return "".join(
-        f'<option value="{escape(name)}"{" selected" if name == selected else ""}>'
-        f"{escape(label)}</option>"
-        for name, label in zone_choices(now))
+    # The offset is the option's label: browsers show it beside the name.
+    return {name: f'<option value="{escape(name)}">{offset}</option>'
+            for name, offset in _zone_offsets_at(hour)}
+
+
+@dataclass(frozen=True)
+class ZoneMatch:
+    name: str | None  # the IANA name, when the text names exactly one zone
+    error: str = ""
+
+
+_OFFSET_SUFFIX = re.compile(r"\s*\(UTC[+-]\d\d:\d\d\)$")
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.replace("_", " ").split()).casefold()
+
+
+@functools.cache
+def _zone_index() -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """Zones by their folded full name, and by their folded city (the part after the last /)."""
+    names: dict[str, str] = {}
+    cities: dict[str, list[str]] = {}
+    for name in zone_names():
+        names[_folded(name)] = name
+        cities.setdefault(_folded(name.rsplit("/", 1)[-1]), []).append(name)
+    return names, {city: tuple(found) for city, found in cities.items()}
+
+
+def find_zone(text: str) -> ZoneMatch:
+    """The zone a person typed: its IANA name in any case ("europe/paris"), or a city that
+    names one zone ("Kolkata", "new york"); a label copied with its offset is accepted too."""
+    text = _OFFSET_SUFFIX.sub("", text.strip())
+    names, cities = _zone_index()
+    key = _folded(text)
+    if key in names:
+        return ZoneMatch(names[key])
+    found = cities.get(key, ())
+    if len(found) == 1:
+        return ZoneMatch(found[0])
+    if found:
+        return ZoneMatch(None, error=(
+            f"“{text}” matches several time zones: {', '.join(found)}. Type the full name."))
+    return ZoneMatch(None, error=(
+        f"“{text}” is not a time zone we know. Type a name from the list, such as "
+        "Europe/Paris, or a city, such as Kolkata."))
 
 
 @dataclass(frozen=True)

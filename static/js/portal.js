@@ -21,6 +21,11 @@
     next.focus();
     next.click();
   });
+  // The selected tab is already shown: a click on it keeps the page (and what was typed).
+  document.addEventListener("click", function (event) {
+    var tab = event.target.closest && event.target.closest("[role=tab][aria-selected=true]");
+    if (tab) event.preventDefault();
+  });
   document.body.addEventListener("htmx:afterSwap", function (event) {
     var selected = event.detail.target && event.detail.target.querySelector &&
       document.querySelector("#tab-body [role=tab][aria-selected=true]");
@@ -29,19 +34,49 @@
     }
   });
 
-  // Timeline: a bar fills the date, time and zone instead of leaving the page.
+  // Timeline: a target fills the date, time and zone instead of leaving the page. The targets
+  // are one tab stop (roving tabindex): the arrow keys, Home and End move between them.
+  function rove(targets, current) {
+    Array.prototype.forEach.call(targets, function (t) { t.setAttribute("tabindex", t === current ? "0" : "-1"); });
+  }
+  function initTimelines() {
+    Array.prototype.forEach.call(document.querySelectorAll(".timeline-targets:not([data-roving])"), function (group) {
+      var targets = group.querySelectorAll("a.timeline-target");
+      group.setAttribute("data-roving", "");
+      if (targets.length) rove(targets, group.querySelector("a.timeline-target[aria-current=true]") || targets[targets.length - 1]);
+    });
+  }
+  initTimelines();
+  document.body.addEventListener("htmx:afterSettle", initTimelines);
+  document.addEventListener("keydown", function (event) {
+    var target = event.target.closest && event.target.closest("a.timeline-target");
+    if (!target) return;
+    var targets = Array.prototype.slice.call(target.closest(".timeline-targets").querySelectorAll("a.timeline-target"));
+    var at = targets.indexOf(target);
+    var to = {ArrowRight: at + 1, ArrowDown: at + 1, ArrowLeft: at - 1, ArrowUp: at - 1,
+              Home: 0, End: targets.length - 1}[event.key];
+    if (to === undefined) return;
+    event.preventDefault();
+    var next = targets[Math.max(0, Math.min(targets.length - 1, to))];
+    rove(targets, next);
+    next.focus();
+  });
   document.addEventListener("click", function (event) {
-    var bar = event.target.closest && event.target.closest("a.bar-link");
-    if (!bar) return;
+    var target = event.target.closest && event.target.closest("a.timeline-target");
+    if (!target) return;
     var form = document.getElementById("moment-form");
     if (!form) return;
     event.preventDefault();
-    var href = bar.getAttribute("href") || bar.getAttributeNS("http://www.w3.org/1999/xlink", "href") || "";
+    var href = target.getAttribute("href") || target.getAttributeNS("http://www.w3.org/1999/xlink", "href") || "";
     var params = new URLSearchParams(href.split("?")[1] || "");
     ["date", "time", "tz"].forEach(function (name) {
       var input = form.elements[name];
       if (input && params.get(name)) input.value = params.get(name);
     });
+    var group = target.closest(".timeline-targets");
+    Array.prototype.forEach.call(group.querySelectorAll("a.timeline-target[aria-current]"), function (t) { t.removeAttribute("aria-current"); });
+    target.setAttribute("aria-current", "true");
+    rove(group.querySelectorAll("a.timeline-target"), target);
     var button = form.querySelector("button.primary");
     if (button) button.focus();
   });
