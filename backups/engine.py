@@ -111,7 +111,7 @@ def _overwrite(op: RestoreOperation) -> None:
         ts = store.next_timestamp(target)
         before = ManualBackup.objects.create(
             environment=target, kind=ManualBackup.Kind.PRE_RESTORE,
-            label=f"Before restore from {source.name} at {moment:%Y-%m-%d %H:%M:%S} UTC"[:100],
+            label=pre_restore_label(op, ts - store.TICK),
             backup_at=ts - store.TICK, created_by=op.requested_by, created_at=ts,
             expires_at=ts + (manual_retention(target.type) or system_retention(target.type)),
         )
@@ -135,8 +135,15 @@ def _overwrite(op: RestoreOperation) -> None:
             after_table_copied(op, table)
 
         _progress(op, phase=RestoreOperation.Phase.FINISHING)
+        details_before = {"before_name": target.name,
+                          "before_security_group": target.security_group,
+                          "before_admin_mode": target.admin_mode}
+        name_before = target.name
         target.state = EnvironmentState.READY
-        target.admin_mode = True
+        # After a restore only admins may use the environment; an undo puts back the mode the
+        # environment had before the restore it undoes.
+        target.admin_mode = (op.undo_of.before_admin_mode
+                             if op.undo_of and op.undo_of.before_admin_mode is not None else True)
         target.last_change_at = ts
         fields = ["state", "admin_mode", "last_change_at"]
         if op.new_name:
@@ -157,17 +164,27 @@ def _overwrite(op: RestoreOperation) -> None:
             status=RestoreOperation.Status.SUCCEEDED, phase=RestoreOperation.Phase.DONE,
             finished_at=finished, heartbeat_at=finished, generation=generation,
             pre_restore_backup=before, rows_copied=copied, tables_done=len(tables),
-            tables_total=len(tables))
+            tables_total=len(tables), **details_before)
         what = "Undid restore of" if op.undo_of_id else "Restored"
+        renamed = f"; renamed to {target.name}" if target.name != name_before else ""
         audit_record(
             action="restore.succeed", actor=op.requested_by, environment=target,
-            related_environment=source,
-            summary=f"{what} {target.name} from {source.name} at {moment:%Y-%m-%d %H:%M:%S} UTC "
-                    f"({copied} rows in {len(tables)} tables)",
+            environment_name=name_before, related_environment=source,
+            summary=f"{what} {name_before} from {op.source_name or source.name} at "
+                    f"{moment:%Y-%m-%d %H:%M:%S} UTC ({copied} rows in {len(tables)} "
+                    f"tables{renamed})",
             details={"operation": op.pk, "rows": copied, "tables": len(tables),
                      "seconds": round((finished - op.started_at).total_seconds(), 3)
                      if op.started_at else None},
         )
+
+
+def pre_restore_label(op: RestoreOperation, moment: datetime.datetime) -> str:
+    """The label of the backup the engine records just before it overwrites the target; the
+    time in it is the backup's own (pages show it in the viewer's zone, see local_times)."""
+    what = (f"Before undo of restore #{op.undo_of_id}" if op.undo_of_id
+            else f"Before restore from {op.source_name or op.source.name}")
+    return f"{what} at {moment:%Y-%m-%d %H:%M:%S} UTC"[-100:]
 
 
 def elapsed(op: RestoreOperation, now: datetime.datetime | None = None) -> datetime.timedelta:

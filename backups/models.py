@@ -68,9 +68,17 @@ class RestoreOperation(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     idempotency_key = models.CharField(max_length=100)
+    # Names as they were when the restore was asked for: the history reads as it happened,
+    # whatever the environments are called later.
+    source_name = models.CharField(max_length=100, blank=True)
+    target_name = models.CharField(max_length=100, blank=True)
     new_name = models.CharField(max_length=100, blank=True)
     new_security_group = models.CharField(max_length=100, blank=True)
     change_security_group = models.BooleanField(default=False)
+    # The target's details just before the overwrite (set by the engine): undo puts them back.
+    before_name = models.CharField(max_length=100, blank=True)
+    before_security_group = models.CharField(max_length=100, blank=True)
+    before_admin_mode = models.BooleanField(null=True, blank=True)
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     phase = models.CharField(max_length=10, choices=Phase.choices, default=Phase.QUEUED)

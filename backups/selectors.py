@@ -75,9 +75,12 @@ class Candidate:
     kind: str  # "point_in_time" | "system" | "manual"
     label: str
     backup_id: int | None = None
+    backup_kind: str = ""  # a ManualBackup.Kind, for kind "manual"
 
     @property
     def kind_label(self) -> str:
+        if self.backup_kind:
+            return ManualBackup.Kind(self.backup_kind).label
         return {"point_in_time": "Point in time", "system": "System backup",
                 "manual": "Manual backup"}[self.kind]
 
@@ -147,9 +150,18 @@ def restore_candidates(environment: Environment, moment: datetime.datetime, *,
         if point != items[0].moment:
             items.append(Candidate(point, "system", "System backup"))
     backups = unexpired_backups(environment, now=now)
-    nearest = list(backups.filter(backup_at__lte=around).order_by("-backup_at")[:3]) + list(
-        backups.filter(backup_at__gt=around).order_by("backup_at")[:3])
-    items += [Candidate(b.backup_at, "manual", b.label, b.pk) for b in nearest]
+    named = backups.exclude(kind=ManualBackup.Kind.PRE_RESTORE)
+    nearest = list(named.filter(backup_at__lte=around).order_by("-backup_at")[:3]) + list(
+        named.filter(backup_at__gt=around).order_by("backup_at")[:3])
+    # Every restore records a "Before restore" backup; offer only the one nearest the moment
+    # so that they do not crowd out the backups people named.
+    before_restores = backups.filter(kind=ManualBackup.Kind.PRE_RESTORE)
+    nearest += sorted(
+        [b for b in (before_restores.filter(backup_at__lte=around).order_by("-backup_at")
+                     .first(),
+                     before_restores.filter(backup_at__gt=around).order_by("backup_at").first())
+         if b is not None], key=lambda b: abs(b.backup_at - around))[:1]
+    items += [Candidate(b.backup_at, "manual", b.label, b.pk, b.kind) for b in nearest]
     head, rest = items[0], items[1:]
     rest.sort(key=lambda c: (abs(c.moment - around), c.moment))
     return Candidates(requested=moment, window=window, exact=exact, reason=reason,

@@ -253,6 +253,7 @@ def restore_start(
             operation = RestoreOperation.objects.create(
                 source=source, target=locked, moment=moment, backup=backup,
                 requested_by=requested_by, idempotency_key=idempotency_key,
+                source_name=source.name, target_name=locked.name,
                 new_name=name or "", new_security_group=group or "",
                 change_security_group=group is not None, created_at=now,
                 undo_of=undo_of, retry_of=retry_of,
@@ -305,21 +306,34 @@ def _enqueue(operation: RestoreOperation) -> None:
     RestoreOperation.objects.filter(pk=operation.pk).update(task_id=str(result.id)[:64])
 
 
+def undo_refusal(operation: RestoreOperation) -> str:
+    """Why `operation` cannot be undone now, or "" when it can."""
+    if operation.status != RestoreOperation.Status.SUCCEEDED:
+        return "Only a restore that succeeded can be undone."
+    before = operation.pre_restore_backup
+    if before is None or before.expires_at <= timezone.now():
+        return ("The moment before this restore is no longer kept, so it cannot be undone.")
+    if latest_restore(operation.target_id) != operation:
+        return "A later restore replaced this one's data; undo that one first."
+    return ""
+
+
 def restore_undo(*, operation: RestoreOperation, actor: User,
                  idempotency_key: str | None = None) -> RestoreOperation:
     """Put the target back as it was just before `operation` overwrote it."""
-    if operation.status != RestoreOperation.Status.SUCCEEDED:
-        raise Refused("Only a restore that succeeded can be undone.")
-    before = operation.pre_restore_backup
-    if before is None or before.expires_at <= timezone.now():
-        raise Refused("The moment before this restore is no longer kept, so it cannot be "
-                      "undone.")
-    if latest_restore(operation.target_id) != operation:
-        raise Refused("A later restore replaced this one's data; undo that one first.")
+    if refusal := undo_refusal(operation):
+        raise Refused(refusal)
     target = operation.target
-    return restore_start(source=target, target=target, backup=before, requested_by=actor,
-                         undo_of=operation, idempotency_key=idempotency_key or
-                         f"undo-{operation.pk}")
+    # Everything the restore changed goes back: the data, and the name and security group it
+    # may have given the target (the engine restores the administration mode).
+    name = operation.before_name or None
+    group = (operation.before_security_group
+             if operation.before_admin_mode is not None else None)
+    return restore_start(
+        source=target, target=target, backup=operation.pre_restore_backup, requested_by=actor,
+        undo_of=operation, new_name=name if name != target.name else None,
+        security_group=group if group != target.security_group else None,
+        idempotency_key=idempotency_key or f"undo-{operation.pk}")
 
 
 def latest_restore(target_id: int) -> RestoreOperation | None:
@@ -330,10 +344,7 @@ def latest_restore(target_id: int) -> RestoreOperation | None:
 
 def undo_possible(operation: RestoreOperation) -> bool:
     """What restore_undo would accept (the page shows Undo restore only then)."""
-    backup = operation.pre_restore_backup
-    return (operation.status == RestoreOperation.Status.SUCCEEDED and backup is not None
-            and backup.expires_at > timezone.now() and operation.target.is_ready
-            and latest_restore(operation.target_id) == operation)
+    return operation.target.is_ready and not undo_refusal(operation)
 
 
 def restore_retry(*, operation: RestoreOperation, actor: User) -> RestoreOperation:
@@ -374,7 +385,8 @@ def restore_fail(*, operation: RestoreOperation, error: str, actor: User | None 
             state=EnvironmentState.READY)
         audit_record(action="restore.fail", actor=actor, environment=op.target,
                      related_environment=op.source, outcome=AuditEvent.Outcome.FAILED,
-                     summary=f"Restore of {op.target.name} from {op.source.name} failed: "
+                     summary=f"Restore of {op.target_name or op.target.name} from "
+                             f"{op.source_name or op.source.name} failed: "
                              f"{error[:150]}",
                      details={"operation": op.pk})
     operation.refresh_from_db()

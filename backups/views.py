@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import (
     HttpResponseClientRedirect,
     HttpResponseClientRefresh,
@@ -31,12 +31,13 @@ from backups.forms import (
     ConfirmForm,
     MomentForm,
     RestoreForm,
+    UndoForm,
     initial_moment_data,
     viewer_zone,
 )
 from backups.models import ManualBackup, RestoreOperation
 from environments import store
-from environments.models import Activity, Environment, EnvironmentType, RowVersion
+from environments.models import Environment, EnvironmentType, RowVersion
 from portal import lookups, permissions
 from portal.errors import NotAllowed, Refused
 from portal.http import HtmxHttpRequest
@@ -58,7 +59,8 @@ def _get_backup_for_user(request: HtmxHttpRequest, slug: str, pk: int) -> Manual
 
 
 def _get_operation_for_user(request: HtmxHttpRequest, pk: int) -> RestoreOperation:
-    op = get_object_or_404(RestoreOperation.objects.select_related("source", "target"), pk=pk)
+    op = get_object_or_404(RestoreOperation.objects.select_related(
+        "source", "target", "backup", "pre_restore_backup", "requested_by"), pk=pk)
     if not permissions.can_manage_environment(request.user, op.target):
         raise Http404("No such restore")
     return op
@@ -84,26 +86,31 @@ def _tab_context(request, env: Environment, tab: str) -> dict:
 def system_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     env = _get_environment_for_backups(request, slug)
     now = timezone.now()
-    zone = request.GET.get("tz") or viewer_zone()
-    if zone not in localtime.zone_names():
-        zone = "UTC"
-    asked = any(k in request.GET for k in ("date", "time", "preset"))
+    # A zone typed by name or city; none means the viewer's. One that names no zone is said
+    # next to the field, and meanwhile the page shows times in the viewer's zone.
+    typed = request.GET.get("tz", "").strip()
+    found = localtime.find_zone(typed) if typed else None
+    zone = found.name if found and found.name else viewer_zone()
+    asked = any(k in request.GET for k in ("date", "time", "preset")) or bool(
+        found and not found.name)
     data = request.GET.copy()
-    data["tz"] = zone
-    form = MomentForm(data if asked else None, now=now, initial=initial_moment_data(now, zone))
+    data["tz"] = (found.name or typed) if found else zone
+    window = selectors.restorable_window(env, now=now)
+    form = MomentForm(data if asked else None, now=now, window=window,
+                      initial=initial_moment_data(now, zone))
     candidates = changes = None
     if asked and form.is_valid():
         moment = form.cleaned_data["moment"]
         candidates = selectors.restore_candidates(env, moment, now=now)
-        changes = timeline.changes_before(env, [c.moment for c in candidates.items])
+        changes = store.changes_in_hour_before(env, [c.moment for c in candidates.items])
         if form.cleaned_data.get("preset"):
             # Show the moment the preset stands for in the inputs.
             form = MomentForm(None, now=now, initial=initial_moment_data(moment, zone))
     context = {
         **_tab_context(request, env, "system"),
         "form": form, "zone": zone, "now": now,
-        "zone_options": mark_safe(localtime.zone_options_html(zone, now)),
-        "timeline": timeline.build(env, selectors.restorable_window(env, now=now), zone),
+        "zone_options": mark_safe(localtime.zone_datalist_html(viewer_zone(), now)),
+        "timeline": timeline.build(env, window, zone),
         "candidates": candidates,
         "candidate_rows": [(c, changes[c.moment]) for c in candidates.items] if candidates
         else [],
@@ -118,13 +125,25 @@ def system_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 def manual_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     env = _get_environment_for_backups(request, slug)
     now = timezone.now()
-    backups = list(selectors.unexpired_backups(env, now=now).select_related("created_by")
-                   .order_by("-backup_at"))
+    unexpired = selectors.unexpired_backups(env, now=now)
+    kind = request.GET.get("kind", "")
+    if kind not in ManualBackup.Kind.values:
+        kind = ""
+    per_kind = dict(unexpired.values("kind").annotate(n=Count("id")).values_list("kind", "n"))
+    listed = unexpired.filter(kind=kind) if kind else unexpired
+    backups = list(listed.select_related("created_by").order_by("-backup_at", "-id"))
+    # A "Before restore" backup belongs to the restore that recorded it: name that restore.
+    restores = {op.pre_restore_backup_id: op for op in RestoreOperation.objects.filter(
+        pre_restore_backup__in=[b.pk for b in backups if b.kind == ManualBackup.Kind.PRE_RESTORE])}
     for backup in backups:
         # "in 28 days" for a 28-day backup made a moment ago: round the time left up.
         backup.days_left = math.ceil((backup.expires_at - now) / datetime.timedelta(days=1))
-    context = {**_tab_context(request, env, "manual"), "backups": backups,
-               "manual_allowed": selectors.manual_retention(env.type) is not None,
+        backup.restore = restores.get(backup.pk)
+    context = {**_tab_context(request, env, "manual"), "backups": backups, "kind": kind,
+               "kinds": [("", "All", sum(per_kind.values()))] + [
+                   (value, label, per_kind.get(value, 0))
+                   for value, label in ManualBackup.Kind.choices],
+               "refusal": _no_manual_backups(env),
                "manual_days": (selectors.manual_retention(env.type) or datetime.timedelta(0)).days}
     return _render(request, "backups/manage.html", context, partial="tab-body")
 
@@ -137,9 +156,24 @@ def _backup_form_page(request, env, form, backup=None):
                   {"environment": env, "form": form, "backup": backup})
 
 
+def _no_manual_backups(env: Environment) -> str:
+    """Why this environment has no manual backups, or "" when it may have them."""
+    if selectors.manual_retention(env.type) is not None:
+        return ""
+    return (f"{env.get_type_display()} environments have no manual backups: only production "
+            "and sandbox environments do. Every moment of the last "
+            f"{selectors.system_retention(env.type).days} days can be restored from the "
+            "System tab.")
+
+
 @require_http_methods(["GET", "POST"])
 def backup_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     env = _get_environment_for_backups(request, slug)
+    if refusal := _no_manual_backups(env):
+        # Said on the page instead of a form that could only fail.
+        return render(request, "backups/backup_form.html",
+                      {"environment": env, "form": None, "refusal": refusal},
+                      status=200 if request.method == "GET" else 422)
     form = BackupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -154,9 +188,6 @@ def backup_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
             messages.success(request, f"Backup “{backup.label}” created. It expires on "
                              f"{timezone.localtime(backup.expires_at):%b %-d, %Y}.")
             return redirect("backups:manual", slug=env.slug)
-    if request.method == "GET" and selectors.manual_retention(env.type) is None:
-        form.add_error(None, f"{env.get_type_display()} environments have no manual backups; "
-                             "only production and sandbox environments do.")
     return _backup_form_page(request, env, form)
 
 
@@ -241,8 +272,7 @@ def _overwrite_summary(source: Environment, moment: datetime.datetime, target: E
     for pk, t in after_tables.items():
         rows.setdefault(t.name, {"name": t.display_name, "now": 0, "after": 0})
         rows[t.name]["after"] = after.get(pk, 0)
-    since = sum(Activity.objects.filter(environment=target, hour__gte=store.hour_of(moment))
-                .values_list("changes", flat=True))
+    since = store.changes_since(target, moment)
     return {"tables": sorted(rows.values(), key=lambda r: r["name"]), "changes_since": since}
 
 
@@ -276,7 +306,10 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         "hx-target": "#restore-panel", "hx-swap": "outerHTML", "hx-include": "closest form",
         "aria-describedby": "target-hint"})
     context = {"environment": source, "moment": moment, "backup": backup, "pick": pick,
-               "targets": targets, "form": form, "summary": None, "error": ""}
+               "targets": targets, "form": form, "summary": None, "error": "",
+               # The note on restoring into production, only where there is one to restore to.
+               "production_nearby": permissions.manageable_environments(request.user).filter(
+                   type=EnvironmentType.PRODUCTION, region=source.region).exists()}
     if moment is None:
         context["error"] = ("Choose a backup to restore first: the moment is missing, not valid, "
                             "or its backup has expired.")
@@ -336,22 +369,38 @@ def operation_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         # Only a running restore polls: it just ended, so reload the page around it (the
         # environment's state, its data, the undo button) with the outcome on top.
         return HttpResponseClientRefresh()
-    return _render(request, "backups/operation.html",
-                   {**progress_context(op), "environment": op.target}, partial="progress")
+    context = {**progress_context(op), "environment": op.target}
+    if not request.htmx:
+        context.update({
+            "can_undo": services.undo_possible(op),
+            "undone_by": op.undone_by.order_by("-id").first(),
+            "retried_by": op.retried_by.order_by("-id").first(),
+        })
+    return _render(request, "backups/operation.html", context, partial="progress")
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def operation_undo(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Undo a restore: the same kind of confirmation as the restore itself (what will be
+    replaced, the target's name typed), since undo overwrites the environment too."""
     op = _get_operation_for_user(request, pk)
-    if not permissions.can_manage_environment(request.user, op.target):
-        raise PermissionDenied("You do not manage the restored environment.")
-    try:
-        services.restore_undo(operation=op, actor=request.user)
-    except NotAllowed as exc:
-        raise PermissionDenied(exc.message) from exc
-    except Refused as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.info(request, f"Undo of the restore of {op.target.name} started.")
-    url = reverse("environments:detail", kwargs={"slug": op.target.slug})
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    target = op.target
+    form = UndoForm(request.POST or None, target=target)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.restore_undo(operation=op, actor=request.user)
+        except NotAllowed as exc:
+            raise PermissionDenied(exc.message) from exc
+        except Refused as exc:
+            error = exc.message
+        else:
+            messages.info(request, f"Undo of the restore of {target.name} started.")
+            url = reverse("environments:detail", kwargs={"slug": target.slug})
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    before = op.pre_restore_backup
+    context = {"operation": op, "environment": target, "form": form, "error": error,
+               "refusal": services.undo_refusal(op), "before": before,
+               "summary": _overwrite_summary(target, before.backup_at, target)
+               if before is not None else None}
+    return _render(request, "backups/undo.html", context, partial="dialog")

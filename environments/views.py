@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from backups import selectors as backup_selectors
 from backups import services as backup_services
 from backups.models import RestoreOperation
 from backups.services import undo_possible
@@ -82,9 +83,24 @@ def _detail_context(request: HtmxHttpRequest, env: Environment) -> dict:
         "storage": store.storage_used(env),
         "retention_days": services.retention_for(env.type).days,
         "tables": store.current(env).tables(),
-        "events": env.audit_events.select_related("actor")[:10],
+        "events": _recent_events(env),
+        "manual_backups_refusal": backup_selectors.manual_retention(env.type) is None,
         "can_convert": permissions.can_change_type(request.user, env),
     }
+
+
+def _recent_events(env: Environment) -> list:
+    """The latest audit events; one that queued a restore shows that restore's state now
+    (queued, running, succeeded or failed), not the outcome of the queueing."""
+    events = list(env.audit_events.select_related("actor")[:10])
+    queued = ("restore.start", "restore.undo")
+    operations = RestoreOperation.objects.in_bulk([
+        e.details.get("operation") for e in events
+        if e.action in queued and isinstance(e.details.get("operation"), int)])
+    for event in events:
+        event.operation = (operations.get(event.details.get("operation"))
+                           if event.action in queued else None)
+    return events
 
 
 @require_GET

@@ -19,6 +19,7 @@ def audit_record(
     outcome: str = AuditEvent.Outcome.SUCCEEDED,
     details: dict | None = None,
     at: Any = None,
+    environment_name: str | None = None,
 ) -> AuditEvent:
     return AuditEvent.objects.create(
         at=at or timezone.now(),
@@ -26,7 +27,8 @@ def audit_record(
         action=action,
         environment=environment,
         related_environment=related_environment,
-        environment_name=getattr(environment, "name", "") or "",
+        environment_name=(environment_name if environment_name is not None
+                          else getattr(environment, "name", "")) or "",
         outcome=outcome,
         summary=summary[:300],
         details=details or {},

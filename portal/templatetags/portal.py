@@ -1,10 +1,13 @@
 """Template helpers used across the portal (loaded as builtins in settings)."""
 
 import datetime
+import re
 
 from django import template
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import mark_safe
+from django.utils.timesince import timesince
 
 from portal.timefmt import utc_offset
 
@@ -58,3 +61,32 @@ def duration(value: datetime.timedelta | None) -> str:
     if minutes:
         return f"{minutes} min {secs} s"
     return f"{secs} s"
+
+
+@register.filter
+def ago(value: datetime.datetime | None) -> str:
+    """How long ago, in words: "5 minutes ago", "just now"."""
+    if not value:
+        return ""
+    now = timezone.now()
+    if value > now - datetime.timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(value, now, depth=1)} ago"
+
+
+UTC_MOMENT = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}(?::\d{2})?) UTC")
+
+
+@register.filter
+def local_times(text: str) -> str:
+    """A stored sentence with its "2026-11-20 09:30:00 UTC" moments shown like every other
+    time of the portal: in the viewer's zone, with the offset."""
+    parts = []
+    last = 0
+    for match in UTC_MOMENT.finditer(text):
+        parts.append(conditional_escape(text[last:match.start()]))
+        moment = datetime.datetime.fromisoformat(match.group(1)).replace(tzinfo=datetime.UTC)
+        parts.append(when(moment, seconds=match.group(1).count(":") == 2))
+        last = match.end()
+    parts.append(conditional_escape(text[last:]))
+    return mark_safe("".join(parts))

@@ -276,7 +276,8 @@ class TestProgressAndUndo:
         before = store.current(target).as_dict()
         op = run_restore(source=source, target=target, moment=ago(days=1), requested_by=admin)
         with django_capture_on_commit_callbacks(execute=True):
-            response = client_admin.post(reverse("backups:undo", kwargs={"pk": op.pk}))
+            response = client_admin.post(reverse("backups:undo", kwargs={"pk": op.pk}),
+                                         {"confirm_name": target.name})
         assert response.status_code == 302
         assert store.current(target).as_dict() == before
 

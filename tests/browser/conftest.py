@@ -7,6 +7,7 @@ commits. The browser is Debian's package, launched by path; nothing downloads a 
 
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
 import sys
@@ -17,11 +18,16 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+import time_machine
 from django.db import connection
+from django.utils import timezone
 from playwright.sync_api import BrowserContext, Page, expect
 
 import portal.settings as portal_settings
+from backups.models import RestoreOperation
+from environments import store
 from portal.models import User
+from tests.factories import EnvironmentFactory, make_table
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -258,3 +264,37 @@ def worker(transactional_db, live_server, tmp_path) -> Iterator[Worker]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+# -- a small tenant for the restore flows ---------------------------------------------------
+
+
+@pytest.fixture
+def tenant(db, global_admin):
+    """A production environment and a sandbox in one region, each with accounts made three
+    hours ago, and a sandbox elsewhere."""
+    three_hours_ago = timezone.now() - datetime.timedelta(hours=3)
+    created = timezone.now() - datetime.timedelta(days=10)
+    prod = EnvironmentFactory(name="Contoso Production", slug="contoso-prod", type="production",
+                              created_at=created)
+    sandbox = EnvironmentFactory(name="Contoso Sandbox", slug="contoso-sandbox", type="sandbox",
+                                 created_at=created, security_group="Testers")
+    EnvironmentFactory(name="Europe Sandbox", slug="europe-sandbox", type="sandbox",
+                       region="europe", created_at=created)
+    with time_machine.travel(three_hours_ago, tick=False):
+        for env, names in ((prod, ["Adatum", "Blue Yonder"]),
+                           (sandbox, ["Coho Winery", "Fourth Coffee"])):
+            accounts = make_table(env)
+            with store.changes(env) as cs:
+                for name in names:
+                    cs.create_row(accounts, {"name": name, "employees": 10})
+    return {"prod": prod, "sandbox": sandbox}
+
+
+def wait_for_restore(worker, *, count: int = 1) -> RestoreOperation:
+    def finished():
+        ops = list(RestoreOperation.objects.order_by("id"))
+        return len(ops) >= count and not ops[count - 1].is_active and ops[count - 1]
+    op = worker.wait_until(finished, what="the restore to finish")
+    assert op.status == "succeeded", op.error
+    return op

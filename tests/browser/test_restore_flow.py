@@ -3,50 +3,13 @@ a moment before a change and undo it, manual backups, a production backup restor
 sandbox, a production target refused, and the whole restore flow with the keyboard alone.
 Each main screen is checked with axe and saved under tests/artifacts/."""
 
-import datetime
 import re
 
-import pytest
-import time_machine
-from django.utils import timezone
 from playwright.sync_api import expect
 
 from backups import services as backup_services
 from backups.models import ManualBackup, RestoreOperation
-from environments import store
-from tests.browser.conftest import tab_to
-from tests.factories import EnvironmentFactory, make_table
-
-
-@pytest.fixture
-def tenant(db, global_admin):
-    """A production environment and a sandbox in one region, each with accounts made three
-    hours ago, and a sandbox elsewhere."""
-    three_hours_ago = timezone.now() - datetime.timedelta(hours=3)
-    created = timezone.now() - datetime.timedelta(days=10)
-    prod = EnvironmentFactory(name="Contoso Production", slug="contoso-prod", type="production",
-                              created_at=created)
-    sandbox = EnvironmentFactory(name="Contoso Sandbox", slug="contoso-sandbox", type="sandbox",
-                                 created_at=created, security_group="Testers")
-    EnvironmentFactory(name="Europe Sandbox", slug="europe-sandbox", type="sandbox",
-                       region="europe", created_at=created)
-    with time_machine.travel(three_hours_ago, tick=False):
-        for env, names in ((prod, ["Adatum", "Blue Yonder"]),
-                           (sandbox, ["Coho Winery", "Fourth Coffee"])):
-            accounts = make_table(env)
-            with store.changes(env) as cs:
-                for name in names:
-                    cs.create_row(accounts, {"name": name, "employees": 10})
-    return {"prod": prod, "sandbox": sandbox}
-
-
-def wait_for_restore(worker, *, count: int = 1) -> RestoreOperation:
-    def finished():
-        ops = list(RestoreOperation.objects.order_by("id"))
-        return len(ops) >= count and not ops[count - 1].is_active and ops[count - 1]
-    op = worker.wait_until(finished, what="the restore to finish")
-    assert op.status == "succeeded", op.error
-    return op
+from tests.browser.conftest import tab_to, wait_for_restore
 
 
 def test_restore_a_sandbox_from_itself_before_a_change_then_undo_it(
@@ -114,7 +77,11 @@ def test_restore_a_sandbox_from_itself_before_a_change_then_undo_it(
 
     # Undo the restore: the change comes back.
     page.goto("/environments/contoso-sandbox/")
-    page.get_by_role("button", name="Undo restore").click()
+    page.get_by_role("link", name="Undo restore").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Undo the restore of Contoso Sandbox?")
+    dialog.get_by_label(re.compile("to confirm")).fill("Contoso Sandbox")
+    dialog.get_by_role("button", name="Undo restore of Contoso Sandbox").click()
     wait_for_restore(worker, count=2)
     page.goto("/environments/contoso-sandbox/data/accounts/")
     expect(page.get_by_role("cell", name="Coho Winery (renamed)")).to_be_visible()
