@@ -263,17 +263,12 @@ def changes_since(environment: Environment, moment: datetime.datetime) -> int:
 
 def changes_in_hour_before(environment: Environment, moments: list[datetime.datetime]
                            ) -> dict[datetime.datetime, int]:
-    """For each moment, the changes made in the hour up to it, (moment - 1 h, moment], exactly;
-    one query over the batches of those hours."""
-    if not moments:
-        return {}
-    spans = {m: Q(at__gt=m - HOUR, at__lte=m) for m in moments}
-    wanted = Q()
-    for span in spans.values():
-        wanted |= span
-    figures = ChangeBatch.objects.filter(wanted, environment=environment).aggregate(**{
-        f"m{i}": Sum("changes", filter=span) for i, span in enumerate(spans.values())})
-    return {m: figures[f"m{i}"] or 0 for i, m in enumerate(spans)}
+    """For each moment, the changes made in the hour up to it, (moment - 1 h, moment], exactly.
+    One index range over the batches per moment: an OR of the ranges in one query made SQLite
+    scan every batch of the environment (1.5 s over 28 days of a change a second)."""
+    batches = ChangeBatch.objects.filter(environment=environment)
+    return {m: batches.filter(at__gt=m - HOUR, at__lte=m).aggregate(n=Sum("changes"))["n"] or 0
+            for m in dict.fromkeys(moments)}
 
 
 def next_timestamp(env: Environment) -> datetime.datetime:
