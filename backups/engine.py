@@ -171,8 +171,8 @@ def _overwrite(op: RestoreOperation) -> None:
             action="restore.succeed", actor=op.requested_by, environment=target,
             environment_name=name_before, related_environment=source,
             summary=f"{what} {name_before} from {op.source_name or source.name} at "
-                    f"{moment:%Y-%m-%d %H:%M:%S} UTC ({copied} rows in {len(tables)} "
-                    f"tables{renamed})",
+                    f"{moment:%Y-%m-%d %H:%M:%S} UTC ({copied} row{'s' * (copied != 1)} in "
+                    f"{len(tables)} table{'s' * (len(tables) != 1)}{renamed})",
             details={"operation": op.pk, "rows": copied, "tables": len(tables),
                      "seconds": round((finished - op.started_at).total_seconds(), 3)
                      if op.started_at else None},

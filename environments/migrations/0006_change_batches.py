@@ -57,7 +57,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('at', models.DateTimeField()),
                 ('changes', models.PositiveIntegerField()),
-                ('environment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='change_batches', to='environments.environment')),
+                ('environment', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='change_batches', to='environments.environment')),
             ],
             options={
                 'verbose_name_plural': 'change batches',
