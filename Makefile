@@ -51,18 +51,20 @@ $(NODE_STAMP): package.json package-lock.json
 
 run: install
 	@mkdir -p var
-	$(PY) manage.py migrate --no-input
-	$(PY) manage.py seed_demo
+	DEBUG=true $(PY) manage.py migrate --no-input
+	DEBUG=true $(PY) manage.py seed_demo
 	@echo ""
 	@echo "  Portal: http://$(HOST):$(PORT)/   (sign in as admin / admin)"
-	@echo "  A background worker (manage.py db_worker) runs restores; Ctrl-C stops both."
+	@echo "  A background worker (manage.py worker) runs restores and keeps house; it is"
+	@echo "  started again if it stops. Ctrl-C stops both."
 	@echo ""
-	@$(PY) manage.py db_worker & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	@( while true; do DEBUG=true $(PY) manage.py worker; \
+	     echo "The worker stopped; starting it again in 1 s." >&2; sleep 1; done ) & worker=$$!; \
+	trap 'pkill -P $$worker 2>/dev/null; kill $$worker 2>/dev/null' EXIT INT TERM; \
+	DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: install $(NODE_STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	DEBUG=true $(PY) -m pytest $(PYTEST_ARGS)
 
 check: install
 	DEBUG=false SECRET_KEY="$$(openssl rand -hex 40)" ALLOWED_HOSTS=portal.example.test \

@@ -9,23 +9,21 @@ from typing import Literal
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
-from django.utils import timezone
 from ninja import Field, Header, Path, Query, Router, Status
-from pydantic import AwareDatetime
 
 from backups import selectors, services
 from backups.models import ManualBackup, RestoreOperation
 from environments.models import Environment
 from portal import permissions
+from portal.api.errors import error_responses
+from portal.api.schemas import ENVIRONMENT_REF, CamelSchema, Moment
+from portal.errors import NotAllowed
 from portal.lookups import (
     backup_to_restore,
     environment_for_admin,
     require_admin_center,
     visible_environment,
 )
-from portal.api.errors import error_responses
-from portal.api.schemas import ENVIRONMENT_REF, CamelSchema
-from portal.errors import NotAllowed
 
 router = Router(tags=["backups and restore"], by_alias=True)
 
@@ -151,7 +149,7 @@ def backup_delete(request: HttpRequest, environment: str = EnvRef,
 
 
 class CandidatesQuery(CamelSchema):
-    at: AwareDatetime = Field(description="ISO 8601 with an offset, e.g. "
+    at: Moment = Field(description="ISO 8601 with an offset, e.g. "
                                           "2026-11-20T09:30:00+01:00.")
 
 
@@ -193,7 +191,7 @@ def restore_candidates(request: HttpRequest, query: Query[CandidatesQuery],
 
 class RestoreIn(CamelSchema):
     source_environment_id: int | str = Field(description=ENVIRONMENT_REF)
-    restore_point_date_time: AwareDatetime | Literal["latest"] | None = Field(
+    restore_point_date_time: Moment | Literal["latest"] | None = Field(
         None, description="The moment to restore (ISO 8601 with an offset), or `latest`. "
                           "Give this or `backupId`.")
     backup_id: int | None = Field(None, ge=1, le=2**62,
@@ -267,7 +265,7 @@ def restore(request: HttpRequest, response: HttpResponse, payload: RestoreIn,
     if payload.backup_id is not None:
         backup = backup_to_restore(request.auth, payload.backup_id)
     if payload.restore_point_date_time == "latest":
-        moment = timezone.now()
+        moment = services.LATEST
     elif payload.restore_point_date_time is not None:
         moment = payload.restore_point_date_time.astimezone(datetime.UTC)
     op = services.restore_start(

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import datetime
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -47,6 +50,38 @@ def _progress(op: RestoreOperation, **fields) -> None:
     fields["heartbeat_at"] = timezone.now()
     RestoreOperation.objects.using(settings.RESTORE_PROGRESS_DATABASE).filter(pk=op.pk).update(
         **fields)
+
+
+@contextmanager
+def _heartbeat(op: RestoreOperation) -> Iterator[None]:
+    """While the restore runs, write a heartbeat every RESTORE_HEARTBEAT through the progress
+    connection, from a thread, so that a long statement (one big table's copy) never looks
+    like a dead worker; a dead worker stops beating, and housekeeping frees its target. On
+    SQLite progress shares the restore's connection and a second writer would wait for it, so
+    there the progress writes alone are the heartbeat."""
+    if settings.RESTORE_PROGRESS_DATABASE == "default":
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.RESTORE_HEARTBEAT.total_seconds()):
+                RestoreOperation.objects.using(settings.RESTORE_PROGRESS_DATABASE).filter(
+                    pk=op.pk, status=RestoreOperation.Status.RUNNING).update(
+                    heartbeat_at=timezone.now())
+        except Exception:  # noqa: BLE001 - a missed beat must not fail the restore
+            log.exception("Heartbeat of restore %s failed", op.pk)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=beat, name=f"restore-{op.pk}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def after_table_copied(operation: RestoreOperation, table: DataTable) -> None:
@@ -80,7 +115,8 @@ def restore_run(operation_id: int) -> str:
         return RestoreOperation.objects.get(pk=op.pk).status
     op.refresh_from_db()
     try:
-        _overwrite(op)
+        with _heartbeat(op):
+            _overwrite(op)
     except Exception as exc:  # noqa: BLE001 - any failure fails the operation, data untouched
         log.exception("Restore %s failed", op.pk)
         message = str(exc) if isinstance(exc, RestoreAborted) else (
@@ -95,10 +131,9 @@ def _overwrite(op: RestoreOperation) -> None:
     with transaction.atomic():
         target = Environment.objects.select_for_update().get(pk=op.target_id)
         if connection.vendor == "postgresql":
-            # Durability of this one commit may lag a few ms behind; atomicity does not.
-            # JIT compiles each INSERT ... SELECT anew and costs more than it saves here.
+            # JIT compiles each INSERT ... SELECT anew and costs more than it saves here. The
+            # commit is durable (synchronous): a restore shown as Succeeded survives a crash.
             with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit = off")
                 cursor.execute("SET LOCAL jit = off")
         snapshot = store.as_of(source, moment)
         tables = list(snapshot.tables().order_by("name"))

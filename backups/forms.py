@@ -117,6 +117,8 @@ class UndoForm(forms.Form):
 
     confirm_name = forms.CharField(label="Type the environment's name to confirm",
                                    max_length=100)
+    # One per dialog: a second click of the same dialog lands on the same undo.
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100, required=False)
 
     def __init__(self, *args, target, **kwargs):
         super().__init__(*args, **kwargs)

@@ -68,6 +68,9 @@ class RestoreOperation(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     idempotency_key = models.CharField(max_length=100)
+    # The restore point as the request named it ("latest", a moment, "backup:<id>"): a repeat
+    # of the same key is the same request only if it named the same point.
+    requested_point = models.CharField(max_length=64, blank=True)
     # Names as they were when the restore was asked for: the history reads as it happened,
     # whatever the environments are called later.
     source_name = models.CharField(max_length=100, blank=True)

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.tasks import TaskResult
+from django.tasks import TaskResult, TaskResultStatus
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from backups import selectors
 from backups.models import ManualBackup, RestoreOperation
@@ -188,6 +189,7 @@ def restore_validate(
     *, source: Environment, target: Environment, requested_by: User,
     moment: datetime.datetime | None = None, backup: ManualBackup | None = None,
     new_name: str | None = None, security_group: str | None = None, check_permission: bool = True,
+    check_ready: bool = True,
 ) -> RestoreRequest:
     """Every rule of a restore, without starting it: the review step of the portal uses it."""
     if check_permission:
@@ -210,51 +212,77 @@ def restore_validate(
                       field="security_group")
     _check_restore_rules(source=source, target=target, moment=moment, backup=backup,
                          now=timezone.now())
-    _require_ready(Environment.objects.get(pk=target.pk), "restore over it")  # fresh state
+    if check_ready:
+        _require_ready(Environment.objects.get(pk=target.pk), "restore over it")  # fresh state
     return RestoreRequest(moment=moment, new_name=name, security_group=group)
+
+
+LATEST = "latest"  # a moment "now", resolved when the restore is recorded
+
+
+def _as_asked(moment: datetime.datetime | str | None, backup: ManualBackup | None) -> str:
+    """The restore point as the request named it: what an idempotency key is bound to."""
+    if backup is not None:
+        return f"backup:{backup.pk}"
+    if moment == LATEST:
+        return LATEST
+    return moment.astimezone(datetime.UTC).isoformat() if isinstance(
+        moment, datetime.datetime) and not timezone.is_naive(moment) else str(moment)
 
 
 def restore_start(
     *, source: Environment, target: Environment, requested_by: User,
-    moment: datetime.datetime | None = None, backup: ManualBackup | None = None,
+    moment: datetime.datetime | str | None = None, backup: ManualBackup | None = None,
     new_name: str | None = None, security_group: str | None = None,
     idempotency_key: str | None = None, undo_of: RestoreOperation | None = None,
     retry_of: RestoreOperation | None = None, actor: User | None = None,
 ) -> RestoreOperation:
-    """Validate and record a restore of `source` as of `moment` (or `backup`) over `target`, and
-    queue it. The same idempotency key from the same person returns the first operation."""
+    """Validate and record a restore of `source` as of `moment` (a datetime, or LATEST) or
+    `backup` over `target`, and queue it. The same idempotency key from the same person, for
+    the same request as sent, returns the first operation, even when both arrive at once."""
     actor = actor or requested_by
     idempotency_key = (idempotency_key or "").strip()[:100] or uuid.uuid4().hex
+    asked = _as_asked(moment, backup)
     existing = RestoreOperation.objects.filter(requested_by=requested_by,
                                                idempotency_key=idempotency_key).first()
     if existing is not None:
-        return _same_request(existing, source=source, target=target, moment=moment,
-                             backup=backup)
+        return _same_request(existing, source=source, target=target, asked=asked)
+    if moment == LATEST:
+        moment = timezone.now()
     # A retry acts for the original requester, who must still have the rights to ask for it.
+    # Busy states are checked below, on the locked rows.
     checked = restore_validate(source=source, target=target, requested_by=requested_by,
                                moment=moment, backup=backup, new_name=new_name,
-                               security_group=security_group)
+                               security_group=security_group, check_ready=False)
     moment, name, group = checked.moment, checked.new_name, checked.security_group
     now = timezone.now()
 
     try:
         with transaction.atomic():
-            locked = Environment.objects.select_for_update().get(pk=target.pk)
+            # Source and target are locked in one order (by id) by every restore, so two
+            # crossed restores (A from B, B from A) wait for each other instead of deadlocking,
+            # and "the source is being restored" holds however requests interleave.
+            rows = {env.pk: env for env in Environment.objects.select_for_update()
+                    .filter(pk__in={source.pk, target.pk}).order_by("pk")}
+            locked, locked_source = rows[target.pk], rows[source.pk]
+            # The same request sent twice at once: the one that waited returns the first.
+            existing = RestoreOperation.objects.filter(
+                requested_by=requested_by, idempotency_key=idempotency_key).first()
+            if existing is not None:
+                return _same_request(existing, source=source, target=target, asked=asked)
             _require_ready(locked, "restore over it")
-            # The rules again, on the locked row: the target may have been converted to
+            # The rules again, on the locked rows: the target may have been converted to
             # production, or moved, since they were checked.
-            _check_restore_rules(source=source, target=locked, moment=moment, backup=backup,
-                                 now=now)
-            if source.pk != locked.pk:
-                fresh_source = Environment.objects.get(pk=source.pk)
-                if not fresh_source.is_ready:
-                    raise Conflict(f"{fresh_source.name} is being restored itself; restore from "
-                                   "it when that has finished.")
+            _check_restore_rules(source=locked_source, target=locked, moment=moment,
+                                 backup=backup, now=now)
+            if locked_source.pk != locked.pk and not locked_source.is_ready:
+                raise Conflict(f"{locked_source.name} is being restored itself; restore from "
+                               "it when that has finished.")
             operation = RestoreOperation.objects.create(
-                source=source, target=locked, moment=moment, backup=backup,
+                source=locked_source, target=locked, moment=moment, backup=backup,
                 requested_by=requested_by, idempotency_key=idempotency_key,
-                source_name=source.name, target_name=locked.name,
-                new_name=name or "", new_security_group=group or "",
+                requested_point=asked, source_name=locked_source.name,
+                target_name=locked.name, new_name=name or "", new_security_group=group or "",
                 change_security_group=group is not None, created_at=now,
                 undo_of=undo_of, retry_of=retry_of,
             )
@@ -263,8 +291,8 @@ def restore_start(
             what = "Undo of restore" if undo_of else "Restore"
             audit_record(
                 action="restore.undo" if undo_of else "restore.start", actor=actor,
-                environment=locked, related_environment=source,
-                summary=f"{what} of {locked.name} from {source.name} at "
+                environment=locked, related_environment=locked_source,
+                summary=f"{what} of {locked.name} from {locked_source.name} at "
                         f"{moment:%Y-%m-%d %H:%M:%S} UTC queued",
                 details={"operation": operation.pk, "moment": moment.isoformat(),
                          "backup": backup.pk if backup else None},
@@ -275,19 +303,16 @@ def restore_start(
         existing = RestoreOperation.objects.filter(requested_by=requested_by,
                                                    idempotency_key=idempotency_key).first()
         if existing is not None:
-            return _same_request(existing, source=source, target=target, moment=moment,
-                                 backup=backup)
+            return _same_request(existing, source=source, target=target, asked=asked)
         raise Conflict(f"{target.name} is already being restored.") from None
     target.refresh_from_db()
     return operation
 
 
 def _same_request(existing: RestoreOperation, *, source: Environment, target: Environment,
-                  moment: datetime.datetime | None, backup: ManualBackup | None
-                  ) -> RestoreOperation:
-    wanted = backup.backup_at if backup is not None else moment
-    if (existing.source_id, existing.target_id, existing.moment) != (source.pk, target.pk,
-                                                                     wanted):
+                  asked: str) -> RestoreOperation:
+    if (existing.source_id, existing.target_id, existing.requested_point) != (
+            source.pk, target.pk, asked):
         raise Refused("This idempotency key was already used for a different restore.",
                       field="idempotency_key")
     return existing
@@ -329,11 +354,12 @@ def restore_undo(*, operation: RestoreOperation, actor: User,
     name = operation.before_name or None
     group = (operation.before_security_group
              if operation.before_admin_mode is not None else None)
+    # Without a key each call is a new request: after a failed undo, asking again starts one.
     return restore_start(
         source=target, target=target, backup=operation.pre_restore_backup, requested_by=actor,
         undo_of=operation, new_name=name if name != target.name else None,
         security_group=group if group != target.security_group else None,
-        idempotency_key=idempotency_key or f"undo-{operation.pk}")
+        idempotency_key=idempotency_key)
 
 
 def latest_restore(target_id: int) -> RestoreOperation | None:
@@ -348,18 +374,28 @@ def undo_possible(operation: RestoreOperation) -> bool:
 
 
 def restore_retry(*, operation: RestoreOperation, actor: User) -> RestoreOperation:
-    """Support staff run a failed restore again, on behalf of the person who asked for it."""
+    """Support staff run a failed restore again, on behalf of the person who asked for it,
+    through the same rules as a new request."""
     if not permissions.can_retry_restore(actor):
         raise NotAllowed("You may not retry restores.")
     if operation.status != RestoreOperation.Status.FAILED:
         raise Refused("Only a failed restore can be retried.")
+    retries = list(operation.retried_by.order_by("-id"))
+    if retries and retries[0].is_active:
+        raise Conflict(f"Restore {operation.pk} is already being retried as {retries[0].pk}.")
+    if retries and retries[0].status == RestoreOperation.Status.SUCCEEDED:
+        raise Refused(f"Restore {operation.pk} was already retried, successfully, as "
+                      f"{retries[0].pk}.")
+    if operation.undo_of is not None and (refusal := undo_refusal(operation.undo_of)):
+        raise Refused(f"This undo cannot run again: {refusal}")
     return restore_start(
         source=operation.source, target=operation.target, requested_by=operation.requested_by,
         moment=None if operation.backup else operation.moment, backup=operation.backup,
         new_name=operation.new_name or None,
         security_group=operation.new_security_group if operation.change_security_group
         else None,
-        idempotency_key=f"retry-{operation.pk}", retry_of=operation, actor=actor,
+        idempotency_key=f"retry-{operation.pk}-{len(retries) + 1}", retry_of=operation,
+        undo_of=operation.undo_of, actor=actor,
     )
 
 
@@ -403,21 +439,55 @@ def restore_mark_stale_failed(*, operation: RestoreOperation, actor: User) -> bo
             and beat > timezone.now() - settings.RESTORE_STALE_AFTER):
         raise Conflict("This restore reported progress recently: it is still running. Mark it "
                        "failed only once it has been silent for "
-                       f"{int(settings.RESTORE_STALE_AFTER.total_seconds() // 60)} minutes.")
+                       f"{int(settings.RESTORE_STALE_AFTER.total_seconds())} seconds.")
     return restore_fail(operation=operation, actor=actor,
                         error=f"Marked failed by {actor} from the support console.")
 
 
 def restore_sweep_stale(*, now: datetime.datetime | None = None) -> int:
-    """Fail running operations whose worker stopped reporting (it died)."""
+    """Fail the restores whose worker died, give their targets back, and close their rows in
+    the task queue. Dead means: running and silent (no heartbeat) for RESTORE_STALE_AFTER; or
+    queued, with its task claimed by a worker that long ago but never started (the worker died
+    between the two), finished without it, or gone; or queued without a task at all."""
     now = now or timezone.now()
     cutoff = now - settings.RESTORE_STALE_AFTER
-    stale = RestoreOperation.objects.filter(
-        Q(status=RestoreOperation.Status.RUNNING, heartbeat_at__lt=cutoff)
-        | Q(status=RestoreOperation.Status.QUEUED, task_id="", created_at__lt=cutoff))
+    silent = list(RestoreOperation.objects.filter(status=RestoreOperation.Status.RUNNING,
+                                                  heartbeat_at__lt=cutoff))
+    waiting = list(RestoreOperation.objects.filter(status=RestoreOperation.Status.QUEUED,
+                                                   created_at__lt=cutoff))
+    tasks = DBTaskResult.objects.in_bulk([op.task_id for op in silent + waiting
+                                          if _is_uuid(op.task_id)], field_name="id")
+    tasks = {str(pk): task for pk, task in tasks.items()}
+
+    def never_started(op: RestoreOperation) -> bool:
+        task = tasks.get(op.task_id)
+        if not op.task_id or task is None:
+            return True  # never queued (the enqueue failed), or its task row is gone
+        if task.status == TaskResultStatus.RUNNING:
+            return task.started_at is not None and task.started_at < cutoff
+        return task.status in (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED)
+
     count = 0
-    for op in stale.select_related("source", "target"):
-        count += restore_fail(operation=op, error=(
-            "The restore stopped reporting progress (its worker stopped). Nothing was changed; "
-            "start the restore again."))
+    for op in silent + [op for op in waiting if never_started(op)]:
+        reason = ("The restore stopped reporting progress (its worker stopped). Nothing was "
+                  "changed; start the restore again." if op.status == RestoreOperation.Status.
+                  RUNNING else "The worker that took this restore stopped before it began. "
+                  "Nothing was changed; start the restore again.")
+        if restore_fail(operation=op, error=reason):
+            count += 1
+        task = tasks.get(op.task_id)
+        if task is not None and task.status == TaskResultStatus.RUNNING:
+            # No worker will ever finish that row: close it, so the queue tells the truth.
+            DBTaskResult.objects.filter(pk=task.pk, status=TaskResultStatus.RUNNING).update(
+                status=TaskResultStatus.FAILED, finished_at=now,
+                exception_class_path="backups.services.WorkerStopped",
+                traceback=f"Closed by the stale-restore sweep: {reason}")
     return count
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

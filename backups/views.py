@@ -385,11 +385,14 @@ def operation_undo(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     replaced, the target's name typed), since undo overwrites the environment too."""
     op = _get_operation_for_user(request, pk)
     target = op.target
-    form = UndoForm(request.POST or None, target=target)
+    form = UndoForm(request.POST or None, target=target,
+                    initial={"idempotency_key": uuid.uuid4().hex})
     error = ""
     if request.method == "POST" and form.is_valid():
         try:
-            services.restore_undo(operation=op, actor=request.user)
+            key = form.cleaned_data["idempotency_key"] or uuid.uuid4().hex
+            services.restore_undo(operation=op, actor=request.user,
+                                  idempotency_key=f"portal-undo-{key}")
         except NotAllowed as exc:
             raise PermissionDenied(exc.message) from exc
         except Refused as exc:

@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+os.environ.setdefault("DEBUG", "true")  # a development tool: the dev settings
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost")
 
 import django  # noqa: E402

@@ -50,6 +50,7 @@ def main() -> None:
         psql(f"{base}/postgres", f'CREATE DATABASE "{dbname}"')
     os.environ["DATABASE_URL"] = args.database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    os.environ.setdefault("DEBUG", "true")  # a development tool: the dev settings
     import django
 
     django.setup()

@@ -8,13 +8,14 @@ from typing import Literal
 from django.conf import settings
 from django.http import HttpRequest
 from ninja import Field, Path, Query, Router
+from pydantic import StrictBool
 
 from environments import services
 from environments.models import Environment, EnvironmentState, EnvironmentType
 from portal import permissions
-from portal.lookups import environment_for_admin, require_admin_center
 from portal.api.errors import error_responses
 from portal.api.schemas import ENVIRONMENT_REF, CamelSchema
+from portal.lookups import environment_for_admin, require_admin_center
 
 router = Router(tags=["environments"], by_alias=True)
 
@@ -62,7 +63,7 @@ class ChangeTypeIn(CamelSchema):
 
 
 class AdminModeIn(CamelSchema):
-    enabled: bool
+    enabled: StrictBool = Field(description="`true` or `false` (not 0, 1 or a string).")
 
 
 @router.get("/environments", response={200: list[EnvironmentOut], **error_responses(403)},

@@ -20,6 +20,23 @@ def ensure_support_group(sender, **kwargs) -> None:
     group.permissions.add(*view, *safe_actions)
 
 
+def record_lockout(sender, request=None, username: str = "", ip_address: str = "",
+                   **kwargs) -> None:
+    """A sign-in lockout goes to the audit log, once per account and address per pause."""
+    from django.conf import settings
+    from django.core.cache import cache
+
+    from portal.audit import audit_record
+
+    key = f"lockout-audited:{username}:{ip_address}"
+    if not cache.add(key, 1, timeout=int(settings.AXES_COOLOFF_TIME.total_seconds())):
+        return
+    audit_record(action="auth.lockout", actor=None, outcome="refused",
+                 summary=f"Sign-in paused for {username[:100] or 'an unknown account'} after "
+                         f"{settings.AXES_FAILURE_LIMIT} failures (address {ip_address})",
+                 details={"username": username[:150], "ip_address": ip_address})
+
+
 class PortalConfig(AppConfig):
     name = "portal"
     verbose_name = "Portal"
@@ -27,3 +44,6 @@ class PortalConfig(AppConfig):
     def ready(self) -> None:
         # Not limited to this app's signal: other apps' permissions exist only after theirs.
         post_migrate.connect(ensure_support_group, dispatch_uid="ensure_support_group")
+        from axes.signals import user_locked_out
+
+        user_locked_out.connect(record_lockout, dispatch_uid="record_lockout")

@@ -25,7 +25,8 @@ def find_environment(ref: str | int) -> Environment | None:
     if "\x00" in ref:  # no slug has one, and PostgreSQL refuses it in a query
         return None
     env = Environment.objects.filter(slug=ref).first() if ref else None
-    if env is None and ref.isdigit() and len(ref) < 19:
+    # ASCII digits only: "²".isdigit() is true, and int() refuses it.
+    if env is None and ref.isascii() and ref.isdigit() and len(ref) < 19:
         env = Environment.objects.filter(pk=int(ref)).first()
     return env
 

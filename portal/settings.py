@@ -49,12 +49,15 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for: `make run` and `make test` ask (DEBUG=true); a server started with no
+# settings shows no tracebacks and no URL patterns.
+DEBUG = env_bool("DEBUG", False)
 
 _DEV_SECRET = "dev-only-insecure-key-do-not-use-in-production"
 SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET if DEBUG else "")
 if not SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (the default). For "
+                               "development set DEBUG=true, as `make run` and `make test` do.")
 if not DEBUG and SECRET_KEY == _DEV_SECRET:
     raise ImproperlyConfigured("SECRET_KEY must not be the development key when DEBUG is off")
 
@@ -69,6 +72,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_tasks_db",
+    "axes",
     "portal",
     "environments",
     "backups",
@@ -87,7 +91,24 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "portal.middleware.ViewerTimezoneMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Failed sign-ins are throttled by django-axes, per account and per address: after
+# SIGNIN_FAILURE_LIMIT failures in a row, that account (from anywhere) and that address (for
+# any account) must wait SIGNIN_COOLOFF_MINUTES; a success resets the count. Each lockout is
+# in the audit log. `manage.py axes_reset` (or axes_reset_username NAME) lifts lockouts early.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("SIGNIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("SIGNIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
@@ -245,8 +266,24 @@ REGIONS = [
     ("asia", "Asia"),
 ]
 DATA_PAGE_SIZE = env_int("DATA_PAGE_SIZE", 25)
-# A running restore that has not reported for this long is taken for dead (its worker died).
-RESTORE_STALE_AFTER = timedelta(seconds=env_int("RESTORE_STALE_AFTER_SECONDS", 300))
+# A running restore writes a heartbeat this often (besides its progress), and one silent for
+# RESTORE_STALE_AFTER is taken for dead (its worker died); so is a queued restore whose task a
+# worker claimed that long ago without starting it. Every worker's housekeeping looks every
+# HOUSEKEEPING_INTERVAL and purges every PURGE_INTERVAL (backups.housekeeping): a dead worker's
+# target is Ready again within RESTORE_STALE_AFTER + HOUSEKEEPING_INTERVAL (40 s by default).
+RESTORE_HEARTBEAT = timedelta(seconds=env_int("RESTORE_HEARTBEAT_SECONDS", 5))
+RESTORE_STALE_AFTER = timedelta(seconds=env_int("RESTORE_STALE_AFTER_SECONDS", 30))
+HOUSEKEEPING_INTERVAL = timedelta(seconds=env_int("HOUSEKEEPING_INTERVAL_SECONDS", 10))
+PURGE_INTERVAL = timedelta(seconds=env_int("PURGE_INTERVAL_SECONDS", 3600))
+if not timedelta(0) < RESTORE_HEARTBEAT < RESTORE_STALE_AFTER:
+    raise ImproperlyConfigured("RESTORE_HEARTBEAT_SECONDS must be above 0 and below "
+                               "RESTORE_STALE_AFTER_SECONDS, or live restores look dead.")
+if HOUSEKEEPING_INTERVAL <= timedelta(0) or PURGE_INTERVAL <= timedelta(0):
+    raise ImproperlyConfigured("HOUSEKEEPING_INTERVAL_SECONDS and PURGE_INTERVAL_SECONDS must "
+                               "be above 0.")
 # The JSON API (/api/v1/): writes allowed per token (or signed-in session) per minute, counted
 # in Django's cache (per process with the default local-memory cache). 0 turns the limit off.
 API_WRITES_PER_MINUTE = env_int("API_WRITES_PER_MINUTE", 60)
+# Failed API token checks allowed per client address per minute; past it the address gets 429
+# until the minute is over, so tokens cannot be guessed at speed.
+API_TOKEN_FAILURES_PER_MINUTE = env_int("API_TOKEN_FAILURES_PER_MINUTE", 10)

@@ -10,7 +10,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
-from ninja.errors import AuthenticationError
+from ninja.errors import AuthenticationError, Throttled
 from ninja.security import HttpBearer, SessionAuth
 from ninja.throttling import BaseThrottle
 
@@ -18,10 +18,30 @@ from portal.models import User
 from portal.tokens import token_authenticate
 
 
+class TokenGuessing(Throttled):
+    """Too many failed token checks from one address this minute."""
+
+
+def _failures_key(request: HttpRequest, now: float) -> str:
+    # REMOTE_ADDR: behind a proxy, have it set the client's address (see the README).
+    return f"api-token-failures:{request.META.get('REMOTE_ADDR', '')}:{int(now // 60)}"
+
+
 class TokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> User:
+        now = time.time()
+        key = _failures_key(request, now)
+        limit = settings.API_TOKEN_FAILURES_PER_MINUTE
+        if limit > 0 and (cache.get(key) or 0) >= limit:
+            # Refused before the token is even looked at: guessing gains nothing.
+            raise TokenGuessing(wait=math.ceil((int(now // 60) + 1) * 60 - now))
         row = token_authenticate(token)
         if row is None:
+            cache.add(key, 0, timeout=120)
+            try:
+                cache.incr(key)
+            except ValueError:  # expired between add and incr
+                cache.set(key, 1, timeout=120)
             # A bad token is an answer, not a reason to try the session cookie instead.
             raise AuthenticationError(message="That API token is not valid, or it was revoked.")
         request.api_token = row

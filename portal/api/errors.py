@@ -37,8 +37,9 @@ _PLACES = {"body", "query", "path", "header", "cookie", "form", "file", "payload
 
 
 def error_responses(*statuses: int) -> dict[int, Any]:
-    """The documented error answers of an operation (401 and 400 are always possible)."""
-    return {status: ErrorOut for status in sorted({400, 401, *statuses})}
+    """The documented error answers of an operation: 400 (bad input, such as a NUL
+    character), 401 and 429 (too many failed token checks) are always possible."""
+    return {status: ErrorOut for status in sorted({400, 401, 429, *statuses})}
 
 
 def error_response(api: NinjaAPI, request: HttpRequest, status: int, code: str, message: str,
@@ -72,10 +73,22 @@ def install(api: NinjaAPI) -> None:
         return response
 
     def on_throttled(request, exc: Throttled):
+        from portal.api.auth import TokenGuessing
+
         wait = f" Try again in {int(exc.wait)} seconds." if exc.wait else ""
-        return error_response(
-            api, request, 429, "rate_limited",
-            f"Too many writes: at most {settings.API_WRITES_PER_MINUTE} a minute per token.{wait}")
+        if isinstance(exc, TokenGuessing):
+            response = error_response(
+                api, request, 429, "rate_limited",
+                "Too many failed API token checks from your address: at most "
+                f"{settings.API_TOKEN_FAILURES_PER_MINUTE} a minute.{wait}")
+        else:
+            response = error_response(
+                api, request, 429, "rate_limited",
+                f"Too many writes: at most {settings.API_WRITES_PER_MINUTE} a minute per "
+                f"token.{wait}")
+        if exc.wait:
+            response["Retry-After"] = str(int(exc.wait))
+        return response
 
     def on_http_error(request, exc: HttpError):
         codes = {400: "invalid", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}

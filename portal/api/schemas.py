@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
+import re
+from typing import Annotated, Any
 
 from ninja import Schema
-from pydantic import ConfigDict, field_validator
+from pydantic import AwareDatetime, BeforeValidator, ConfigDict, field_validator
 from pydantic.alias_generators import to_camel
 
 ENVIRONMENT_REF = (
@@ -32,3 +33,20 @@ class CamelSchema(Schema):
             except OverflowError:
                 raise ValueError("is out of range") from None
         return value
+
+
+_ISO_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def _iso_text_only(value: Any) -> Any:
+    # Pydantic would take 0.5 as half a second after 1970: a moment is ISO 8601 text here.
+    if isinstance(value, datetime.datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_MOMENT.match(value.strip()):
+        raise ValueError("must be a moment in ISO 8601 with its offset, e.g. "
+                         "2026-11-20T09:30:00+01:00")
+    return value
+
+
+# A moment as ISO 8601 text with an offset (or Z); numbers and dates without a time are refused.
+Moment = Annotated[AwareDatetime, BeforeValidator(_iso_text_only)]

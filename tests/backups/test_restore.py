@@ -241,7 +241,9 @@ def test_a_failure_mid_copy_leaves_the_target_exactly_as_it_was(
     assert AuditEvent.objects.filter(action="restore.fail", outcome="failed").exists()
 
 
-def test_a_stale_running_restore_is_failed_by_the_sweep(admin, source, target, clock):
+def test_a_stale_running_restore_is_failed_by_the_sweep(admin, source, target, clock,
+                                                       settings):
+    settings.RESTORE_STALE_AFTER = datetime.timedelta(minutes=5)
     op = services.restore_start(source=source, target=target, moment=ago(days=1),
                                 requested_by=admin)
     RestoreOperation.objects.filter(pk=op.pk).update(status="running", started_at=NOW,

@@ -40,6 +40,19 @@ def test_deploy_checks_are_clean_with_production_settings(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_debug_is_off_unless_asked_for():
+    result = _manage("shell", "-c", "from django.conf import settings; print(settings.DEBUG)",
+                     SECRET_KEY="x" * 30 + "production-only-secret-value-0123456789")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_without_settings_it_says_how_to_start_for_development():
+    result = _manage("check")
+    assert result.returncode != 0
+    assert "set DEBUG=true" in result.stderr
+
+
 def test_production_refuses_to_start_without_a_secret_key():
     result = _manage("check", DEBUG="false")
     assert result.returncode != 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from backups import engine, services
 from backups.models import RestoreOperation
@@ -53,7 +52,7 @@ class Command(BaseCommand):
             source = visible_environment(user, options["source"])
             backup = backup_to_restore(user, options["backup"]) if options["backup"] else None
             if options["latest"]:
-                moment = timezone.now()
+                moment = services.LATEST
             op = services.restore_start(
                 source=source, target=target, requested_by=user, moment=moment, backup=backup,
                 new_name=options["name"], security_group=options["security_group"],
