@@ -217,9 +217,13 @@ def _overwrite(op: RestoreOperation) -> None:
 def pre_restore_label(op: RestoreOperation, moment: datetime.datetime) -> str:
     """The label of the backup the engine records just before it overwrites the target; the
     time in it is the backup's own (pages show it in the viewer's zone, see local_times)."""
-    what = (f"Before undo of restore #{op.undo_of_id}" if op.undo_of_id
-            else f"Before restore from {op.source_name or op.source.name}")
-    return f"{what} at {moment:%Y-%m-%d %H:%M:%S} UTC"[-100:]
+    when = f" at {moment:%Y-%m-%d %H:%M:%S} UTC"
+    if op.undo_of_id:
+        return f"Before undo of restore #{op.undo_of_id}{when}"
+    room = 100 - len("Before restore from ") - len(when)
+    name = op.source_name or op.source.name
+    name = name if len(name) <= room else name[:room - 1] + "…"
+    return f"Before restore from {name}{when}"
 
 
 def elapsed(op: RestoreOperation, now: datetime.datetime | None = None) -> datetime.timedelta:

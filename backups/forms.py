@@ -55,11 +55,13 @@ class MomentForm(forms.Form):
         if self.errors:
             return data
         self.local = localtime.resolve(data["date"], data["time"], data["tz"], data.get("fold"))
-        if self.local.choices and self.window is not None and not any(
-                c in self.window for c in self.local.choices):
-            # Both readings are outside the restorable window: no need to ask which one; the
-            # candidates say why the moment is not available.
-            self.local = localtime.LocalMoment(self.local.choices[0].astimezone(datetime.UTC))
+        if self.local.choices and self.window is not None:
+            readings = [c.astimezone(datetime.UTC) for c in self.local.choices]
+            inside = [r for r in readings if r in self.window]
+            if len(inside) < 2:
+                # Ask only when both readings can be restored: with one, take it; with none,
+                # the candidates say why the moment is not available.
+                self.local = localtime.LocalMoment((inside or readings)[0])
         if self.local.moment is None:
             raise forms.ValidationError(self.local.error, code="local-time")
         data["moment"] = self.local.moment

@@ -71,7 +71,23 @@ def _zone_index() -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
     for name in zone_names():
         names[_folded(name)] = name
         cities.setdefault(_folded(name.rsplit("/", 1)[-1]), []).append(name)
-    return names, {city: tuple(found) for city, found in cities.items()}
+    return names, {city: _one_if_aliases(found) for city, found in cities.items()}
+
+
+_SAMPLES = tuple(datetime.datetime(year, month, 1, 12, tzinfo=datetime.UTC)
+                 for year in range(1970, 2038) for month in (1, 4, 7, 10))
+
+
+def _one_if_aliases(found: list[str]) -> tuple[str, ...]:
+    """Old names linger beside current ones ("America/Buenos_Aires" beside
+    "America/Argentina/Buenos_Aires", "Singapore" beside "Asia/Singapore"): when every zone a
+    city names keeps the same clock, they are one zone, and the most specific name stands."""
+    if len(found) > 1:
+        offsets = {tuple(m.astimezone(zoneinfo.ZoneInfo(n)).utcoffset() for m in _SAMPLES)
+                   for n in found}
+        if len(offsets) == 1:
+            return (sorted(found, key=lambda n: (-n.count("/"), n))[0],)
+    return tuple(found)
 
 
 def find_zone(text: str) -> ZoneMatch:

@@ -24,6 +24,16 @@ def manual_retention(environment_type: str) -> datetime.timedelta | None:
     return settings.BACKUP_RETENTION["manual"].get(environment_type)
 
 
+def manual_backups_refusal(environment: Environment) -> str:
+    """Why this environment has no manual backups, or "" when it may have them."""
+    if manual_retention(environment.type) is not None:
+        return ""
+    return (f"{environment.get_type_display()} environments have no manual backups: only "
+            "production and sandbox environments do. Every moment of the last "
+            f"{system_retention(environment.type).days} days can be restored from the System "
+            "tab.")
+
+
 @dataclass(frozen=True)
 class Window:
     start: datetime.datetime

@@ -64,10 +64,7 @@ def backup_create(
     retention = selectors.manual_retention(environment.type)
     if retention is None:
         if kind == ManualBackup.Kind.MANUAL:
-            raise Refused(
-                f"{environment.get_type_display()} environments have no manual backups: only "
-                "production and sandbox environments do. Their system backups cover the last "
-                f"{selectors.system_retention(environment.type).days} days.", field="environment")
+            raise Refused(selectors.manual_backups_refusal(environment), field="environment")
         retention = selectors.system_retention(environment.type)
     label, notes = _clean_label(label), _clean_notes(notes)
     now = timezone.now()
@@ -340,7 +337,33 @@ def undo_refusal(operation: RestoreOperation) -> str:
         return ("The moment before this restore is no longer kept, so it cannot be undone.")
     if latest_restore(operation.target_id) != operation:
         return "A later restore replaced this one's data; undo that one first."
+    target = operation.target
+    if target.type != EnvironmentType.SANDBOX:
+        return (f"{target.name} is a {target.get_type_display().lower()} environment now, and "
+                "only sandbox environments can be restored to: convert it to a sandbox to "
+                "undo the restore.")
     return ""
+
+
+@dataclass(frozen=True)
+class UndoChanges:
+    """What an undo puts back besides the data: only what the restore itself changed."""
+
+    name: str | None  # the name before the restore, if the restore renamed the target
+    security_group: str | None  # the group before, if the restore set one ("" is none)
+    admin_mode: bool | None  # the administration mode before (a restore always turns it on)
+
+
+def undo_changes(operation: RestoreOperation) -> UndoChanges:
+    target = operation.target
+    recorded = operation.before_admin_mode is not None  # the engine wrote the details before
+    name = operation.before_name if recorded and operation.new_name else None
+    group = (operation.before_security_group
+             if recorded and operation.change_security_group else None)
+    return UndoChanges(
+        name=name if name != target.name else None,
+        security_group=group if group != target.security_group else None,
+        admin_mode=operation.before_admin_mode)
 
 
 def restore_undo(*, operation: RestoreOperation, actor: User,
@@ -349,16 +372,11 @@ def restore_undo(*, operation: RestoreOperation, actor: User,
     if refusal := undo_refusal(operation):
         raise Refused(refusal)
     target = operation.target
-    # Everything the restore changed goes back: the data, and the name and security group it
-    # may have given the target (the engine restores the administration mode).
-    name = operation.before_name or None
-    group = (operation.before_security_group
-             if operation.before_admin_mode is not None else None)
+    changes = undo_changes(operation)  # the engine puts back the administration mode
     # Without a key each call is a new request: after a failed undo, asking again starts one.
     return restore_start(
         source=target, target=target, backup=operation.pre_restore_backup, requested_by=actor,
-        undo_of=operation, new_name=name if name != target.name else None,
-        security_group=group if group != target.security_group else None,
+        undo_of=operation, new_name=changes.name, security_group=changes.security_group,
         idempotency_key=idempotency_key)
 
 

@@ -143,7 +143,7 @@ def manual_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
                "kinds": [("", "All", sum(per_kind.values()))] + [
                    (value, label, per_kind.get(value, 0))
                    for value, label in ManualBackup.Kind.choices],
-               "refusal": _no_manual_backups(env),
+               "refusal": selectors.manual_backups_refusal(env),
                "manual_days": (selectors.manual_retention(env.type) or datetime.timedelta(0)).days}
     return _render(request, "backups/manage.html", context, partial="tab-body")
 
@@ -156,20 +156,10 @@ def _backup_form_page(request, env, form, backup=None):
                   {"environment": env, "form": form, "backup": backup})
 
 
-def _no_manual_backups(env: Environment) -> str:
-    """Why this environment has no manual backups, or "" when it may have them."""
-    if selectors.manual_retention(env.type) is not None:
-        return ""
-    return (f"{env.get_type_display()} environments have no manual backups: only production "
-            "and sandbox environments do. Every moment of the last "
-            f"{selectors.system_retention(env.type).days} days can be restored from the "
-            "System tab.")
-
-
 @require_http_methods(["GET", "POST"])
 def backup_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     env = _get_environment_for_backups(request, slug)
-    if refusal := _no_manual_backups(env):
+    if refusal := selectors.manual_backups_refusal(env):
         # Said on the page instead of a form that could only fail.
         return render(request, "backups/backup_form.html",
                       {"environment": env, "form": None, "refusal": refusal},
@@ -401,9 +391,10 @@ def operation_undo(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             messages.info(request, f"Undo of the restore of {target.name} started.")
             url = reverse("environments:detail", kwargs={"slug": target.slug})
             return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    refusal = services.undo_refusal(op)
     before = op.pre_restore_backup
     context = {"operation": op, "environment": target, "form": form, "error": error,
-               "refusal": services.undo_refusal(op), "before": before,
-               "summary": _overwrite_summary(target, before.backup_at, target)
-               if before is not None else None}
+               "refusal": refusal, "before": before, "changes": services.undo_changes(op),
+               "summary": None if refusal else _overwrite_summary(target, before.backup_at,
+                                                                 target)}
     return _render(request, "backups/undo.html", context, partial="dialog")

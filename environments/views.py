@@ -84,7 +84,7 @@ def _detail_context(request: HtmxHttpRequest, env: Environment) -> dict:
         "retention_days": services.retention_for(env.type).days,
         "tables": store.current(env).tables(),
         "events": _recent_events(env),
-        "manual_backups_refusal": backup_selectors.manual_retention(env.type) is None,
+        "manual_backups_refusal": backup_selectors.manual_backups_refusal(env),
         "can_convert": permissions.can_change_type(request.user, env),
     }
 

@@ -4,43 +4,37 @@ import django.db.models.deletion
 from collections import Counter
 
 from django.db import migrations, models
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 
 
 def batches_from_history(apps, schema_editor):
-    """Rebuild one batch per change timestamp from the row versions already stored: a version
-    opens with each create or update; a close that no version follows is a delete. Versions
-    copied by a restore (they start with their table) and closes by a table drop are not
-    changes, as the store never counted them."""
+    """Rebuild one batch per change timestamp from the row versions already stored, grouped in
+    SQL: a version opens with each create or update; a close that no version of the same row
+    follows is a delete. Versions copied by a restore (they start with their table, in a
+    generation after the first) and closes by a table drop are not changes: the store never
+    counted them."""
     RowVersion = apps.get_model("environments", "RowVersion")
     ChangeBatch = apps.get_model("environments", "ChangeBatch")
-    DataTable = apps.get_model("environments", "DataTable")
     Generation = apps.get_model("environments", "Generation")
-    first_generation = {}
-    for gen in Generation.objects.order_by("valid_from", "id").values("id", "environment_id"):
-        first_generation.setdefault(gen["environment_id"], gen["id"])
-    tables = {t["id"]: t for t in DataTable.objects.values(
-        "id", "valid_from", "valid_to", "generation_id", "generation__environment_id")}
+    env = "table__generation__environment_id"
+    first_generation = Generation.objects.filter(
+        environment_id=OuterRef("table__generation__environment_id")).order_by(
+        "valid_from", "id").values("id")[:1]
+    copied = Q(valid_from=F("table__valid_from")) & ~Q(
+        table__generation_id=Subquery(first_generation))
+    opened = (RowVersion.objects.exclude(copied).values(env, "valid_from")
+              .annotate(n=Count("*")).values_list(env, "valid_from", "n"))
+    successor = RowVersion.objects.filter(table_id=OuterRef("table_id"), key=OuterRef("key"),
+                                          valid_from=OuterRef("valid_to"))
+    deleted = (RowVersion.objects.filter(valid_to__isnull=False)
+               .exclude(valid_to=F("table__valid_to")).exclude(Exists(successor))
+               .values(env, "valid_to").annotate(n=Count("*")).values_list(env, "valid_to", "n"))
     counts = Counter()
-    opened = set()
-    for table_id, key, start, end in RowVersion.objects.values_list(
-            "table_id", "key", "valid_from", "valid_to").iterator(chunk_size=5000):
-        table = tables.get(table_id)
-        if table is None:
-            continue
-        env = table["generation__environment_id"]
-        opened.add((table_id, key, start))
-        copied = (start == table["valid_from"]
-                  and table["generation_id"] != first_generation.get(env))
-        if not copied:
-            counts[env, start] += 1
-    for table_id, key, start, end in RowVersion.objects.filter(valid_to__isnull=False).values_list(
-            "table_id", "key", "valid_from", "valid_to").iterator(chunk_size=5000):
-        table = tables.get(table_id)
-        if table is None or (table_id, key, end) in opened or end == table["valid_to"]:
-            continue
-        counts[table["generation__environment_id"], end] += 1
+    for rows in (opened, deleted):
+        for environment_id, at, n in rows.iterator(chunk_size=5000):
+            counts[environment_id, at] += n
     ChangeBatch.objects.bulk_create(
-        (ChangeBatch(environment_id=env, at=at, changes=n) for (env, at), n in counts.items()),
+        (ChangeBatch(environment_id=e, at=at, changes=n) for (e, at), n in counts.items()),
         batch_size=5000)
 
 

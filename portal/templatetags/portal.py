@@ -19,7 +19,10 @@ def when(value: datetime.datetime | None, seconds: bool = False) -> str:
     """A moment in the viewer's time zone, with its offset, in a <time> element."""
     if not value:
         return ""
-    local = timezone.localtime(value)
+    try:
+        local = timezone.localtime(value)
+    except OverflowError:  # the first or last hours of the calendar, seen from a far zone
+        local = value.astimezone(datetime.UTC)
     text = local.strftime("%b %-d, %Y, %H:%M:%S" if seconds else "%b %-d, %Y, %H:%M")
     return format_html(
         '<time datetime="{}" title="{}">{} <span class="tz">{}</span></time>',
@@ -74,7 +77,7 @@ def ago(value: datetime.datetime | None) -> str:
     return f"{timesince(value, now, depth=1)} ago"
 
 
-UTC_MOMENT = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}(?::\d{2})?) UTC")
+UTC_MOMENT = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}(?::\d{2})?) UTC(?![+-]\d)")
 
 
 @register.filter
@@ -84,8 +87,12 @@ def local_times(text: str) -> str:
     parts = []
     last = 0
     for match in UTC_MOMENT.finditer(text):
+        try:  # the text may be anyone's (a label, a name): "2026-02-30 10:00 UTC" stays as is
+            moment = datetime.datetime.fromisoformat(match.group(1)).replace(
+                tzinfo=datetime.UTC)
+        except ValueError:
+            continue
         parts.append(conditional_escape(text[last:match.start()]))
-        moment = datetime.datetime.fromisoformat(match.group(1)).replace(tzinfo=datetime.UTC)
         parts.append(when(moment, seconds=match.group(1).count(":") == 2))
         last = match.end()
     parts.append(conditional_escape(text[last:]))

@@ -185,11 +185,17 @@ class TestZoneField:
     def test_a_zone_is_found_by_its_name_or_its_city(self, typed, zone):
         assert localtime.find_zone(typed) == localtime.ZoneMatch(zone)
 
-    def test_a_city_in_two_zones_asks_for_the_full_name(self):
-        found = localtime.find_zone("Istanbul")
+    def test_a_name_in_two_different_zones_asks_for_the_full_name(self):
+        found = localtime.find_zone("Eastern")
         assert found.name is None
-        assert found.error == ("“Istanbul” matches several time zones: Asia/Istanbul, "
-                               "Europe/Istanbul. Type the full name.")
+        assert found.error == ("“Eastern” matches several time zones: Canada/Eastern, "
+                               "US/Eastern. Type the full name.")
+
+    @pytest.mark.parametrize(("typed", "zone"), [
+        ("Istanbul", "Asia/Istanbul"), ("Buenos Aires", "America/Argentina/Buenos_Aires"),
+        ("Indianapolis", "America/Indiana/Indianapolis"), ("Nicosia", "Asia/Nicosia")])
+    def test_a_city_whose_old_and_new_names_keep_one_clock_is_one_zone(self, typed, zone):
+        assert localtime.find_zone(typed) == localtime.ZoneMatch(zone)
 
     def test_a_city_typed_in_the_form_reads_the_moment_there(self, client_admin, production):
         page = client_admin.get(system_url(production),

@@ -126,3 +126,75 @@ class TestConfirmation:
         dialog = html.unescape(client_admin.get(undo_url(renamed), **HTMX).content.decode())
         assert "A later restore replaced this one's data" in dialog
         assert 'name="confirm_name"' not in dialog
+
+
+def test_undo_leaves_alone_what_the_restore_did_not_change(
+        admin, source, target, run_restore, django_capture_on_commit_callbacks):
+    op = run_restore(source=source, target=target, moment=ago(days=1), requested_by=admin)
+    target.refresh_from_db()
+    target.name, target.security_group = "Renamed by hand", "Hand group"
+    target.save(update_fields=["name", "security_group"])
+    op.refresh_from_db()
+    assert services.undo_changes(op) == services.UndoChanges(
+        name=None, security_group=None, admin_mode=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.restore_undo(operation=op, actor=admin)
+    target.refresh_from_db()
+    assert (target.name, target.security_group) == ("Renamed by hand", "Hand group")
+
+
+def test_a_failed_undo_can_be_asked_for_again_from_the_page(
+        client_admin, admin, target, renamed, monkeypatch, django_capture_on_commit_callbacks):
+    from backups import engine
+
+    def broken(operation, table):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(engine, "after_table_copied", broken)
+    with django_capture_on_commit_callbacks(execute=True):
+        client_admin.post(undo_url(renamed), {"confirm_name": "Contoso Test R",
+                                              "idempotency_key": "dialog-1"})
+    failed = RestoreOperation.objects.get(undo_of=renamed)
+    assert failed.status == "failed"
+    monkeypatch.undo()
+    # The same dialog sent twice is one request; a new dialog is a new undo.
+    with django_capture_on_commit_callbacks(execute=True):
+        client_admin.post(undo_url(renamed), {"confirm_name": "Contoso Test R",
+                                              "idempotency_key": "dialog-1"})
+    assert RestoreOperation.objects.filter(undo_of=renamed).count() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        client_admin.post(undo_url(renamed), {"confirm_name": "Contoso Test R",
+                                              "idempotency_key": "dialog-2"})
+    again = RestoreOperation.objects.filter(undo_of=renamed).exclude(pk=failed.pk).get()
+    assert again.status == "succeeded"
+    target.refresh_from_db()
+    assert target.name == "Contoso Test"
+
+
+def test_a_failed_undo_can_be_asked_for_again_through_the_api(
+        admin, target, renamed, monkeypatch, django_capture_on_commit_callbacks, client):
+    from backups import engine
+
+    client.force_login(admin)
+    url = f"/api/v1/operations/{renamed.pk}/undo"
+    monkeypatch.setattr(engine, "after_table_copied",
+                        lambda operation, table: (_ for _ in ()).throw(RuntimeError("boom")))
+    with django_capture_on_commit_callbacks(execute=True):
+        first = client.post(url, content_type="application/json")
+    assert first.status_code == 202 and first.json()["status"] == "queued"
+    assert RestoreOperation.objects.get(pk=first.json()["id"]).status == "failed"
+    monkeypatch.undo()
+    with django_capture_on_commit_callbacks(execute=True):
+        second = client.post(url, content_type="application/json")
+    assert second.status_code == 202 and second.json()["id"] != first.json()["id"]
+    assert RestoreOperation.objects.get(pk=second.json()["id"]).status == "succeeded"
+
+
+def test_an_undo_over_a_target_now_production_is_refused_before_the_dialog(
+        client_admin, admin, target, renamed):
+    env_services.environment_change_type(environment=target, new_type="production",
+                                         actor=admin)
+    dialog = html.unescape(client_admin.get(undo_url(renamed), **HTMX).content.decode())
+    assert "only sandbox environments can be restored to" in dialog
+    assert 'name="confirm_name"' not in dialog and "Rows after undo" not in dialog
+    assert not services.undo_possible(renamed)

@@ -89,7 +89,7 @@ def test_create_is_disabled_with_the_reason_where_manual_backups_are_not_allowed
     create_url = reverse("backups:create", kwargs={"slug": env.slug})
     assert f'href="{create_url}"' not in page
     assert re.search(r'aria-disabled="true"[^>]*>Create<', page)
-    assert "Only production and sandbox environments have manual backups." in page
+    assert "environments have no manual backups: only production and sandbox" in page
 
     # The address itself explains, and a POST changes nothing.
     explained = client.get(create_url)
