@@ -31,6 +31,7 @@ API_FIELD_NAMES = {
     "new_name": "targetEnvironmentName",
     "security_group": "targetSecurityGroupId",
     "target": "environment",
+    "idempotency_key": "Idempotency-Key",
 }
 
 _PLACES = {"body", "query", "path", "header", "cookie", "form", "file", "payload"}

@@ -182,3 +182,25 @@ def test_an_operation_is_visible_only_to_those_who_manage_its_target(
     assert_error(api_as(outsider).get(f"/operations/{op['id']}"), 404, "not_found")
     assert_error(api_as(outsider).post(f"/operations/{op['id']}/undo"), 404, "not_found")
     assert_error(api.get("/operations/999999"), 404, "not_found")
+
+
+def test_the_same_key_with_latest_twice_returns_the_first_operation(
+        api, run_on_commit, source, target, clock):
+    import datetime
+
+    first = restore(api, run_on_commit, key="deploy-43", sourceEnvironmentId="contoso-prod",
+                    restorePointDateTime="latest")
+    clock.shift(datetime.timedelta(seconds=30))  # "latest" is a later moment now
+    again = restore(api, run_on_commit, key="deploy-43", sourceEnvironmentId="contoso-prod",
+                    restorePointDateTime="latest")
+    assert first.status_code == again.status_code == 202, again.content
+    assert again.json()["id"] == first.json()["id"]
+    assert RestoreOperation.objects.count() == 1
+
+
+def test_the_same_key_for_another_point_is_refused(api, run_on_commit, source, target):
+    restore(api, run_on_commit, key="deploy-44", sourceEnvironmentId="contoso-prod",
+            restorePointDateTime="latest")
+    other = restore(api, run_on_commit, key="deploy-44", sourceEnvironmentId="contoso-prod",
+                    restorePointDateTime=ago(days=2).isoformat())
+    assert_error(other, 422, "refused", field="Idempotency-Key", match="different restore")

@@ -66,3 +66,9 @@ def test_bad_arguments_exit_2_in_a_real_process():
     assert done.returncode == 2 and "invalid int value" in done.stderr
     done = manage("backups", "create", "sales-sandbox", "--as", "x")
     assert done.returncode == 2 and "--label" in done.stderr
+
+
+@pytest.mark.parametrize("ref", ["²", "①", "٣"])
+def test_non_ascii_digits_name_no_environment(run, global_admin, sandbox, ref):
+    result = run("backups", "list", ref, "--as", "global")
+    assert result.code == 1 and "no environment" in result.err

@@ -152,3 +152,13 @@ def test_wait_follows_a_restore_run_by_a_separate_worker(settings):
     assert restore.returncode == 0, err
     assert "Waiting for a worker" in out or "Preparing" in out or "Copying" in out
     assert "[100%] Done" in out and "Done: restored 3 rows in 2 tables" in out
+
+
+def test_latest_with_the_same_key_twice_is_one_restore(run, settings, pair):
+    settings.TASKS_BACKEND = "default"
+    args = ("restore", "--as", "boss", "--source", "contoso-prod", "--target", "contoso-test",
+            "--latest", "--idempotency-key", "nightly-7")
+    first, again = run(*args), run(*args)
+    assert first.code == again.code == 0, again.err
+    op = RestoreOperation.objects.get()
+    assert f"Restore {op.pk}:" in first.out and f"Restore {op.pk}:" in again.out

@@ -1,0 +1,85 @@
+"""Failed sign-ins are throttled per account and per address (django-axes), with a clear page
+and an audit event; failed API token checks are throttled per address."""
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+from portal.models import AuditEvent
+
+PASSWORD = "secret-pass-1"  # what tests.factories.UserFactory sets
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def sign_in(client, username, password, address="203.0.113.5"):
+    return client.post(reverse("login"), {"username": username, "password": password},
+                       REMOTE_ADDR=address)
+
+
+def test_five_wrong_passwords_pause_the_account_even_for_the_right_one(client, global_admin,
+                                                                       settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        page = sign_in(client, global_admin.username, "wrong")
+        assert page.status_code == 200 and b"Please enter a correct" in page.content
+    locked = sign_in(client, global_admin.username, "wrong")
+    assert locked.status_code == 429
+    assert b"Too many failed sign-ins" in locked.content and b"Try again in 15 min" in \
+        locked.content
+    right = sign_in(client, global_admin.username, PASSWORD)
+    assert right.status_code == 429
+    assert "_auth_user_id" not in client.session
+    # From another address too: the account itself is paused.
+    assert sign_in(client, global_admin.username, PASSWORD, "198.51.100.7").status_code == 429
+
+
+def test_a_lockout_is_in_the_audit_log_once(client, global_admin, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT + 3):
+        sign_in(client, global_admin.username, "wrong")
+    events = AuditEvent.objects.filter(action="auth.lockout")
+    assert events.count() == 1
+    assert global_admin.username in events.get().summary
+
+
+def test_one_address_guessing_many_accounts_is_paused(client, global_admin, service_admin,
+                                                      settings):
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        sign_in(client, f"nobody{n}", "wrong")
+    assert sign_in(client, service_admin.username, PASSWORD).status_code == 429
+    # Another address is not affected.
+    other = sign_in(client, service_admin.username, PASSWORD, "198.51.100.7")
+    assert other.status_code == 302
+
+
+def test_a_success_resets_the_count(client, global_admin, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        sign_in(client, global_admin.username, "wrong")
+    assert sign_in(client, global_admin.username, PASSWORD).status_code == 302
+    client.logout()
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        sign_in(client, global_admin.username, "wrong")
+    assert sign_in(client, global_admin.username, PASSWORD).status_code == 302
+
+
+def test_bad_api_tokens_from_one_address_are_answered_429(client, global_admin, settings):
+    from portal.tokens import token_create
+
+    good = token_create(user=global_admin, name="script")[1]
+    settings.API_TOKEN_FAILURES_PER_MINUTE = 10
+    headers = {"Authorization": "Bearer envp_wrong_guess_000"}
+    answers = [client.get("/api/v1/environments", headers=headers,
+                          REMOTE_ADDR="203.0.113.9").status_code for _ in range(12)]
+    assert answers == [401] * 10 + [429] * 2
+    last = client.get("/api/v1/environments", headers=headers, REMOTE_ADDR="203.0.113.9")
+    assert last.json()["code"] == "rate_limited" and "failed API token" in last.json()["message"]
+    assert int(last["Retry-After"]) >= 1
+    # Even the right token waits at that address; other addresses are not affected.
+    assert client.get("/api/v1/environments", headers={"Authorization": f"Bearer {good}"},
+                      REMOTE_ADDR="203.0.113.9").status_code == 429
+    assert client.get("/api/v1/environments", headers={"Authorization": f"Bearer {good}"},
+                      REMOTE_ADDR="198.51.100.7").status_code == 200
