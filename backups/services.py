@@ -275,6 +275,13 @@ def restore_start(
             if locked_source.pk != locked.pk and not locked_source.is_ready:
                 raise Conflict(f"{locked_source.name} is being restored itself; restore from "
                                "it when that has finished.")
+            # The other way round too: no environment is overwritten while a restore from it
+            # is under way (both rows are locked, so two requests cannot each miss the other).
+            if RestoreOperation.objects.filter(
+                    source=locked, status__in=RestoreOperation.ACTIVE).exclude(
+                    target=locked).exists():
+                raise Conflict(f"A restore from {locked.name} is under way; restore over it "
+                               "when that has finished.")
             operation = RestoreOperation.objects.create(
                 source=locked_source, target=locked, moment=moment, backup=backup,
                 requested_by=requested_by, idempotency_key=idempotency_key,

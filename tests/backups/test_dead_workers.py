@@ -1,0 +1,392 @@
+"""Never stuck: real `manage.py worker` processes killed (SIGKILL) at the claim and in the middle
+of the copy, and real concurrent connections racing restores. On PostgreSQL only: it has the
+concurrent writers and the separate progress connection these need (CI runs it there)."""
+
+import datetime
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.db import connection, connections
+from django.tasks import TaskResultStatus
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from backups import services
+from backups.models import RestoreOperation
+from environments import store
+from portal.errors import Conflict
+from tests.factories import EnvironmentFactory, UserFactory, make_table
+
+ROOT = Path(__file__).resolve().parents[2]
+STALE_SECONDS = 2  # the workers here take a restore for dead after 2 s without a heartbeat
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="needs PostgreSQL: concurrent writers and a second connection for the heartbeat "
+               "(CI runs the whole suite on PostgreSQL as well as SQLite)",
+    ),
+]
+
+
+@pytest.fixture(autouse=True)
+def _real_queue(settings):
+    settings.TASKS_BACKEND = "default"  # the database queue: nothing runs until a worker does
+
+
+def _environment(slug: str, env_type: str, rows: int, tables: int = 1):
+    env = EnvironmentFactory(type=env_type, slug=slug, name=slug.title(),
+                             created_at=timezone.now() - datetime.timedelta(days=3))
+    for t in range(tables):
+        table = make_table(env, f"table{t}")
+        with store.changes(env) as cs:
+            for n in range(rows):
+                cs.create_row(table, {"name": f"{slug}-{t}-{n}"})
+    return env
+
+
+@pytest.fixture
+def admin(db):
+    return UserFactory(tenant_role="global_admin")
+
+
+@pytest.fixture
+def pair(admin):
+    return _environment("src", "production", 200), _environment("dst", "sandbox", 50)
+
+
+def _worker_env(**extra) -> dict:
+    s = connection.settings_dict
+    url = f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+    return {**os.environ, "DATABASE_URL": url, "DEBUG": "true", "TASKS_BACKEND": "default",
+            "RESTORE_STALE_AFTER_SECONDS": str(STALE_SECONDS), "RESTORE_HEARTBEAT_SECONDS": "1",
+            "HOUSEKEEPING_INTERVAL_SECONDS": "1", **extra}
+
+
+def _start_worker() -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "worker", "--no-startup-delay", "--no-reload",
+         "--interval", "0.1"],
+        cwd=ROOT, env=_worker_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _stop(worker: subprocess.Popen) -> None:
+    if worker.poll() is None:
+        worker.kill()
+    worker.wait(timeout=30)
+
+
+def _wait_until(predicate, *, timeout: float, what: str):
+    """Poll another process's observable state until it holds, with a deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _blocker():
+    s = connection.settings_dict
+    return psycopg.connect(host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432,
+                           user=s["USER"], dbname=s["NAME"])
+
+
+def _waiting_on_lock(table: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                       "AND query ILIKE %s", [f"%{table}%"])
+        return cursor.fetchone() is not None
+
+
+def _end_dead_sessions(table: str) -> None:
+    """The killed worker's database session is still waiting on the lock; PostgreSQL ends it
+    once it notices the client is gone (on its next write, or TCP keepalive): end it now."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                       "wait_event_type = 'Lock' AND query ILIKE %s", [f"%{table}%"])
+
+
+def _freed(op: RestoreOperation):
+    op.refresh_from_db()
+    target = op.target
+    target.refresh_from_db()
+    return not op.is_active and target.is_ready and op
+
+
+def _assert_freed_with_everything_closed(op, before, started):
+    """The target reads as before, is Ready within the stale limit plus a round of
+    housekeeping, and the operation and its task row say what happened."""
+    freed = _wait_until(lambda: _freed(op), timeout=STALE_SECONDS + 20, what="the sweep")
+    took = time.monotonic() - started
+    assert freed.status == "failed" and "Nothing was changed" in freed.error
+    assert store.current(freed.target).as_dict() == before
+    task = DBTaskResult.objects.get(pk=freed.task_id)
+    assert task.status == TaskResultStatus.FAILED
+    return took
+
+
+def test_a_worker_killed_after_claiming_the_task_frees_the_target(admin, pair):
+    source, target = pair
+    before = store.current(target).as_dict()
+    op = services.restore_start(source=source, target=target, moment=timezone.now(),
+                                requested_by=admin)
+    op.refresh_from_db()  # its task id, set once the queue took it
+    blocker = _blocker()
+    worker = None
+    try:
+        # Hold the operation's row: the worker claims the task, then waits to mark it running.
+        blocker.execute("SELECT 1 FROM backups_restoreoperation WHERE id = %s FOR UPDATE",
+                        [op.pk])
+        worker = _start_worker()
+        _wait_until(lambda: DBTaskResult.objects.filter(
+            pk=op.task_id, status=TaskResultStatus.RUNNING).exists(), timeout=60,
+            what="the worker to claim the task")
+        _wait_until(lambda: _waiting_on_lock("backups_restoreoperation"), timeout=30,
+                    what="the worker to wait on the operation")
+        worker.kill()
+        worker.wait(timeout=30)
+        _end_dead_sessions("backups_restoreoperation")
+    finally:
+        blocker.rollback()
+        blocker.close()
+        if worker is not None:
+            _stop(worker)
+    op.refresh_from_db()
+    assert op.status == "queued"  # claimed, never started: what used to stay stuck for good
+    killed = time.monotonic()
+    replacement = _start_worker()  # what `make run` does when its worker dies
+    try:
+        took = _assert_freed_with_everything_closed(op, before, killed)
+        assert "stopped before it began" in RestoreOperation.objects.get(pk=op.pk).error
+        assert took < 60
+        # Retry (support's action) restores exactly.
+        support = UserFactory(is_staff=True)
+        from django.contrib.auth.models import Group
+        support.groups.add(Group.objects.get(name="Support staff"))
+        retry = services.restore_retry(operation=RestoreOperation.objects.get(pk=op.pk),
+                                       actor=support)
+        done = _wait_until(lambda: not RestoreOperation.objects.get(pk=retry.pk).is_active and
+                           RestoreOperation.objects.get(pk=retry.pk), timeout=60,
+                           what="the retry")
+        assert done.status == "succeeded", done.error
+        assert store.current(target).as_dict() == store.as_of(source, op.moment).as_dict()
+    finally:
+        _stop(replacement)
+
+
+def test_a_worker_killed_mid_copy_frees_the_target_within_a_minute(admin, pair, settings):
+    source, target = pair
+    before = store.current(target).as_dict()
+    op = services.restore_start(source=source, target=target, moment=timezone.now(),
+                                requested_by=admin)
+    op.refresh_from_db()  # its task id, set once the queue took it
+    blocker = _blocker()
+    worker = None
+    try:
+        # Block the copy's INSERT: the worker is mid-copy, inside its open transaction.
+        blocker.execute("LOCK TABLE environments_rowversion IN EXCLUSIVE MODE")
+        worker = _start_worker()
+        _wait_until(lambda: RestoreOperation.objects.filter(pk=op.pk, phase="copying")
+                    .exists() and _waiting_on_lock("INSERT INTO environments_rowversion"),
+                    timeout=60, what="the worker to copy")
+        progress = RestoreOperation.objects.get(pk=op.pk)
+        assert (progress.status, progress.phase) == ("running", "copying")
+        # The heartbeat keeps a long statement alive past the stale limit.
+        _wait_until(lambda: RestoreOperation.objects.get(pk=op.pk).heartbeat_at
+                    > progress.heartbeat_at + datetime.timedelta(seconds=STALE_SECONDS),
+                    timeout=30, what="heartbeats beyond the stale limit")
+        settings.RESTORE_STALE_AFTER = datetime.timedelta(seconds=STALE_SECONDS)
+        assert services.restore_sweep_stale() == 0
+        assert RestoreOperation.objects.get(pk=op.pk).status == "running"
+        worker.kill()
+        worker.wait(timeout=30)
+        _end_dead_sessions("INSERT INTO environments_rowversion")
+    finally:
+        blocker.rollback()
+        blocker.close()
+        if worker is not None:
+            _stop(worker)
+    killed = time.monotonic()
+    replacement = _start_worker()
+    try:
+        took = _assert_freed_with_everything_closed(op, before, killed)
+        assert "stopped reporting" in RestoreOperation.objects.get(pk=op.pk).error
+        assert took < 60
+    finally:
+        _stop(replacement)
+
+
+def _race(calls) -> list:
+    """Run the calls at the same moment on their own connections; their results or errors."""
+    barrier = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+
+    def run(i, call):
+        try:
+            barrier.wait()
+            results[i] = call()
+        except Exception as exc:  # noqa: BLE001 - the outcome is what is compared
+            results[i] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_crossed_restores_both_get_an_answer(admin):
+    a = _environment("sandbox-a", "sandbox", 20)
+    b = _environment("sandbox-b", "sandbox", 20)
+    moment = timezone.now()
+    for _ in range(5):
+        results = _race([
+            lambda: services.restore_start(source=b, target=a, moment=moment,
+                                           requested_by=admin),
+            lambda: services.restore_start(source=a, target=b, moment=moment,
+                                           requested_by=admin)])
+        started = [r for r in results if isinstance(r, RestoreOperation)]
+        refused = [r for r in results if isinstance(r, Conflict)]
+        assert len(started) == 1 and len(refused) == 1, results  # no deadlock, no 500
+        assert "being restored" in refused[0].message or "restoring" in refused[0].message
+        services.restore_fail(operation=started[0], error="test: next round")
+
+
+def test_a_source_being_restored_cannot_be_restored_from_even_at_the_same_moment(admin):
+    x = _environment("prod-x", "production", 20)
+    a = _environment("sandbox-a", "sandbox", 20)
+    b = _environment("sandbox-b", "sandbox", 20)
+    moment = timezone.now()
+    for _ in range(5):
+        results = _race([
+            lambda: services.restore_start(source=x, target=a, moment=moment,
+                                           requested_by=admin),
+            lambda: services.restore_start(source=a, target=b, moment=moment,
+                                           requested_by=admin)])
+        started = [r for r in results if isinstance(r, RestoreOperation)]
+        assert len(started) == 1, results
+        services.restore_fail(operation=started[0], error="test: next round")
+
+
+def test_the_same_request_twice_at_once_gets_the_one_operation(admin, pair):
+    source, target = pair
+    results = _race([lambda: services.restore_start(
+        source=source, target=target, moment=services.LATEST, requested_by=admin,
+        idempotency_key="deploy-9") for _ in range(4)])
+    assert all(isinstance(r, RestoreOperation) for r in results), results
+    assert len({r.pk for r in results}) == 1
+    assert RestoreOperation.objects.count() == 1
+
+
+def test_the_restore_commit_is_durable(admin, pair, monkeypatch):
+    """A restore shown as Succeeded survives a crash of the database server: its transaction
+    commits synchronously."""
+    from backups import engine
+
+    seen = []
+
+    def look(operation, table):
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            seen.append(cursor.fetchone()[0])
+
+    monkeypatch.setattr(engine, "after_table_copied", look)
+    source, target = pair
+    op = services.restore_start(source=source, target=target, moment=timezone.now(),
+                                requested_by=admin)
+    engine.restore_run(op.pk)
+    assert seen == ["on"]
+
+
+def _bulk_source(slug: str, tables: int, rows: int):
+    """A production environment with `tables` tables of `rows` rows, written in SQL: big enough
+    that a restore takes most of a second here, so that random kills land inside it."""
+    env = EnvironmentFactory(type="production", slug=slug, name=slug.title(),
+                             created_at=timezone.now() - datetime.timedelta(days=3))
+    born = timezone.now() - datetime.timedelta(hours=1)
+    for t in range(tables):
+        table = make_table(env, f"table{t}")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO environments_rowversion (table_id, key, valid_from, valid_to, "
+                "\"values\") SELECT %s, lpad(g::text, 7, '0'), %s, NULL, "
+                "jsonb_build_object('name', 'row ' || g) FROM generate_series(1, %s) AS g",
+                [table.pk, born, rows])
+    return env
+
+
+def _fingerprint(snapshot) -> list[tuple]:
+    """Each table's name, row count and a digest of its keys and values, computed in SQL."""
+    found = []
+    for table in snapshot.tables():
+        sql, params = snapshot.rows(table).values("key", "values").query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*), md5(coalesce(string_agg(r.key || '=' || r.\"values\"::text, "
+                f"',' ORDER BY r.key), '')) FROM ({sql}) AS r", params)
+            found.append((table.name, *cursor.fetchone()))
+    return found
+
+
+@pytest.mark.slow
+def test_killed_at_random_points_twenty_times_the_target_is_never_half_restored(admin):
+    """Each round: a restore, its worker killed at a random moment once it has claimed it (at
+    the claim, preparing, mid-copy, finishing, or just after the commit), and a new worker.
+    Every time the target either reads as before and is Ready within the stale limit, or holds
+    exactly the restored data; after a failure a retry restores exactly."""
+    source = _bulk_source("src", tables=4, rows=30_000)
+    target = _environment("dst", "sandbox", 100)
+    rng = random.Random(20261124)
+    support = UserFactory(is_staff=True)
+    from django.contrib.auth.models import Group
+    support.groups.add(Group.objects.get(name="Support staff"))
+    outcomes = []
+    worker = _start_worker()
+    try:
+        for round_ in range(20):
+            before = _fingerprint(store.current(target))
+            moment = timezone.now()
+            expected = _fingerprint(store.as_of(source, moment))
+            op = services.restore_start(source=source, target=target, moment=moment,
+                                        requested_by=admin)
+            op.refresh_from_db()
+            _wait_until(lambda: DBTaskResult.objects.filter(pk=op.task_id).exclude(
+                status=TaskResultStatus.READY).exists(), timeout=60,
+                what=f"round {round_}: the worker to claim the restore")
+            time.sleep(rng.uniform(0, 1.0))  # the random point of the kill, not a wait
+            worker.kill()
+            worker.wait(timeout=30)
+            killed = time.monotonic()
+            worker = _start_worker()  # frees the target, runs the retry and the next round
+            op = _wait_until(lambda: _freed(op), timeout=STALE_SECONDS + 30,
+                             what=f"round {round_}: the restore to end or be freed")
+            if op.status == "succeeded":
+                assert _fingerprint(store.current(target)) == expected, \
+                    f"round {round_}: half restored"
+            else:
+                assert time.monotonic() - killed < STALE_SECONDS + 15
+                assert _fingerprint(store.current(target)) == before, \
+                    f"round {round_}: changed by a failed restore"
+                retry = services.restore_retry(operation=op, actor=support)
+                done = _wait_until(
+                    lambda: not RestoreOperation.objects.get(pk=retry.pk).is_active and
+                    RestoreOperation.objects.get(pk=retry.pk), timeout=60,
+                    what=f"round {round_}: the retry")
+                assert done.status == "succeeded", done.error
+                assert _fingerprint(store.current(target)) == expected
+            outcomes.append(op.status)
+    finally:
+        _stop(worker)
+    assert outcomes.count("failed") >= 5, outcomes  # most kills landed inside restores
