@@ -164,7 +164,7 @@ else:
     RESTORE_PROGRESS_DATABASE = "default"
 
 # Background work (restores, purge) runs on Django's Tasks framework: the database-backed queue
-# worked by `manage.py db_worker`. "immediate" runs a task in-process; the tests use it.
+# worked by `manage.py worker`. "immediate" runs a task in-process; the tests use it.
 TASKS = {
     "default": {"BACKEND": "django_tasks_db.DatabaseBackend"},
     "immediate": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"},

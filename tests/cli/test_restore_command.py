@@ -31,7 +31,7 @@ def test_without_wait_it_says_the_restore_is_queued(run, settings, pair):
     assert result.code == 0, result.err
     op = RestoreOperation.objects.get()
     assert f"Restore {op.pk}: Contoso Prod as of" in result.out
-    assert "Queued. A worker (manage.py db_worker) runs it" in result.out
+    assert "Queued. A worker (manage.py worker) runs it" in result.out
     assert f"/api/v1/operations/{op.pk}" in result.out
     assert (op.status, op.new_name) == ("queued", "Copy")
 

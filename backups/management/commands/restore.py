@@ -3,7 +3,7 @@
     manage.py restore --as alex --source contoso-prod --target contoso-test \\
         (--at 2026-11-20T09:30:00+01:00 | --backup ID | --latest) [--name NEW] [--wait]
 
-The restore runs in the background worker (`manage.py db_worker`). With --wait the command
+The restore runs in the background worker (`manage.py worker`). With --wait the command
 follows it, printing progress, and exits 0 when it succeeded, 1 when it failed.
 """
 
@@ -67,7 +67,7 @@ class Command(BaseCommand):
         if not options["wait"]:
             if op.is_active:
                 self.stdout.write(
-                    f"Queued. A worker (manage.py db_worker) runs it; follow it with "
+                    f"Queued. A worker (manage.py worker) runs it; follow it with "
                     f"GET /api/v1/operations/{op.pk}, or run this command with --wait.")
             return self._finish(op)
         self._follow(op, options["poll_interval"])
@@ -87,7 +87,7 @@ class Command(BaseCommand):
                 return
             if (op.status == RestoreOperation.Status.QUEUED and not hinted
                     and time.monotonic() - queued_since > NO_WORKER_HINT_AFTER):
-                self.stdout.write("Still queued: is a worker running (manage.py db_worker)?")
+                self.stdout.write("Still queued: is a worker running (manage.py worker)?")
                 hinted = True
             time.sleep(interval)
 
