@@ -3,7 +3,6 @@ of the copy, and real concurrent connections racing restores. On PostgreSQL only
 concurrent writers and the separate progress connection these need (CI runs it there)."""
 
 import datetime
-import os
 import random
 import subprocess
 import sys
@@ -11,7 +10,6 @@ import threading
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
 from django.db import connection, connections
 from django.tasks import TaskResultStatus
@@ -22,19 +20,19 @@ from backups import services
 from backups.models import RestoreOperation
 from environments import store
 from portal.errors import Conflict
+from tests.backups.workers import (
+    POSTGRES_ONLY,
+    blocker,
+    wait_until,
+    waiting_on_lock,
+    worker_env,
+)
 from tests.factories import EnvironmentFactory, UserFactory, make_table
 
 ROOT = Path(__file__).resolve().parents[2]
 STALE_SECONDS = 2  # the workers here take a restore for dead after 2 s without a heartbeat
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        connection.vendor != "postgresql",
-        reason="needs PostgreSQL: concurrent writers and a second connection for the heartbeat "
-               "(CI runs the whole suite on PostgreSQL as well as SQLite)",
-    ),
-]
+pytestmark = POSTGRES_ONLY
 
 
 @pytest.fixture(autouse=True)
@@ -63,48 +61,20 @@ def pair(admin):
     return _environment("src", "production", 200), _environment("dst", "sandbox", 50)
 
 
-def _worker_env(**extra) -> dict:
-    s = connection.settings_dict
-    url = f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-    return {**os.environ, "DATABASE_URL": url, "DEBUG": "true", "TASKS_BACKEND": "default",
-            "RESTORE_STALE_AFTER_SECONDS": str(STALE_SECONDS), "RESTORE_HEARTBEAT_SECONDS": "1",
-            "HOUSEKEEPING_INTERVAL_SECONDS": "1", **extra}
-
-
 def _start_worker() -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "manage.py", "worker", "--no-startup-delay", "--no-reload",
          "--interval", "0.1"],
-        cwd=ROOT, env=_worker_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=ROOT, env=worker_env(
+            RESTORE_STALE_AFTER_SECONDS=str(STALE_SECONDS), RESTORE_HEARTBEAT_SECONDS="1",
+            HOUSEKEEPING_INTERVAL_SECONDS="1"),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _stop(worker: subprocess.Popen) -> None:
     if worker.poll() is None:
         worker.kill()
     worker.wait(timeout=30)
-
-
-def _wait_until(predicate, *, timeout: float, what: str):
-    """Poll another process's observable state until it holds, with a deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def _blocker():
-    s = connection.settings_dict
-    return psycopg.connect(host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432,
-                           user=s["USER"], dbname=s["NAME"])
-
-
-def _waiting_on_lock(table: str) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                       "AND query ILIKE %s", [f"%{table}%"])
-        return cursor.fetchone() is not None
 
 
 def _end_dead_sessions(table: str) -> None:
@@ -125,7 +95,7 @@ def _freed(op: RestoreOperation):
 def _assert_freed_with_everything_closed(op, before, started):
     """The target reads as before, is Ready within the stale limit plus a round of
     housekeeping, and the operation and its task row say what happened."""
-    freed = _wait_until(lambda: _freed(op), timeout=STALE_SECONDS + 20, what="the sweep")
+    freed = wait_until(lambda: _freed(op), timeout=STALE_SECONDS + 20, what="the sweep")
     took = time.monotonic() - started
     assert freed.status == "failed" and "Nothing was changed" in freed.error
     assert store.current(freed.target).as_dict() == before
@@ -140,24 +110,24 @@ def test_a_worker_killed_after_claiming_the_task_frees_the_target(admin, pair):
     op = services.restore_start(source=source, target=target, moment=timezone.now(),
                                 requested_by=admin)
     op.refresh_from_db()  # its task id, set once the queue took it
-    blocker = _blocker()
+    lock = blocker()
     worker = None
     try:
         # Hold the operation's row: the worker claims the task, then waits to mark it running.
-        blocker.execute("SELECT 1 FROM backups_restoreoperation WHERE id = %s FOR UPDATE",
+        lock.execute("SELECT 1 FROM backups_restoreoperation WHERE id = %s FOR UPDATE",
                         [op.pk])
         worker = _start_worker()
-        _wait_until(lambda: DBTaskResult.objects.filter(
+        wait_until(lambda: DBTaskResult.objects.filter(
             pk=op.task_id, status=TaskResultStatus.RUNNING).exists(), timeout=60,
             what="the worker to claim the task")
-        _wait_until(lambda: _waiting_on_lock("backups_restoreoperation"), timeout=30,
+        wait_until(lambda: waiting_on_lock("backups_restoreoperation"), timeout=30,
                     what="the worker to wait on the operation")
         worker.kill()
         worker.wait(timeout=30)
         _end_dead_sessions("backups_restoreoperation")
     finally:
-        blocker.rollback()
-        blocker.close()
+        lock.rollback()
+        lock.close()
         if worker is not None:
             _stop(worker)
     op.refresh_from_db()
@@ -174,7 +144,7 @@ def test_a_worker_killed_after_claiming_the_task_frees_the_target(admin, pair):
         support.groups.add(Group.objects.get(name="Support staff"))
         retry = services.restore_retry(operation=RestoreOperation.objects.get(pk=op.pk),
                                        actor=support)
-        done = _wait_until(lambda: not RestoreOperation.objects.get(pk=retry.pk).is_active and
+        done = wait_until(lambda: not RestoreOperation.objects.get(pk=retry.pk).is_active and
                            RestoreOperation.objects.get(pk=retry.pk), timeout=60,
                            what="the retry")
         assert done.status == "succeeded", done.error
@@ -189,19 +159,19 @@ def test_a_worker_killed_mid_copy_frees_the_target_within_a_minute(admin, pair, 
     op = services.restore_start(source=source, target=target, moment=timezone.now(),
                                 requested_by=admin)
     op.refresh_from_db()  # its task id, set once the queue took it
-    blocker = _blocker()
+    lock = blocker()
     worker = None
     try:
         # Block the copy's INSERT: the worker is mid-copy, inside its open transaction.
-        blocker.execute("LOCK TABLE environments_rowversion IN EXCLUSIVE MODE")
+        lock.execute("LOCK TABLE environments_rowversion IN EXCLUSIVE MODE")
         worker = _start_worker()
-        _wait_until(lambda: RestoreOperation.objects.filter(pk=op.pk, phase="copying")
-                    .exists() and _waiting_on_lock("INSERT INTO environments_rowversion"),
+        wait_until(lambda: RestoreOperation.objects.filter(pk=op.pk, phase="copying")
+                    .exists() and waiting_on_lock("INSERT INTO environments_rowversion"),
                     timeout=60, what="the worker to copy")
         progress = RestoreOperation.objects.get(pk=op.pk)
         assert (progress.status, progress.phase) == ("running", "copying")
         # The heartbeat keeps a long statement alive past the stale limit.
-        _wait_until(lambda: RestoreOperation.objects.get(pk=op.pk).heartbeat_at
+        wait_until(lambda: RestoreOperation.objects.get(pk=op.pk).heartbeat_at
                     > progress.heartbeat_at + datetime.timedelta(seconds=STALE_SECONDS),
                     timeout=30, what="heartbeats beyond the stale limit")
         settings.RESTORE_STALE_AFTER = datetime.timedelta(seconds=STALE_SECONDS)
@@ -211,8 +181,8 @@ def test_a_worker_killed_mid_copy_frees_the_target_within_a_minute(admin, pair, 
         worker.wait(timeout=30)
         _end_dead_sessions("INSERT INTO environments_rowversion")
     finally:
-        blocker.rollback()
-        blocker.close()
+        lock.rollback()
+        lock.close()
         if worker is not None:
             _stop(worker)
     killed = time.monotonic()
@@ -247,36 +217,25 @@ def _race(calls) -> list:
     return results
 
 
-def test_crossed_restores_both_get_an_answer(admin):
-    a = _environment("sandbox-a", "sandbox", 20)
-    b = _environment("sandbox-b", "sandbox", 20)
+@pytest.mark.parametrize("requests", [
+    # Crossed: A from B and B from A (each waited on the row the other had locked).
+    [("sandbox-b", "sandbox-a"), ("sandbox-a", "sandbox-b")],
+    # A chain: X over A while A over B (A would be overwritten while being read).
+    [("prod-x", "sandbox-a"), ("sandbox-a", "sandbox-b")],
+], ids=["crossed", "chain"])
+def test_restores_that_meet_at_the_same_moment_each_get_an_answer(admin, requests):
+    slugs = dict.fromkeys(slug for pair in requests for slug in pair)
+    envs = {slug: _environment(slug, "production" if slug.startswith("prod") else "sandbox", 20)
+            for slug in slugs}
     moment = timezone.now()
     for _ in range(5):
         results = _race([
-            lambda: services.restore_start(source=b, target=a, moment=moment,
-                                           requested_by=admin),
-            lambda: services.restore_start(source=a, target=b, moment=moment,
-                                           requested_by=admin)])
+            lambda s=source, t=target: services.restore_start(
+                source=envs[s], target=envs[t], moment=moment, requested_by=admin)
+            for source, target in requests])
         started = [r for r in results if isinstance(r, RestoreOperation)]
         refused = [r for r in results if isinstance(r, Conflict)]
         assert len(started) == 1 and len(refused) == 1, results  # no deadlock, no 500
-        assert "being restored" in refused[0].message or "restoring" in refused[0].message
-        services.restore_fail(operation=started[0], error="test: next round")
-
-
-def test_a_source_being_restored_cannot_be_restored_from_even_at_the_same_moment(admin):
-    x = _environment("prod-x", "production", 20)
-    a = _environment("sandbox-a", "sandbox", 20)
-    b = _environment("sandbox-b", "sandbox", 20)
-    moment = timezone.now()
-    for _ in range(5):
-        results = _race([
-            lambda: services.restore_start(source=x, target=a, moment=moment,
-                                           requested_by=admin),
-            lambda: services.restore_start(source=a, target=b, moment=moment,
-                                           requested_by=admin)])
-        started = [r for r in results if isinstance(r, RestoreOperation)]
-        assert len(started) == 1, results
         services.restore_fail(operation=started[0], error="test: next round")
 
 
@@ -362,7 +321,7 @@ def test_killed_at_random_points_twenty_times_the_target_is_never_half_restored(
             op = services.restore_start(source=source, target=target, moment=moment,
                                         requested_by=admin)
             op.refresh_from_db()
-            _wait_until(lambda: DBTaskResult.objects.filter(pk=op.task_id).exclude(
+            wait_until(lambda: DBTaskResult.objects.filter(pk=op.task_id).exclude(
                 status=TaskResultStatus.READY).exists(), timeout=60,
                 what=f"round {round_}: the worker to claim the restore")
             time.sleep(rng.uniform(0, 1.0))  # the random point of the kill, not a wait
@@ -370,7 +329,7 @@ def test_killed_at_random_points_twenty_times_the_target_is_never_half_restored(
             worker.wait(timeout=30)
             killed = time.monotonic()
             worker = _start_worker()  # frees the target, runs the retry and the next round
-            op = _wait_until(lambda: _freed(op), timeout=STALE_SECONDS + 30,
+            op = wait_until(lambda: _freed(op), timeout=STALE_SECONDS + 30,
                              what=f"round {round_}: the restore to end or be freed")
             if op.status == "succeeded":
                 assert _fingerprint(store.current(target)) == expected, \
@@ -380,7 +339,7 @@ def test_killed_at_random_points_twenty_times_the_target_is_never_half_restored(
                 assert _fingerprint(store.current(target)) == before, \
                     f"round {round_}: changed by a failed restore"
                 retry = services.restore_retry(operation=op, actor=support)
-                done = _wait_until(
+                done = wait_until(
                     lambda: not RestoreOperation.objects.get(pk=retry.pk).is_active and
                     RestoreOperation.objects.get(pk=retry.pk), timeout=60,
                     what=f"round {round_}: the retry")

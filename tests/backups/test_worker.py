@@ -2,16 +2,13 @@
 `manage.py db_worker` process that runs a restore, or is killed in the middle of one."""
 
 import datetime
-import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
-import psycopg
 import pytest
-from django.db import connection, connections
+from django.db import connections
 from django.utils import timezone
 
 from backups import services
@@ -19,18 +16,18 @@ from backups.models import ManualBackup, RestoreOperation
 from environments import store
 from environments.models import Generation
 from portal.errors import Conflict
+from tests.backups.workers import (
+    POSTGRES_ONLY,
+    blocker,
+    wait_until,
+    waiting_on_lock,
+    worker_env,
+)
 from tests.factories import EnvironmentFactory, UserFactory, make_table
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        connection.vendor != "postgresql",
-        reason="needs PostgreSQL: concurrent writers and a second connection reading progress "
-               "(CI runs the whole suite on PostgreSQL as well as SQLite)",
-    ),
-]
+pytestmark = POSTGRES_ONLY
 
 
 @pytest.fixture(autouse=True)
@@ -53,38 +50,12 @@ def pair(db):
     return admin, source, target
 
 
-def _worker_env() -> dict:
-    s = connection.settings_dict
-    url = f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "true", "TASKS_BACKEND": "default"}
-    return env
-
-
 def _start_worker() -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay",
          "--no-reload", "--interval", "0.2"],
-        cwd=ROOT, env=_worker_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=worker_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True)
-
-
-def _wait_until(predicate, timeout: float = 60.0, what: str = "condition"):
-    """Poll an external process's observable state, with a deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _worker_waits_for_audit_lock() -> bool:
-    # Django's connection is in autocommit here, so each query sees fresh activity statistics.
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                       "AND query ILIKE '%%portal_auditevent%%'")
-        return cursor.fetchone() is not None
 
 
 def test_concurrent_restore_starts_on_one_target_start_exactly_one(pair):
@@ -135,16 +106,14 @@ def test_a_worker_killed_mid_restore_leaves_the_target_unchanged_and_the_sweep_f
                                                                                  "valid_to"))
     op = services.restore_start(source=source, target=target, moment=timezone.now(),
                                 requested_by=admin)
-    s = connection.settings_dict
-    blocker = psycopg.connect(host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432,
-                              user=s["USER"], dbname=s["NAME"])
+    lock = blocker()
     worker = None
     try:
         # The restore's last step writes the audit log: hold that table so the worker stops
         # there, with every row already copied inside its open transaction.
-        blocker.execute("LOCK TABLE portal_auditevent IN EXCLUSIVE MODE")
+        lock.execute("LOCK TABLE portal_auditevent IN EXCLUSIVE MODE")
         worker = _start_worker()
-        _wait_until(_worker_waits_for_audit_lock, what="the worker to block")
+        wait_until(lambda: waiting_on_lock("portal_auditevent"), what="the worker to block")
         # Progress is readable from here while the restore's transaction is still open.
         progress = RestoreOperation.objects.get(pk=op.pk)
         assert (progress.status, progress.phase) == ("running", "finishing")
@@ -153,8 +122,8 @@ def test_a_worker_killed_mid_restore_leaves_the_target_unchanged_and_the_sweep_f
         worker.kill()
         worker.wait(timeout=30)
     finally:
-        blocker.rollback()
-        blocker.close()
+        lock.rollback()
+        lock.close()
         if worker and worker.poll() is None:
             worker.kill()
     assert services.restore_sweep_stale(now=timezone.now() + datetime.timedelta(minutes=10)) == 1
