@@ -27,6 +27,14 @@ def admin(global_admin):
     return global_admin
 
 
+@pytest.fixture
+def client_admin(client, admin):
+    """The test client signed in as a global admin who views times in UTC."""
+    client.force_login(admin)
+    client.cookies["tz"] = "UTC"
+    return client
+
+
 def build_history(env):
     """accounts: a, b made 3 days ago; at 2 days ago b renamed, c added; at 1 day ago a deleted.
     contacts: made 2 days ago with one row."""

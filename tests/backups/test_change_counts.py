@@ -58,12 +58,6 @@ def test_each_write_transaction_is_one_batch(edited):
 
 @pytest.mark.usefixtures("clock")
 class TestPages:
-    @pytest.fixture
-    def client_admin(self, client, admin):
-        client.force_login(admin)
-        client.cookies["tz"] = "UTC"
-        return client
-
     def test_restoring_latest_replaces_no_change(self, client_admin, edited):
         page = client_admin.post(reverse("backups:restore", kwargs={"slug": edited.slug}), {
             "pick": f"at:{NOW.isoformat()}", "target": edited.slug, "idempotency_key": "k",

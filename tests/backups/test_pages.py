@@ -15,13 +15,6 @@ pytestmark = pytest.mark.usefixtures("clock")
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-@pytest.fixture
-def client_admin(client, admin):
-    client.force_login(admin)
-    client.cookies["tz"] = "UTC"
-    return client
-
-
 def system(env, **params):
     return reverse("backups:system", kwargs={"slug": env.slug}), params
 

@@ -10,13 +10,6 @@ pytestmark = pytest.mark.usefixtures("clock")
 REPEATED = {"date": "2026-11-01", "time": "01:30", "tz": "America/New_York"}
 
 
-@pytest.fixture
-def client_admin(client, admin):
-    client.force_login(admin)
-    client.cookies["tz"] = "UTC"
-    return client
-
-
 def system(client, env, **params):
     response = client.get(reverse("backups:system", kwargs={"slug": env.slug}), params)
     assert response.status_code == 200

@@ -17,10 +17,9 @@ pytestmark = pytest.mark.usefixtures("clock")
 
 
 @pytest.fixture
-def client_admin(client, admin):
-    client.force_login(admin)
-    client.cookies["tz"] = "Asia/Kolkata"
-    return client
+def client_admin(client_admin):
+    client_admin.cookies["tz"] = "Asia/Kolkata"  # a zone that is not UTC, to see times moved
+    return client_admin
 
 
 @pytest.fixture

@@ -18,12 +18,6 @@ pytestmark = pytest.mark.usefixtures("clock")
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-@pytest.fixture
-def client_admin(client, admin):
-    client.force_login(admin)
-    return client
-
-
 def test_the_rules_are_checked_again_on_the_locked_target(admin, source, target):
     Environment.objects.filter(pk=target.pk).update(type="production")  # converted meanwhile
     with pytest.raises(Refused, match="Only sandbox"):

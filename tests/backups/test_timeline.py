@@ -18,13 +18,6 @@ from tests.factories import EnvironmentFactory
 pytestmark = pytest.mark.usefixtures("clock")
 
 
-@pytest.fixture
-def client_admin(client, admin):
-    client.force_login(admin)
-    client.cookies["tz"] = "UTC"
-    return client
-
-
 def system_url(env) -> str:
     return reverse("backups:system", kwargs={"slug": env.slug})
 

@@ -17,13 +17,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
-def client_admin(client, admin):
-    client.force_login(admin)
-    client.cookies["tz"] = "UTC"
-    return client
-
-
-@pytest.fixture
 def renamed(admin, source, target, run_restore):
     """A restore with Edit details: new name and security group; the target had admin mode
     off before."""
