@@ -153,12 +153,8 @@ def test_a_worker_killed_after_claiming_the_task_frees_the_target(admin, pair):
         _stop(replacement)
 
 
-def test_a_worker_killed_mid_copy_frees_the_target_within_a_minute(admin, pair, settings):
-    source, target = pair
-    before = store.current(target).as_dict()
-    op = services.restore_start(source=source, target=target, moment=timezone.now(),
-                                requested_by=admin)
-    op.refresh_from_db()  # its task id, set once the queue took it
+def _kill_mid_copy(op: RestoreOperation, *, check_heartbeat=None) -> None:
+    """Start a worker, let it take `op` and block inside its copy, then SIGKILL it."""
     lock = blocker()
     worker = None
     try:
@@ -166,17 +162,10 @@ def test_a_worker_killed_mid_copy_frees_the_target_within_a_minute(admin, pair, 
         lock.execute("LOCK TABLE environments_rowversion IN EXCLUSIVE MODE")
         worker = _start_worker()
         wait_until(lambda: RestoreOperation.objects.filter(pk=op.pk, phase="copying")
-                    .exists() and waiting_on_lock("INSERT INTO environments_rowversion"),
-                    timeout=60, what="the worker to copy")
-        progress = RestoreOperation.objects.get(pk=op.pk)
-        assert (progress.status, progress.phase) == ("running", "copying")
-        # The heartbeat keeps a long statement alive past the stale limit.
-        wait_until(lambda: RestoreOperation.objects.get(pk=op.pk).heartbeat_at
-                    > progress.heartbeat_at + datetime.timedelta(seconds=STALE_SECONDS),
-                    timeout=30, what="heartbeats beyond the stale limit")
-        settings.RESTORE_STALE_AFTER = datetime.timedelta(seconds=STALE_SECONDS)
-        assert services.restore_sweep_stale() == 0
-        assert RestoreOperation.objects.get(pk=op.pk).status == "running"
+                   .exists() and waiting_on_lock("INSERT INTO environments_rowversion"),
+                   timeout=60, what="the worker to copy")
+        if check_heartbeat:
+            check_heartbeat()
         worker.kill()
         worker.wait(timeout=30)
         _end_dead_sessions("INSERT INTO environments_rowversion")
@@ -185,6 +174,26 @@ def test_a_worker_killed_mid_copy_frees_the_target_within_a_minute(admin, pair, 
         lock.close()
         if worker is not None:
             _stop(worker)
+
+
+def test_a_worker_killed_mid_copy_frees_the_target_within_a_minute(admin, pair, settings):
+    source, target = pair
+    before = store.current(target).as_dict()
+    op = services.restore_start(source=source, target=target, moment=timezone.now(),
+                                requested_by=admin)
+    op.refresh_from_db()  # its task id, set once the queue took it
+
+    def heartbeat_outlives_the_stale_limit():
+        progress = RestoreOperation.objects.get(pk=op.pk)
+        assert (progress.status, progress.phase) == ("running", "copying")
+        wait_until(lambda: RestoreOperation.objects.get(pk=op.pk).heartbeat_at
+                   > progress.heartbeat_at + datetime.timedelta(seconds=STALE_SECONDS),
+                   timeout=30, what="heartbeats beyond the stale limit")
+        settings.RESTORE_STALE_AFTER = datetime.timedelta(seconds=STALE_SECONDS)
+        assert services.restore_sweep_stale() == 0
+        assert RestoreOperation.objects.get(pk=op.pk).status == "running"
+
+    _kill_mid_copy(op, check_heartbeat=heartbeat_outlives_the_stale_limit)
     killed = time.monotonic()
     replacement = _start_worker()
     try:
@@ -193,6 +202,58 @@ def test_a_worker_killed_mid_copy_frees_the_target_within_a_minute(admin, pair, 
         assert took < 60
     finally:
         _stop(replacement)
+
+
+def _finished(pk: int):
+    op = RestoreOperation.objects.get(pk=pk)
+    return not op.is_active and op
+
+
+def test_an_undo_whose_worker_died_is_started_again_from_the_api_and_the_page(
+        admin, pair, client):
+    source, target = pair
+    before = store.current(target).as_dict()
+    client.force_login(admin)
+    restore = services.restore_start(source=source, target=target, moment=timezone.now(),
+                                     requested_by=admin)
+    worker = _start_worker()
+    try:
+        assert wait_until(lambda: _finished(restore.pk), what="the restore").status == \
+            "succeeded"
+    finally:
+        _stop(worker)
+    undo_url = f"/api/v1/operations/{restore.pk}/undo"
+    first = client.post(undo_url, content_type="application/json")
+    assert first.status_code == 202, first.content
+    undo = RestoreOperation.objects.get(pk=first.json()["id"])
+    _kill_mid_copy(undo)
+    worker = _start_worker()
+    try:
+        assert wait_until(lambda: _finished(undo.pk), timeout=STALE_SECONDS + 20,
+                          what="the sweep").status == "failed"
+        # The API asks again: a new undo, not the failed one.
+        again = client.post(undo_url, content_type="application/json")
+        assert again.status_code == 202 and again.json()["id"] != undo.pk
+        second = wait_until(lambda: _finished(again.json()["id"]), what="the second undo")
+        assert second.status == "succeeded", second.error
+        assert store.current(target).as_dict() == before
+    finally:
+        _stop(worker)
+    # And the page: a failed undo there is asked for again the same way.
+    undo_again = services.restore_undo(operation=second, actor=admin)  # undo the undo
+    _kill_mid_copy(undo_again)
+    worker = _start_worker()
+    try:
+        wait_until(lambda: _finished(undo_again.pk), timeout=STALE_SECONDS + 20,
+                   what="the sweep")
+        page = client.post(f"/restores/{second.pk}/undo/",
+                           {"confirm_name": target.name, "idempotency_key": "dialog-9"})
+        assert page.status_code == 302
+        third = RestoreOperation.objects.filter(undo_of=second).exclude(pk=undo_again.pk).get()
+        assert wait_until(lambda: _finished(third.pk), what="the page's undo").status == \
+            "succeeded"
+    finally:
+        _stop(worker)
 
 
 def _race(calls) -> list:
