@@ -41,14 +41,21 @@ ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 expect.set_options(timeout=10_000)
 
 
+def _in_this_folder(item: pytest.Item) -> bool:
+    return Path(__file__).parent in Path(item.path).parents
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Mark each browser test as it is collected, before `-m "not browser"` selects."""
+    if _in_this_folder(item):
+        item.add_marker(pytest.mark.browser)
+
+
 @pytest.hookimpl(trylast=True)  # after pytest-django's and pytest's own reordering
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the browser tests and run them last: once Playwright has started, its event loop
-    stays in this thread until the session ends (see _django_beside_playwright)."""
-    here = Path(__file__).parent
-    browser = [item for item in items if here in Path(item.path).parents]
-    for item in browser:
-        item.add_marker(pytest.mark.browser)
+    """Run the browser tests last: once Playwright has started, its event loop stays in this
+    thread until the session ends (see _django_beside_playwright)."""
+    browser = [item for item in items if _in_this_folder(item)]
     ids = {id(item) for item in browser}
     items[:] = [item for item in items if id(item) not in ids] + browser
 
