@@ -19,19 +19,39 @@ class ManualBackupAdmin(ReadOnlyAdmin):
 
 @admin.register(RestoreOperation)
 class RestoreOperationAdmin(ReadOnlyAdmin):
-    list_display = ("id", "target", "source", "moment", "status", "phase", "progress",
-                    "requested_by", "created_at", "finished_at")
+    list_display = (
+        "id",
+        "target",
+        "source",
+        "moment",
+        "status",
+        "phase",
+        "progress",
+        "requested_by",
+        "created_at",
+        "finished_at",
+    )
     list_filter = ("status", ("created_at", admin.DateFieldListFilter), "phase")
-    search_fields = ("target__name", "target__slug", "source__name", "source__slug",
-                     "idempotency_key")
+    search_fields = (
+        "target__name",
+        "target__slug",
+        "source__name",
+        "source__slug",
+        "idempotency_key",
+    )
     list_select_related = ("target", "source", "requested_by")
     date_hierarchy = "created_at"
     actions = ["retry_failed", "mark_stale_failed"]
 
     @admin.display(description="Progress")
     def progress(self, obj: RestoreOperation):
-        return format_html("{} / {} tables, {} / {} rows", obj.tables_done, obj.tables_total,
-                           obj.rows_copied, obj.rows_total)
+        return format_html(
+            "{} / {} tables, {} / {} rows",
+            obj.tables_done,
+            obj.tables_total,
+            obj.rows_copied,
+            obj.rows_total,
+        )
 
     # Who may run the safe actions is decided in portal.permissions.
     def has_retry_permission(self, request) -> bool:
@@ -48,11 +68,11 @@ class RestoreOperationAdmin(ReadOnlyAdmin):
             except Refused as exc:
                 self.message_user(request, f"Restore {op.pk}: {exc.message}", messages.ERROR)
             else:
-                self.message_user(request, f"Restore {op.pk} queued again as {new.pk}.",
-                                  messages.SUCCESS)
+                self.message_user(
+                    request, f"Restore {op.pk} queued again as {new.pk}.", messages.SUCCESS
+                )
 
-    @admin.action(description="Mark the selected stale restores as failed",
-                  permissions=["fail"])
+    @admin.action(description="Mark the selected stale restores as failed", permissions=["fail"])
     def mark_stale_failed(self, request, queryset):
         for op in queryset.select_related("source", "target"):
             try:
@@ -60,5 +80,8 @@ class RestoreOperationAdmin(ReadOnlyAdmin):
             except Refused as exc:
                 self.message_user(request, f"Restore {op.pk}: {exc.message}", messages.ERROR)
             else:
-                self.message_user(request, f"Restore {op.pk} marked failed; "
-                                  f"{op.target} is ready again.", messages.SUCCESS)
+                self.message_user(
+                    request,
+                    f"Restore {op.pk} marked failed; {op.target} is ready again.",
+                    messages.SUCCESS,
+                )

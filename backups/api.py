@@ -29,9 +29,13 @@ router = Router(tags=["backups and restore"], by_alias=True)
 
 EnvRef = Path(..., description=ENVIRONMENT_REF, max_length=100)
 IDEMPOTENCY = Header(
-    None, alias="Idempotency-Key", max_length=100, pattern=r"^[^\x00]*$",
+    None,
+    alias="Idempotency-Key",
+    max_length=100,
+    pattern=r"^[^\x00]*$",
     description="Send the same key again (e.g. after a timeout) to get the same operation "
-                "back instead of starting a second one.")
+    "back instead of starting a second one.",
+)
 
 
 # -- manual backups and the system window -------------------------------------------------------
@@ -56,7 +60,8 @@ class WindowOut(CamelSchema):
 class BackupListOut(CamelSchema):
     environment_id: int
     system_window: WindowOut = Field(
-        description="System backups: any moment in this window can be restored.")
+        description="System backups: any moment in this window can be restored."
+    )
     manual_backups: list[BackupOut]
 
 
@@ -72,7 +77,10 @@ class BackupUpdateIn(CamelSchema):
 
 def backup_out(backup: ManualBackup) -> dict:
     return {
-        "id": backup.pk, "label": backup.label, "notes": backup.notes, "kind": backup.kind,
+        "id": backup.pk,
+        "label": backup.label,
+        "notes": backup.notes,
+        "kind": backup.kind,
         "backup_point_date_time": backup.backup_at,
         "backup_expiry_date_time": backup.expires_at,
         "created_by": backup.created_by.username if backup.created_by else None,
@@ -81,8 +89,11 @@ def backup_out(backup: ManualBackup) -> dict:
 
 def window_out(environment: Environment) -> dict:
     window = selectors.restorable_window(environment)
-    return {"start_date_time": window.start, "end_date_time": window.end,
-            "retention_days": selectors.system_retention(environment.type).days}
+    return {
+        "start_date_time": window.start,
+        "end_date_time": window.end,
+        "retention_days": selectors.system_retention(environment.type).days,
+    }
 
 
 def _environment_for_backups(request: HttpRequest, ref: str) -> Environment:
@@ -95,39 +106,58 @@ def _environment_for_backups(request: HttpRequest, ref: str) -> Environment:
 
 def _backup_for(request: HttpRequest, ref: str, backup_id: int) -> ManualBackup:
     env = _environment_for_backups(request, ref)
-    backup = (selectors.unexpired_backups(env).select_related("environment", "created_by")
-              .filter(pk=backup_id).first())
+    backup = (
+        selectors.unexpired_backups(env)
+        .select_related("environment", "created_by")
+        .filter(pk=backup_id)
+        .first()
+    )
     if backup is None:
         raise Http404(f"{env.name} has no backup {backup_id}.")
     return backup
 
 
-@router.get("/environments/{environment}/backups",
-            response={200: BackupListOut, **error_responses(403, 404)},
-            summary="The restorable window and the manual backups of an environment")
+@router.get(
+    "/environments/{environment}/backups",
+    response={200: BackupListOut, **error_responses(403, 404)},
+    summary="The restorable window and the manual backups of an environment",
+)
 def backup_list(request: HttpRequest, environment: str = EnvRef):
     env = _environment_for_backups(request, environment)
-    backups = selectors.unexpired_backups(env).select_related("created_by").order_by(
-        "-backup_at", "-id")
-    return {"environment_id": env.pk, "system_window": window_out(env),
-            "manual_backups": [backup_out(b) for b in backups]}
+    backups = (
+        selectors.unexpired_backups(env).select_related("created_by").order_by("-backup_at", "-id")
+    )
+    return {
+        "environment_id": env.pk,
+        "system_window": window_out(env),
+        "manual_backups": [backup_out(b) for b in backups],
+    }
 
 
-@router.post("/environments/{environment}/backups",
-             response={201: BackupOut, **error_responses(403, 404, 409, 422, 429)},
-             summary="Make a manual backup (production and sandbox only)")
+@router.post(
+    "/environments/{environment}/backups",
+    response={201: BackupOut, **error_responses(403, 404, 409, 422, 429)},
+    summary="Make a manual backup (production and sandbox only)",
+)
 def backup_create(request: HttpRequest, payload: BackupCreateIn, environment: str = EnvRef):
     env = _environment_for_backups(request, environment)
-    backup = services.backup_create(environment=env, label=payload.label, notes=payload.notes,
-                                    actor=request.auth)
+    backup = services.backup_create(
+        environment=env, label=payload.label, notes=payload.notes, actor=request.auth
+    )
     return Status(201, backup_out(backup))
 
 
-@router.patch("/environments/{environment}/backups/{backup_id}",
-              response={200: BackupOut, **error_responses(403, 404, 409, 422, 429)},
-              summary="Change a manual backup's label or notes")
-def backup_update(request: HttpRequest, payload: BackupUpdateIn, environment: str = EnvRef,
-                  backup_id: int = Path(..., ge=1, le=2**62)):
+@router.patch(
+    "/environments/{environment}/backups/{backup_id}",
+    response={200: BackupOut, **error_responses(403, 404, 409, 422, 429)},
+    summary="Change a manual backup's label or notes",
+)
+def backup_update(
+    request: HttpRequest,
+    payload: BackupUpdateIn,
+    environment: str = EnvRef,
+    backup_id: int = Path(..., ge=1, le=2**62),
+):
     backup = _backup_for(request, environment, backup_id)
     label = backup.label if payload.label is None else payload.label
     notes = backup.notes if payload.notes is None else payload.notes
@@ -135,11 +165,14 @@ def backup_update(request: HttpRequest, payload: BackupUpdateIn, environment: st
     return backup_out(backup)
 
 
-@router.delete("/environments/{environment}/backups/{backup_id}",
-               response={204: None, **error_responses(403, 404, 409, 422, 429)},
-               summary="Delete a manual backup")
-def backup_delete(request: HttpRequest, environment: str = EnvRef,
-                  backup_id: int = Path(..., ge=1, le=2**62)):
+@router.delete(
+    "/environments/{environment}/backups/{backup_id}",
+    response={204: None, **error_responses(403, 404, 409, 422, 429)},
+    summary="Delete a manual backup",
+)
+def backup_delete(
+    request: HttpRequest, environment: str = EnvRef, backup_id: int = Path(..., ge=1, le=2**62)
+):
     backup = _backup_for(request, environment, backup_id)
     services.backup_delete(backup=backup, actor=request.auth)
     return Status(204, None)
@@ -149,8 +182,7 @@ def backup_delete(request: HttpRequest, environment: str = EnvRef,
 
 
 class CandidatesQuery(CamelSchema):
-    at: Moment = Field(description="ISO 8601 with an offset, e.g. "
-                                          "2026-11-20T09:30:00+01:00.")
+    at: Moment = Field(description="ISO 8601 with an offset, e.g. 2026-11-20T09:30:00+01:00.")
 
 
 class CandidateOut(CamelSchema):
@@ -163,26 +195,41 @@ class CandidateOut(CamelSchema):
 class CandidatesOut(CamelSchema):
     requested_date_time: datetime.datetime
     exact: bool = Field(description="Whether the requested moment itself can be restored.")
-    reason: str = Field(description="Why the exact moment is not available, or a note; "
-                                    "empty otherwise.")
+    reason: str = Field(
+        description="Why the exact moment is not available, or a note; empty otherwise."
+    )
     system_window: WindowOut
     candidates: list[CandidateOut]
 
 
-@router.get("/environments/{environment}/restore-candidates",
-            response={200: CandidatesOut, **error_responses(403, 404)},
-            summary="The backups at or closest to a moment")
-def restore_candidates(request: HttpRequest, query: Query[CandidatesQuery],
-                       environment: str = EnvRef):
+@router.get(
+    "/environments/{environment}/restore-candidates",
+    response={200: CandidatesOut, **error_responses(403, 404)},
+    summary="The backups at or closest to a moment",
+)
+def restore_candidates(
+    request: HttpRequest, query: Query[CandidatesQuery], environment: str = EnvRef
+):
     env = _environment_for_backups(request, environment)
     result = selectors.restore_candidates(env, query.at.astimezone(datetime.UTC))
     return {
-        "requested_date_time": result.requested, "exact": result.exact, "reason": result.reason,
-        "system_window": {"start_date_time": result.window.start,
-                          "end_date_time": result.window.end,
-                          "retention_days": selectors.system_retention(env.type).days},
-        "candidates": [{"restore_point_date_time": c.moment, "kind": c.kind, "label": c.label,
-                        "backup_id": c.backup_id} for c in result.items],
+        "requested_date_time": result.requested,
+        "exact": result.exact,
+        "reason": result.reason,
+        "system_window": {
+            "start_date_time": result.window.start,
+            "end_date_time": result.window.end,
+            "retention_days": selectors.system_retention(env.type).days,
+        },
+        "candidates": [
+            {
+                "restore_point_date_time": c.moment,
+                "kind": c.kind,
+                "label": c.label,
+                "backup_id": c.backup_id,
+            }
+            for c in result.items
+        ],
     }
 
 
@@ -192,16 +239,24 @@ def restore_candidates(request: HttpRequest, query: Query[CandidatesQuery],
 class RestoreIn(CamelSchema):
     source_environment_id: int | str = Field(description=ENVIRONMENT_REF)
     restore_point_date_time: Moment | Literal["latest"] | None = Field(
-        None, description="The moment to restore (ISO 8601 with an offset), or `latest`. "
-                          "Give this or `backupId`.")
-    backup_id: int | None = Field(None, ge=1, le=2**62,
-                                  description="A manual backup of the source. Give this or "
-                                              "`restorePointDateTime`.")
+        None,
+        description="The moment to restore (ISO 8601 with an offset), or `latest`. "
+        "Give this or `backupId`.",
+    )
+    backup_id: int | None = Field(
+        None,
+        ge=1,
+        le=2**62,
+        description="A manual backup of the source. Give this or `restorePointDateTime`.",
+    )
     target_environment_name: str | None = Field(
-        None, max_length=1000, description="Rename the target; omit to keep its name.")
+        None, max_length=1000, description="Rename the target; omit to keep its name."
+    )
     target_security_group_id: str | None = Field(
-        None, max_length=1000,
-        description="Set the target's security group (empty string: none); omit to keep it.")
+        None,
+        max_length=1000,
+        description="Set the target's security group (empty string: none); omit to keep it.",
+    )
 
 
 class OperationOut(CamelSchema):
@@ -231,34 +286,51 @@ class OperationOut(CamelSchema):
 
 def operation_out(op: RestoreOperation) -> dict:
     return {
-        "id": op.pk, "status": op.status, "phase": op.phase,
-        "phase_label": op.get_phase_display(), "percent_complete": op.percent,
-        "source_environment_id": op.source_id, "source_environment": op.source.slug,
-        "target_environment_id": op.target_id, "target_environment": op.target.slug,
-        "restore_point_date_time": op.moment, "backup_id": op.backup_id,
+        "id": op.pk,
+        "status": op.status,
+        "phase": op.phase,
+        "phase_label": op.get_phase_display(),
+        "percent_complete": op.percent,
+        "source_environment_id": op.source_id,
+        "source_environment": op.source.slug,
+        "target_environment_id": op.target_id,
+        "target_environment": op.target.slug,
+        "restore_point_date_time": op.moment,
+        "backup_id": op.backup_id,
         "target_environment_name": op.new_name or None,
         "requested_by": op.requested_by.username if op.requested_by else None,
-        "created_date_time": op.created_at, "started_date_time": op.started_at,
-        "finished_date_time": op.finished_at, "tables_done": op.tables_done,
-        "tables_total": op.tables_total, "rows_copied": op.rows_copied,
-        "rows_total": op.rows_total, "error": op.error, "undo_of_id": op.undo_of_id,
+        "created_date_time": op.created_at,
+        "started_date_time": op.started_at,
+        "finished_date_time": op.finished_at,
+        "tables_done": op.tables_done,
+        "tables_total": op.tables_total,
+        "rows_copied": op.rows_copied,
+        "rows_total": op.rows_total,
+        "error": op.error,
+        "undo_of_id": op.undo_of_id,
     }
 
 
 def _accepted(response: HttpResponse, op: RestoreOperation):
-    op = RestoreOperation.objects.select_related("source", "target", "requested_by").get(
-        pk=op.pk)
+    op = RestoreOperation.objects.select_related("source", "target", "requested_by").get(pk=op.pk)
     response["Location"] = reverse("api-v1:operation_get", kwargs={"operation_id": op.pk})
     return Status(202, operation_out(op))
 
 
-@router.post("/environments/{environment}/restore",
-             response={202: OperationOut, **error_responses(403, 404, 409, 422, 429)},
-             summary="Restore a source's backup over this (sandbox) environment",
-             description="Answers 202 at once; the restore runs in the background. Poll the "
-                         "operation named in the Location header.")
-def restore(request: HttpRequest, response: HttpResponse, payload: RestoreIn,
-            environment: str = EnvRef, idempotency_key: str | None = IDEMPOTENCY):
+@router.post(
+    "/environments/{environment}/restore",
+    response={202: OperationOut, **error_responses(403, 404, 409, 422, 429)},
+    summary="Restore a source's backup over this (sandbox) environment",
+    description="Answers 202 at once; the restore runs in the background. Poll the "
+    "operation named in the Location header.",
+)
+def restore(
+    request: HttpRequest,
+    response: HttpResponse,
+    payload: RestoreIn,
+    environment: str = EnvRef,
+    idempotency_key: str | None = IDEMPOTENCY,
+):
     target = environment_for_admin(request.auth, environment)
     source = visible_environment(request.auth, payload.source_environment_id)
     moment = backup = None
@@ -269,36 +341,52 @@ def restore(request: HttpRequest, response: HttpResponse, payload: RestoreIn,
     elif payload.restore_point_date_time is not None:
         moment = payload.restore_point_date_time.astimezone(datetime.UTC)
     op = services.restore_start(
-        source=source, target=target, requested_by=request.auth, moment=moment, backup=backup,
+        source=source,
+        target=target,
+        requested_by=request.auth,
+        moment=moment,
+        backup=backup,
         new_name=payload.target_environment_name,
-        security_group=payload.target_security_group_id, idempotency_key=idempotency_key)
+        security_group=payload.target_security_group_id,
+        idempotency_key=idempotency_key,
+    )
     return _accepted(response, op)
 
 
 def _operation_for(request: HttpRequest, operation_id: int) -> RestoreOperation:
     require_admin_center(request.auth)
-    op = (RestoreOperation.objects.select_related("source", "target", "requested_by")
-          .filter(pk=operation_id).first())
+    op = (
+        RestoreOperation.objects.select_related("source", "target", "requested_by")
+        .filter(pk=operation_id)
+        .first()
+    )
     # Those who manage the target see its restores; anyone else is told nothing.
     if op is None or not permissions.can_manage_environment(request.auth, op.target):
         raise Http404(f"There is no operation {operation_id} that you can see.")
     return op
 
 
-@router.get("/operations/{operation_id}", url_name="operation_get",
-            response={200: OperationOut, **error_responses(403, 404)},
-            summary="A restore operation: status and progress")
+@router.get(
+    "/operations/{operation_id}",
+    url_name="operation_get",
+    response={200: OperationOut, **error_responses(403, 404)},
+    summary="A restore operation: status and progress",
+)
 def operation_get(request: HttpRequest, operation_id: int = Path(..., ge=1, le=2**62)):
     return operation_out(_operation_for(request, operation_id))
 
 
-@router.post("/operations/{operation_id}/undo",
-             response={202: OperationOut, **error_responses(403, 404, 409, 422, 429)},
-             summary="Undo a restore: put the target back as it was just before it")
-def operation_undo(request: HttpRequest, response: HttpResponse,
-                   operation_id: int = Path(..., ge=1, le=2**62),
-                   idempotency_key: str | None = IDEMPOTENCY):
+@router.post(
+    "/operations/{operation_id}/undo",
+    response={202: OperationOut, **error_responses(403, 404, 409, 422, 429)},
+    summary="Undo a restore: put the target back as it was just before it",
+)
+def operation_undo(
+    request: HttpRequest,
+    response: HttpResponse,
+    operation_id: int = Path(..., ge=1, le=2**62),
+    idempotency_key: str | None = IDEMPOTENCY,
+):
     op = _operation_for(request, operation_id)
-    undo = services.restore_undo(operation=op, actor=request.auth,
-                                 idempotency_key=idempotency_key)
+    undo = services.restore_undo(operation=op, actor=request.auth, idempotency_key=idempotency_key)
     return _accepted(response, undo)

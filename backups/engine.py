@@ -49,7 +49,8 @@ class RestoreAborted(Exception):
 def _progress(op: RestoreOperation, **fields) -> None:
     fields["heartbeat_at"] = timezone.now()
     RestoreOperation.objects.using(settings.RESTORE_PROGRESS_DATABASE).filter(pk=op.pk).update(
-        **fields)
+        **fields
+    )
 
 
 @contextmanager
@@ -68,8 +69,8 @@ def _heartbeat(op: RestoreOperation) -> Iterator[None]:
         try:
             while not stop.wait(settings.RESTORE_HEARTBEAT.total_seconds()):
                 RestoreOperation.objects.using(settings.RESTORE_PROGRESS_DATABASE).filter(
-                    pk=op.pk, status=RestoreOperation.Status.RUNNING).update(
-                    heartbeat_at=timezone.now())
+                    pk=op.pk, status=RestoreOperation.Status.RUNNING
+                ).update(heartbeat_at=timezone.now())
         except Exception:  # noqa: BLE001 - a missed beat must not fail the restore
             log.exception("Heartbeat of restore %s failed", op.pk)
         finally:
@@ -108,9 +109,13 @@ def restore_run(operation_id: int) -> str:
         return op.status  # delivered twice, or failed by support before it ran
     now = timezone.now()
     started = RestoreOperation.objects.filter(
-        pk=op.pk, status=RestoreOperation.Status.QUEUED).update(
-        status=RestoreOperation.Status.RUNNING, phase=RestoreOperation.Phase.PREPARING,
-        started_at=now, heartbeat_at=now)
+        pk=op.pk, status=RestoreOperation.Status.QUEUED
+    ).update(
+        status=RestoreOperation.Status.RUNNING,
+        phase=RestoreOperation.Phase.PREPARING,
+        started_at=now,
+        heartbeat_at=now,
+    )
     if not started:
         return RestoreOperation.objects.get(pk=op.pk).status
     op.refresh_from_db()
@@ -119,8 +124,11 @@ def restore_run(operation_id: int) -> str:
             _overwrite(op)
     except Exception as exc:  # noqa: BLE001 - any failure fails the operation, data untouched
         log.exception("Restore %s failed", op.pk)
-        message = str(exc) if isinstance(exc, RestoreAborted) else (
-            f"The restore failed and nothing was changed: {exc.__class__.__name__}: {exc}")
+        message = (
+            str(exc)
+            if isinstance(exc, RestoreAborted)
+            else (f"The restore failed and nothing was changed: {exc.__class__.__name__}: {exc}")
+        )
         services.restore_fail(operation=op, error=message)
         return RestoreOperation.Status.FAILED
     return RestoreOperation.Status.SUCCEEDED
@@ -138,47 +146,72 @@ def _overwrite(op: RestoreOperation) -> None:
         snapshot = store.as_of(source, moment)
         tables = list(snapshot.tables().order_by("name"))
         counts = dict(
-            RowVersion.objects.filter(table__in=tables).filter(store.live_at(moment))
-            .values("table_id").annotate(n=Count("key")).values_list("table_id", "n"))
-        _progress(op, phase=RestoreOperation.Phase.COPYING, tables_total=len(tables),
-                  rows_total=sum(counts.values()), tables_done=0, rows_copied=0)
+            RowVersion.objects.filter(table__in=tables)
+            .filter(store.live_at(moment))
+            .values("table_id")
+            .annotate(n=Count("key"))
+            .values_list("table_id", "n")
+        )
+        _progress(
+            op,
+            phase=RestoreOperation.Phase.COPYING,
+            tables_total=len(tables),
+            rows_total=sum(counts.values()),
+            tables_done=0,
+            rows_copied=0,
+        )
 
         ts = store.next_timestamp(target)
         before = ManualBackup.objects.create(
-            environment=target, kind=ManualBackup.Kind.PRE_RESTORE,
+            environment=target,
+            kind=ManualBackup.Kind.PRE_RESTORE,
             label=pre_restore_label(op, ts - store.TICK),
-            backup_at=ts - store.TICK, created_by=op.requested_by, created_at=ts,
+            backup_at=ts - store.TICK,
+            created_by=op.requested_by,
+            created_at=ts,
             expires_at=ts + (manual_retention(target.type) or system_retention(target.type)),
         )
         Generation.objects.filter(environment=target, valid_to__isnull=True).update(valid_to=ts)
         generation = Generation.objects.create(
-            environment=target, valid_from=ts,
-            reason=f"Restored from {source.name} at {moment:%Y-%m-%d %H:%M:%S} UTC"[:200])
+            environment=target,
+            valid_from=ts,
+            reason=f"Restored from {source.name} at {moment:%Y-%m-%d %H:%M:%S} UTC"[:200],
+        )
 
         sql = _copy_rows_sql()
         adapt = connection.ops.adapt_datetimefield_value
         copied = 0
         for done, table in enumerate(tables, start=1):
             new_table = DataTable.objects.create(
-                generation=generation, name=table.name, display_name=table.display_name,
-                columns=table.columns, valid_from=ts)
+                generation=generation,
+                name=table.name,
+                display_name=table.display_name,
+                columns=table.columns,
+                valid_from=ts,
+            )
             with connection.cursor() as cursor:
-                cursor.execute(sql, [new_table.pk, adapt(ts), table.pk, adapt(moment),
-                                     adapt(moment)])
+                cursor.execute(
+                    sql, [new_table.pk, adapt(ts), table.pk, adapt(moment), adapt(moment)]
+                )
                 copied += cursor.rowcount
             _progress(op, tables_done=done, rows_copied=copied)
             after_table_copied(op, table)
 
         _progress(op, phase=RestoreOperation.Phase.FINISHING)
-        details_before = {"before_name": target.name,
-                          "before_security_group": target.security_group,
-                          "before_admin_mode": target.admin_mode}
+        details_before = {
+            "before_name": target.name,
+            "before_security_group": target.security_group,
+            "before_admin_mode": target.admin_mode,
+        }
         name_before = target.name
         target.state = EnvironmentState.READY
         # After a restore only admins may use the environment; an undo puts back the mode the
         # environment had before the restore it undoes.
-        target.admin_mode = (op.undo_of.before_admin_mode
-                             if op.undo_of and op.undo_of.before_admin_mode is not None else True)
+        target.admin_mode = (
+            op.undo_of.before_admin_mode
+            if op.undo_of and op.undo_of.before_admin_mode is not None
+            else True
+        )
         target.last_change_at = ts
         fields = ["state", "admin_mode", "last_change_at"]
         if op.new_name:
@@ -196,21 +229,36 @@ def _overwrite(op: RestoreOperation) -> None:
             raise RestoreAborted(locked.error or "The restore was stopped.")
         finished = timezone.now()
         RestoreOperation.objects.filter(pk=op.pk).update(
-            status=RestoreOperation.Status.SUCCEEDED, phase=RestoreOperation.Phase.DONE,
-            finished_at=finished, heartbeat_at=finished, generation=generation,
-            pre_restore_backup=before, rows_copied=copied, tables_done=len(tables),
-            tables_total=len(tables), **details_before)
+            status=RestoreOperation.Status.SUCCEEDED,
+            phase=RestoreOperation.Phase.DONE,
+            finished_at=finished,
+            heartbeat_at=finished,
+            generation=generation,
+            pre_restore_backup=before,
+            rows_copied=copied,
+            tables_done=len(tables),
+            tables_total=len(tables),
+            **details_before,
+        )
         what = "Undid restore of" if op.undo_of_id else "Restored"
         renamed = f"; renamed to {target.name}" if target.name != name_before else ""
         audit_record(
-            action="restore.succeed", actor=op.requested_by, environment=target,
-            environment_name=name_before, related_environment=source,
+            action="restore.succeed",
+            actor=op.requested_by,
+            environment=target,
+            environment_name=name_before,
+            related_environment=source,
             summary=f"{what} {name_before} from {op.source_name or source.name} at "
-                    f"{moment:%Y-%m-%d %H:%M:%S} UTC ({copied} row{'s' * (copied != 1)} in "
-                    f"{len(tables)} table{'s' * (len(tables) != 1)}{renamed})",
-            details={"operation": op.pk, "rows": copied, "tables": len(tables),
-                     "seconds": round((finished - op.started_at).total_seconds(), 3)
-                     if op.started_at else None},
+            f"{moment:%Y-%m-%d %H:%M:%S} UTC ({copied} row{'s' * (copied != 1)} in "
+            f"{len(tables)} table{'s' * (len(tables) != 1)}{renamed})",
+            details={
+                "operation": op.pk,
+                "rows": copied,
+                "tables": len(tables),
+                "seconds": round((finished - op.started_at).total_seconds(), 3)
+                if op.started_at
+                else None,
+            },
         )
 
 
@@ -222,7 +270,7 @@ def pre_restore_label(op: RestoreOperation, moment: datetime.datetime) -> str:
         return f"Before undo of restore #{op.undo_of_id}{when}"
     room = 100 - len("Before restore from ") - len(when)
     name = op.source_name or op.source.name
-    name = name if len(name) <= room else name[:room - 1] + "…"
+    name = name if len(name) <= room else name[: room - 1] + "…"
     return f"Before restore from {name}{when}"
 
 

@@ -8,8 +8,11 @@ from django.utils import timezone
 
 from backups import localtime
 
-PRESETS = {"latest": datetime.timedelta(0), "1h": datetime.timedelta(hours=1),
-           "1d": datetime.timedelta(days=1)}
+PRESETS = {
+    "latest": datetime.timedelta(0),
+    "1h": datetime.timedelta(hours=1),
+    "1d": datetime.timedelta(days=1),
+}
 
 
 class ZoneField(forms.CharField):
@@ -26,13 +29,19 @@ class ZoneField(forms.CharField):
 class MomentForm(forms.Form):
     """System tab: a date and time in the admin's time zone, or a preset."""
 
-    date = forms.DateField(label="Date", required=False,
-                           widget=forms.DateInput(attrs={"type": "date"}))
-    time = forms.TimeField(label="Time", required=False,
-                           widget=forms.TimeInput(attrs={"type": "time", "step": "1"}))
+    date = forms.DateField(
+        label="Date", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    time = forms.TimeField(
+        label="Time", required=False, widget=forms.TimeInput(attrs={"type": "time", "step": "1"})
+    )
     tz = ZoneField(label="Time zone", max_length=100)
-    fold = forms.TypedChoiceField(required=False, coerce=int, empty_value=None,
-                                  choices=[("", ""), ("0", "first"), ("1", "second")])
+    fold = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", ""), ("0", "first"), ("1", "second")],
+    )
     preset = forms.ChoiceField(required=False, choices=[("", "")] + [(k, k) for k in PRESETS])
 
     def __init__(self, *args, now: datetime.datetime, window=None, **kwargs):
@@ -80,8 +89,9 @@ def viewer_zone() -> str:
 
 class BackupForm(forms.Form):
     label = forms.CharField(label="Label", max_length=100, strip=True)
-    notes = forms.CharField(label="Notes", required=False, max_length=2000,
-                            widget=forms.Textarea(attrs={"rows": 4}))
+    notes = forms.CharField(
+        label="Notes", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 4})
+    )
 
 
 class RestoreForm(forms.Form):
@@ -89,9 +99,12 @@ class RestoreForm(forms.Form):
 
     target = forms.ChoiceField(label="Environment to overwrite")
     new_name = forms.CharField(label="Name after restore", required=False, max_length=100)
-    security_group = forms.CharField(label="Security group after restore", required=False,
-                                     max_length=100,
-                                     help_text="Leave as it is to keep the target's group.")
+    security_group = forms.CharField(
+        label="Security group after restore",
+        required=False,
+        max_length=100,
+        help_text="Leave as it is to keep the target's group.",
+    )
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
 
     def __init__(self, *args, targets, **kwargs):
@@ -99,12 +112,14 @@ class RestoreForm(forms.Form):
         self.targets = {t.slug: t for t in targets}
         self.fields["target"].choices = [("", "Select an environment")] + [
             (t.slug, f"{t.name} ({t.get_type_display()}, {t.get_region_display()})")
-            for t in targets]
+            for t in targets
+        ]
 
 
 class ConfirmForm(RestoreForm):
-    confirm_name = forms.CharField(label="Type the target environment's name to confirm",
-                                   max_length=100)
+    confirm_name = forms.CharField(
+        label="Type the target environment's name to confirm", max_length=100
+    )
 
     def clean(self):
         data = super().clean()
@@ -117,8 +132,7 @@ class ConfirmForm(RestoreForm):
 class UndoForm(forms.Form):
     """Undo overwrites the environment too: confirmed by typing its name, like a restore."""
 
-    confirm_name = forms.CharField(label="Type the environment's name to confirm",
-                                   max_length=100)
+    confirm_name = forms.CharField(label="Type the environment's name to confirm", max_length=100)
     # One per dialog: a second click of the same dialog lands on the same undo.
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100, required=False)
 

@@ -28,8 +28,9 @@ def zone_choices(now: datetime.datetime) -> list[tuple[str, str]]:
 @functools.lru_cache(maxsize=4)
 def _zone_offsets_at(hour: datetime.datetime) -> tuple[tuple[str, str], ...]:
     # Offsets change only at daylight-saving switches, which happen on the hour.
-    return tuple((name, offset_label(hour.astimezone(zoneinfo.ZoneInfo(name))))
-                 for name in zone_names())
+    return tuple(
+        (name, offset_label(hour.astimezone(zoneinfo.ZoneInfo(name)))) for name in zone_names()
+    )
 
 
 def zone_datalist_html(first: str, now: datetime.datetime) -> str:
@@ -46,8 +47,10 @@ def _zone_options_at(hour: datetime.datetime) -> dict[str, str]:
     from django.utils.html import escape
 
     # The offset is the option's label: browsers show it beside the name.
-    return {name: f'<option value="{escape(name)}">{offset}</option>'
-            for name, offset in _zone_offsets_at(hour)}
+    return {
+        name: f'<option value="{escape(name)}">{offset}</option>'
+        for name, offset in _zone_offsets_at(hour)
+    }
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,11 @@ def _zone_index() -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
     return names, {city: _one_if_aliases(found) for city, found in cities.items()}
 
 
-_SAMPLES = tuple(datetime.datetime(year, month, 1, 12, tzinfo=datetime.UTC)
-                 for year in range(1970, 2038) for month in (1, 4, 7, 10))
+_SAMPLES = tuple(
+    datetime.datetime(year, month, 1, 12, tzinfo=datetime.UTC)
+    for year in range(1970, 2038)
+    for month in (1, 4, 7, 10)
+)
 
 
 def _one_if_aliases(found: list[str]) -> tuple[str, ...]:
@@ -83,8 +89,9 @@ def _one_if_aliases(found: list[str]) -> tuple[str, ...]:
     "America/Argentina/Buenos_Aires", "Singapore" beside "Asia/Singapore"): when every zone a
     city names keeps the same clock, they are one zone, and the most specific name stands."""
     if len(found) > 1:
-        offsets = {tuple(m.astimezone(zoneinfo.ZoneInfo(n)).utcoffset() for m in _SAMPLES)
-                   for n in found}
+        offsets = {
+            tuple(m.astimezone(zoneinfo.ZoneInfo(n)).utcoffset() for m in _SAMPLES) for n in found
+        }
         if len(offsets) == 1:
             return (sorted(found, key=lambda n: (-n.count("/"), n))[0],)
     return tuple(found)
@@ -102,11 +109,17 @@ def find_zone(text: str) -> ZoneMatch:
     if len(found) == 1:
         return ZoneMatch(found[0])
     if found:
-        return ZoneMatch(None, error=(
-            f"“{text}” matches several time zones: {', '.join(found)}. Type the full name."))
-    return ZoneMatch(None, error=(
-        f"“{text}” is not a time zone we know. Type a name from the list, such as "
-        "Europe/Paris, or a city, such as Kolkata."))
+        return ZoneMatch(
+            None,
+            error=(f"“{text}” matches several time zones: {', '.join(found)}. Type the full name."),
+        )
+    return ZoneMatch(
+        None,
+        error=(
+            f"“{text}” is not a time zone we know. Type a name from the list, such as "
+            "Europe/Paris, or a city, such as Kolkata."
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -116,8 +129,9 @@ class LocalMoment:
     choices: tuple[datetime.datetime, ...] = ()  # the two moments of an ambiguous local time
 
 
-def resolve(day: datetime.date, clock: datetime.time, zone: str, fold: int | None = None
-            ) -> LocalMoment:
+def resolve(
+    day: datetime.date, clock: datetime.time, zone: str, fold: int | None = None
+) -> LocalMoment:
     tz = zoneinfo.ZoneInfo(zone)
     naive = datetime.datetime.combine(day, clock)
     first = naive.replace(tzinfo=tz, fold=0)
@@ -128,15 +142,24 @@ def resolve(day: datetime.date, clock: datetime.time, zone: str, fold: int | Non
         return LocalMoment(None, error=f"{naive:%Y-%m-%d %H:%M} is out of range.")
     # A local time that does not survive the round trip through UTC never happened there.
     if first.astimezone(datetime.UTC).astimezone(tz).replace(tzinfo=None) != naive:
-        return LocalMoment(None, error=(
-            f"{naive:%Y-%m-%d %H:%M} does not exist in {zone}: the clocks went forward over "
-            "it. Choose a time before or after the change."))
+        return LocalMoment(
+            None,
+            error=(
+                f"{naive:%Y-%m-%d %H:%M} does not exist in {zone}: the clocks went forward over "
+                "it. Choose a time before or after the change."
+            ),
+        )
     # Moments leave here in UTC: an aware local time with fold=1 never compares equal to a
     # moment in another zone (PEP 495), which would quietly break lookups downstream.
     if first.utcoffset() != second.utcoffset():
         if fold in (0, 1):
             return LocalMoment((second if fold else first).astimezone(datetime.UTC))
-        return LocalMoment(None, error=(
-            f"{naive:%Y-%m-%d %H:%M} happened twice in {zone}: the clocks went back. Choose "
-            "which one you mean."), choices=(first, second))
+        return LocalMoment(
+            None,
+            error=(
+                f"{naive:%Y-%m-%d %H:%M} happened twice in {zone}: the clocks went back. Choose "
+                "which one you mean."
+            ),
+            choices=(first, second),
+        )
     return LocalMoment(first.astimezone(datetime.UTC))

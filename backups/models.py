@@ -97,7 +97,10 @@ class RestoreOperation(models.Model):
 
     task_id = models.CharField(max_length=64, blank=True)
     generation = models.ForeignKey(
-        "environments.Generation", null=True, blank=True, on_delete=models.SET_NULL,
+        "environments.Generation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     # The moment just before the overwrite, on the target: undo restores the target to it.
@@ -116,7 +119,8 @@ class RestoreOperation(models.Model):
         constraints = [
             # The database, not only Python, guarantees one restore at a time per target.
             models.UniqueConstraint(
-                fields=["target"], condition=Q(status__in=["queued", "running"]),
+                fields=["target"],
+                condition=Q(status__in=["queued", "running"]),
                 name="one_active_restore_per_target",
             ),
             models.UniqueConstraint(

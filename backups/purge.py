@@ -44,9 +44,11 @@ class PurgeResult:
 def history_floor(environment: Environment, now: datetime.datetime) -> datetime.datetime:
     floor = restorable_window(environment, now=now).start
     oldest_backup = ManualBackup.objects.filter(
-        environment=environment, expires_at__gt=now).aggregate(m=Min("backup_at"))["m"]
+        environment=environment, expires_at__gt=now
+    ).aggregate(m=Min("backup_at"))["m"]
     oldest_restore = RestoreOperation.objects.filter(
-        source=environment, status__in=RestoreOperation.ACTIVE).aggregate(m=Min("moment"))["m"]
+        source=environment, status__in=RestoreOperation.ACTIVE
+    ).aggregate(m=Min("moment"))["m"]
     return min(filter(None, [floor, oldest_backup, oldest_restore]))
 
 
@@ -64,10 +66,12 @@ def _purge_environment(env: Environment, floor: datetime.datetime, result: Purge
         ).delete()
         tables, _ = DataTable.objects.filter(pk__in=old_tables.values("id")).delete()
         generations, _ = old_generations.delete()
-        Activity.objects.filter(environment=env, hour__lt=floor - datetime.timedelta(hours=1)
-                                ).delete()
-        ChangeBatch.objects.filter(environment=env,
-                                   at__lte=floor - datetime.timedelta(hours=1)).delete()
+        Activity.objects.filter(
+            environment=env, hour__lt=floor - datetime.timedelta(hours=1)
+        ).delete()
+        ChangeBatch.objects.filter(
+            environment=env, at__lte=floor - datetime.timedelta(hours=1)
+        ).delete()
         previous = env.purged_before
         if previous is None or floor > previous:
             Environment.objects.filter(pk=env.pk).update(purged_before=floor)
@@ -76,27 +80,43 @@ def _purge_environment(env: Environment, floor: datetime.datetime, result: Purge
     result.generations_deleted += generations
     result.environments[env.slug] = floor.isoformat()
     if versions or tables or generations:
-        audit_record(action="backup.purge", actor=None, environment=env,
-                     summary=f"Purged history of {env.name} older than "
-                             f"{floor:%Y-%m-%d %H:%M} UTC ({versions} versions)",
-                     details={"floor": floor.isoformat(), "versions": versions,
-                              "tables": tables, "generations": generations})
+        audit_record(
+            action="backup.purge",
+            actor=None,
+            environment=env,
+            summary=f"Purged history of {env.name} older than "
+            f"{floor:%Y-%m-%d %H:%M} UTC ({versions} versions)",
+            details={
+                "floor": floor.isoformat(),
+                "versions": versions,
+                "tables": tables,
+                "generations": generations,
+            },
+        )
 
 
-def backups_purge(*, now: datetime.datetime | None = None, actor: User | None = None
-                  ) -> PurgeResult:
+def backups_purge(
+    *, now: datetime.datetime | None = None, actor: User | None = None
+) -> PurgeResult:
     now = now or timezone.now()
     result = PurgeResult()
     expired = ManualBackup.objects.filter(expires_at__lte=now)
     for backup in expired.select_related("environment"):
-        audit_record(action="backup.expire", actor=None, environment=backup.environment,
-                     summary=f"Backup {backup.label} of {backup.environment.name} expired",
-                     details={"backup": backup.pk})
+        audit_record(
+            action="backup.expire",
+            actor=None,
+            environment=backup.environment,
+            summary=f"Backup {backup.label} of {backup.environment.name} expired",
+            details={"backup": backup.pk},
+        )
     result.backups_deleted, _ = expired.delete()
     for env in Environment.objects.all():
         _purge_environment(env, history_floor(env, now), result)
-    audit_record(action="purge", actor=actor,
-                 summary=f"Purge: {result.backups_deleted} expired backups, "
-                         f"{result.versions_deleted} row versions deleted",
-                 details={k: v for k, v in result.as_dict().items() if k != "environments"})
+    audit_record(
+        action="purge",
+        actor=actor,
+        summary=f"Purge: {result.backups_deleted} expired backups, "
+        f"{result.versions_deleted} row versions deleted",
+        details={k: v for k, v in result.as_dict().items() if k != "environments"},
+    )
     return result

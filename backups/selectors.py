@@ -28,10 +28,12 @@ def manual_backups_refusal(environment: Environment) -> str:
     """Why this environment has no manual backups, or "" when it may have them."""
     if manual_retention(environment.type) is not None:
         return ""
-    return (f"{environment.get_type_display()} environments have no manual backups: only "
-            "production and sandbox environments do. Every moment of the last "
-            f"{system_retention(environment.type).days} days can be restored from the System "
-            "tab.")
+    return (
+        f"{environment.get_type_display()} environments have no manual backups: only "
+        "production and sandbox environments do. Every moment of the last "
+        f"{system_retention(environment.type).days} days can be restored from the System "
+        "tab."
+    )
 
 
 @dataclass(frozen=True)
@@ -43,8 +45,7 @@ class Window:
         return self.start <= moment <= self.end
 
 
-def restorable_window(environment: Environment, *, now: datetime.datetime | None = None
-                      ) -> Window:
+def restorable_window(environment: Environment, *, now: datetime.datetime | None = None) -> Window:
     """[max(created, now - retention), now], never before history that was purged."""
     now = now or timezone.now()
     start = max(environment.created_at, now - system_retention(environment.type))
@@ -53,10 +54,12 @@ def restorable_window(environment: Environment, *, now: datetime.datetime | None
     return Window(start=min(start, now), end=now)
 
 
-def unexpired_backups(environment: Environment, *, now: datetime.datetime | None = None
-                      ) -> QuerySet[ManualBackup]:
-    return ManualBackup.objects.filter(environment=environment,
-                                       expires_at__gt=now or timezone.now())
+def unexpired_backups(
+    environment: Environment, *, now: datetime.datetime | None = None
+) -> QuerySet[ManualBackup]:
+    return ManualBackup.objects.filter(
+        environment=environment, expires_at__gt=now or timezone.now()
+    )
 
 
 # The window's start moves on while a person reads the candidates; history is purged daily,
@@ -64,9 +67,13 @@ def unexpired_backups(environment: Environment, *, now: datetime.datetime | None
 START_GRACE = datetime.timedelta(minutes=15)
 
 
-def is_restorable(environment: Environment, moment: datetime.datetime, *,
-                  now: datetime.datetime | None = None,
-                  grace: datetime.timedelta = datetime.timedelta(0)) -> bool:
+def is_restorable(
+    environment: Environment,
+    moment: datetime.datetime,
+    *,
+    now: datetime.datetime | None = None,
+    grace: datetime.timedelta = datetime.timedelta(0),
+) -> bool:
     """A moment in the window (or up to `grace` before its start, while that history is still
     kept), or the moment of a backup that has not expired."""
     now = now or timezone.now()
@@ -91,8 +98,11 @@ class Candidate:
     def kind_label(self) -> str:
         if self.backup_kind:
             return ManualBackup.Kind(self.backup_kind).label
-        return {"point_in_time": "Point in time", "system": "System backup",
-                "manual": "Manual backup"}[self.kind]
+        return {
+            "point_in_time": "Point in time",
+            "system": "System backup",
+            "manual": "Manual backup",
+        }[self.kind]
 
 
 @dataclass(frozen=True)
@@ -104,8 +114,9 @@ class Candidates:
     items: list[Candidate] = field(default_factory=list)
 
 
-def _hourly_points(window: Window, around: datetime.datetime, count: int
-                   ) -> list[datetime.datetime]:
+def _hourly_points(
+    window: Window, around: datetime.datetime, count: int
+) -> list[datetime.datetime]:
     """System backup points: on the hour, inside the window, nearest `around`."""
     anchor = around.replace(minute=0, second=0, microsecond=0)
     points = []
@@ -116,8 +127,13 @@ def _hourly_points(window: Window, around: datetime.datetime, count: int
     return sorted(points, key=lambda p: (abs(p - around), p))[:count]
 
 
-def restore_candidates(environment: Environment, moment: datetime.datetime, *,
-                       now: datetime.datetime | None = None, limit: int = 8) -> Candidates:
+def restore_candidates(
+    environment: Environment,
+    moment: datetime.datetime,
+    *,
+    now: datetime.datetime | None = None,
+    limit: int = 8,
+) -> Candidates:
     """What the closest-time picker offers for `moment`: the exact moment when it can be
     restored, the nearest hourly system backups and manual backups, nearest first; when the
     moment is outside the window, the nearest available moments and the reason."""
@@ -130,24 +146,32 @@ def restore_candidates(environment: Environment, moment: datetime.datetime, *,
         reason = "That moment is in the future. The latest moment you can restore is now."
         around = now
     elif moment < environment.created_at:
-        reason = (f"{environment.name} did not exist yet at that moment. The earliest moment "
-                  "you can restore is shown first.")
+        reason = (
+            f"{environment.name} did not exist yet at that moment. The earliest moment "
+            "you can restore is shown first."
+        )
         around = window.start
     elif moment < window.start:
         days = system_retention(environment.type).days
-        reason = (f"That moment is older than the restorable window ({days} days for a "
-                  f"{environment.get_type_display().lower()} environment). The nearest "
-                  "available moments are listed.")
+        reason = (
+            f"That moment is older than the restorable window ({days} days for a "
+            f"{environment.get_type_display().lower()} environment). The nearest "
+            "available moments are listed."
+        )
         around = window.start
     else:
         during = RestoreOperation.objects.filter(
-            target=environment, started_at__lte=moment, finished_at__gte=moment,
+            target=environment,
+            started_at__lte=moment,
+            finished_at__gte=moment,
             status=RestoreOperation.Status.SUCCEEDED,
         ).first()
         if during is not None:
-            reason = (f"{environment.name} was being restored around that moment. Its data "
-                      "switched to the restored data at one instant: restoring a moment before "
-                      "it gives the old data, after it the restored data.")
+            reason = (
+                f"{environment.name} was being restored around that moment. Its data "
+                "switched to the restored data at one instant: restoring a moment before "
+                "it gives the old data, after it the restored data."
+            )
 
     items: list[Candidate] = []
     if exact:
@@ -162,17 +186,29 @@ def restore_candidates(environment: Environment, moment: datetime.datetime, *,
     backups = unexpired_backups(environment, now=now)
     named = backups.exclude(kind=ManualBackup.Kind.PRE_RESTORE)
     nearest = list(named.filter(backup_at__lte=around).order_by("-backup_at")[:3]) + list(
-        named.filter(backup_at__gt=around).order_by("backup_at")[:3])
+        named.filter(backup_at__gt=around).order_by("backup_at")[:3]
+    )
     # Every restore records a "Before restore" backup; offer only the one nearest the moment
     # so that they do not crowd out the backups people named.
     before_restores = backups.filter(kind=ManualBackup.Kind.PRE_RESTORE)
     nearest += sorted(
-        [b for b in (before_restores.filter(backup_at__lte=around).order_by("-backup_at")
-                     .first(),
-                     before_restores.filter(backup_at__gt=around).order_by("backup_at").first())
-         if b is not None], key=lambda b: abs(b.backup_at - around))[:1]
+        [
+            b
+            for b in (
+                before_restores.filter(backup_at__lte=around).order_by("-backup_at").first(),
+                before_restores.filter(backup_at__gt=around).order_by("backup_at").first(),
+            )
+            if b is not None
+        ],
+        key=lambda b: abs(b.backup_at - around),
+    )[:1]
     items += [Candidate(b.backup_at, "manual", b.label, b.pk, b.kind) for b in nearest]
     head, rest = items[0], items[1:]
     rest.sort(key=lambda c: (abs(c.moment - around), c.moment))
-    return Candidates(requested=moment, window=window, exact=exact, reason=reason,
-                      items=[head] + rest[: limit - 1])
+    return Candidates(
+        requested=moment,
+        window=window,
+        exact=exact,
+        reason=reason,
+        items=[head] + rest[: limit - 1],
+    )

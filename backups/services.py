@@ -47,16 +47,23 @@ def _clean_notes(notes: str | None) -> str:
 
 def _require_ready(environment: Environment, doing: str) -> None:
     if environment.state != EnvironmentState.READY:
-        raise Conflict(f"{environment.name} is {environment.get_state_display().lower()}; "
-                       f"you cannot {doing} until that finishes.")
+        raise Conflict(
+            f"{environment.name} is {environment.get_state_display().lower()}; "
+            f"you cannot {doing} until that finishes."
+        )
 
 
 # -- manual backups --------------------------------------------------------------------------------
 
 
 def backup_create(
-    *, environment: Environment, label: str, notes: str = "", actor: User,
-    kind: str = ManualBackup.Kind.MANUAL, moment: datetime.datetime | None = None,
+    *,
+    environment: Environment,
+    label: str,
+    notes: str = "",
+    actor: User,
+    kind: str = ManualBackup.Kind.MANUAL,
+    moment: datetime.datetime | None = None,
 ) -> ManualBackup:
     decision = permissions.can_manage_backups(actor, environment)
     if not decision:
@@ -70,20 +77,30 @@ def backup_create(
     now = timezone.now()
     moment = moment or now
     if moment > now or moment not in selectors.restorable_window(environment, now=now):
-        raise Refused("A backup can only mark a moment inside the restorable window.",
-                      field="moment")
+        raise Refused(
+            "A backup can only mark a moment inside the restorable window.", field="moment"
+        )
     with transaction.atomic():
         env = Environment.objects.select_for_update().get(pk=environment.pk)
         if kind == ManualBackup.Kind.MANUAL:
             _require_ready(env, "back it up")
         backup = ManualBackup.objects.create(
-            environment=env, label=label, notes=notes, backup_at=moment, kind=kind,
-            created_by=actor, created_at=now, expires_at=now + retention,
+            environment=env,
+            label=label,
+            notes=notes,
+            backup_at=moment,
+            kind=kind,
+            created_by=actor,
+            created_at=now,
+            expires_at=now + retention,
         )
-        audit_record(action="backup.create", actor=actor, environment=env,
-                     summary=f"Backed up {env.name}: {label}",
-                     details={"backup": backup.pk, "kind": kind,
-                              "backup_at": moment.isoformat()})
+        audit_record(
+            action="backup.create",
+            actor=actor,
+            environment=env,
+            summary=f"Backed up {env.name}: {label}",
+            details={"backup": backup.pk, "kind": kind, "backup_at": moment.isoformat()},
+        )
     return backup
 
 
@@ -98,9 +115,13 @@ def backup_update(*, backup: ManualBackup, label: str, notes: str, actor: User) 
         old = (backup.label, backup.notes)
         backup.label, backup.notes = label, notes
         backup.save(update_fields=["label", "notes"])
-        audit_record(action="backup.update", actor=actor, environment=backup.environment,
-                     summary=f"Edited backup {label} of {backup.environment.name}",
-                     details={"backup": backup.pk, "before": {"label": old[0], "notes": old[1]}})
+        audit_record(
+            action="backup.update",
+            actor=actor,
+            environment=backup.environment,
+            summary=f"Edited backup {label} of {backup.environment.name}",
+            details={"backup": backup.pk, "before": {"label": old[0], "notes": old[1]}},
+        )
     return backup
 
 
@@ -112,17 +133,24 @@ def backup_delete(*, backup: ManualBackup, actor: User) -> None:
     with transaction.atomic():
         env = Environment.objects.select_for_update().get(pk=env.pk)
         _require_ready(env, "delete its backups")
-        if RestoreOperation.objects.filter(backup=backup,
-                                           status__in=RestoreOperation.ACTIVE).exists():
+        if RestoreOperation.objects.filter(
+            backup=backup, status__in=RestoreOperation.ACTIVE
+        ).exists():
             raise Conflict("A restore from this backup is under way; delete it afterwards.")
         label, pk = backup.label, backup.pk
         backup.delete()
-        audit_record(action="backup.delete", actor=actor, environment=env,
-                     summary=f"Deleted backup {label} of {env.name}", details={"backup": pk})
+        audit_record(
+            action="backup.delete",
+            actor=actor,
+            environment=env,
+            summary=f"Deleted backup {label} of {env.name}",
+            details={"backup": pk},
+        )
 
 
-def environment_update_version(*, environment: Environment, new_version: str, actor: User
-                               ) -> Environment:
+def environment_update_version(
+    *, environment: Environment, new_version: str, actor: User
+) -> Environment:
     """Record a backup first, then change the version: the update can always be undone."""
     if not permissions.can_manage_environment(actor, environment):
         raise NotAllowed("You do not manage this environment.")
@@ -135,13 +163,21 @@ def environment_update_version(*, environment: Environment, new_version: str, ac
         if new_version == env.version:
             raise Refused(f"{env.name} is already on version {new_version}.", field="version")
         old = env.version
-        backup_create(environment=env, actor=actor, kind=ManualBackup.Kind.VERSION_UPDATE,
-                      label=f"Before update from {old} to {new_version}")
+        backup_create(
+            environment=env,
+            actor=actor,
+            kind=ManualBackup.Kind.VERSION_UPDATE,
+            label=f"Before update from {old} to {new_version}",
+        )
         env.version = new_version
         env.save(update_fields=["version"])
-        audit_record(action="environment.update_version", actor=actor, environment=env,
-                     summary=f"Updated {env.name} from version {old} to {new_version}",
-                     details={"from": old, "to": new_version})
+        audit_record(
+            action="environment.update_version",
+            actor=actor,
+            environment=env,
+            summary=f"Updated {env.name} from version {old} to {new_version}",
+            details={"from": old, "to": new_version},
+        )
     environment.refresh_from_db()
     return environment
 
@@ -149,17 +185,31 @@ def environment_update_version(*, environment: Environment, new_version: str, ac
 # -- restore -----------------------------------------------------------------------------------------
 
 
-def _check_restore_rules(*, source: Environment, target: Environment, moment: datetime.datetime,
-                         backup: ManualBackup | None, now: datetime.datetime) -> None:
+def _check_restore_rules(
+    *,
+    source: Environment,
+    target: Environment,
+    moment: datetime.datetime,
+    backup: ManualBackup | None,
+    now: datetime.datetime,
+) -> None:
     if target.type != EnvironmentType.SANDBOX:
-        hint = (" Convert it to a sandbox first, restore, then convert it back to production."
-                if target.type == EnvironmentType.PRODUCTION else "")
-        raise Refused(f"Only sandbox environments can be restored to; {target.name} is a "
-                      f"{target.get_type_display().lower()} environment.{hint}", field="target")
+        hint = (
+            " Convert it to a sandbox first, restore, then convert it back to production."
+            if target.type == EnvironmentType.PRODUCTION
+            else ""
+        )
+        raise Refused(
+            f"Only sandbox environments can be restored to; {target.name} is a "
+            f"{target.get_type_display().lower()} environment.{hint}",
+            field="target",
+        )
     if source.region != target.region:
-        raise Refused(f"{source.name} is in {source.get_region_display()} and {target.name} in "
-                      f"{target.get_region_display()}; source and target must share a region.",
-                      field="target")
+        raise Refused(
+            f"{source.name} is in {source.get_region_display()} and {target.name} in "
+            f"{target.get_region_display()}; source and target must share a region.",
+            field="target",
+        )
     if backup is not None:
         if backup.environment_id != source.pk:
             raise Refused("That backup belongs to another environment.", field="backup")
@@ -170,7 +220,8 @@ def _check_restore_rules(*, source: Environment, target: Environment, moment: da
         raise Refused(
             f"{source.name} can be restored to moments from {window.start:%Y-%m-%d %H:%M:%S} "
             f"UTC to now; {moment:%Y-%m-%d %H:%M:%S} UTC is outside that window.",
-            field="moment")
+            field="moment",
+        )
 
 
 @dataclass(frozen=True)
@@ -183,15 +234,23 @@ class RestoreRequest:
 
 
 def restore_validate(
-    *, source: Environment, target: Environment, requested_by: User,
-    moment: datetime.datetime | None = None, backup: ManualBackup | None = None,
-    new_name: str | None = None, security_group: str | None = None, check_permission: bool = True,
+    *,
+    source: Environment,
+    target: Environment,
+    requested_by: User,
+    moment: datetime.datetime | None = None,
+    backup: ManualBackup | None = None,
+    new_name: str | None = None,
+    security_group: str | None = None,
+    check_permission: bool = True,
     check_ready: bool = True,
 ) -> RestoreRequest:
     """Every rule of a restore, without starting it: the review step of the portal uses it."""
     if check_permission:
-        for decision in (permissions.can_manage_backups(requested_by, source),
-                         permissions.can_restore_to(requested_by, target)):
+        for decision in (
+            permissions.can_manage_backups(requested_by, source),
+            permissions.can_restore_to(requested_by, target),
+        ):
             if not decision:
                 raise NotAllowed(decision.reason)
     if (moment is None) == (backup is None):
@@ -205,10 +264,10 @@ def restore_validate(
         raise Refused("The new name must be 1 to 100 characters.", field="new_name")
     group = None if security_group is None else security_group.strip()
     if group is not None and len(group) > 100:
-        raise Refused("The security group can be at most 100 characters.",
-                      field="security_group")
-    _check_restore_rules(source=source, target=target, moment=moment, backup=backup,
-                         now=timezone.now())
+        raise Refused("The security group can be at most 100 characters.", field="security_group")
+    _check_restore_rules(
+        source=source, target=target, moment=moment, backup=backup, now=timezone.now()
+    )
     if check_ready:
         _require_ready(Environment.objects.get(pk=target.pk), "restore over it")  # fresh state
     return RestoreRequest(moment=moment, new_name=name, security_group=group)
@@ -223,16 +282,26 @@ def _as_asked(moment: datetime.datetime | str | None, backup: ManualBackup | Non
         return f"backup:{backup.pk}"
     if moment == LATEST:
         return LATEST
-    return moment.astimezone(datetime.UTC).isoformat() if isinstance(
-        moment, datetime.datetime) and not timezone.is_naive(moment) else str(moment)
+    return (
+        moment.astimezone(datetime.UTC).isoformat()
+        if isinstance(moment, datetime.datetime) and not timezone.is_naive(moment)
+        else str(moment)
+    )
 
 
 def restore_start(
-    *, source: Environment, target: Environment, requested_by: User,
-    moment: datetime.datetime | str | None = None, backup: ManualBackup | None = None,
-    new_name: str | None = None, security_group: str | None = None,
-    idempotency_key: str | None = None, undo_of: RestoreOperation | None = None,
-    retry_of: RestoreOperation | None = None, actor: User | None = None,
+    *,
+    source: Environment,
+    target: Environment,
+    requested_by: User,
+    moment: datetime.datetime | str | None = None,
+    backup: ManualBackup | None = None,
+    new_name: str | None = None,
+    security_group: str | None = None,
+    idempotency_key: str | None = None,
+    undo_of: RestoreOperation | None = None,
+    retry_of: RestoreOperation | None = None,
+    actor: User | None = None,
 ) -> RestoreOperation:
     """Validate and record a restore of `source` as of `moment` (a datetime, or LATEST) or
     `backup` over `target`, and queue it. The same idempotency key from the same person, for
@@ -240,17 +309,25 @@ def restore_start(
     actor = actor or requested_by
     idempotency_key = (idempotency_key or "").strip()[:100] or uuid.uuid4().hex
     asked = _as_asked(moment, backup)
-    existing = RestoreOperation.objects.filter(requested_by=requested_by,
-                                               idempotency_key=idempotency_key).first()
+    existing = RestoreOperation.objects.filter(
+        requested_by=requested_by, idempotency_key=idempotency_key
+    ).first()
     if existing is not None:
         return _same_request(existing, source=source, target=target, asked=asked)
     if moment == LATEST:
         moment = timezone.now()
     # A retry acts for the original requester, who must still have the rights to ask for it.
     # Busy states are checked below, on the locked rows.
-    checked = restore_validate(source=source, target=target, requested_by=requested_by,
-                               moment=moment, backup=backup, new_name=new_name,
-                               security_group=security_group, check_ready=False)
+    checked = restore_validate(
+        source=source,
+        target=target,
+        requested_by=requested_by,
+        moment=moment,
+        backup=backup,
+        new_name=new_name,
+        security_group=security_group,
+        check_ready=False,
+    )
     moment, name, group = checked.moment, checked.new_name, checked.security_group
     now = timezone.now()
 
@@ -259,53 +336,80 @@ def restore_start(
             # Source and target are locked in one order (by id) by every restore, so two
             # crossed restores (A from B, B from A) wait for each other instead of deadlocking,
             # and "the source is being restored" holds however requests interleave.
-            rows = {env.pk: env for env in Environment.objects.select_for_update()
-                    .filter(pk__in={source.pk, target.pk}).order_by("pk")}
+            rows = {
+                env.pk: env
+                for env in Environment.objects.select_for_update()
+                .filter(pk__in={source.pk, target.pk})
+                .order_by("pk")
+            }
             locked, locked_source = rows[target.pk], rows[source.pk]
             # The same request sent twice at once: the one that waited returns the first.
             existing = RestoreOperation.objects.filter(
-                requested_by=requested_by, idempotency_key=idempotency_key).first()
+                requested_by=requested_by, idempotency_key=idempotency_key
+            ).first()
             if existing is not None:
                 return _same_request(existing, source=source, target=target, asked=asked)
             _require_ready(locked, "restore over it")
             # The rules again, on the locked rows: the target may have been converted to
             # production, or moved, since they were checked.
-            _check_restore_rules(source=locked_source, target=locked, moment=moment,
-                                 backup=backup, now=now)
+            _check_restore_rules(
+                source=locked_source, target=locked, moment=moment, backup=backup, now=now
+            )
             if locked_source.pk != locked.pk and not locked_source.is_ready:
-                raise Conflict(f"{locked_source.name} is being restored itself; restore from "
-                               "it when that has finished.")
+                raise Conflict(
+                    f"{locked_source.name} is being restored itself; restore from "
+                    "it when that has finished."
+                )
             # The other way round too: no environment is overwritten while a restore from it
             # is under way (both rows are locked, so two requests cannot each miss the other).
-            if RestoreOperation.objects.filter(
-                    source=locked, status__in=RestoreOperation.ACTIVE).exclude(
-                    target=locked).exists():
-                raise Conflict(f"A restore from {locked.name} is under way; restore over it "
-                               "when that has finished.")
+            if (
+                RestoreOperation.objects.filter(source=locked, status__in=RestoreOperation.ACTIVE)
+                .exclude(target=locked)
+                .exists()
+            ):
+                raise Conflict(
+                    f"A restore from {locked.name} is under way; restore over it "
+                    "when that has finished."
+                )
             operation = RestoreOperation.objects.create(
-                source=locked_source, target=locked, moment=moment, backup=backup,
-                requested_by=requested_by, idempotency_key=idempotency_key,
-                requested_point=asked, source_name=locked_source.name,
-                target_name=locked.name, new_name=name or "", new_security_group=group or "",
-                change_security_group=group is not None, created_at=now,
-                undo_of=undo_of, retry_of=retry_of,
+                source=locked_source,
+                target=locked,
+                moment=moment,
+                backup=backup,
+                requested_by=requested_by,
+                idempotency_key=idempotency_key,
+                requested_point=asked,
+                source_name=locked_source.name,
+                target_name=locked.name,
+                new_name=name or "",
+                new_security_group=group or "",
+                change_security_group=group is not None,
+                created_at=now,
+                undo_of=undo_of,
+                retry_of=retry_of,
             )
             locked.state = EnvironmentState.RESTORING
             locked.save(update_fields=["state"])
             what = "Undo of restore" if undo_of else "Restore"
             audit_record(
-                action="restore.undo" if undo_of else "restore.start", actor=actor,
-                environment=locked, related_environment=locked_source,
+                action="restore.undo" if undo_of else "restore.start",
+                actor=actor,
+                environment=locked,
+                related_environment=locked_source,
                 summary=f"{what} of {locked.name} from {locked_source.name} at "
-                        f"{moment:%Y-%m-%d %H:%M:%S} UTC queued",
-                details={"operation": operation.pk, "moment": moment.isoformat(),
-                         "backup": backup.pk if backup else None},
+                f"{moment:%Y-%m-%d %H:%M:%S} UTC queued",
+                details={
+                    "operation": operation.pk,
+                    "moment": moment.isoformat(),
+                    "backup": backup.pk if backup else None,
+                },
             )
             transaction.on_commit(lambda: _enqueue(operation))
     except IntegrityError:
         # Lost a race: another request started a restore of this target, or used this key.
-        existing = RestoreOperation.objects.filter(requested_by=requested_by,
-                                                   idempotency_key=idempotency_key).first()
+        existing = RestoreOperation.objects.filter(
+            requested_by=requested_by, idempotency_key=idempotency_key
+        ).first()
         if existing is not None:
             return _same_request(existing, source=source, target=target, asked=asked)
         raise Conflict(f"{target.name} is already being restored.") from None
@@ -313,12 +417,18 @@ def restore_start(
     return operation
 
 
-def _same_request(existing: RestoreOperation, *, source: Environment, target: Environment,
-                  asked: str) -> RestoreOperation:
+def _same_request(
+    existing: RestoreOperation, *, source: Environment, target: Environment, asked: str
+) -> RestoreOperation:
     if (existing.source_id, existing.target_id, existing.requested_point) != (
-            source.pk, target.pk, asked):
-        raise Refused("This idempotency key was already used for a different restore.",
-                      field="idempotency_key")
+        source.pk,
+        target.pk,
+        asked,
+    ):
+        raise Refused(
+            "This idempotency key was already used for a different restore.",
+            field="idempotency_key",
+        )
     return existing
 
 
@@ -327,10 +437,13 @@ def _enqueue(operation: RestoreOperation) -> None:
 
     try:
         result: TaskResult = restore_task.using(backend=settings.TASKS_BACKEND).enqueue(
-            operation.pk)
+            operation.pk
+        )
     except Exception as exc:  # noqa: BLE001 - a restore that cannot be queued must not lock
-        restore_fail(operation=operation, error=f"The restore could not be queued ({exc}). "
-                     "Nothing was changed; start it again.")
+        restore_fail(
+            operation=operation,
+            error=f"The restore could not be queued ({exc}). Nothing was changed; start it again.",
+        )
         raise
     RestoreOperation.objects.filter(pk=operation.pk).update(task_id=str(result.id)[:64])
 
@@ -341,14 +454,16 @@ def undo_refusal(operation: RestoreOperation) -> str:
         return "Only a restore that succeeded can be undone."
     before = operation.pre_restore_backup
     if before is None or before.expires_at <= timezone.now():
-        return ("The moment before this restore is no longer kept, so it cannot be undone.")
+        return "The moment before this restore is no longer kept, so it cannot be undone."
     if latest_restore(operation.target_id) != operation:
         return "A later restore replaced this one's data; undo that one first."
     target = operation.target
     if target.type != EnvironmentType.SANDBOX:
-        return (f"{target.name} is a {target.get_type_display().lower()} environment now, and "
-                "only sandbox environments can be restored to: convert it to a sandbox to "
-                "undo the restore.")
+        return (
+            f"{target.name} is a {target.get_type_display().lower()} environment now, and "
+            "only sandbox environments can be restored to: convert it to a sandbox to "
+            "undo the restore."
+        )
     return ""
 
 
@@ -365,16 +480,19 @@ def undo_changes(operation: RestoreOperation) -> UndoChanges:
     target = operation.target
     recorded = operation.before_admin_mode is not None  # the engine wrote the details before
     name = operation.before_name if recorded and operation.new_name else None
-    group = (operation.before_security_group
-             if recorded and operation.change_security_group else None)
+    group = (
+        operation.before_security_group if recorded and operation.change_security_group else None
+    )
     return UndoChanges(
         name=name if name != target.name else None,
         security_group=group if group != target.security_group else None,
-        admin_mode=operation.before_admin_mode)
+        admin_mode=operation.before_admin_mode,
+    )
 
 
-def restore_undo(*, operation: RestoreOperation, actor: User,
-                 idempotency_key: str | None = None) -> RestoreOperation:
+def restore_undo(
+    *, operation: RestoreOperation, actor: User, idempotency_key: str | None = None
+) -> RestoreOperation:
     """Put the target back as it was just before `operation` overwrote it."""
     if refusal := undo_refusal(operation):
         raise Refused(refusal)
@@ -382,15 +500,25 @@ def restore_undo(*, operation: RestoreOperation, actor: User,
     changes = undo_changes(operation)  # the engine puts back the administration mode
     # Without a key each call is a new request: after a failed undo, asking again starts one.
     return restore_start(
-        source=target, target=target, backup=operation.pre_restore_backup, requested_by=actor,
-        undo_of=operation, new_name=changes.name, security_group=changes.security_group,
-        idempotency_key=idempotency_key)
+        source=target,
+        target=target,
+        backup=operation.pre_restore_backup,
+        requested_by=actor,
+        undo_of=operation,
+        new_name=changes.name,
+        security_group=changes.security_group,
+        idempotency_key=idempotency_key,
+    )
 
 
 def latest_restore(target_id: int) -> RestoreOperation | None:
-    return RestoreOperation.objects.filter(
-        target_id=target_id, status=RestoreOperation.Status.SUCCEEDED
-    ).order_by("-finished_at", "-id").first()
+    return (
+        RestoreOperation.objects.filter(
+            target_id=target_id, status=RestoreOperation.Status.SUCCEEDED
+        )
+        .order_by("-finished_at", "-id")
+        .first()
+    )
 
 
 def undo_possible(operation: RestoreOperation) -> bool:
@@ -409,23 +537,27 @@ def restore_retry(*, operation: RestoreOperation, actor: User) -> RestoreOperati
     if retries and retries[0].is_active:
         raise Conflict(f"Restore {operation.pk} is already being retried as {retries[0].pk}.")
     if retries and retries[0].status == RestoreOperation.Status.SUCCEEDED:
-        raise Refused(f"Restore {operation.pk} was already retried, successfully, as "
-                      f"{retries[0].pk}.")
+        raise Refused(
+            f"Restore {operation.pk} was already retried, successfully, as {retries[0].pk}."
+        )
     if operation.undo_of is not None and (refusal := undo_refusal(operation.undo_of)):
         raise Refused(f"This undo cannot run again: {refusal}")
     return restore_start(
-        source=operation.source, target=operation.target, requested_by=operation.requested_by,
-        moment=None if operation.backup else operation.moment, backup=operation.backup,
+        source=operation.source,
+        target=operation.target,
+        requested_by=operation.requested_by,
+        moment=None if operation.backup else operation.moment,
+        backup=operation.backup,
         new_name=operation.new_name or None,
-        security_group=operation.new_security_group if operation.change_security_group
-        else None,
-        idempotency_key=f"retry-{operation.pk}-{len(retries) + 1}", retry_of=operation,
-        undo_of=operation.undo_of, actor=actor,
+        security_group=operation.new_security_group if operation.change_security_group else None,
+        idempotency_key=f"retry-{operation.pk}-{len(retries) + 1}",
+        retry_of=operation,
+        undo_of=operation.undo_of,
+        actor=actor,
     )
 
 
-def restore_fail(*, operation: RestoreOperation, error: str, actor: User | None = None
-                 ) -> bool:
+def restore_fail(*, operation: RestoreOperation, error: str, actor: User | None = None) -> bool:
     """Mark an operation failed and give its target back (state Ready). The target's data is
     untouched: a restore changes data only in the transaction that marks it succeeded."""
     with transaction.atomic():
@@ -443,13 +575,19 @@ def restore_fail(*, operation: RestoreOperation, error: str, actor: User | None 
         op.finished_at = now
         op.save(update_fields=["status", "phase", "error", "finished_at"])
         Environment.objects.filter(pk=op.target_id, state=EnvironmentState.RESTORING).update(
-            state=EnvironmentState.READY)
-        audit_record(action="restore.fail", actor=actor, environment=op.target,
-                     related_environment=op.source, outcome=AuditEvent.Outcome.FAILED,
-                     summary=f"Restore of {op.target_name or op.target.name} from "
-                             f"{op.source_name or op.source.name} failed: "
-                             f"{error[:150]}",
-                     details={"operation": op.pk})
+            state=EnvironmentState.READY
+        )
+        audit_record(
+            action="restore.fail",
+            actor=actor,
+            environment=op.target,
+            related_environment=op.source,
+            outcome=AuditEvent.Outcome.FAILED,
+            summary=f"Restore of {op.target_name or op.target.name} from "
+            f"{op.source_name or op.source.name} failed: "
+            f"{error[:150]}",
+            details={"operation": op.pk},
+        )
     operation.refresh_from_db()
     return True
 
@@ -460,13 +598,20 @@ def restore_mark_stale_failed(*, operation: RestoreOperation, actor: User) -> bo
     if not operation.is_active:
         raise Refused("This restore has already finished.")
     beat = operation.heartbeat_at or operation.created_at
-    if (operation.status == RestoreOperation.Status.RUNNING
-            and beat > timezone.now() - settings.RESTORE_STALE_AFTER):
-        raise Conflict("This restore reported progress recently: it is still running. Mark it "
-                       "failed only once it has been silent for "
-                       f"{int(settings.RESTORE_STALE_AFTER.total_seconds())} seconds.")
-    return restore_fail(operation=operation, actor=actor,
-                        error=f"Marked failed by {actor} from the support console.")
+    if (
+        operation.status == RestoreOperation.Status.RUNNING
+        and beat > timezone.now() - settings.RESTORE_STALE_AFTER
+    ):
+        raise Conflict(
+            "This restore reported progress recently: it is still running. Mark it "
+            "failed only once it has been silent for "
+            f"{int(settings.RESTORE_STALE_AFTER.total_seconds())} seconds."
+        )
+    return restore_fail(
+        operation=operation,
+        actor=actor,
+        error=f"Marked failed by {actor} from the support console.",
+    )
 
 
 def restore_sweep_stale(*, now: datetime.datetime | None = None) -> int:
@@ -476,12 +621,19 @@ def restore_sweep_stale(*, now: datetime.datetime | None = None) -> int:
     between the two), finished without it, or gone; or queued without a task at all."""
     now = now or timezone.now()
     cutoff = now - settings.RESTORE_STALE_AFTER
-    silent = list(RestoreOperation.objects.filter(status=RestoreOperation.Status.RUNNING,
-                                                  heartbeat_at__lt=cutoff))
-    waiting = list(RestoreOperation.objects.filter(status=RestoreOperation.Status.QUEUED,
-                                                   created_at__lt=cutoff))
-    tasks = DBTaskResult.objects.in_bulk([op.task_id for op in silent + waiting
-                                          if _is_uuid(op.task_id)], field_name="id")
+    silent = list(
+        RestoreOperation.objects.filter(
+            status=RestoreOperation.Status.RUNNING, heartbeat_at__lt=cutoff
+        )
+    )
+    waiting = list(
+        RestoreOperation.objects.filter(
+            status=RestoreOperation.Status.QUEUED, created_at__lt=cutoff
+        )
+    )
+    tasks = DBTaskResult.objects.in_bulk(
+        [op.task_id for op in silent + waiting if _is_uuid(op.task_id)], field_name="id"
+    )
     tasks = {str(pk): task for pk, task in tasks.items()}
 
     def never_started(op: RestoreOperation) -> bool:
@@ -494,19 +646,24 @@ def restore_sweep_stale(*, now: datetime.datetime | None = None) -> int:
 
     count = 0
     for op in silent + [op for op in waiting if never_started(op)]:
-        reason = ("The restore stopped reporting progress (its worker stopped). Nothing was "
-                  "changed; start the restore again." if op.status == RestoreOperation.Status.
-                  RUNNING else "The worker that took this restore stopped before it began. "
-                  "Nothing was changed; start the restore again.")
+        reason = (
+            "The restore stopped reporting progress (its worker stopped). Nothing was "
+            "changed; start the restore again."
+            if op.status == RestoreOperation.Status.RUNNING
+            else "The worker that took this restore stopped before it began. "
+            "Nothing was changed; start the restore again."
+        )
         if restore_fail(operation=op, error=reason):
             count += 1
         task = tasks.get(op.task_id)
         if task is not None and task.status == TaskResultStatus.RUNNING:
             # No worker will ever finish that row: close it, so the queue tells the truth.
             DBTaskResult.objects.filter(pk=task.pk, status=TaskResultStatus.RUNNING).update(
-                status=TaskResultStatus.FAILED, finished_at=now,
+                status=TaskResultStatus.FAILED,
+                finished_at=now,
                 exception_class_path="backups.services.WorkerStopped",
-                traceback=f"Closed by the stale-restore sweep: {reason}")
+                traceback=f"Closed by the stale-restore sweep: {reason}",
+            )
     return count
 
 

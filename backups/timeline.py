@@ -54,6 +54,7 @@ class Marker:
 @dataclass(frozen=True)
 class Target:
     """A span of hours that one link selects: the end of its last hour (or now)."""
+
     start: int  # index of its first hour
     hours: int
     changes: int
@@ -111,24 +112,32 @@ class Timeline:
             parts.append(
                 f'<line x1="{x}" x2="{x}" y1="{PLOT_TOP if t.day else PLOT_TOP + PLOT_HEIGHT}" '
                 f'y2="{PLOT_TOP + PLOT_HEIGHT + (8 if t.day else 4)}" '
-                f'class="{"tick-day" if t.day else "tick"}"/>')
+                f'class="{"tick-day" if t.day else "tick"}"/>'
+            )
         for label in self.labels:
             x = self._pct(label.x)
-            parts.append(f'<text x="{x}" y="{PLOT_TOP + PLOT_HEIGHT + 19}" '
-                         f'class="day-label">{escape(label.text)}</text>')
+            parts.append(
+                f'<text x="{x}" y="{PLOT_TOP + PLOT_HEIGHT + 19}" '
+                f'class="day-label">{escape(label.text)}</text>'
+            )
             if label.month:
-                parts.append(f'<text x="{x}" y="{PLOT_TOP + PLOT_HEIGHT + 33}" '
-                             f'class="month-label">{escape(label.month)}</text>')
+                parts.append(
+                    f'<text x="{x}" y="{PLOT_TOP + PLOT_HEIGHT + 33}" '
+                    f'class="month-label">{escape(label.month)}</text>'
+                )
         return mark_safe("".join(parts))
 
     def target_links(self) -> SafeString:
         """One link per target (29 at most), built without the template engine."""
         tz = quote(self.zone, safe="")
-        return mark_safe("".join(
-            f'<a href="?{escape(t.query)}&amp;tz={tz}" class="timeline-target" '
-            f'aria-label="{escape(t.name)}"><rect x="{self._pct(t.start)}" y="0" '
-            f'width="{self._pct(t.hours)}" height="100%"/><title>{escape(t.name)}</title></a>'
-            for t in self.targets))
+        return mark_safe(
+            "".join(
+                f'<a href="?{escape(t.query)}&amp;tz={tz}" class="timeline-target" '
+                f'aria-label="{escape(t.name)}"><rect x="{self._pct(t.start)}" y="0" '
+                f'width="{self._pct(t.hours)}" height="100%"/><title>{escape(t.name)}</title></a>'
+                for t in self.targets
+            )
+        )
 
 
 def span_for(hours: int) -> int:
@@ -141,21 +150,28 @@ def _changes(n: int) -> str:
 
 
 def _span_name(start: datetime.datetime, end: datetime.datetime | None, changes: int) -> str:
-    """"Nov 20, 14:00–15:00: 3 changes"; an end of None is now, the window's end."""
+    """ "Nov 20, 14:00–15:00: 3 changes"; an end of None is now, the window's end."""
     if end is None:
         until = "now"
     elif end.date() == start.date():
         until = f"{end:%H:%M}"
-    elif end.date() == start.date() + datetime.timedelta(days=1) and end.time() == start.time() \
-            == datetime.time(0):
+    elif end.date() == start.date() + datetime.timedelta(
+        days=1
+    ) and end.time() == start.time() == datetime.time(0):
         until = "24:00"
     else:
         return f"{start:%b %-d, %H:%M} – {end:%b %-d, %H:%M}: {_changes(changes)}"
     return f"{start:%b %-d, %H:%M}–{until}: {_changes(changes)}"
 
 
-def _targets(first: datetime.datetime, hours: int, counts: list[int], window: Window,
-             tz: zoneinfo.ZoneInfo, span: int) -> tuple[Target, ...]:
+def _targets(
+    first: datetime.datetime,
+    hours: int,
+    counts: list[int],
+    window: Window,
+    tz: zoneinfo.ZoneInfo,
+    span: int,
+) -> tuple[Target, ...]:
     # Spans follow the viewer's clock (days from midnight, 6 hours from 00, 06, 12, 18); an
     # hour belongs to the span its local start falls in.
     groups: list[list[int]] = []  # [first hour, hours, changes]
@@ -163,7 +179,7 @@ def _targets(first: datetime.datetime, hours: int, counts: list[int], window: Wi
     hour = first
     for i in range(hours):
         local = hour.astimezone(tz)
-        k = (local.toordinal() // (span // 24) if span >= 24 else (local.day, local.hour // span))
+        k = local.toordinal() // (span // 24) if span >= 24 else (local.day, local.hour // span)
         if k != key:
             groups.append([i, 0, 0])
             key = k
@@ -186,17 +202,23 @@ def _targets(first: datetime.datetime, hours: int, counts: list[int], window: Wi
         end = begin + length * HOUR
         # The end of the span's last hour, or now: the data as it was after those changes.
         pick = max(min(end - SECOND, window.end), window.start).astimezone(tz)
-        targets.append(Target(
-            start=start, hours=length, changes=changes,
-            name=_span_name(begin.astimezone(tz), None if end > window.end
-                            else end.astimezone(tz), changes),
-            query=urlencode({"date": pick.date().isoformat(), "time": f"{pick:%H:%M:%S}"}),
-        ))
+        targets.append(
+            Target(
+                start=start,
+                hours=length,
+                changes=changes,
+                name=_span_name(
+                    begin.astimezone(tz), None if end > window.end else end.astimezone(tz), changes
+                ),
+                query=urlencode({"date": pick.date().isoformat(), "time": f"{pick:%H:%M:%S}"}),
+            )
+        )
     return tuple(targets)
 
 
-def _axis(first: datetime.datetime, hours: int, tz: zoneinfo.ZoneInfo,
-          targets: tuple[Target, ...]) -> tuple[tuple[Tick, ...], tuple[DayLabel, ...]]:
+def _axis(
+    first: datetime.datetime, hours: int, tz: zoneinfo.ZoneInfo, targets: tuple[Target, ...]
+) -> tuple[tuple[Tick, ...], tuple[DayLabel, ...]]:
     last = first + hours * HOUR
     day = first.astimezone(tz).date()
     long = hours > LONG_WINDOW
@@ -204,8 +226,9 @@ def _axis(first: datetime.datetime, hours: int, tz: zoneinfo.ZoneInfo,
     days: list[tuple[float, float, datetime.date]] = []  # the part of each day in the window
     while True:
         start = days[-1][1] if days else 0.0
-        midnight = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(0),
-                                             tzinfo=tz).astimezone(datetime.UTC)
+        midnight = datetime.datetime.combine(
+            day + datetime.timedelta(days=1), datetime.time(0), tzinfo=tz
+        ).astimezone(datetime.UTC)
         if midnight >= last:
             days.append((start, hours, day))
             break
@@ -236,36 +259,58 @@ def build(environment: Environment, window: Window, zone: str) -> Timeline:
     hours = int((hour_of(window.end) - first) / HOUR) + 1
     counts = [0] * hours  # by hour from the first
     for hour, changes in Activity.objects.filter(
-            environment=environment, hour__gte=first, hour__lte=window.end
+        environment=environment, hour__gte=first, hour__lte=window.end
     ).values_list("hour", "changes"):
         counts[(hour - first) // HOUR] = changes
     busiest = max(counts, default=0)
     scale = (HEIGHT - 2) / busiest if busiest else 0
-    bars = [Bar(x=i, height=round(changes * scale, 2), changes=changes)
-            for i, changes in enumerate(counts)]
+    bars = [
+        Bar(x=i, height=round(changes * scale, 2), changes=changes)
+        for i, changes in enumerate(counts)
+    ]
 
     def x_of(moment: datetime.datetime) -> float:
         return (moment - first) / HOUR
 
     markers = [
-        Marker(x_of(b.backup_at), b.kind,
-               f"{b.get_kind_display()}: {b.label} ({b.backup_at.astimezone(tz):%b %-d, %H:%M})")
-        for b in ManualBackup.objects.filter(environment=environment,
-                                             backup_at__gte=window.start)
-        .exclude(kind=ManualBackup.Kind.PRE_RESTORE)
+        Marker(
+            x_of(b.backup_at),
+            b.kind,
+            f"{b.get_kind_display()}: {b.label} ({b.backup_at.astimezone(tz):%b %-d, %H:%M})",
+        )
+        for b in ManualBackup.objects.filter(
+            environment=environment, backup_at__gte=window.start
+        ).exclude(kind=ManualBackup.Kind.PRE_RESTORE)
     ]
     markers += [
-        Marker(x_of(op.finished_at), "restore",
-               f"Restored from {op.source.name} ({op.finished_at.astimezone(tz):%b %-d, %H:%M})")
+        Marker(
+            x_of(op.finished_at),
+            "restore",
+            f"Restored from {op.source.name} ({op.finished_at.astimezone(tz):%b %-d, %H:%M})",
+        )
         for op in RestoreOperation.objects.filter(
-            target=environment, status=RestoreOperation.Status.SUCCEEDED,
-            finished_at__gte=window.start).select_related("source")
+            target=environment,
+            status=RestoreOperation.Status.SUCCEEDED,
+            finished_at__gte=window.start,
+        ).select_related("source")
     ]
-    path = "".join(f"M{b.x} {HEIGHT - b.height:g}h0.86v{b.height:g}h-0.86z"
-                   for b in bars if b.height)
+    path = "".join(
+        f"M{b.x} {HEIGHT - b.height:g}h0.86v{b.height:g}h-0.86z" for b in bars if b.height
+    )
     span = span_for(hours)
     targets = _targets(first, hours, counts, window, tz, span)
     ticks, labels = _axis(first, hours, tz, targets)
-    return Timeline(width=hours, height=HEIGHT, zone=zone, path=path, bars=bars,
-                    markers=markers, total_changes=sum(counts), busiest=busiest,
-                    span=span, targets=targets, ticks=ticks, labels=labels)
+    return Timeline(
+        width=hours,
+        height=HEIGHT,
+        zone=zone,
+        path=path,
+        bars=bars,
+        markers=markers,
+        total_changes=sum(counts),
+        busiest=busiest,
+        span=span,
+        targets=targets,
+        ticks=ticks,
+        labels=labels,
+    )

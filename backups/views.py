@@ -54,20 +54,28 @@ def _get_environment_for_backups(request: HtmxHttpRequest, slug: str) -> Environ
 
 def _get_backup_for_user(request: HtmxHttpRequest, slug: str, pk: int) -> ManualBackup:
     env = _get_environment_for_backups(request, slug)
-    return get_object_or_404(ManualBackup, pk=pk, environment=env,
-                             expires_at__gt=timezone.now())
+    return get_object_or_404(ManualBackup, pk=pk, environment=env, expires_at__gt=timezone.now())
 
 
 def _get_operation_for_user(request: HtmxHttpRequest, pk: int) -> RestoreOperation:
-    op = get_object_or_404(RestoreOperation.objects.select_related(
-        "source", "target", "backup", "pre_restore_backup", "requested_by"), pk=pk)
+    op = get_object_or_404(
+        RestoreOperation.objects.select_related(
+            "source", "target", "backup", "pre_restore_backup", "requested_by"
+        ),
+        pk=pk,
+    )
     if not permissions.can_manage_environment(request.user, op.target):
         raise Http404("No such restore")
     return op
 
 
-def _render(request: HtmxHttpRequest, template: str, context: dict, partial: str | None = None,
-            status: int = 200) -> HttpResponse:
+def _render(
+    request: HtmxHttpRequest,
+    template: str,
+    context: dict,
+    partial: str | None = None,
+    status: int = 200,
+) -> HttpResponse:
     if partial and request.htmx and not request.htmx.boosted:
         template = f"{template}#{partial}"
     return render(request, template, context, status=status)
@@ -77,9 +85,12 @@ def _render(request: HtmxHttpRequest, template: str, context: dict, partial: str
 
 
 def _tab_context(request, env: Environment, tab: str) -> dict:
-    return {"environment": env, "tab": tab,
-            "window": selectors.restorable_window(env),
-            "retention_days": selectors.system_retention(env.type).days}
+    return {
+        "environment": env,
+        "tab": tab,
+        "window": selectors.restorable_window(env),
+        "retention_days": selectors.system_retention(env.type).days,
+    }
 
 
 @require_GET
@@ -92,12 +103,14 @@ def system_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     found = localtime.find_zone(typed) if typed else None
     zone = found.name if found and found.name else viewer_zone()
     asked = any(k in request.GET for k in ("date", "time", "preset")) or bool(
-        found and not found.name)
+        found and not found.name
+    )
     data = request.GET.copy()
     data["tz"] = (found.name or typed) if found else zone
     window = selectors.restorable_window(env, now=now)
-    form = MomentForm(data if asked else None, now=now, window=window,
-                      initial=initial_moment_data(now, zone))
+    form = MomentForm(
+        data if asked else None, now=now, window=window, initial=initial_moment_data(now, zone)
+    )
     candidates = changes = None
     if asked and form.is_valid():
         moment = form.cleaned_data["moment"]
@@ -108,15 +121,18 @@ def system_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
             form = MomentForm(None, now=now, initial=initial_moment_data(moment, zone))
     context = {
         **_tab_context(request, env, "system"),
-        "form": form, "zone": zone, "now": now,
+        "form": form,
+        "zone": zone,
+        "now": now,
         "zone_options": mark_safe(localtime.zone_datalist_html(viewer_zone(), now)),
         "timeline": timeline.build(env, window, zone),
         "candidates": candidates,
-        "candidate_rows": [(c, changes[c.moment]) for c in candidates.items] if candidates
-        else [],
+        "candidate_rows": [(c, changes[c.moment]) for c in candidates.items] if candidates else [],
         # Formatted here: Django's date filter leaves out the zone of an ambiguous time.
-        "ambiguous": [f"{c:%Y-%m-%d %H:%M} ({c.tzname()}, {utc_offset(c)})"
-                      for c in (form.local.choices if form.local else ())],
+        "ambiguous": [
+            f"{c:%Y-%m-%d %H:%M} ({c.tzname()}, {utc_offset(c)})"
+            for c in (form.local.choices if form.local else ())
+        ],
     }
     return _render(request, "backups/manage.html", context, partial="tab-body")
 
@@ -133,18 +149,27 @@ def manual_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     listed = unexpired.filter(kind=kind) if kind else unexpired
     backups = list(listed.select_related("created_by").order_by("-backup_at", "-id"))
     # A "Before restore" backup belongs to the restore that recorded it: name that restore.
-    restores = {op.pre_restore_backup_id: op for op in RestoreOperation.objects.filter(
-        pre_restore_backup__in=[b.pk for b in backups if b.kind == ManualBackup.Kind.PRE_RESTORE])}
+    restores = {
+        op.pre_restore_backup_id: op
+        for op in RestoreOperation.objects.filter(
+            pre_restore_backup__in=[
+                b.pk for b in backups if b.kind == ManualBackup.Kind.PRE_RESTORE
+            ]
+        )
+    }
     for backup in backups:
         # "in 28 days" for a 28-day backup made a moment ago: round the time left up.
         backup.days_left = math.ceil((backup.expires_at - now) / datetime.timedelta(days=1))
         backup.restore = restores.get(backup.pk)
-    context = {**_tab_context(request, env, "manual"), "backups": backups, "kind": kind,
-               "kinds": [("", "All", sum(per_kind.values()))] + [
-                   (value, label, per_kind.get(value, 0))
-                   for value, label in ManualBackup.Kind.choices],
-               "refusal": selectors.manual_backups_refusal(env),
-               "manual_days": (selectors.manual_retention(env.type) or datetime.timedelta(0)).days}
+    context = {
+        **_tab_context(request, env, "manual"),
+        "backups": backups,
+        "kind": kind,
+        "kinds": [("", "All", sum(per_kind.values()))]
+        + [(value, label, per_kind.get(value, 0)) for value, label in ManualBackup.Kind.choices],
+        "refusal": selectors.manual_backups_refusal(env),
+        "manual_days": (selectors.manual_retention(env.type) or datetime.timedelta(0)).days,
+    }
     return _render(request, "backups/manage.html", context, partial="tab-body")
 
 
@@ -152,8 +177,9 @@ def manual_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 
 
 def _backup_form_page(request, env, form, backup=None):
-    return render(request, "backups/backup_form.html",
-                  {"environment": env, "form": form, "backup": backup})
+    return render(
+        request, "backups/backup_form.html", {"environment": env, "form": form, "backup": backup}
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -161,22 +187,31 @@ def backup_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     env = _get_environment_for_backups(request, slug)
     if refusal := selectors.manual_backups_refusal(env):
         # Said on the page instead of a form that could only fail.
-        return render(request, "backups/backup_form.html",
-                      {"environment": env, "form": None, "refusal": refusal},
-                      status=200 if request.method == "GET" else 422)
+        return render(
+            request,
+            "backups/backup_form.html",
+            {"environment": env, "form": None, "refusal": refusal},
+            status=200 if request.method == "GET" else 422,
+        )
     form = BackupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            backup = services.backup_create(environment=env, actor=request.user,
-                                            label=form.cleaned_data["label"],
-                                            notes=form.cleaned_data["notes"])
+            backup = services.backup_create(
+                environment=env,
+                actor=request.user,
+                label=form.cleaned_data["label"],
+                notes=form.cleaned_data["notes"],
+            )
         except NotAllowed as exc:
             raise PermissionDenied(exc.message) from exc
         except Refused as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
-            messages.success(request, f"Backup “{backup.label}” created. It expires on "
-                             f"{timezone.localtime(backup.expires_at):%b %-d, %Y}.")
+            messages.success(
+                request,
+                f"Backup “{backup.label}” created. It expires on "
+                f"{timezone.localtime(backup.expires_at):%b %-d, %Y}.",
+            )
             return redirect("backups:manual", slug=env.slug)
     return _backup_form_page(request, env, form)
 
@@ -185,13 +220,15 @@ def backup_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 def backup_edit(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
     backup = _get_backup_for_user(request, slug, pk)
     env = backup.environment
-    form = BackupForm(request.POST or None,
-                      initial={"label": backup.label, "notes": backup.notes})
+    form = BackupForm(request.POST or None, initial={"label": backup.label, "notes": backup.notes})
     if request.method == "POST" and form.is_valid():
         try:
-            services.backup_update(backup=backup, actor=request.user,
-                                   label=form.cleaned_data["label"],
-                                   notes=form.cleaned_data["notes"])
+            services.backup_update(
+                backup=backup,
+                actor=request.user,
+                label=form.cleaned_data["label"],
+                notes=form.cleaned_data["notes"],
+            )
         except Refused as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
@@ -214,21 +251,25 @@ def backup_delete(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
             messages.success(request, f"Backup “{backup.label}” deleted.")
             url = reverse("backups:manual", kwargs={"slug": env.slug})
             return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-    return _render(request, "backups/backup_delete.html",
-                   {"environment": env, "backup": backup, "error": error}, partial="dialog")
+    return _render(
+        request,
+        "backups/backup_delete.html",
+        {"environment": env, "backup": backup, "error": error},
+        partial="dialog",
+    )
 
 
 # -- restore -------------------------------------------------------------------------------------
 
 
-def _picked(request, env: Environment) -> tuple[datetime.datetime | None, ManualBackup | None,
-                                                 str]:
+def _picked(request, env: Environment) -> tuple[datetime.datetime | None, ManualBackup | None, str]:
     """The restore point from the query or form: pick=at:<ISO> | pick=backup:<id>."""
     raw = (request.POST.get("pick") or request.GET.get("pick") or "").strip()
     kind, _, value = raw.partition(":")
     if kind == "backup" and value.isascii() and value.isdigit() and len(value) < 18:
-        backup = ManualBackup.objects.filter(pk=int(value), environment=env,
-                                             expires_at__gt=timezone.now()).first()
+        backup = ManualBackup.objects.filter(
+            pk=int(value), environment=env, expires_at__gt=timezone.now()
+        ).first()
         return (None, backup, raw) if backup else (None, None, "")
     if kind == "at":
         try:
@@ -241,21 +282,31 @@ def _picked(request, env: Environment) -> tuple[datetime.datetime | None, Manual
 
 
 def _targets(request, source: Environment):
-    return list(permissions.manageable_environments(request.user).filter(
-        type=EnvironmentType.SANDBOX, region=source.region).order_by("name"))
+    return list(
+        permissions.manageable_environments(request.user)
+        .filter(type=EnvironmentType.SANDBOX, region=source.region)
+        .order_by("name")
+    )
 
 
-def _overwrite_summary(source: Environment, moment: datetime.datetime, target: Environment
-                       ) -> dict:
+def _overwrite_summary(source: Environment, moment: datetime.datetime, target: Environment) -> dict:
     """Per table: the target's rows now and after the restore; its changes since the moment."""
     after_snapshot = store.as_of(source, moment)
     after_tables = {t.pk: t for t in after_snapshot.tables()}
-    after = dict(RowVersion.objects.filter(table__in=list(after_tables)).filter(
-        store.live_at(moment)).values("table_id").annotate(n=Count("key"))
-        .values_list("table_id", "n"))
+    after = dict(
+        RowVersion.objects.filter(table__in=list(after_tables))
+        .filter(store.live_at(moment))
+        .values("table_id")
+        .annotate(n=Count("key"))
+        .values_list("table_id", "n")
+    )
     now_tables = {t.pk: t for t in store.current(target).tables()}
-    now = dict(RowVersion.objects.filter(table__in=list(now_tables), valid_to__isnull=True)
-               .values("table_id").annotate(n=Count("key")).values_list("table_id", "n"))
+    now = dict(
+        RowVersion.objects.filter(table__in=list(now_tables), valid_to__isnull=True)
+        .values("table_id")
+        .annotate(n=Count("key"))
+        .values_list("table_id", "n")
+    )
     rows: dict[str, dict] = {}
     for pk, t in now_tables.items():
         rows[t.name] = {"name": t.display_name, "now": now.get(pk, 0), "after": 0}
@@ -290,19 +341,36 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     step = request.POST.get("step", "review")
     form_class = ConfirmForm if request.method == "POST" and step == "confirm" else RestoreForm
     form = form_class(data, targets=targets, initial={"idempotency_key": uuid.uuid4().hex})
-    form.fields["target"].widget.attrs.update({
-        "hx-post": reverse("backups:restore", kwargs={"slug": source.slug}),
-        "hx-vals": '{"step": "preview"}', "hx-trigger": "change",
-        "hx-target": "#restore-panel", "hx-swap": "outerHTML", "hx-include": "closest form",
-        "aria-describedby": "target-hint"})
-    context = {"environment": source, "moment": moment, "backup": backup, "pick": pick,
-               "targets": targets, "form": form, "summary": None, "error": "",
-               # The note on restoring into production, only where there is one to restore to.
-               "production_nearby": permissions.manageable_environments(request.user).filter(
-                   type=EnvironmentType.PRODUCTION, region=source.region).exists()}
+    form.fields["target"].widget.attrs.update(
+        {
+            "hx-post": reverse("backups:restore", kwargs={"slug": source.slug}),
+            "hx-vals": '{"step": "preview"}',
+            "hx-trigger": "change",
+            "hx-target": "#restore-panel",
+            "hx-swap": "outerHTML",
+            "hx-include": "closest form",
+            "aria-describedby": "target-hint",
+        }
+    )
+    context = {
+        "environment": source,
+        "moment": moment,
+        "backup": backup,
+        "pick": pick,
+        "targets": targets,
+        "form": form,
+        "summary": None,
+        "error": "",
+        # The note on restoring into production, only where there is one to restore to.
+        "production_nearby": permissions.manageable_environments(request.user)
+        .filter(type=EnvironmentType.PRODUCTION, region=source.region)
+        .exists(),
+    }
     if moment is None:
-        context["error"] = ("Choose a backup to restore first: the moment is missing, not valid, "
-                            "or its backup has expired.")
+        context["error"] = (
+            "Choose a backup to restore first: the moment is missing, not valid, "
+            "or its backup has expired."
+        )
         return render(request, "backups/restore.html", context)
     target = form.targets.get(form.data.get("target", "")) if form.is_bound else None
     if target is not None:
@@ -316,19 +384,27 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     # Edit details: an empty field keeps what the target has.
     group = form.cleaned_data["security_group"].strip()
     kwargs = {
-        "source": source, "target": target, "requested_by": request.user,
-        "moment": None if backup else moment, "backup": backup,
+        "source": source,
+        "target": target,
+        "requested_by": request.user,
+        "moment": None if backup else moment,
+        "backup": backup,
         "new_name": form.cleaned_data["new_name"].strip() or None,
         "security_group": group if group and group != target.security_group else None,
     }
     try:
         if step != "confirm":
             services.restore_validate(**kwargs)
-            return _render(request, "backups/restore.html", {**context, "confirming": True},
-                           partial="confirm-dialog")
+            return _render(
+                request,
+                "backups/restore.html",
+                {**context, "confirming": True},
+                partial="confirm-dialog",
+            )
         key = f"portal-{form.cleaned_data['idempotency_key']}"
-        repeated = RestoreOperation.objects.filter(requested_by=request.user,
-                                                   idempotency_key=key).exists()
+        repeated = RestoreOperation.objects.filter(
+            requested_by=request.user, idempotency_key=key
+        ).exists()
         operation = services.restore_start(**kwargs, idempotency_key=key)
     except NotAllowed as exc:
         raise PermissionDenied(exc.message) from exc
@@ -361,11 +437,13 @@ def operation_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return HttpResponseClientRefresh()
     context = {**progress_context(op), "environment": op.target}
     if not request.htmx:
-        context.update({
-            "can_undo": services.undo_possible(op),
-            "undone_by": op.undone_by.order_by("-id").first(),
-            "retried_by": op.retried_by.order_by("-id").first(),
-        })
+        context.update(
+            {
+                "can_undo": services.undo_possible(op),
+                "undone_by": op.undone_by.order_by("-id").first(),
+                "retried_by": op.retried_by.order_by("-id").first(),
+            }
+        )
     return _render(request, "backups/operation.html", context, partial="progress")
 
 
@@ -375,14 +453,16 @@ def operation_undo(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     replaced, the target's name typed), since undo overwrites the environment too."""
     op = _get_operation_for_user(request, pk)
     target = op.target
-    form = UndoForm(request.POST or None, target=target,
-                    initial={"idempotency_key": uuid.uuid4().hex})
+    form = UndoForm(
+        request.POST or None, target=target, initial={"idempotency_key": uuid.uuid4().hex}
+    )
     error = ""
     if request.method == "POST" and form.is_valid():
         try:
             key = form.cleaned_data["idempotency_key"] or uuid.uuid4().hex
-            services.restore_undo(operation=op, actor=request.user,
-                                  idempotency_key=f"portal-undo-{key}")
+            services.restore_undo(
+                operation=op, actor=request.user, idempotency_key=f"portal-undo-{key}"
+            )
         except NotAllowed as exc:
             raise PermissionDenied(exc.message) from exc
         except Refused as exc:
@@ -393,8 +473,14 @@ def operation_undo(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     refusal = services.undo_refusal(op)
     before = op.pre_restore_backup
-    context = {"operation": op, "environment": target, "form": form, "error": error,
-               "refusal": refusal, "before": before, "changes": services.undo_changes(op),
-               "summary": None if refusal else _overwrite_summary(target, before.backup_at,
-                                                                 target)}
+    context = {
+        "operation": op,
+        "environment": target,
+        "form": form,
+        "error": error,
+        "refusal": refusal,
+        "before": before,
+        "changes": services.undo_changes(op),
+        "summary": None if refusal else _overwrite_summary(target, before.backup_at, target),
+    }
     return _render(request, "backups/undo.html", context, partial="dialog")

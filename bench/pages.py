@@ -57,12 +57,18 @@ def busy_environment():
         env.delete()
     now = timezone.now()
     start = now - datetime.timedelta(days=28)
-    env = services.environment_create(name="Bench busy", slug="bench-busy", type="production",
-                                      region="unitedstates", created_by=None,
-                                      created_at=start - datetime.timedelta(days=1))
+    env = services.environment_create(
+        name="Bench busy",
+        slug="bench-busy",
+        type="production",
+        region="unitedstates",
+        created_by=None,
+        created_at=start - datetime.timedelta(days=1),
+    )
     with store.changes(env) as cs:
-        table = cs.create_table(name="events", display_name="Events",
-                                columns=[{"name": "n", "type": "integer"}])
+        table = cs.create_table(
+            name="events", display_name="Events", columns=[{"name": "n", "type": "integer"}]
+        )
     seconds = 28 * 24 * 3600
     print(f"building {seconds:,} versions ...", file=sys.stderr)
     with connection.cursor() as cursor:
@@ -71,18 +77,19 @@ def busy_environment():
             series = "SELECT g AS i FROM generate_series(0, %s - 1) AS g"
             stamp = "%s::timestamptz + make_interval(secs => {})"
         else:
-            series = ("WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s "
-                      "WHERE i + 1 < %s) SELECT i FROM s")
+            series = (
+                "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s "
+                "WHERE i + 1 < %s) SELECT i FROM s"
+            )
             stamp = "strftime('%%Y-%%m-%%d %%H:%%M:%%f', %s, '+' || ({}) || ' seconds')"
-        base = start if connection.vendor == "postgresql" else start.strftime(
-            "%Y-%m-%d %H:%M:%S")
+        base = start if connection.vendor == "postgresql" else start.strftime("%Y-%m-%d %H:%M:%S")
         cursor.execute(
             f"INSERT INTO {RowVersion._meta.db_table} (table_id, key, valid_from, valid_to, "
             f"\"values\") SELECT %s, printf('%%06d', i %% 1000), {stamp.format('i')}, "
             f"CASE WHEN i + 1000 < %s THEN {stamp.format('i + 1000')} END, '{{\"n\": 1}}' "
             f"FROM ({series}) AS s"
-            if connection.vendor != "postgresql" else
-            f"INSERT INTO {RowVersion._meta.db_table} (table_id, key, valid_from, valid_to, "
+            if connection.vendor != "postgresql"
+            else f"INSERT INTO {RowVersion._meta.db_table} (table_id, key, valid_from, valid_to, "
             f"\"values\") SELECT %s, lpad((i %% 1000)::text, 6, '0'), {stamp.format('i')}, "
             f"CASE WHEN i + 1000 < %s THEN {stamp.format('i + 1000')} END, '{{\"n\": 1}}' "
             f"FROM ({series}) AS s",
@@ -92,10 +99,16 @@ def busy_environment():
         cursor.execute(
             f"INSERT INTO {ChangeBatch._meta.db_table} (environment_id, at, changes) "
             f"SELECT %s, {stamp.format('i')}, 1 FROM ({series}) AS s",
-            [env.pk, base, seconds])
+            [env.pk, base, seconds],
+        )
     Activity.objects.bulk_create(
-        Activity(environment=env, hour=start.replace(minute=0, second=0, microsecond=0)
-                 + datetime.timedelta(hours=h), changes=3600) for h in range(28 * 24))
+        Activity(
+            environment=env,
+            hour=start.replace(minute=0, second=0, microsecond=0) + datetime.timedelta(hours=h),
+            changes=3600,
+        )
+        for h in range(28 * 24)
+    )
     return env
 
 
@@ -116,25 +129,45 @@ def main() -> None:
     system = reverse("backups:system", kwargs={"slug": source.slug})
     restore = reverse("backups:restore", kwargs={"slug": source.slug})
     cases = [
-        ("environment page", lambda: client.get(
-            reverse("environments:detail", kwargs={"slug": target.slug}))),
+        (
+            "environment page",
+            lambda: client.get(reverse("environments:detail", kwargs={"slug": target.slug})),
+        ),
         ("System tab (page)", lambda: client.get(system)),
         ("System tab (htmx partial)", lambda: client.get(system, **htmx)),
-        ("Continue: candidates (partial)", lambda: client.get(
-            system, {"date": f"{moment:%Y-%m-%d}", "time": f"{moment:%H:%M:%S}", "tz": "UTC"},
-            **htmx)),
-        ("Manual tab (page)", lambda: client.get(
-            reverse("backups:manual", kwargs={"slug": source.slug}))),
-        ("Manual tab (htmx partial)", lambda: client.get(
-            reverse("backups:manual", kwargs={"slug": source.slug}), **htmx)),
-        ("Create backup form", lambda: client.get(
-            reverse("backups:create", kwargs={"slug": source.slug}))),
+        (
+            "Continue: candidates (partial)",
+            lambda: client.get(
+                system,
+                {"date": f"{moment:%Y-%m-%d}", "time": f"{moment:%H:%M:%S}", "tz": "UTC"},
+                **htmx,
+            ),
+        ),
+        (
+            "Manual tab (page)",
+            lambda: client.get(reverse("backups:manual", kwargs={"slug": source.slug})),
+        ),
+        (
+            "Manual tab (htmx partial)",
+            lambda: client.get(reverse("backups:manual", kwargs={"slug": source.slug}), **htmx),
+        ),
+        (
+            "Create backup form",
+            lambda: client.get(reverse("backups:create", kwargs={"slug": source.slug})),
+        ),
         ("restore panel (page)", lambda: client.get(restore, {"pick": pick})),
-        ("restore panel with target (partial)", lambda: client.get(
-            restore, {"pick": pick, "target": target.slug}, **htmx)),
-        ("Restore: overwrite confirmation (partial)", lambda: client.post(
-            restore, {"pick": pick, "target": target.slug, "idempotency_key": "bench",
-                      "step": "review"}, **htmx)),
+        (
+            "restore panel with target (partial)",
+            lambda: client.get(restore, {"pick": pick, "target": target.slug}, **htmx),
+        ),
+        (
+            "Restore: overwrite confirmation (partial)",
+            lambda: client.post(
+                restore,
+                {"pick": pick, "target": target.slug, "idempotency_key": "bench", "step": "review"},
+                **htmx,
+            ),
+        ),
     ]
     print("| page or partial | median server time |")
     print("|---|---:|")
@@ -152,10 +185,14 @@ def main() -> None:
 
     print(f"\n| 28 days of one change per second ({connection.vendor}) | median |")
     print("|---|---:|")
-    print(f"| candidate lookup with exact changes in the hour before each | "
-          f"{timed(lookup, 50):.2f} ms |")
-    print(f"| changes since a moment 13 days ago (exact) | "
-          f"{timed(lambda: store.changes_since(busy, at), 50):.2f} ms |")
+    print(
+        f"| candidate lookup with exact changes in the hour before each | "
+        f"{timed(lookup, 50):.2f} ms |"
+    )
+    print(
+        f"| changes since a moment 13 days ago (exact) | "
+        f"{timed(lambda: store.changes_since(busy, at), 50):.2f} ms |"
+    )
 
 
 if __name__ == "__main__":

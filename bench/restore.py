@@ -29,8 +29,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000, help="rows in the source (N)")
     parser.add_argument("--tables", type=int, default=10)
-    parser.add_argument("--database-url",
-                        default="postgres://postgres@127.0.0.1:5432/envportal_bench")
+    parser.add_argument(
+        "--database-url", default="postgres://postgres@127.0.0.1:5432/envportal_bench"
+    )
     return parser.parse_args()
 
 
@@ -43,9 +44,18 @@ def main() -> None:
     if not args.database_url.startswith(("postgres://", "postgresql://")):
         sys.exit("The benchmark runs on PostgreSQL: pass a postgres:// --database-url.")
     base, dbname = args.database_url.rsplit("/", 1)
-    exists = subprocess.run(["psql", "-d", f"{base}/postgres", "-Atc",
-                             f"SELECT 1 FROM pg_database WHERE datname = '{dbname}'"],
-                            capture_output=True, text=True, check=True).stdout.strip()
+    exists = subprocess.run(
+        [
+            "psql",
+            "-d",
+            f"{base}/postgres",
+            "-Atc",
+            f"SELECT 1 FROM pg_database WHERE datname = '{dbname}'",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     if not exists:
         psql(f"{base}/postgres", f'CREATE DATABASE "{dbname}"')
     os.environ["DATABASE_URL"] = args.database_url
@@ -73,25 +83,39 @@ def run(args: argparse.Namespace) -> None:
 
     # A clean slate for each run.
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE environments_rowversion, environments_datatable, "
-                       "environments_generation, backups_restoreoperation, "
-                       "backups_manualbackup, portal_auditevent, environments_membership, "
-                       "environments_environment, django_tasks_database_dbtaskresult CASCADE")
+        cursor.execute(
+            "TRUNCATE environments_rowversion, environments_datatable, "
+            "environments_generation, backups_restoreoperation, "
+            "backups_manualbackup, portal_auditevent, environments_membership, "
+            "environments_environment, django_tasks_database_dbtaskresult CASCADE"
+        )
         cursor.execute("DROP TABLE IF EXISTS bench_ctas, bench_equivalent")
-    admin, _ = User.objects.get_or_create(username="bench", defaults={"tenant_role":
-                                                                       "global_admin"})
+    admin, _ = User.objects.get_or_create(
+        username="bench", defaults={"tenant_role": "global_admin"}
+    )
     created = timezone.now() - datetime.timedelta(days=1)
-    source = env_services.environment_create(name="Bench source", slug="bench-source",
-                                             type="production", region="unitedstates",
-                                             created_by=admin, created_at=created)
-    target = env_services.environment_create(name="Bench target", slug="bench-target",
-                                             type="sandbox", region="unitedstates",
-                                             created_by=admin, created_at=created)
-    columns = [{"name": n, "type": "text"} for n in
-               ("name", "email", "city", "notes", "status")]
+    source = env_services.environment_create(
+        name="Bench source",
+        slug="bench-source",
+        type="production",
+        region="unitedstates",
+        created_by=admin,
+        created_at=created,
+    )
+    target = env_services.environment_create(
+        name="Bench target",
+        slug="bench-target",
+        type="sandbox",
+        region="unitedstates",
+        created_by=admin,
+        created_at=created,
+    )
+    columns = [{"name": n, "type": "text"} for n in ("name", "email", "city", "notes", "status")]
     with store.changes(source) as cs:
-        tables = [cs.create_table(name=f"table_{i:02d}", display_name=f"Table {i}",
-                                  columns=columns) for i in range(args.tables)]
+        tables = [
+            cs.create_table(name=f"table_{i:02d}", display_name=f"Table {i}", columns=columns)
+            for i in range(args.tables)
+        ]
     per_table = args.rows // args.tables
     started = time.perf_counter()
     with connection.cursor() as cursor:
@@ -110,24 +134,32 @@ def run(args: argparse.Namespace) -> None:
             )
         cursor.execute("ANALYZE environments_rowversion")
     total = per_table * len(tables)
-    print(f"built source: {total} rows in {time.perf_counter() - started:.1f} s",
-          file=sys.stderr)
+    print(f"built source: {total} rows in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     moment = timezone.now()
 
     # The worker's own start-up (Django, imports), timed on an empty queue, is subtracted: a
     # running worker does not pay it per restore.
-    worker_env = {**os.environ, "DEBUG": "false", "SECRET_KEY": "bench-only-" + "x" * 40,
-                  "ALLOWED_HOSTS": "localhost"}
-    worker_cmd = [sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay",
-                  "--no-reload"]
+    worker_env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-only-" + "x" * 40,
+        "ALLOWED_HOSTS": "localhost",
+    }
+    worker_cmd = [
+        sys.executable,
+        "manage.py",
+        "db_worker",
+        "--batch",
+        "--no-startup-delay",
+        "--no-reload",
+    ]
     t0 = time.perf_counter()
     subprocess.run(worker_cmd, cwd=ROOT, env=worker_env, check=True, capture_output=True)
     startup = time.perf_counter() - t0
 
     # The restore, through a real worker process.
     t0 = time.perf_counter()
-    op = services.restore_start(source=source, target=target, moment=moment,
-                                requested_by=admin)
+    op = services.restore_start(source=source, target=target, moment=moment, requested_by=admin)
     connection.close()  # let on_commit enqueue happen (autocommit) and free the connection
     worker = subprocess.run(worker_cmd, cwd=ROOT, env=worker_env, capture_output=True, text=True)
     wall = time.perf_counter() - t0 - startup
@@ -143,12 +175,14 @@ def run(args: argparse.Namespace) -> None:
 
     # Baseline 1: CREATE TABLE AS SELECT of the same rows.
     ids = [t.pk for t in tables]
-    live = ("table_id = ANY(%s) AND valid_from <= %s AND (valid_to IS NULL OR valid_to > %s)")
+    live = "table_id = ANY(%s) AND valid_from <= %s AND (valid_to IS NULL OR valid_to > %s)"
     with connection.cursor() as cursor:
         t0 = time.perf_counter()
-        cursor.execute(f"CREATE TABLE bench_ctas AS SELECT table_id, key, valid_from, valid_to, "
-                       f"values FROM environments_rowversion WHERE {live}",
-                       [ids, moment, moment])
+        cursor.execute(
+            f"CREATE TABLE bench_ctas AS SELECT table_id, key, valid_from, valid_to, "
+            f"values FROM environments_rowversion WHERE {live}",
+            [ids, moment, moment],
+        )
         ctas_s = time.perf_counter() - t0
         cursor.execute("ALTER TABLE bench_ctas RENAME TO bench_equivalent")
 
@@ -160,21 +194,27 @@ def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         dump = Path(tmp) / "equivalent.dump"
         t0 = time.perf_counter()
-        subprocess.run(["pg_dump", "-Fc", "-t", "bench_equivalent", "-f", str(dump),
-                        args.database_url], check=True)
+        subprocess.run(
+            ["pg_dump", "-Fc", "-t", "bench_equivalent", "-f", str(dump), args.database_url],
+            check=True,
+        )
         subprocess.run(["pg_restore", "-d", f"{base}/{restore_db}", str(dump)], check=True)
         dump_s = time.perf_counter() - t0
     psql(f"{base}/postgres", f'DROP DATABASE IF EXISTS "{restore_db}"')
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_equivalent")
 
-    print("\n| rows | restore_start to finished | rows/s | in the engine | "
-          "CREATE TABLE AS | pg_dump + pg_restore | restore / CTAS | dump+restore / restore | "
-          "worker peak RSS |")
+    print(
+        "\n| rows | restore_start to finished | rows/s | in the engine | "
+        "CREATE TABLE AS | pg_dump + pg_restore | restore / CTAS | dump+restore / restore | "
+        "worker peak RSS |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| {total:,} | {wall:.2f} s | {total / wall:,.0f} | {engine_s:.2f} s | "
-          f"{ctas_s:.2f} s | {dump_s:.2f} s | {wall / ctas_s:.2f}x | "
-          f"{dump_s / wall:.1f}x | {worker_rss_mb:.0f} MB |")
+    print(
+        f"| {total:,} | {wall:.2f} s | {total / wall:,.0f} | {engine_s:.2f} s | "
+        f"{ctas_s:.2f} s | {dump_s:.2f} s | {wall / ctas_s:.2f}x | "
+        f"{dump_s / wall:.1f}x | {worker_rss_mb:.0f} MB |"
+    )
     print(f"(worker start-up of {startup:.2f} s subtracted)", file=sys.stderr)
 
 

@@ -19,13 +19,28 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Environment)
 class EnvironmentAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "type", "state", "region", "admin_mode", "version",
-                    "created_at")
+    list_display = (
+        "name",
+        "slug",
+        "type",
+        "state",
+        "region",
+        "admin_mode",
+        "version",
+        "created_at",
+    )
     list_filter = ("type", "state", "region", "admin_mode")
     search_fields = ("name", "slug", "security_group")
     # Lifecycle changes go through the portal's services (audited, permission-checked).
-    readonly_fields = ("type", "state", "admin_mode", "background_operations", "created_at",
-                       "created_by", "last_change_at")
+    readonly_fields = (
+        "type",
+        "state",
+        "admin_mode",
+        "background_operations",
+        "created_at",
+        "created_by",
+        "last_change_at",
+    )
     inlines = [MembershipInline]
 
     def has_add_permission(self, request):
@@ -60,15 +75,19 @@ class DataTableAdmin(ReadOnlyAdmin):
 
     def get_urls(self):
         return [
-            path("<int:pk>/versions/", self.admin_site.admin_view(self.versions_view),
-                 name="environments_datatable_versions"),
+            path(
+                "<int:pk>/versions/",
+                self.admin_site.admin_view(self.versions_view),
+                name="environments_datatable_versions",
+            ),
         ] + super().get_urls()
 
     def versions_view(self, request, pk: int):
         """Row versions are keyed by (table, key, valid_from), which the admin's change list
         cannot page through, so they get this read-only list instead."""
-        table = get_object_or_404(DataTable.objects.select_related("generation__environment"),
-                                  pk=pk)
+        table = get_object_or_404(
+            DataTable.objects.select_related("generation__environment"), pk=pk
+        )
         if not self.has_view_permission(request, table):
             raise PermissionDenied
         versions = RowVersion.objects.filter(table=table).order_by("key", "valid_from")

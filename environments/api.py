@@ -43,9 +43,16 @@ class EnvironmentOut(CamelSchema):
 
 def environment_out(env: Environment) -> dict:
     return {
-        "id": env.pk, "slug": env.slug, "name": env.name, "type": env.type, "state": env.state,
-        "region": env.region, "url": env.url, "version": env.version,
-        "security_group_id": env.security_group, "admin_mode": env.admin_mode,
+        "id": env.pk,
+        "slug": env.slug,
+        "name": env.name,
+        "type": env.type,
+        "state": env.state,
+        "region": env.region,
+        "url": env.url,
+        "version": env.version,
+        "security_group_id": env.security_group,
+        "admin_mode": env.admin_mode,
         "background_operations": env.background_operations,
         "restorable_days": services.retention_for(env.type).days,
         "created_date_time": env.created_at,
@@ -59,15 +66,19 @@ class EnvironmentFilter(CamelSchema):
 
 class ChangeTypeIn(CamelSchema):
     type: EnvironmentTypeName = Field(
-        description="`sandbox` or `production`; only those two convert to each other.")
+        description="`sandbox` or `production`; only those two convert to each other."
+    )
 
 
 class AdminModeIn(CamelSchema):
     enabled: StrictBool = Field(description="`true` or `false` (not 0, 1 or a string).")
 
 
-@router.get("/environments", response={200: list[EnvironmentOut], **error_responses(403)},
-            summary="List the environments you manage")
+@router.get(
+    "/environments",
+    response={200: list[EnvironmentOut], **error_responses(403)},
+    summary="List the environments you manage",
+)
 def environment_list(request: HttpRequest, filters: Query[EnvironmentFilter]):
     require_admin_center(request.auth)
     environments = permissions.manageable_environments(request.auth).order_by("name")
@@ -78,31 +89,38 @@ def environment_list(request: HttpRequest, filters: Query[EnvironmentFilter]):
     return [environment_out(env) for env in environments]
 
 
-@router.get("/environments/{environment}",
-            response={200: EnvironmentOut, **error_responses(403, 404)},
-            summary="Get one environment")
+@router.get(
+    "/environments/{environment}",
+    response={200: EnvironmentOut, **error_responses(403, 404)},
+    summary="Get one environment",
+)
 def environment_get(request: HttpRequest, environment: str = EnvRef):
     return environment_out(environment_for_admin(request.auth, environment))
 
 
-@router.post("/environments/{environment}/change-type",
-             response={200: EnvironmentOut, **error_responses(403, 404, 409, 422, 429)},
-             summary="Convert production to sandbox, or sandbox to production",
-             description="Converting production to sandbox shortens the restorable window to "
-                         "7 days: moments older than that can no longer be restored.")
-def environment_change_type(request: HttpRequest, payload: ChangeTypeIn,
-                            environment: str = EnvRef):
+@router.post(
+    "/environments/{environment}/change-type",
+    response={200: EnvironmentOut, **error_responses(403, 404, 409, 422, 429)},
+    summary="Convert production to sandbox, or sandbox to production",
+    description="Converting production to sandbox shortens the restorable window to "
+    "7 days: moments older than that can no longer be restored.",
+)
+def environment_change_type(request: HttpRequest, payload: ChangeTypeIn, environment: str = EnvRef):
     env = environment_for_admin(request.auth, environment)
-    env = services.environment_change_type(environment=env, new_type=payload.type,
-                                           actor=request.auth)
+    env = services.environment_change_type(
+        environment=env, new_type=payload.type, actor=request.auth
+    )
     return environment_out(env)
 
 
-@router.post("/environments/{environment}/admin-mode",
-             response={200: EnvironmentOut, **error_responses(403, 404, 409, 429)},
-             summary="Turn administration mode on or off")
+@router.post(
+    "/environments/{environment}/admin-mode",
+    response={200: EnvironmentOut, **error_responses(403, 404, 409, 429)},
+    summary="Turn administration mode on or off",
+)
 def environment_admin_mode(request: HttpRequest, payload: AdminModeIn, environment: str = EnvRef):
     env = environment_for_admin(request.auth, environment)
-    env = services.environment_set_admin_mode(environment=env, enabled=payload.enabled,
-                                              actor=request.auth)
+    env = services.environment_set_admin_mode(
+        environment=env, enabled=payload.enabled, actor=request.auth
+    )
     return environment_out(env)

@@ -54,11 +54,15 @@ def validate_columns(columns: Any) -> list[dict]:
             "required": bool(col.get("required", False)),
         }
         if kind in ("text", "long_text", "email"):
-            clean["max_length"] = int(col.get("max_length") or (2000 if kind == "long_text" else 200))
+            clean["max_length"] = int(
+                col.get("max_length") or (2000 if kind == "long_text" else 200)
+            )
         if kind == "choice":
             choices = col.get("choices")
-            if not isinstance(choices, list) or not choices or not all(
-                isinstance(c, str) for c in choices
+            if (
+                not isinstance(choices, list)
+                or not choices
+                or not all(isinstance(c, str) for c in choices)
             ):
                 raise ValidationError(f"Column {name!r} needs a list of text choices.")
             clean["choices"] = choices
@@ -119,7 +123,9 @@ class RowForm(forms.Form):
     columns: list[dict] = []
 
     def stored_values(self) -> dict[str, Any]:
-        return {col["name"]: to_json(col, self.cleaned_data.get(col["name"])) for col in self.columns}
+        return {
+            col["name"]: to_json(col, self.cleaned_data.get(col["name"])) for col in self.columns
+        }
 
 
 def row_form_class(columns: list[dict]) -> type[RowForm]:
@@ -134,8 +140,9 @@ def clean_values(columns: list[dict], values: Any) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise ValidationError("Row values must be an object of column names to values.")
     known = {col["name"] for col in columns}
-    errors: dict[str, list] = {name: ["There is no such column."]
-                               for name in sorted(set(values) - known)}
+    errors: dict[str, list] = {
+        name: ["There is no such column."] for name in sorted(set(values) - known)
+    }
     data = {}
     for col in columns:
         raw = values.get(col["name"])
@@ -143,9 +150,13 @@ def clean_values(columns: list[dict], values: Any) -> dict[str, Any]:
             if raw in (True, "true", "on", "1", 1):
                 data[col["name"]] = "on"
         elif raw is not None:
-            data[col["name"]] = raw if isinstance(raw, str) else json.dumps(raw) if isinstance(
-                raw, (dict, list)
-            ) else str(raw)
+            data[col["name"]] = (
+                raw
+                if isinstance(raw, str)
+                else json.dumps(raw)
+                if isinstance(raw, (dict, list))
+                else str(raw)
+            )
     form = row_form_class(columns)(data=data)
     if not form.is_valid():
         errors.update({field: list(messages) for field, messages in form.errors.items()})

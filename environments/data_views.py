@@ -21,13 +21,15 @@ from portal.errors import Refused
 from portal.http import HtmxHttpRequest
 
 
-def _get_environment_for_data(request: HtmxHttpRequest, slug: str, *, write: bool = False
-                              ) -> Environment:
+def _get_environment_for_data(
+    request: HtmxHttpRequest, slug: str, *, write: bool = False
+) -> Environment:
     env = get_object_or_404(Environment, slug=slug)
     if not permissions.data_environments(request.user).filter(pk=env.pk).exists():
         raise Http404("No such environment")
     decision = (permissions.can_write_data if write else permissions.can_read_data)(
-        request.user, env)
+        request.user, env
+    )
     if not decision:
         raise PermissionDenied(decision.reason)
     return env
@@ -54,12 +56,15 @@ def table_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     tables = list(store.current(env).tables())
     counts = dict(
         RowVersion.objects.filter(table__in=tables, valid_to__isnull=True)
-        .values("table_id").annotate(n=Count("key")).values_list("table_id", "n")
+        .values("table_id")
+        .annotate(n=Count("key"))
+        .values_list("table_id", "n")
     )
     for table in tables:
         table.row_count = counts.get(table.pk, 0)
-    return render(request, "environments/data/tables.html",
-                  {**_base_context(request, env), "tables": tables})
+    return render(
+        request, "environments/data/tables.html", {**_base_context(request, env), "tables": tables}
+    )
 
 
 @require_GET
@@ -79,8 +84,13 @@ def row_list(request: HtmxHttpRequest, slug: str, table: str) -> HttpResponse:
     page = Paginator(rows.only("key", "values"), settings.DATA_PAGE_SIZE).get_page(page_number)
     shown_columns = data_table.columns[:6]
     page_rows = [
-        {"key": r.key, "cells": [(cols.display(c, r.values.get(c["name"])),
-                                  c["type"] in ("integer", "decimal")) for c in shown_columns]}
+        {
+            "key": r.key,
+            "cells": [
+                (cols.display(c, r.values.get(c["name"])), c["type"] in ("integer", "decimal"))
+                for c in shown_columns
+            ],
+        }
         for r in page.object_list
     ]
     context = {
@@ -99,10 +109,18 @@ def row_list(request: HtmxHttpRequest, slug: str, table: str) -> HttpResponse:
 
 
 def _row_form_page(request, env, data_table, form, *, key=None, status=200) -> HttpResponse:
-    return render(request, "environments/data/row_form.html",
-                  {**_base_context(request, env), "table": data_table, "form": form, "key": key,
-                   "row_page": True},
-                  status=status)
+    return render(
+        request,
+        "environments/data/row_form.html",
+        {
+            **_base_context(request, env),
+            "table": data_table,
+            "form": form,
+            "key": key,
+            "row_page": True,
+        },
+        status=status,
+    )
 
 
 def _apply_errors(form, exc: ValidationError) -> None:
@@ -121,8 +139,9 @@ def row_create(request: HtmxHttpRequest, slug: str, table: str) -> HttpResponse:
     form = form_class(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            row = store.row_create(environment=env, table_name=data_table.name,
-                                   values=form.stored_values())
+            row = store.row_create(
+                environment=env, table_name=data_table.name, values=form.stored_values()
+            )
         except ValidationError as exc:
             _apply_errors(form, exc)
         except Refused as exc:
@@ -152,8 +171,9 @@ def row_edit(request: HtmxHttpRequest, slug: str, table: str, key: str) -> HttpR
     form = form_class(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            store.row_update(environment=env, table_name=data_table.name, key=key,
-                             values=form.stored_values())
+            store.row_update(
+                environment=env, table_name=data_table.name, key=key, values=form.stored_values()
+            )
         except ValidationError as exc:
             _apply_errors(form, exc)
         except Refused as exc:
@@ -179,6 +199,15 @@ def row_delete(request: HtmxHttpRequest, slug: str, table: str, key: str) -> Htt
             messages.success(request, f"Row {key} deleted from {data_table.display_name}.")
             return redirect("environments:rows", slug=env.slug, table=data_table.name)
     cells = [(c["label"], cols.display(c, row.values.get(c["name"]))) for c in data_table.columns]
-    return render(request, "environments/data/row_delete.html",
-                  {**_base_context(request, env), "table": data_table, "key": key,
-                   "cells": cells, "error": error, "row_page": True})
+    return render(
+        request,
+        "environments/data/row_delete.html",
+        {
+            **_base_context(request, env),
+            "table": data_table,
+            "key": key,
+            "cells": cells,
+            "error": error,
+            "row_page": True,
+        },
+    )

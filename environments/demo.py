@@ -102,48 +102,84 @@ def _col(name, label, kind, required=False, **extra) -> dict:
 
 
 TABLES: dict[str, TableSpec] = {
-    "accounts": TableSpec("accounts", "Accounts", [
-        _col("name", "Account name", "text", True, max_length=160),
-        _col("industry", "Industry", "choice", choices=INDUSTRIES),
-        _col("city", "City", "text"),
-        _col("phone", "Main phone", "text", max_length=40),
-        _col("annual_revenue", "Annual revenue", "integer"),
-        _col("active", "Active", "boolean"),
-    ], AccountFactory, ("city", "phone", "annual_revenue", "active", "industry")),
-    "contacts": TableSpec("contacts", "Contacts", [
-        _col("first_name", "First name", "text", True, max_length=80),
-        _col("last_name", "Last name", "text", True, max_length=80),
-        _col("email", "Email", "email"),
-        _col("job_title", "Job title", "text"),
-        _col("company", "Company", "text"),
-    ], ContactFactory, ("email", "job_title", "company")),
-    "opportunities": TableSpec("opportunities", "Opportunities", [
-        _col("topic", "Topic", "text", True),
-        _col("account", "Account", "text"),
-        _col("stage", "Sales stage", "choice", True, choices=STAGES),
-        _col("estimated_value", "Estimated value", "decimal"),
-        _col("close_date", "Estimated close date", "date"),
-    ], OpportunityFactory, ("stage", "estimated_value", "close_date")),
-    "cases": TableSpec("cases", "Cases", [
-        _col("title", "Case title", "text", True),
-        _col("customer", "Customer", "text", True),
-        _col("priority", "Priority", "choice", True, choices=PRIORITIES),
-        _col("status", "Status", "choice", True, choices=CASE_STATUS),
-        _col("description", "Description", "long_text"),
-    ], CaseFactory, ("priority", "status", "description")),
-    "products": TableSpec("products", "Products", [
-        _col("name", "Product name", "text", True),
-        _col("sku", "SKU", "text", True, max_length=20),
-        _col("unit_price", "Unit price", "decimal"),
-        _col("in_stock", "In stock", "boolean"),
-    ], ProductFactory, ("unit_price", "in_stock")),
-    "activities": TableSpec("activities", "Activities", [
-        _col("subject", "Subject", "text", True),
-        _col("kind", "Activity type", "choice", True, choices=ACTIVITY_KINDS),
-        _col("regarding", "Regarding", "text"),
-        _col("due_date", "Due date", "date"),
-        _col("done", "Completed", "boolean"),
-    ], ActivityFactory, ("due_date", "done", "subject")),
+    "accounts": TableSpec(
+        "accounts",
+        "Accounts",
+        [
+            _col("name", "Account name", "text", True, max_length=160),
+            _col("industry", "Industry", "choice", choices=INDUSTRIES),
+            _col("city", "City", "text"),
+            _col("phone", "Main phone", "text", max_length=40),
+            _col("annual_revenue", "Annual revenue", "integer"),
+            _col("active", "Active", "boolean"),
+        ],
+        AccountFactory,
+        ("city", "phone", "annual_revenue", "active", "industry"),
+    ),
+    "contacts": TableSpec(
+        "contacts",
+        "Contacts",
+        [
+            _col("first_name", "First name", "text", True, max_length=80),
+            _col("last_name", "Last name", "text", True, max_length=80),
+            _col("email", "Email", "email"),
+            _col("job_title", "Job title", "text"),
+            _col("company", "Company", "text"),
+        ],
+        ContactFactory,
+        ("email", "job_title", "company"),
+    ),
+    "opportunities": TableSpec(
+        "opportunities",
+        "Opportunities",
+        [
+            _col("topic", "Topic", "text", True),
+            _col("account", "Account", "text"),
+            _col("stage", "Sales stage", "choice", True, choices=STAGES),
+            _col("estimated_value", "Estimated value", "decimal"),
+            _col("close_date", "Estimated close date", "date"),
+        ],
+        OpportunityFactory,
+        ("stage", "estimated_value", "close_date"),
+    ),
+    "cases": TableSpec(
+        "cases",
+        "Cases",
+        [
+            _col("title", "Case title", "text", True),
+            _col("customer", "Customer", "text", True),
+            _col("priority", "Priority", "choice", True, choices=PRIORITIES),
+            _col("status", "Status", "choice", True, choices=CASE_STATUS),
+            _col("description", "Description", "long_text"),
+        ],
+        CaseFactory,
+        ("priority", "status", "description"),
+    ),
+    "products": TableSpec(
+        "products",
+        "Products",
+        [
+            _col("name", "Product name", "text", True),
+            _col("sku", "SKU", "text", True, max_length=20),
+            _col("unit_price", "Unit price", "decimal"),
+            _col("in_stock", "In stock", "boolean"),
+        ],
+        ProductFactory,
+        ("unit_price", "in_stock"),
+    ),
+    "activities": TableSpec(
+        "activities",
+        "Activities",
+        [
+            _col("subject", "Subject", "text", True),
+            _col("kind", "Activity type", "choice", True, choices=ACTIVITY_KINDS),
+            _col("regarding", "Regarding", "text"),
+            _col("due_date", "Due date", "date"),
+            _col("done", "Completed", "boolean"),
+        ],
+        ActivityFactory,
+        ("due_date", "done", "subject"),
+    ),
 }
 
 
@@ -152,19 +188,29 @@ def _stored(spec: TableSpec, raw: dict) -> dict:
     return {c["name"]: cols.to_json(c, raw.get(c["name"])) for c in columns}
 
 
-def _random_moment(rng: random.Random, start: datetime.datetime, end: datetime.datetime
-                   ) -> datetime.datetime:
+def _random_moment(
+    rng: random.Random, start: datetime.datetime, end: datetime.datetime
+) -> datetime.datetime:
     span = (end - start).total_seconds()
     return start + datetime.timedelta(seconds=rng.uniform(0, span))
 
 
 def _row_versions(
-    *, table: DataTable, spec: TableSpec, key: str, values: dict, born: datetime.datetime,
-    now: datetime.datetime, rng: random.Random, pool: list[dict], churn: bool,
+    *,
+    table: DataTable,
+    spec: TableSpec,
+    key: str,
+    values: dict,
+    born: datetime.datetime,
+    now: datetime.datetime,
+    rng: random.Random,
+    pool: list[dict],
+    churn: bool,
 ) -> Iterator[RowVersion]:
     """A row's versions from its creation to now: some edits, sometimes a delete."""
     moments = sorted(
-        _random_moment(rng, born, now) for _ in range(rng.choice([0, 0, 1, 1, 2, 3]) if churn else 0)
+        _random_moment(rng, born, now)
+        for _ in range(rng.choice([0, 0, 1, 1, 2, 3]) if churn else 0)
     )
     deleted_at = _random_moment(rng, born, now) if churn and rng.random() < 0.06 else None
     if deleted_at is not None:
@@ -184,16 +230,27 @@ def _row_versions(
 
 
 def load_table(
-    *, environment: Environment, generation: Generation, spec: TableSpec, rows: int,
-    since: datetime.datetime, now: datetime.datetime, seed: int, history: bool = True,
-    batch_size: int = 5000, activity: Counter | None = None,
+    *,
+    environment: Environment,
+    generation: Generation,
+    spec: TableSpec,
+    rows: int,
+    since: datetime.datetime,
+    now: datetime.datetime,
+    seed: int,
+    history: bool = True,
+    batch_size: int = 5000,
+    activity: Counter | None = None,
 ) -> DataTable:
     """Create one table with `rows` rows made over [since, now] and write them in batches."""
     rng = random.Random(seed)
     factory.random.reseed_random(seed)
     table = DataTable.objects.create(
-        generation=generation, name=spec.name, display_name=spec.display_name,
-        columns=cols.validate_columns(spec.columns), valid_from=since,
+        generation=generation,
+        name=spec.name,
+        display_name=spec.display_name,
+        columns=cols.validate_columns(spec.columns),
+        valid_from=since,
     )
     # Faker is slow (~0.3 ms a row); past 300 rows recycle a pool of made values.
     pool = [_stored(spec, spec.factory()) for _ in range(min(rows, 300))]
@@ -205,10 +262,19 @@ def load_table(
         else:
             born = _random_moment(rng, since, first_hour)
         values = pool[(n - 1) % len(pool)]
-        versions = list(_row_versions(
-            table=table, spec=spec, key=f"{n:06d}", values=values, born=born, now=now,
-            rng=rng, pool=pool, churn=history,
-        ))
+        versions = list(
+            _row_versions(
+                table=table,
+                spec=spec,
+                key=f"{n:06d}",
+                values=values,
+                born=born,
+                now=now,
+                rng=rng,
+                pool=pool,
+                churn=history,
+            )
+        )
         if activity is not None:
             # A create or an update opens each version; a delete closes the last one.
             activity.update(v.valid_from for v in versions)
@@ -223,27 +289,43 @@ def load_table(
 
 
 def load_environment(
-    *, environment: Environment, tables: dict[str, int], now: datetime.datetime,
-    history_days: int = 30, seed: int = 0,
+    *,
+    environment: Environment,
+    tables: dict[str, int],
+    now: datetime.datetime,
+    history_days: int = 30,
+    seed: int = 0,
 ) -> None:
     since = max(environment.created_at, now - datetime.timedelta(days=history_days))
     activity: Counter = Counter()
     with transaction.atomic():
         generation = Generation.objects.get(environment=environment, valid_to__isnull=True)
         for i, (name, count) in enumerate(tables.items()):
-            load_table(environment=environment, generation=generation, spec=TABLES[name],
-                       rows=count, since=since, now=now, seed=seed * 100 + i,
-                       activity=activity)
+            load_table(
+                environment=environment,
+                generation=generation,
+                spec=TABLES[name],
+                rows=count,
+                since=since,
+                now=now,
+                seed=seed * 100 + i,
+                activity=activity,
+            )
         # Each made-up change is its own transaction: a batch at its moment, and the hour's
         # total, as store.changes() records them.
         ChangeBatch.objects.bulk_create(
-            (ChangeBatch(environment=environment, at=at, changes=n)
-             for at, n in sorted(activity.items())), batch_size=5000)
+            (
+                ChangeBatch(environment=environment, at=at, changes=n)
+                for at, n in sorted(activity.items())
+            ),
+            batch_size=5000,
+        )
         hourly: Counter = Counter()
         for at, n in activity.items():
             hourly[hour_of(at)] += n
         Activity.objects.bulk_create(
             Activity(environment=environment, hour=hour, changes=n)
-            for hour, n in sorted(hourly.items()))
+            for hour, n in sorted(hourly.items())
+        )
         environment.last_change_at = now
         environment.save(update_fields=["last_change_at"])

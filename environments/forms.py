@@ -13,10 +13,15 @@ SORTABLE = {
 
 
 class EnvironmentFilterForm(forms.Form):
-    q = forms.CharField(label="Search", required=False, max_length=100,
-                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Search"}))
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Search"}),
+    )
     type = forms.ChoiceField(
-        label="Type", required=False,
+        label="Type",
+        required=False,
         choices=[("", "All types")] + list(EnvironmentType.choices),
     )
     sort = forms.ChoiceField(
@@ -33,8 +38,9 @@ class EnvironmentFilterForm(forms.Form):
 
 
 class ConvertForm(forms.Form):
-    type = forms.ChoiceField(choices=[(EnvironmentType.PRODUCTION, "Production"),
-                                      (EnvironmentType.SANDBOX, "Sandbox")])
+    type = forms.ChoiceField(
+        choices=[(EnvironmentType.PRODUCTION, "Production"), (EnvironmentType.SANDBOX, "Sandbox")]
+    )
 
 
 class SwitchForm(forms.Form):
@@ -46,11 +52,18 @@ class SwitchForm(forms.Form):
 
 
 class RowSearchForm(forms.Form):
-    q = forms.CharField(label="Search rows", required=False, max_length=100,
-                        widget=forms.TextInput(attrs={"type": "search"}))
+    q = forms.CharField(
+        label="Search rows",
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(attrs={"type": "search"}),
+    )
     page = forms.IntegerField(required=False, min_value=1)
 
 
 class VersionForm(forms.Form):
-    version = forms.CharField(label="New version", max_length=30,
-                              help_text="For example 9.2.24101.00180. A backup is recorded first.")
+    version = forms.CharField(
+        label="New version",
+        max_length=30,
+        help_text="For example 9.2.24101.00180. A backup is recorded first.",
+    )

@@ -31,7 +31,10 @@ slug_validator = RegexValidator(
 class Environment(models.Model):
     name = models.CharField(max_length=100)
     slug = models.CharField(
-        "URL name", max_length=63, unique=True, validators=[slug_validator],
+        "URL name",
+        max_length=63,
+        unique=True,
+        validators=[slug_validator],
         help_text="The environment's address is https://<URL name>.example.test",
     )
     type = models.CharField(max_length=20, choices=EnvironmentType.choices)
@@ -158,8 +161,13 @@ class RowVersion(models.Model):
     # No database-level foreign key: PostgreSQL would check it row by row when a restore
     # commits (4.6 s of a 1M-row restore). Only the store and the restore engine write here,
     # always into a table they hold, and purge deletes rows before their tables.
-    table = models.ForeignKey(DataTable, on_delete=models.DO_NOTHING, db_index=False,
-                              db_constraint=False, related_name="+")
+    table = models.ForeignKey(
+        DataTable,
+        on_delete=models.DO_NOTHING,
+        db_index=False,
+        db_constraint=False,
+        related_name="+",
+    )
     key = models.CharField(max_length=64)
     valid_from = models.DateTimeField()
     valid_to = models.DateTimeField(null=True, blank=True)
@@ -177,8 +185,7 @@ class Activity(models.Model):
     """Changes (row creates, updates, deletes) to an environment's data per hour: what the
     restore timeline draws and the candidate list counts, without scanning history."""
 
-    environment = models.ForeignKey(Environment, on_delete=models.CASCADE,
-                                    related_name="activity")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="activity")
     hour = models.DateTimeField()
     changes = models.PositiveIntegerField(default=0)
 
@@ -198,8 +205,9 @@ class ChangeBatch(models.Model):
     hour at the edge from these rows (an index range on (environment, at))."""
 
     # The unique (environment, at) index serves every lookup; no second one on environment.
-    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, db_index=False,
-                                    related_name="change_batches")
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, db_index=False, related_name="change_batches"
+    )
     at = models.DateTimeField()
     changes = models.PositiveIntegerField()
 

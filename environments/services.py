@@ -36,8 +36,9 @@ def environment_create(
     created_at: datetime.datetime | None = None,
 ) -> Environment:
     if type == EnvironmentType.DEFAULT and Environment.objects.filter(type=type).exists():
-        raise Refused("There is already a Default environment; a tenant has exactly one.",
-                      field="type")
+        raise Refused(
+            "There is already a Default environment; a tenant has exactly one.", field="type"
+        )
     if Environment.objects.filter(slug=slug).exists():
         raise Refused(f"The URL name {slug!r} is taken.", field="slug")
     env = Environment(
@@ -58,9 +59,13 @@ def environment_create(
             store.start_first_generation(env)
     except IntegrityError:
         raise Refused("That environment conflicts with an existing one (URL or Default).") from None
-    audit_record(action="environment.create", actor=created_by, environment=env,
-                 summary=f"Created {env.get_type_display().lower()} environment {env.name}",
-                 at=env.created_at)
+    audit_record(
+        action="environment.create",
+        actor=created_by,
+        environment=env,
+        summary=f"Created {env.get_type_display().lower()} environment {env.name}",
+        at=env.created_at,
+    )
     return env
 
 
@@ -78,16 +83,21 @@ def environment_change_type(*, environment: Environment, new_type: str, actor: U
                 raise Conflict(decision.reason)
             raise NotAllowed(decision.reason)
         if new_type not in (EnvironmentType.PRODUCTION, EnvironmentType.SANDBOX):
-            raise Refused("An environment can only be converted to production or sandbox.",
-                          field="type")
+            raise Refused(
+                "An environment can only be converted to production or sandbox.", field="type"
+            )
         if new_type == env.type:
-            raise Refused(f"{env.name} is already a {env.get_type_display().lower()} environment.",
-                          field="type")
+            raise Refused(
+                f"{env.name} is already a {env.get_type_display().lower()} environment.",
+                field="type",
+            )
         old_label = env.get_type_display()
         env.type = new_type
         env.save(update_fields=["type"])
         audit_record(
-            action="environment.change_type", actor=actor, environment=env,
+            action="environment.change_type",
+            actor=actor,
+            environment=env,
             summary=f"Converted {env.name} from {old_label} to {env.get_type_display()}",
             details={"from": old_label.lower(), "to": new_type},
         )
@@ -95,21 +105,35 @@ def environment_change_type(*, environment: Environment, new_type: str, actor: U
     return environment
 
 
-def environment_set_admin_mode(*, environment: Environment, enabled: bool, actor: User) -> Environment:
-    return _set_switch(environment=environment, field="admin_mode", enabled=enabled, actor=actor,
-                       label="administration mode", action="environment.admin_mode")
+def environment_set_admin_mode(
+    *, environment: Environment, enabled: bool, actor: User
+) -> Environment:
+    return _set_switch(
+        environment=environment,
+        field="admin_mode",
+        enabled=enabled,
+        actor=actor,
+        label="administration mode",
+        action="environment.admin_mode",
+    )
 
 
 def environment_set_background_operations(
     *, environment: Environment, enabled: bool, actor: User
 ) -> Environment:
-    return _set_switch(environment=environment, field="background_operations", enabled=enabled,
-                       actor=actor, label="background operations",
-                       action="environment.background_operations")
+    return _set_switch(
+        environment=environment,
+        field="background_operations",
+        enabled=enabled,
+        actor=actor,
+        label="background operations",
+        action="environment.background_operations",
+    )
 
 
-def _set_switch(*, environment: Environment, field: str, enabled: bool, actor: User, label: str,
-                action: str) -> Environment:
+def _set_switch(
+    *, environment: Environment, field: str, enabled: bool, actor: User, label: str, action: str
+) -> Environment:
     with transaction.atomic():
         env = _locked(environment)
         if not permissions.can_manage_environment(actor, env):
@@ -120,7 +144,9 @@ def _set_switch(*, environment: Environment, field: str, enabled: bool, actor: U
             setattr(env, field, enabled)
             env.save(update_fields=[field])
             audit_record(
-                action=action, actor=actor, environment=env,
+                action=action,
+                actor=actor,
+                environment=env,
                 summary=f"Turned {label} {'on' if enabled else 'off'} for {env.name}",
                 details={"enabled": enabled},
             )

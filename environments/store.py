@@ -57,8 +57,10 @@ class Snapshot:
         if self.generation is None:
             return DataTable.objects.none()
         qs = DataTable.objects.filter(generation=self.generation)
-        qs = qs.filter(valid_to__isnull=True) if self.moment is None else qs.filter(
-            live_at(self.moment)
+        qs = (
+            qs.filter(valid_to__isnull=True)
+            if self.moment is None
+            else qs.filter(live_at(self.moment))
         )
         return qs.order_by("display_name", "id")
 
@@ -69,8 +71,10 @@ class Snapshot:
         if self.generation is None or table.generation_id != self.generation.pk:
             return RowVersion.objects.none()
         qs = RowVersion.objects.filter(table=table)
-        qs = qs.filter(valid_to__isnull=True) if self.moment is None else qs.filter(
-            live_at(self.moment)
+        qs = (
+            qs.filter(valid_to__isnull=True)
+            if self.moment is None
+            else qs.filter(live_at(self.moment))
         )
         return qs.order_by("key")
 
@@ -83,18 +87,14 @@ class Snapshot:
 
 
 def current(environment: Environment) -> Snapshot:
-    generation = Generation.objects.filter(
-        environment=environment, valid_to__isnull=True
-    ).first()
+    generation = Generation.objects.filter(environment=environment, valid_to__isnull=True).first()
     return Snapshot(environment=environment, moment=None, generation=generation)
 
 
 def as_of(environment: Environment, moment: datetime.datetime) -> Snapshot:
     if timezone.is_naive(moment):
         raise ValueError("as_of needs an aware datetime")
-    generation = (
-        Generation.objects.filter(environment=environment).filter(live_at(moment)).first()
-    )
+    generation = Generation.objects.filter(environment=environment).filter(live_at(moment)).first()
     return Snapshot(environment=environment, moment=moment, generation=generation)
 
 
@@ -246,7 +246,8 @@ def record_activity(env: Environment, ts: datetime.datetime, changes: int) -> No
     ChangeBatch.objects.create(environment=env, at=ts, changes=changes)
     hour = hour_of(ts)
     if not Activity.objects.filter(environment=env, hour=hour).update(
-            changes=F("changes") + changes):
+        changes=F("changes") + changes
+    ):
         Activity.objects.create(environment=env, hour=hour, changes=changes)
 
 
@@ -254,15 +255,18 @@ def changes_since(environment: Environment, moment: datetime.datetime) -> int:
     """Changes made to the environment's data after `moment`, exactly: the rest of the
     moment's hour from the batches, every later hour from the hourly counts."""
     next_hour = hour_of(moment) + HOUR
-    edge = ChangeBatch.objects.filter(environment=environment, at__gt=moment,
-                                      at__lt=next_hour).aggregate(n=Sum("changes"))["n"]
+    edge = ChangeBatch.objects.filter(
+        environment=environment, at__gt=moment, at__lt=next_hour
+    ).aggregate(n=Sum("changes"))["n"]
     hours = Activity.objects.filter(environment=environment, hour__gte=next_hour).aggregate(
-        n=Sum("changes"))["n"]
+        n=Sum("changes")
+    )["n"]
     return (edge or 0) + (hours or 0)
 
 
-def changes_in_hour_before(environment: Environment, moments: list[datetime.datetime]
-                           ) -> dict[datetime.datetime, int]:
+def changes_in_hour_before(
+    environment: Environment, moments: list[datetime.datetime]
+) -> dict[datetime.datetime, int]:
     """For each moment, the changes made in the hour up to it, (moment - 1 h, moment], exactly.
     One query of one scalar subquery per moment, each an index range over the batches (an OR
     of the ranges made SQLite scan every batch of the environment: 1.5 s over 28 days of a
@@ -272,20 +276,26 @@ def changes_in_hour_before(environment: Environment, moments: list[datetime.date
         return {}
 
     def hour_before(moment: datetime.datetime) -> Subquery:
-        return Subquery(ChangeBatch.objects.filter(
-            environment=environment, at__gt=moment - HOUR, at__lte=moment)
-            .values("environment").annotate(n=Sum("changes")).values("n"))
+        return Subquery(
+            ChangeBatch.objects.filter(
+                environment=environment, at__gt=moment - HOUR, at__lte=moment
+            )
+            .values("environment")
+            .annotate(n=Sum("changes"))
+            .values("n")
+        )
 
-    figures = Environment.objects.filter(pk=environment.pk).values(
-        **{f"m{i}": hour_before(m) for i, m in enumerate(moments)}).get()
+    figures = (
+        Environment.objects.filter(pk=environment.pk)
+        .values(**{f"m{i}": hour_before(m) for i, m in enumerate(moments)})
+        .get()
+    )
     return {m: figures[f"m{i}"] or 0 for i, m in enumerate(moments)}
 
 
 def next_timestamp(env: Environment) -> datetime.datetime:
     now = timezone.now()
-    floor = max(
-        filter(None, [env.last_change_at, env.created_at]), default=now - TICK
-    )
+    floor = max(filter(None, [env.last_change_at, env.created_at]), default=now - TICK)
     return now if now > floor else floor + TICK
 
 

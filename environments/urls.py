@@ -10,12 +10,18 @@ urlpatterns = [
     path("<slug:slug>/convert/", views.environment_convert, name="convert"),
     path("<slug:slug>/update-version/", views.environment_update_version, name="update-version"),
     path("<slug:slug>/admin-mode/", views.environment_admin_mode, name="admin-mode"),
-    path("<slug:slug>/background-operations/", views.environment_background_operations,
-         name="background-operations"),
+    path(
+        "<slug:slug>/background-operations/",
+        views.environment_background_operations,
+        name="background-operations",
+    ),
     path("<slug:slug>/data/", data_views.table_list, name="tables"),
     path("<slug:slug>/data/<slug:table>/", data_views.row_list, name="rows"),
     path("<slug:slug>/data/<slug:table>/new/", data_views.row_create, name="row-create"),
     path("<slug:slug>/data/<slug:table>/rows/<str:key>/", data_views.row_edit, name="row-edit"),
-    path("<slug:slug>/data/<slug:table>/rows/<str:key>/delete/", data_views.row_delete,
-         name="row-delete"),
+    path(
+        "<slug:slug>/data/<slug:table>/rows/<str:key>/delete/",
+        data_views.row_delete,
+        name="row-delete",
+    ),
 ]

@@ -54,9 +54,14 @@ def environment_list(request: HtmxHttpRequest) -> HttpResponse:
         "form": form if form.is_bound else EnvironmentFilterForm(),
         "environments": environments.order_by(*ordering),
         "sort": sort or "name",
-        "columns": [("name", "Name"), ("type", "Type"), ("state", "State"),
-                    ("region", "Region"), ("admin_mode", "Administration mode"),
-                    ("created", "Created")],
+        "columns": [
+            ("name", "Name"),
+            ("type", "Type"),
+            ("state", "State"),
+            ("region", "Region"),
+            ("admin_mode", "Administration mode"),
+            ("created", "Created"),
+        ],
     }
     template = "environments/list.html"
     if request.htmx and not request.htmx.boosted:
@@ -65,12 +70,15 @@ def environment_list(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _detail_context(request: HtmxHttpRequest, env: Environment) -> dict:
-    restores = list(RestoreOperation.objects.filter(target=env)
-                    .select_related("source", "target", "pre_restore_backup", "requested_by")
-                    .order_by("-created_at", "-id")[:6])
+    restores = list(
+        RestoreOperation.objects.filter(target=env)
+        .select_related("source", "target", "pre_restore_backup", "requested_by")
+        .order_by("-created_at", "-id")[:6]
+    )
     # Only the target's latest succeeded restore can be undone: check that one, not each row.
-    latest_done = next((op for op in restores if op.status == RestoreOperation.Status.SUCCEEDED),
-                       None)
+    latest_done = next(
+        (op for op in restores if op.status == RestoreOperation.Status.SUCCEEDED), None
+    )
     for op in restores:
         op.can_undo = op is latest_done and undo_possible(op)
     latest = restores[0] if restores else None
@@ -94,12 +102,17 @@ def _recent_events(env: Environment) -> list:
     (queued, running, succeeded or failed), not the outcome of the queueing."""
     events = list(env.audit_events.select_related("actor")[:10])
     queued = ("restore.start", "restore.undo")
-    operations = RestoreOperation.objects.in_bulk([
-        e.details.get("operation") for e in events
-        if e.action in queued and isinstance(e.details.get("operation"), int)])
+    operations = RestoreOperation.objects.in_bulk(
+        [
+            e.details.get("operation")
+            for e in events
+            if e.action in queued and isinstance(e.details.get("operation"), int)
+        ]
+    )
     for event in events:
-        event.operation = (operations.get(event.details.get("operation"))
-                           if event.action in queued else None)
+        event.operation = (
+            operations.get(event.details.get("operation")) if event.action in queued else None
+        )
     return events
 
 
@@ -113,8 +126,10 @@ def environment_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 def environment_convert(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     env = _get_environment_for_admin(request, slug)
     decision = permissions.can_change_type(request.user, env)
-    target = EnvironmentType.SANDBOX if env.type == EnvironmentType.PRODUCTION else (
-        EnvironmentType.PRODUCTION
+    target = (
+        EnvironmentType.SANDBOX
+        if env.type == EnvironmentType.PRODUCTION
+        else (EnvironmentType.PRODUCTION)
     )
     form = ConvertForm(request.POST or None, initial={"type": target})
     error = "" if decision else decision.reason
@@ -126,8 +141,9 @@ def environment_convert(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         except Refused as exc:
             error = exc.message
         else:
-            messages.success(request, f"{env.name} is now a {env.get_type_display().lower()} "
-                             "environment.")
+            messages.success(
+                request, f"{env.name} is now a {env.get_type_display().lower()} environment."
+            )
             return redirect("environments:detail", slug=env.slug)
     context = {
         "environment": env,
@@ -148,17 +164,20 @@ def environment_update_version(request: HtmxHttpRequest, slug: str) -> HttpRespo
     if request.method == "POST" and form.is_valid():
         try:
             backup_services.environment_update_version(
-                environment=env, new_version=form.cleaned_data["version"], actor=request.user)
+                environment=env, new_version=form.cleaned_data["version"], actor=request.user
+            )
         except NotAllowed as exc:
             raise PermissionDenied(exc.message) from exc
         except Refused as exc:
             form.add_error("version" if exc.field == "version" else None, exc.message)
         else:
-            messages.success(request, f"{env.name} is on version {env.version}. A backup of "
-                             "the moment before the update was recorded.")
+            messages.success(
+                request,
+                f"{env.name} is on version {env.version}. A backup of "
+                "the moment before the update was recorded.",
+            )
             return redirect("environments:detail", slug=env.slug)
-    return render(request, "environments/update_version.html",
-                  {"environment": env, "form": form})
+    return render(request, "environments/update_version.html", {"environment": env, "form": form})
 
 
 def _switch(request: HtmxHttpRequest, slug: str, setter, label: str) -> HttpResponse:
@@ -174,12 +193,14 @@ def _switch(request: HtmxHttpRequest, slug: str, setter, label: str) -> HttpResp
         except Refused as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, f"{label.capitalize()} is {form.cleaned_data['enabled']} "
-                             f"for {env.name}.")
+            messages.success(
+                request, f"{label.capitalize()} is {form.cleaned_data['enabled']} for {env.name}."
+            )
     if request.htmx:
         env.refresh_from_db()
-        return render(request, "environments/detail.html#details-card",
-                      _detail_context(request, env))
+        return render(
+            request, "environments/detail.html#details-card", _detail_context(request, env)
+        )
     return redirect("environments:detail", slug=env.slug)
 
 
@@ -190,5 +211,6 @@ def environment_admin_mode(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 def environment_background_operations(request: HtmxHttpRequest, slug: str) -> HttpResponse:
-    return _switch(request, slug, services.environment_set_background_operations,
-                   "background operations")
+    return _switch(
+        request, slug, services.environment_set_background_operations, "background operations"
+    )

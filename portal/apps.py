@@ -20,8 +20,9 @@ def ensure_support_group(sender, **kwargs) -> None:
     group.permissions.add(*view, *safe_actions)
 
 
-def record_lockout(sender, request=None, username: str = "", ip_address: str = "",
-                   **kwargs) -> None:
+def record_lockout(
+    sender, request=None, username: str = "", ip_address: str = "", **kwargs
+) -> None:
     """A sign-in lockout goes to the audit log, once per account and address per pause."""
     from django.conf import settings
     from django.core.cache import cache
@@ -31,10 +32,14 @@ def record_lockout(sender, request=None, username: str = "", ip_address: str = "
     key = f"lockout-audited:{username}:{ip_address}"
     if not cache.add(key, 1, timeout=int(settings.AXES_COOLOFF_TIME.total_seconds())):
         return
-    audit_record(action="auth.lockout", actor=None, outcome="refused",
-                 summary=f"Sign-in paused for {username[:100] or 'an unknown account'} after "
-                         f"{settings.AXES_FAILURE_LIMIT} failures (address {ip_address})",
-                 details={"username": username[:150], "ip_address": ip_address})
+    audit_record(
+        action="auth.lockout",
+        actor=None,
+        outcome="refused",
+        summary=f"Sign-in paused for {username[:100] or 'an unknown account'} after "
+        f"{settings.AXES_FAILURE_LIMIT} failures (address {ip_address})",
+        details={"username": username[:150], "ip_address": ip_address},
+    )
 
 
 class PortalConfig(AppConfig):

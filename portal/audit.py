@@ -27,8 +27,10 @@ def audit_record(
         action=action,
         environment=environment,
         related_environment=related_environment,
-        environment_name=(environment_name if environment_name is not None
-                          else getattr(environment, "name", "")) or "",
+        environment_name=(
+            environment_name if environment_name is not None else getattr(environment, "name", "")
+        )
+        or "",
         outcome=outcome,
         summary=summary[:300],
         details=details or {},

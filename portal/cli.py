@@ -24,15 +24,20 @@ REFUSED, USAGE = 1, 2
 
 def add_actor_argument(parser: ArgumentParser) -> None:
     parser.add_argument(
-        "--as", dest="as_user", metavar="USERNAME", default=os.environ.get(ACTOR_ENV) or None,
-        help=f"act as this user, with their rights (default: ${ACTOR_ENV})")
+        "--as",
+        dest="as_user",
+        metavar="USERNAME",
+        default=os.environ.get(ACTOR_ENV) or None,
+        help=f"act as this user, with their rights (default: ${ACTOR_ENV})",
+    )
 
 
 def actor(options: dict) -> User:
     username = options.get("as_user")
     if not username:
-        raise CommandError(f"Say who is acting: --as USERNAME, or set {ACTOR_ENV}.",
-                           returncode=USAGE)
+        raise CommandError(
+            f"Say who is acting: --as USERNAME, or set {ACTOR_ENV}.", returncode=USAGE
+        )
     user = User.objects.filter(username=username, is_active=True).first()
     if user is None:
         raise CommandError(f"There is no active user {username!r}.", returncode=REFUSED)
@@ -54,11 +59,14 @@ def parse_moment(text: str, option: str = "--at") -> datetime.datetime:
     try:
         moment = datetime.datetime.fromisoformat(text.strip())
     except ValueError:
-        raise CommandError(f"{option}: {text!r} is not an ISO 8601 date and time, e.g. "
-                           "2026-11-20T09:30:00+01:00.", returncode=USAGE) from None
+        raise CommandError(
+            f"{option}: {text!r} is not an ISO 8601 date and time, e.g. 2026-11-20T09:30:00+01:00.",
+            returncode=USAGE,
+        ) from None
     if moment.tzinfo is None:
-        raise CommandError(f"{option}: give the offset too, e.g. {text}+00:00 or {text}Z.",
-                           returncode=USAGE)
+        raise CommandError(
+            f"{option}: give the offset too, e.g. {text}+00:00 or {text}Z.", returncode=USAGE
+        )
     try:
         return moment.astimezone(datetime.UTC)
     except OverflowError:
@@ -73,6 +81,8 @@ def when(moment: datetime.datetime | None) -> str:
 
 def table(rows: list[list[str]], headers: list[str]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
-    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
-             for row in [headers, *rows]]
+    lines = [
+        "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
+        for row in [headers, *rows]
+    ]
     return "\n".join(lines)

@@ -16,8 +16,10 @@ from portal.models import User
 
 def require_admin_center(user: User) -> None:
     if not permissions.can_use_admin_center(user):
-        raise PermissionDenied("The admin center, its API and its commands are for "
-                               "environment and tenant administrators.")
+        raise PermissionDenied(
+            "The admin center, its API and its commands are for "
+            "environment and tenant administrators."
+        )
 
 
 def find_environment(ref: str | int) -> Environment | None:
@@ -46,8 +48,10 @@ def visible_environment(user: User, ref: str | int) -> Environment:
     """An environment the user manages or uses; what they may do with it is the service's
     question."""
     env = find_environment(ref)
-    if env is not None and (permissions.can_manage_environment(user, env) or
-                            permissions.data_environments(user).filter(pk=env.pk).exists()):
+    if env is not None and (
+        permissions.can_manage_environment(user, env)
+        or permissions.data_environments(user).filter(pk=env.pk).exists()
+    ):
         return env
     raise Http404(f"There is no environment {str(ref)[:100]!r} that you can see.")
 
@@ -56,7 +60,8 @@ def backup_to_restore(user: User, backup_id: int) -> ManualBackup:
     """A manual backup named for a restore: only those of environments the user manages can be
     named; restore_start checks that it is the source's and has not expired."""
     backup = ManualBackup.objects.filter(
-        pk=backup_id, environment__in=permissions.manageable_environments(user)).first()
+        pk=backup_id, environment__in=permissions.manageable_environments(user)
+    ).first()
     if backup is None:
         raise Refused(f"There is no backup {backup_id} that you can restore.", field="backup")
     return backup

@@ -49,9 +49,10 @@ def can_use_admin_center(user: User) -> bool:
     """Environments list, environment pages and their actions."""
     if not (user.is_authenticated and user.is_active):
         return False
-    return is_tenant_admin(user) or Membership.objects.filter(
-        user=user, role=Membership.Role.ADMIN
-    ).exists()
+    return (
+        is_tenant_admin(user)
+        or Membership.objects.filter(user=user, role=Membership.Role.ADMIN).exists()
+    )
 
 
 def manageable_environments(user: User) -> QuerySet[Environment]:
@@ -59,16 +60,16 @@ def manageable_environments(user: User) -> QuerySet[Environment]:
         return Environment.objects.all()
     if not (user.is_authenticated and user.is_active):
         return Environment.objects.none()
-    return Environment.objects.filter(
-        membership__user=user, membership__role=Membership.Role.ADMIN
-    )
+    return Environment.objects.filter(membership__user=user, membership__role=Membership.Role.ADMIN)
 
 
 def can_manage_environment(user: User, environment: Environment) -> bool:
     if is_tenant_admin(user):
         return True
-    return user.is_authenticated and user.is_active and (
-        _membership_role(user, environment) == Membership.Role.ADMIN
+    return (
+        user.is_authenticated
+        and user.is_active
+        and (_membership_role(user, environment) == Membership.Role.ADMIN)
     )
 
 
@@ -90,8 +91,9 @@ def can_change_type(user: User, environment: Environment) -> Decision:
 def can_manage_backups(user: User, environment: Environment) -> Decision:
     """Create, edit, delete manual backups and restore from this environment's backups."""
     if not can_manage_environment(user, environment):
-        return Decision(False, f"You do not manage {environment.name}, so you cannot use its "
-                               "backups.")
+        return Decision(
+            False, f"You do not manage {environment.name}, so you cannot use its backups."
+        )
     return ALLOW
 
 

@@ -56,8 +56,10 @@ DEBUG = env_bool("DEBUG", False)
 _DEV_SECRET = "dev-only-insecure-key-do-not-use-in-production"
 SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET if DEBUG else "")
 if not SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (the default). For "
-                               "development set DEBUG=true, as `make run` and `make test` do.")
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set when DEBUG is off (the default). For "
+        "development set DEBUG=true, as `make run` and `make test` do."
+    )
 if not DEBUG and SECRET_KEY == _DEV_SECRET:
     raise ImproperlyConfigured("SECRET_KEY must not be the development key when DEBUG is off")
 
@@ -151,7 +153,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that a worker process started by the browser tests can open it;
     # one per test run (process), so that runs side by side do not share it.
     DATABASES["default"]["TEST"] = {
-        "NAME": str(BASE_DIR / "var" / f"test-portal-{os.getpid()}.sqlite3")}
+        "NAME": str(BASE_DIR / "var" / f"test-portal-{os.getpid()}.sqlite3")
+    }
     _sqlite_path.parent.mkdir(exist_ok=True)
 
 # Progress of a restore is written through a second connection so that the web process can read
@@ -276,11 +279,14 @@ RESTORE_STALE_AFTER = timedelta(seconds=env_int("RESTORE_STALE_AFTER_SECONDS", 3
 HOUSEKEEPING_INTERVAL = timedelta(seconds=env_int("HOUSEKEEPING_INTERVAL_SECONDS", 10))
 PURGE_INTERVAL = timedelta(seconds=env_int("PURGE_INTERVAL_SECONDS", 3600))
 if not timedelta(0) < RESTORE_HEARTBEAT < RESTORE_STALE_AFTER:
-    raise ImproperlyConfigured("RESTORE_HEARTBEAT_SECONDS must be above 0 and below "
-                               "RESTORE_STALE_AFTER_SECONDS, or live restores look dead.")
+    raise ImproperlyConfigured(
+        "RESTORE_HEARTBEAT_SECONDS must be above 0 and below "
+        "RESTORE_STALE_AFTER_SECONDS, or live restores look dead."
+    )
 if HOUSEKEEPING_INTERVAL <= timedelta(0) or PURGE_INTERVAL <= timedelta(0):
-    raise ImproperlyConfigured("HOUSEKEEPING_INTERVAL_SECONDS and PURGE_INTERVAL_SECONDS must "
-                               "be above 0.")
+    raise ImproperlyConfigured(
+        "HOUSEKEEPING_INTERVAL_SECONDS and PURGE_INTERVAL_SECONDS must be above 0."
+    )
 # The JSON API (/api/v1/): writes allowed per token (or signed-in session) per minute, counted
 # in Django's cache (per process with the default local-memory cache). 0 turns the limit off.
 API_WRITES_PER_MINUTE = env_int("API_WRITES_PER_MINUTE", 60)

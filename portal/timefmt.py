@@ -2,7 +2,7 @@ import datetime
 
 
 def utc_offset(moment: datetime.datetime) -> str:
-    """"UTC+05:30": the offset an aware moment carries, as the portal shows it."""
+    """ "UTC+05:30": the offset an aware moment carries, as the portal shows it."""
     offset = moment.utcoffset() or datetime.timedelta(0)
     minutes = int(offset.total_seconds() // 60)
     sign = "+" if minutes >= 0 else "-"

@@ -22,19 +22,23 @@ def token_list(request: HtmxHttpRequest) -> HttpResponse:
     new_token = ""
     if request.method == "POST" and form.is_valid():
         try:
-            _row, new_token = tokens.token_create(user=request.user,
-                                                  name=form.cleaned_data["name"])
+            _row, new_token = tokens.token_create(user=request.user, name=form.cleaned_data["name"])
         except Refused as exc:
             form.add_error("name" if exc.field == "name" else None, exc.message)
         else:
             form = TokenForm()
-    response = render(request, "portal/tokens.html", {
-        "form": form,
-        "new_token": new_token,
-        "tokens": ApiToken.objects.filter(user=request.user),
-        "api_root": request.build_absolute_uri(reverse("api-v1:openapi-view")).rsplit(
-            "docs", 1)[0],
-    })
+    response = render(
+        request,
+        "portal/tokens.html",
+        {
+            "form": form,
+            "new_token": new_token,
+            "tokens": ApiToken.objects.filter(user=request.user),
+            "api_root": request.build_absolute_uri(reverse("api-v1:openapi-view")).rsplit(
+                "docs", 1
+            )[0],
+        },
+    )
     if new_token:
         response["Cache-Control"] = "no-store"  # the token must not linger in a cache
     return response

@@ -32,8 +32,9 @@ def token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
     """Make a token for `user`. Returns the row and the token itself, which is never kept."""
     name = (name or "").strip()
     if not name:
-        raise Refused("Enter a name for the token, such as the script that will use it.",
-                      field="name")
+        raise Refused(
+            "Enter a name for the token, such as the script that will use it.", field="name"
+        )
     if len(name) > 100:
         raise Refused("The name can be at most 100 characters.", field="name")
     if not (user.is_authenticated and user.is_active):
@@ -41,10 +42,19 @@ def token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
     prefix = secrets.token_hex(4)
     token = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():
-        row = ApiToken.objects.create(user=user, name=name, prefix=prefix,
-                                      secret_hash=_digest(token), created_at=timezone.now())
-        audit_record(action="token.create", actor=user, summary=f"Made API token {name}",
-                     details={"token": row.pk, "prefix": prefix})
+        row = ApiToken.objects.create(
+            user=user,
+            name=name,
+            prefix=prefix,
+            secret_hash=_digest(token),
+            created_at=timezone.now(),
+        )
+        audit_record(
+            action="token.create",
+            actor=user,
+            summary=f"Made API token {name}",
+            details={"token": row.pk, "prefix": prefix},
+        )
     return row, token
 
 
@@ -54,8 +64,12 @@ def token_revoke(*, token: ApiToken, actor: User) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        audit_record(action="token.revoke", actor=actor, summary=f"Revoked API token {token.name}",
-                     details={"token": token.pk, "prefix": token.prefix})
+        audit_record(
+            action="token.revoke",
+            actor=actor,
+            summary=f"Revoked API token {token.name}",
+            details={"token": token.pk, "prefix": token.prefix},
+        )
     return token
 
 
@@ -64,7 +78,7 @@ def token_authenticate(raw: str) -> ApiToken | None:
     raw = (raw or "").strip()
     if not raw.startswith(TOKEN_PREFIX):
         return None
-    prefix, sep, _secret = raw[len(TOKEN_PREFIX):].partition("_")
+    prefix, sep, _secret = raw[len(TOKEN_PREFIX) :].partition("_")
     if not sep or not prefix or len(prefix) > 16:
         return None
     row = ApiToken.objects.select_related("user").filter(prefix=prefix).first()

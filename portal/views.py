@@ -22,8 +22,10 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_not_required
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    message = str(exception) if exception and str(exception) else (
-        "You do not have permission to see this page."
+    message = (
+        str(exception)
+        if exception and str(exception)
+        else ("You do not have permission to see this page.")
     )
     return render(request, "403.html", {"message": message}, status=403)
 

@@ -63,5 +63,6 @@ def make_member(environment: Environment, user: User, role: str) -> Membership:
 
 def make_table(environment: Environment, name: str = "accounts", columns=None):
     with store.changes(environment) as cs:
-        return cs.create_table(name=name, display_name=name.capitalize(),
-                               columns=columns or ACCOUNT_COLUMNS)
+        return cs.create_table(
+            name=name, display_name=name.capitalize(), columns=columns or ACCOUNT_COLUMNS
+        )

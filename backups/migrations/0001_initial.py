@@ -6,85 +6,223 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('environments', '0003_environment_purged_before'),
+        ("environments", "0003_environment_purged_before"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ManualBackup',
+            name="ManualBackup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('label', models.CharField(max_length=100)),
-                ('notes', models.TextField(blank=True, max_length=2000)),
-                ('backup_at', models.DateTimeField(verbose_name='backup time')),
-                ('kind', models.CharField(choices=[('manual', 'Manual backup'), ('version_update', 'Before version update'), ('pre_restore', 'Before restore')], default='manual', max_length=20)),
-                ('created_at', models.DateTimeField()),
-                ('expires_at', models.DateTimeField(verbose_name='expires on')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('environment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='manual_backups', to='environments.environment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("label", models.CharField(max_length=100)),
+                ("notes", models.TextField(blank=True, max_length=2000)),
+                ("backup_at", models.DateTimeField(verbose_name="backup time")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("manual", "Manual backup"),
+                            ("version_update", "Before version update"),
+                            ("pre_restore", "Before restore"),
+                        ],
+                        default="manual",
+                        max_length=20,
+                    ),
+                ),
+                ("created_at", models.DateTimeField()),
+                ("expires_at", models.DateTimeField(verbose_name="expires on")),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "environment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="manual_backups",
+                        to="environments.environment",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-backup_at', '-id'],
+                "ordering": ["-backup_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='RestoreOperation',
+            name="RestoreOperation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('moment', models.DateTimeField(verbose_name='restore point')),
-                ('idempotency_key', models.CharField(max_length=100)),
-                ('new_name', models.CharField(blank=True, max_length=100)),
-                ('new_security_group', models.CharField(blank=True, max_length=100)),
-                ('change_security_group', models.BooleanField(default=False)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='queued', max_length=10)),
-                ('phase', models.CharField(choices=[('queued', 'Waiting for a worker'), ('preparing', 'Preparing'), ('copying', 'Copying tables'), ('finishing', 'Finishing'), ('done', 'Done'), ('failed', 'Failed')], default='queued', max_length=10)),
-                ('tables_done', models.PositiveIntegerField(default=0)),
-                ('tables_total', models.PositiveIntegerField(default=0)),
-                ('rows_copied', models.BigIntegerField(default=0)),
-                ('rows_total', models.BigIntegerField(default=0)),
-                ('created_at', models.DateTimeField()),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('error', models.TextField(blank=True)),
-                ('task_id', models.CharField(blank=True, max_length=64)),
-                ('backup', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='backups.manualbackup')),
-                ('generation', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='environments.generation')),
-                ('pre_restore_backup', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='backups.manualbackup')),
-                ('requested_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('retry_of', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='retried_by', to='backups.restoreoperation')),
-                ('source', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='restores_from', to='environments.environment')),
-                ('target', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='restores_to', to='environments.environment')),
-                ('undo_of', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='undone_by', to='backups.restoreoperation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("moment", models.DateTimeField(verbose_name="restore point")),
+                ("idempotency_key", models.CharField(max_length=100)),
+                ("new_name", models.CharField(blank=True, max_length=100)),
+                ("new_security_group", models.CharField(blank=True, max_length=100)),
+                ("change_security_group", models.BooleanField(default=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "phase",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Waiting for a worker"),
+                            ("preparing", "Preparing"),
+                            ("copying", "Copying tables"),
+                            ("finishing", "Finishing"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("tables_done", models.PositiveIntegerField(default=0)),
+                ("tables_total", models.PositiveIntegerField(default=0)),
+                ("rows_copied", models.BigIntegerField(default=0)),
+                ("rows_total", models.BigIntegerField(default=0)),
+                ("created_at", models.DateTimeField()),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("error", models.TextField(blank=True)),
+                ("task_id", models.CharField(blank=True, max_length=64)),
+                (
+                    "backup",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="backups.manualbackup",
+                    ),
+                ),
+                (
+                    "generation",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="environments.generation",
+                    ),
+                ),
+                (
+                    "pre_restore_backup",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="backups.manualbackup",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "retry_of",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="retried_by",
+                        to="backups.restoreoperation",
+                    ),
+                ),
+                (
+                    "source",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="restores_from",
+                        to="environments.environment",
+                    ),
+                ),
+                (
+                    "target",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="restores_to",
+                        to="environments.environment",
+                    ),
+                ),
+                (
+                    "undo_of",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="undone_by",
+                        to="backups.restoreoperation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'permissions': [('retry_restoreoperation', 'Can retry a failed restore'), ('fail_restoreoperation', 'Can mark a stale restore as failed')],
+                "ordering": ["-created_at", "-id"],
+                "permissions": [
+                    ("retry_restoreoperation", "Can retry a failed restore"),
+                    ("fail_restoreoperation", "Can mark a stale restore as failed"),
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='manualbackup',
-            index=models.Index(fields=['environment', 'backup_at'], name='backup_env_at'),
+            model_name="manualbackup",
+            index=models.Index(fields=["environment", "backup_at"], name="backup_env_at"),
         ),
         migrations.AddIndex(
-            model_name='manualbackup',
-            index=models.Index(fields=['expires_at'], name='backup_expires'),
+            model_name="manualbackup",
+            index=models.Index(fields=["expires_at"], name="backup_expires"),
         ),
         migrations.AddIndex(
-            model_name='restoreoperation',
-            index=models.Index(fields=['status', 'heartbeat_at'], name='restore_status_beat'),
+            model_name="restoreoperation",
+            index=models.Index(fields=["status", "heartbeat_at"], name="restore_status_beat"),
         ),
         migrations.AddConstraint(
-            model_name='restoreoperation',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['queued', 'running'])), fields=('target',), name='one_active_restore_per_target'),
+            model_name="restoreoperation",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status__in", ["queued", "running"])),
+                fields=("target",),
+                name="one_active_restore_per_target",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='restoreoperation',
-            constraint=models.UniqueConstraint(fields=('requested_by', 'idempotency_key'), name='one_restore_per_idempotency_key'),
+            model_name="restoreoperation",
+            constraint=models.UniqueConstraint(
+                fields=("requested_by", "idempotency_key"), name="one_restore_per_idempotency_key"
+            ),
         ),
     ]

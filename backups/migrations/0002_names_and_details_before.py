@@ -15,35 +15,34 @@ def names_from_environments(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('backups', '0001_initial'),
+        ("backups", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='restoreoperation',
-            name='before_admin_mode',
+            model_name="restoreoperation",
+            name="before_admin_mode",
             field=models.BooleanField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='restoreoperation',
-            name='before_name',
+            model_name="restoreoperation",
+            name="before_name",
             field=models.CharField(blank=True, max_length=100),
         ),
         migrations.AddField(
-            model_name='restoreoperation',
-            name='before_security_group',
+            model_name="restoreoperation",
+            name="before_security_group",
             field=models.CharField(blank=True, max_length=100),
         ),
         migrations.AddField(
-            model_name='restoreoperation',
-            name='source_name',
+            model_name="restoreoperation",
+            name="source_name",
             field=models.CharField(blank=True, max_length=100),
         ),
         migrations.AddField(
-            model_name='restoreoperation',
-            name='target_name',
+            model_name="restoreoperation",
+            name="target_name",
             field=models.CharField(blank=True, max_length=100),
         ),
         migrations.RunPython(names_from_environments, migrations.RunPython.noop),

@@ -8,21 +8,23 @@ from django.db import migrations, models
 def points_from_operations(apps, schema_editor):
     RestoreOperation = apps.get_model("backups", "RestoreOperation")
     for op in RestoreOperation.objects.only("pk", "moment", "backup_id"):
-        point = (f"backup:{op.backup_id}" if op.backup_id
-                 else op.moment.astimezone(datetime.UTC).isoformat())
+        point = (
+            f"backup:{op.backup_id}"
+            if op.backup_id
+            else op.moment.astimezone(datetime.UTC).isoformat()
+        )
         RestoreOperation.objects.filter(pk=op.pk).update(requested_point=point)
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('backups', '0002_names_and_details_before'),
+        ("backups", "0002_names_and_details_before"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='restoreoperation',
-            name='requested_point',
+            model_name="restoreoperation",
+            name="requested_point",
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.RunPython(points_from_operations, migrations.RunPython.noop),

@@ -5,58 +5,132 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='DataTable',
+            name="DataTable",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=63)),
-                ('display_name', models.CharField(max_length=100)),
-                ('columns', models.JSONField()),
-                ('valid_from', models.DateTimeField()),
-                ('valid_to', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=63)),
+                ("display_name", models.CharField(max_length=100)),
+                ("columns", models.JSONField()),
+                ("valid_from", models.DateTimeField()),
+                ("valid_to", models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Environment',
+            name="Environment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('slug', models.CharField(help_text="The environment's address is https://<URL name>.example.test", max_length=63, unique=True, validators=[django.core.validators.RegexValidator('^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$', 'Use lowercase letters, digits and hyphens; start and end with a letter or digit.')], verbose_name='URL name')),
-                ('type', models.CharField(choices=[('production', 'Production'), ('sandbox', 'Sandbox'), ('trial', 'Trial'), ('developer', 'Developer'), ('default', 'Default')], max_length=20)),
-                ('state', models.CharField(choices=[('ready', 'Ready'), ('restoring', 'Restoring'), ('disabled', 'Disabled')], default='ready', max_length=20)),
-                ('region', models.CharField(choices=[('unitedstates', 'United States'), ('europe', 'Europe'), ('asia', 'Asia')], max_length=30)),
-                ('version', models.CharField(default='9.2.24101.00180', max_length=30)),
-                ('security_group', models.CharField(blank=True, max_length=100)),
-                ('admin_mode', models.BooleanField(default=False, verbose_name='administration mode')),
-                ('background_operations', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField()),
-                ('last_change_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "slug",
+                    models.CharField(
+                        help_text="The environment's address is https://<URL name>.example.test",
+                        max_length=63,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
+                                "Use lowercase letters, digits and hyphens; start and end with a letter or digit.",
+                            )
+                        ],
+                        verbose_name="URL name",
+                    ),
+                ),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("production", "Production"),
+                            ("sandbox", "Sandbox"),
+                            ("trial", "Trial"),
+                            ("developer", "Developer"),
+                            ("default", "Default"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("ready", "Ready"),
+                            ("restoring", "Restoring"),
+                            ("disabled", "Disabled"),
+                        ],
+                        default="ready",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "region",
+                    models.CharField(
+                        choices=[
+                            ("unitedstates", "United States"),
+                            ("europe", "Europe"),
+                            ("asia", "Asia"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                ("version", models.CharField(default="9.2.24101.00180", max_length=30)),
+                ("security_group", models.CharField(blank=True, max_length=100)),
+                (
+                    "admin_mode",
+                    models.BooleanField(default=False, verbose_name="administration mode"),
+                ),
+                ("background_operations", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField()),
+                ("last_change_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Generation',
+            name="Generation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('valid_from', models.DateTimeField()),
-                ('valid_to', models.DateTimeField(blank=True, null=True)),
-                ('reason', models.CharField(default='Environment created', max_length=200)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("valid_from", models.DateTimeField()),
+                ("valid_to", models.DateTimeField(blank=True, null=True)),
+                ("reason", models.CharField(default="Environment created", max_length=200)),
             ],
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('admin', 'Environment admin'), ('maker', 'Environment maker')], max_length=10)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("admin", "Environment admin"), ("maker", "Environment maker")],
+                        max_length=10,
+                    ),
+                ),
             ],
         ),
     ]

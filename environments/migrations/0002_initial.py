@@ -7,81 +7,135 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('environments', '0001_initial'),
+        ("environments", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='environment',
-            name='created_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="environment",
+            name="created_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='generation',
-            name='environment',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='generations', to='environments.environment'),
+            model_name="generation",
+            name="environment",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="generations",
+                to="environments.environment",
+            ),
         ),
         migrations.AddField(
-            model_name='datatable',
-            name='generation',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tables', to='environments.generation'),
+            model_name="datatable",
+            name="generation",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="tables",
+                to="environments.generation",
+            ),
         ),
         migrations.AddField(
-            model_name='membership',
-            name='environment',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='environments.environment'),
+            model_name="membership",
+            name="environment",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, to="environments.environment"
+            ),
         ),
         migrations.AddField(
-            model_name='membership',
-            name='user',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL),
+            model_name="membership",
+            name="user",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL
+            ),
         ),
         migrations.AddField(
-            model_name='environment',
-            name='members',
-            field=models.ManyToManyField(related_name='environments', through='environments.Membership', to=settings.AUTH_USER_MODEL),
+            model_name="environment",
+            name="members",
+            field=models.ManyToManyField(
+                related_name="environments",
+                through="environments.Membership",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.CreateModel(
-            name='RowVersion',
+            name="RowVersion",
             fields=[
-                ('pk', models.CompositePrimaryKey('table', 'key', 'valid_from', blank=True, editable=False, primary_key=True, serialize=False)),
-                ('table', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='environments.datatable')),
-                ('key', models.CharField(max_length=64)),
-                ('valid_from', models.DateTimeField()),
-                ('valid_to', models.DateTimeField(blank=True, null=True)),
-                ('values', models.JSONField(encoder=environments.columns.UnicodeJSONEncoder)),
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "table",
+                        "key",
+                        "valid_from",
+                        blank=True,
+                        editable=False,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                (
+                    "table",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="environments.datatable",
+                    ),
+                ),
+                ("key", models.CharField(max_length=64)),
+                ("valid_from", models.DateTimeField()),
+                ("valid_to", models.DateTimeField(blank=True, null=True)),
+                ("values", models.JSONField(encoder=environments.columns.UnicodeJSONEncoder)),
             ],
             options={
-                'verbose_name': 'row version',
+                "verbose_name": "row version",
             },
         ),
         migrations.AddIndex(
-            model_name='generation',
-            index=models.Index(fields=['environment', 'valid_from'], name='generation_env_from'),
+            model_name="generation",
+            index=models.Index(fields=["environment", "valid_from"], name="generation_env_from"),
         ),
         migrations.AddConstraint(
-            model_name='generation',
-            constraint=models.UniqueConstraint(condition=models.Q(('valid_to__isnull', True)), fields=('environment',), name='one_live_generation_per_environment'),
+            model_name="generation",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("valid_to__isnull", True)),
+                fields=("environment",),
+                name="one_live_generation_per_environment",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='datatable',
-            constraint=models.UniqueConstraint(condition=models.Q(('valid_to__isnull', True)), fields=('generation', 'name'), name='one_live_table_per_name'),
+            model_name="datatable",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("valid_to__isnull", True)),
+                fields=("generation", "name"),
+                name="one_live_table_per_name",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(fields=('environment', 'user'), name='one_role_per_user'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(
+                fields=("environment", "user"), name="one_role_per_user"
+            ),
         ),
         migrations.AddIndex(
-            model_name='environment',
-            index=models.Index(fields=['type', 'region'], name='environment_type_region'),
+            model_name="environment",
+            index=models.Index(fields=["type", "region"], name="environment_type_region"),
         ),
         migrations.AddConstraint(
-            model_name='environment',
-            constraint=models.UniqueConstraint(condition=models.Q(('type', 'default')), fields=('type',), name='exactly_one_default_environment'),
+            model_name="environment",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("type", "default")),
+                fields=("type",),
+                name="exactly_one_default_environment",
+            ),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('environments', '0002_initial'),
+        ("environments", "0002_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='environment',
-            name='purged_before',
+            model_name="environment",
+            name="purged_before",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

@@ -5,15 +5,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('environments', '0003_environment_purged_before'),
+        ("environments", "0003_environment_purged_before"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='rowversion',
-            name='table',
-            field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='environments.datatable'),
+            model_name="rowversion",
+            name="table",
+            field=models.ForeignKey(
+                db_constraint=False,
+                db_index=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to="environments.datatable",
+            ),
         ),
     ]

@@ -5,23 +5,38 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('environments', '0004_rowversion_without_db_constraint'),
+        ("environments", "0004_rowversion_without_db_constraint"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Activity',
+            name="Activity",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('hour', models.DateTimeField()),
-                ('changes', models.PositiveIntegerField(default=0)),
-                ('environment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='activity', to='environments.environment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("hour", models.DateTimeField()),
+                ("changes", models.PositiveIntegerField(default=0)),
+                (
+                    "environment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="activity",
+                        to="environments.environment",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'activity',
-                'constraints': [models.UniqueConstraint(fields=('environment', 'hour'), name='one_activity_per_hour')],
+                "verbose_name_plural": "activity",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("environment", "hour"), name="one_activity_per_hour"
+                    )
+                ],
             },
         ),
     ]

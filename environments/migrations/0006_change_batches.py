@@ -17,45 +17,75 @@ def batches_from_history(apps, schema_editor):
     ChangeBatch = apps.get_model("environments", "ChangeBatch")
     Generation = apps.get_model("environments", "Generation")
     env = "table__generation__environment_id"
-    first_generation = Generation.objects.filter(
-        environment_id=OuterRef("table__generation__environment_id")).order_by(
-        "valid_from", "id").values("id")[:1]
+    first_generation = (
+        Generation.objects.filter(environment_id=OuterRef("table__generation__environment_id"))
+        .order_by("valid_from", "id")
+        .values("id")[:1]
+    )
     copied = Q(valid_from=F("table__valid_from")) & ~Q(
-        table__generation_id=Subquery(first_generation))
-    opened = (RowVersion.objects.exclude(copied).values(env, "valid_from")
-              .annotate(n=Count("*")).values_list(env, "valid_from", "n"))
-    successor = RowVersion.objects.filter(table_id=OuterRef("table_id"), key=OuterRef("key"),
-                                          valid_from=OuterRef("valid_to"))
-    deleted = (RowVersion.objects.filter(valid_to__isnull=False)
-               .exclude(valid_to=F("table__valid_to")).exclude(Exists(successor))
-               .values(env, "valid_to").annotate(n=Count("*")).values_list(env, "valid_to", "n"))
+        table__generation_id=Subquery(first_generation)
+    )
+    opened = (
+        RowVersion.objects.exclude(copied)
+        .values(env, "valid_from")
+        .annotate(n=Count("*"))
+        .values_list(env, "valid_from", "n")
+    )
+    successor = RowVersion.objects.filter(
+        table_id=OuterRef("table_id"), key=OuterRef("key"), valid_from=OuterRef("valid_to")
+    )
+    deleted = (
+        RowVersion.objects.filter(valid_to__isnull=False)
+        .exclude(valid_to=F("table__valid_to"))
+        .exclude(Exists(successor))
+        .values(env, "valid_to")
+        .annotate(n=Count("*"))
+        .values_list(env, "valid_to", "n")
+    )
     counts = Counter()
     for rows in (opened, deleted):
         for environment_id, at, n in rows.iterator(chunk_size=5000):
             counts[environment_id, at] += n
     ChangeBatch.objects.bulk_create(
         (ChangeBatch(environment_id=e, at=at, changes=n) for (e, at), n in counts.items()),
-        batch_size=5000)
+        batch_size=5000,
+    )
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('environments', '0005_activity'),
+        ("environments", "0005_activity"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ChangeBatch',
+            name="ChangeBatch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField()),
-                ('changes', models.PositiveIntegerField()),
-                ('environment', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='change_batches', to='environments.environment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField()),
+                ("changes", models.PositiveIntegerField()),
+                (
+                    "environment",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="change_batches",
+                        to="environments.environment",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'change batches',
-                'constraints': [models.UniqueConstraint(fields=('environment', 'at'), name='one_change_batch_per_ts')],
+                "verbose_name_plural": "change batches",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("environment", "at"), name="one_change_batch_per_ts"
+                    )
+                ],
             },
         ),
         migrations.RunPython(batches_from_history, migrations.RunPython.noop),

@@ -21,15 +21,23 @@ class SchemaPage(DocsBase):
             for method in METHODS:
                 if method in item:
                     op = item[method]
-                    operations.append({
-                        "method": method.upper(), "path": path,
-                        "summary": op.get("summary", ""),
-                        "description": op.get("description", ""),
-                        "tags": op.get("tags", []),
-                        "parameters": op.get("parameters", []),
-                        "statuses": sorted(op.get("responses", {})),
-                    })
-        return render(request, "portal/api_docs.html", {
-            "api": api, "operations": operations,
-            "openapi_url": self.get_openapi_url(api, kwargs),
-        })
+                    operations.append(
+                        {
+                            "method": method.upper(),
+                            "path": path,
+                            "summary": op.get("summary", ""),
+                            "description": op.get("description", ""),
+                            "tags": op.get("tags", []),
+                            "parameters": op.get("parameters", []),
+                            "statuses": sorted(op.get("responses", {})),
+                        }
+                    )
+        return render(
+            request,
+            "portal/api_docs.html",
+            {
+                "api": api,
+                "operations": operations,
+                "openapi_url": self.get_openapi_url(api, kwargs),
+            },
+        )

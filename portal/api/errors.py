@@ -43,8 +43,14 @@ def error_responses(*statuses: int) -> dict[int, Any]:
     return {status: ErrorOut for status in sorted({400, 401, 429, *statuses})}
 
 
-def error_response(api: NinjaAPI, request: HttpRequest, status: int, code: str, message: str,
-                   field: str | None = None) -> HttpResponse:
+def error_response(
+    api: NinjaAPI,
+    request: HttpRequest,
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+) -> HttpResponse:
     body: dict[str, Any] = {"code": code, "message": message}
     if field:
         body["field"] = API_FIELD_NAMES.get(field, field)
@@ -67,8 +73,11 @@ def install(api: NinjaAPI) -> None:
         return error_response(api, request, 400, "invalid", message, field)
 
     def on_authentication(request, exc: AuthenticationError):
-        message = str(exc) if str(exc) != "Unauthorized" else (
-            "Sign in, or send a personal API token as 'Authorization: Bearer <token>'.")
+        message = (
+            str(exc)
+            if str(exc) != "Unauthorized"
+            else ("Sign in, or send a personal API token as 'Authorization: Bearer <token>'.")
+        )
         response = error_response(api, request, 401, "unauthenticated", message)
         response["WWW-Authenticate"] = 'Bearer realm="api"'
         return response
@@ -79,22 +88,31 @@ def install(api: NinjaAPI) -> None:
         wait = f" Try again in {int(exc.wait)} seconds." if exc.wait else ""
         if isinstance(exc, TokenGuessing):
             response = error_response(
-                api, request, 429, "rate_limited",
+                api,
+                request,
+                429,
+                "rate_limited",
                 "Too many failed API token checks from your address: at most "
-                f"{settings.API_TOKEN_FAILURES_PER_MINUTE} a minute.{wait}")
+                f"{settings.API_TOKEN_FAILURES_PER_MINUTE} a minute.{wait}",
+            )
         else:
             response = error_response(
-                api, request, 429, "rate_limited",
+                api,
+                request,
+                429,
+                "rate_limited",
                 f"Too many writes: at most {settings.API_WRITES_PER_MINUTE} a minute per "
-                f"token.{wait}")
+                f"token.{wait}",
+            )
         if exc.wait:
             response["Retry-After"] = str(int(exc.wait))
         return response
 
     def on_http_error(request, exc: HttpError):
         codes = {400: "invalid", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
-        return error_response(api, request, exc.status_code,
-                              codes.get(exc.status_code, "error"), str(exc))
+        return error_response(
+            api, request, exc.status_code, codes.get(exc.status_code, "error"), str(exc)
+        )
 
     def on_not_found(request, exc: Http404):
         message = str(exc) if str(exc) else "Not found."

@@ -18,7 +18,7 @@ api = NinjaAPI(
         "Environments, their backups and restores: the same powers, rules and permissions as "
         "the admin center. Authenticate with a personal API token from /settings/tokens/ "
         "(`Authorization: Bearer <token>`) or the browser session. Errors are "
-        "`{\"code\", \"message\", \"field\"?}`: 400 bad input, 401 not signed in, 403 not "
+        '`{"code", "message", "field"?}`: 400 bad input, 401 not signed in, 403 not '
         "allowed, 404 not found, 409 busy (e.g. being restored), 422 refused by a rule, 429 too "
         "many writes."
     ),
@@ -51,5 +51,4 @@ def urls():
 
 def _not_found(request: HttpRequest, *args, **kwargs) -> HttpResponse:
     """Anything else under /api/v1/ gets the API's 404, not the portal's HTML page."""
-    return errors.error_response(api, request, 404, "not_found",
-                                 "There is no such API endpoint.")
+    return errors.error_response(api, request, 404, "not_found", "There is no such API endpoint.")

@@ -17,8 +17,7 @@ ENVIRONMENT_REF = (
 
 
 class CamelSchema(Schema):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True,
-                              extra="forbid")
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
     @field_validator("*", mode="after")
     @classmethod
@@ -43,8 +42,9 @@ def _iso_text_only(value: Any) -> Any:
     if isinstance(value, datetime.datetime):
         return value
     if not isinstance(value, str) or not _ISO_MOMENT.match(value.strip()):
-        raise ValueError("must be a moment in ISO 8601 with its offset, e.g. "
-                         "2026-11-20T09:30:00+01:00")
+        raise ValueError(
+            "must be a moment in ISO 8601 with its offset, e.g. 2026-11-20T09:30:00+01:00"
+        )
     return value
 
 

@@ -88,11 +88,10 @@ def local_times(text: str) -> str:
     last = 0
     for match in UTC_MOMENT.finditer(text):
         try:  # the text may be anyone's (a label, a name): "2026-02-30 10:00 UTC" stays as is
-            moment = datetime.datetime.fromisoformat(match.group(1)).replace(
-                tzinfo=datetime.UTC)
+            moment = datetime.datetime.fromisoformat(match.group(1)).replace(tzinfo=datetime.UTC)
         except ValueError:
             continue
-        parts.append(conditional_escape(text[last:match.start()]))
+        parts.append(conditional_escape(text[last : match.start()]))
         parts.append(when(moment, seconds=match.group(1).count(":") == 2))
         last = match.end()
     parts.append(conditional_escape(text[last:]))

@@ -28,13 +28,22 @@ class Api:
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         data = json.dumps(body) if body is not None else ""
-        return self.client.generic(method, f"/api/v1{path}", data,
-                                   content_type="application/json", headers=headers, **extra)
+        return self.client.generic(
+            method,
+            f"/api/v1{path}",
+            data,
+            content_type="application/json",
+            headers=headers,
+            **extra,
+        )
 
     def get(self, path, **kwargs):
-        return self.client.get(f"/api/v1{path}", kwargs.pop("params", None),
-                               headers={"Authorization": f"Bearer {self.token}"}
-                               if self.token else {}, **kwargs)
+        return self.client.get(
+            f"/api/v1{path}",
+            kwargs.pop("params", None),
+            headers={"Authorization": f"Bearer {self.token}"} if self.token else {},
+            **kwargs,
+        )
 
     def post(self, path, body=None, **kwargs):
         return self.call("POST", path, body, **kwargs)
@@ -49,17 +58,21 @@ class Api:
 @pytest.fixture
 def api_as(client, db):
     """api_as(user): an Api with a fresh token of that user."""
+
     def _api_as(user):
         return Api(client, make_token(user))
+
     return _api_as
 
 
 @pytest.fixture
 def run_on_commit(django_capture_on_commit_callbacks):
     """Run what the request queued on commit (the restore task, immediate backend)."""
+
     def _run(call, *args, **kwargs):
         with django_capture_on_commit_callbacks(execute=True):
             return call(*args, **kwargs)
+
     return _run
 
 

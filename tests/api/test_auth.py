@@ -16,8 +16,11 @@ def test_without_credentials_it_answers_401_json_not_a_login_redirect(client, db
 
 
 def test_a_write_without_credentials_is_401_not_a_csrf_error(client, db):
-    assert_error(client.post("/api/v1/environments/x/admin-mode", "{}",
-                             content_type="application/json"), 401, "unauthenticated")
+    assert_error(
+        client.post("/api/v1/environments/x/admin-mode", "{}", content_type="application/json"),
+        401,
+        "unauthenticated",
+    )
 
 
 def test_a_token_acts_as_its_user(client, global_admin, sandbox):
@@ -27,14 +30,24 @@ def test_a_token_acts_as_its_user(client, global_admin, sandbox):
 
 
 def test_a_token_gets_its_users_rights_and_no_more(client, maker, sandbox):
-    assert_error(Api(client, make_token(maker)).get("/environments"), 403, "forbidden",
-                 match="administrators")
+    assert_error(
+        Api(client, make_token(maker)).get("/environments"),
+        403,
+        "forbidden",
+        match="administrators",
+    )
 
 
-@pytest.mark.parametrize("header", [
-    "Bearer nonsense", "Bearer envp_", "Bearer envp_abcd1234_wrong", "Bearer envp_x_",
-    "Bearer " + "envp_" + "a" * 300,
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer nonsense",
+        "Bearer envp_",
+        "Bearer envp_abcd1234_wrong",
+        "Bearer envp_x_",
+        "Bearer " + "envp_" + "a" * 300,
+    ],
+)
 def test_a_bad_token_is_401(client, global_admin, header):
     make_token(global_admin)
     response = client.get("/api/v1/environments", headers={"Authorization": header})
@@ -63,8 +76,7 @@ def test_a_token_of_a_deactivated_user_is_401(client, global_admin):
 
 def test_a_bad_token_does_not_fall_back_to_the_session(client, global_admin):
     client.force_login(global_admin)
-    assert_error(Api(client, "envp_00000000_nope").get("/environments"), 401,
-                 "unauthenticated")
+    assert_error(Api(client, "envp_00000000_nope").get("/environments"), 401, "unauthenticated")
 
 
 def test_only_a_hash_of_the_token_is_stored_and_last_use_is_recorded(client, global_admin):
@@ -82,13 +94,20 @@ def test_the_browser_session_works_for_reads_and_for_writes_with_csrf(global_adm
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(global_admin)
     assert browser.get("/api/v1/environments/sales-sandbox").status_code == 200
-    no_csrf = browser.post("/api/v1/environments/sales-sandbox/admin-mode", {"enabled": True},
-                           content_type="application/json")
+    no_csrf = browser.post(
+        "/api/v1/environments/sales-sandbox/admin-mode",
+        {"enabled": True},
+        content_type="application/json",
+    )
     assert_error(no_csrf, 403, "forbidden", match="CSRF")
     browser.get("/settings/tokens/")  # sets the CSRF cookie
     csrf = browser.cookies["csrftoken"].value
-    ok = browser.post("/api/v1/environments/sales-sandbox/admin-mode", {"enabled": True},
-                      content_type="application/json", headers={"X-CSRFToken": csrf})
+    ok = browser.post(
+        "/api/v1/environments/sales-sandbox/admin-mode",
+        {"enabled": True},
+        content_type="application/json",
+        headers={"X-CSRFToken": csrf},
+    )
     assert ok.status_code == 200 and ok.json()["adminMode"] is True
 
 

@@ -11,45 +11,107 @@ ROLES = ["global_admin", "service_admin", "env_admin", "maker", "support", "outs
 
 # (method, path, body) -> the status each role gets, on the sandbox its admin manages.
 CASES = {
-    ("GET", "/environments", None):
-        {"global_admin": 200, "service_admin": 200, "env_admin": 200, "maker": 403,
-         "support": 403, "outsider": 403},
-    ("GET", "/environments/sales-sandbox", None):
-        {"global_admin": 200, "service_admin": 200, "env_admin": 200, "maker": 403,
-         "support": 403, "outsider": 403},
-    ("GET", "/environments/sales", None):
-        {"global_admin": 200, "service_admin": 200, "env_admin": 404, "maker": 403,
-         "support": 403, "outsider": 403},
-    ("POST", "/environments/sales-sandbox/admin-mode", '{"enabled": true}'):
-        {"global_admin": 200, "service_admin": 200, "env_admin": 200, "maker": 403,
-         "support": 403, "outsider": 403},
-    ("GET", "/environments/sales-sandbox/backups", None):
-        {"global_admin": 200, "service_admin": 200, "env_admin": 200, "maker": 403,
-         "support": 403, "outsider": 403},
-    ("POST", "/environments/sales-sandbox/backups", '{"label": "x"}'):
-        {"global_admin": 201, "service_admin": 201, "env_admin": 201, "maker": 403,
-         "support": 403, "outsider": 403},
-    ("POST", "/environments/sales/backups", '{"label": "x"}'):
-        {"global_admin": 201, "service_admin": 201, "env_admin": 404, "maker": 403,
-         "support": 403, "outsider": 403},
-    ("GET", "/environments/sales-sandbox/restore-candidates?at=2026-01-01T00:00:00Z", None):
-        {"global_admin": 200, "service_admin": 200, "env_admin": 200, "maker": 403,
-         "support": 403, "outsider": 403},
-    ("POST", "/environments/sales-sandbox/restore",
-     '{"sourceEnvironmentId": "sales-sandbox", "restorePointDateTime": "latest"}'):
-        {"global_admin": 202, "service_admin": 202, "env_admin": 202, "maker": 403,
-         "support": 403, "outsider": 403},
-    ("POST", "/environments/sales-sandbox/restore",
-     '{"sourceEnvironmentId": "sales", "restorePointDateTime": "latest"}'):
-        {"global_admin": 202, "service_admin": 202, "env_admin": 404, "maker": 403,
-         "support": 403, "outsider": 403},
+    ("GET", "/environments", None): {
+        "global_admin": 200,
+        "service_admin": 200,
+        "env_admin": 200,
+        "maker": 403,
+        "support": 403,
+        "outsider": 403,
+    },
+    ("GET", "/environments/sales-sandbox", None): {
+        "global_admin": 200,
+        "service_admin": 200,
+        "env_admin": 200,
+        "maker": 403,
+        "support": 403,
+        "outsider": 403,
+    },
+    ("GET", "/environments/sales", None): {
+        "global_admin": 200,
+        "service_admin": 200,
+        "env_admin": 404,
+        "maker": 403,
+        "support": 403,
+        "outsider": 403,
+    },
+    ("POST", "/environments/sales-sandbox/admin-mode", '{"enabled": true}'): {
+        "global_admin": 200,
+        "service_admin": 200,
+        "env_admin": 200,
+        "maker": 403,
+        "support": 403,
+        "outsider": 403,
+    },
+    ("GET", "/environments/sales-sandbox/backups", None): {
+        "global_admin": 200,
+        "service_admin": 200,
+        "env_admin": 200,
+        "maker": 403,
+        "support": 403,
+        "outsider": 403,
+    },
+    ("POST", "/environments/sales-sandbox/backups", '{"label": "x"}'): {
+        "global_admin": 201,
+        "service_admin": 201,
+        "env_admin": 201,
+        "maker": 403,
+        "support": 403,
+        "outsider": 403,
+    },
+    ("POST", "/environments/sales/backups", '{"label": "x"}'): {
+        "global_admin": 201,
+        "service_admin": 201,
+        "env_admin": 404,
+        "maker": 403,
+        "support": 403,
+        "outsider": 403,
+    },
+    ("GET", "/environments/sales-sandbox/restore-candidates?at=2026-01-01T00:00:00Z", None): {
+        "global_admin": 200,
+        "service_admin": 200,
+        "env_admin": 200,
+        "maker": 403,
+        "support": 403,
+        "outsider": 403,
+    },
+    (
+        "POST",
+        "/environments/sales-sandbox/restore",
+        '{"sourceEnvironmentId": "sales-sandbox", "restorePointDateTime": "latest"}',
+    ): {
+        "global_admin": 202,
+        "service_admin": 202,
+        "env_admin": 202,
+        "maker": 403,
+        "support": 403,
+        "outsider": 403,
+    },
+    (
+        "POST",
+        "/environments/sales-sandbox/restore",
+        '{"sourceEnvironmentId": "sales", "restorePointDateTime": "latest"}',
+    ): {
+        "global_admin": 202,
+        "service_admin": 202,
+        "env_admin": 404,
+        "maker": 403,
+        "support": 403,
+        "outsider": 403,
+    },
 }
 
 
 @pytest.fixture
 def users(global_admin, service_admin, env_admin, maker, support, outsider):
-    return {"global_admin": global_admin, "service_admin": service_admin,
-            "env_admin": env_admin, "maker": maker, "support": support, "outsider": outsider}
+    return {
+        "global_admin": global_admin,
+        "service_admin": service_admin,
+        "env_admin": env_admin,
+        "maker": maker,
+        "support": support,
+        "outsider": outsider,
+    }
 
 
 @pytest.mark.parametrize("via", ["token", "session"])

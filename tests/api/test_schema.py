@@ -18,8 +18,11 @@ from tests.api.conftest import make_token
 
 # Bounded so the suite stays quick; raise it for a deeper run: API_FUZZ_EXAMPLES=200 pytest ...
 MAX_EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "10"))
-OPERATIONS = [(method.upper(), path) for path, item in api.get_openapi_schema()["paths"].items()
-              for method in item]
+OPERATIONS = [
+    (method.upper(), path)
+    for path, item in api.get_openapi_schema()["paths"].items()
+    for method in item
+]
 
 
 @pytest.fixture
@@ -36,21 +39,30 @@ def served_schema(db, global_admin, sandbox, production, settings):
         request_finished.connect(close_old_connections)
 
 
-@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
-                         ids=["valid", "invalid"])
+@pytest.mark.parametrize(
+    "mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["valid", "invalid"]
+)
 @pytest.mark.parametrize("method, path", OPERATIONS)
 def test_every_answer_matches_the_schema_and_none_is_a_server_error(
-        served_schema, global_admin, method, path, mode):
+    served_schema, global_admin, method, path, mode
+):
     headers = {"Authorization": f"Bearer {make_token(global_admin)}"}
     operation = served_schema[path][method]
     # Valid requests name a real environment half the time, so they get past the lookup.
-    fixed = {"environment": "sales-sandbox"} if (
-        mode is GenerationMode.POSITIVE and "{environment}" in path) else None
+    fixed = (
+        {"environment": "sales-sandbox"}
+        if (mode is GenerationMode.POSITIVE and "{environment}" in path)
+        else None
+    )
     strategy = operation.as_strategy(generation_mode=mode, path_parameters=fixed)
 
     @given(case=strategy)
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     def run(case):
         # Valid-by-schema data may still be refused by a rule (422), or name something that
         # does not exist (404): both are documented answers, not schema violations.

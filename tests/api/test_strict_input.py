@@ -18,16 +18,20 @@ def test_a_moment_that_is_not_iso_text_is_400(api, sandbox, at):
 
 
 def test_an_iso_moment_with_an_offset_is_taken(api, sandbox):
-    response = api.get(f"/environments/{sandbox.slug}/restore-candidates",
-                       params={"at": "2026-11-20T09:30:00+01:00"})
+    response = api.get(
+        f"/environments/{sandbox.slug}/restore-candidates",
+        params={"at": "2026-11-20T09:30:00+01:00"},
+    )
     assert response.status_code == 200
     assert response.json()["requestedDateTime"].startswith("2026-11-20T08:30:00")
 
 
 @pytest.mark.parametrize("point", [0.5, 1732000000, "2026-11-20"])
 def test_a_restore_point_that_is_not_iso_text_is_400(api, sandbox, production, point):
-    response = api.post(f"/environments/{sandbox.slug}/restore", {
-        "sourceEnvironmentId": production.slug, "restorePointDateTime": point})
+    response = api.post(
+        f"/environments/{sandbox.slug}/restore",
+        {"sourceEnvironmentId": production.slug, "restorePointDateTime": point},
+    )
     assert response.status_code == 400, response.content
 
 
@@ -40,8 +44,9 @@ def test_a_switch_takes_only_true_or_false(api, sandbox, enabled):
 
 
 def test_a_real_boolean_works(api, sandbox):
-    assert api.post(f"/environments/{sandbox.slug}/admin-mode", {"enabled": True}
-                    ).status_code == 200
+    assert (
+        api.post(f"/environments/{sandbox.slug}/admin-mode", {"enabled": True}).status_code == 200
+    )
 
 
 @pytest.mark.parametrize("ref", ["%C2%B2", "%E2%91%A0", "%D9%A3"])  # ², ①, Arabic-Indic 3
@@ -50,8 +55,10 @@ def test_non_ascii_digits_name_no_environment(api, sandbox, ref):
 
 
 def test_non_ascii_digits_as_a_source_are_refused(api, sandbox):
-    response = api.post(f"/environments/{sandbox.slug}/restore", {
-        "sourceEnvironmentId": "²", "restorePointDateTime": "latest"})
+    response = api.post(
+        f"/environments/{sandbox.slug}/restore",
+        {"sourceEnvironmentId": "²", "restorePointDateTime": "latest"},
+    )
     assert response.status_code == 404, response.content
 
 
@@ -64,6 +71,9 @@ def test_the_schema_names_every_error_an_operation_can_answer(client, db):
 
 def test_non_ascii_digits_in_pages(client, global_admin, sandbox):
     client.force_login(global_admin)
-    for url in ("/environments/%E2%91%A0/backups/system/", "/environments/%C2%B2/",
-                "/environments/%E2%91%A0/backups/manual/"):
+    for url in (
+        "/environments/%E2%91%A0/backups/system/",
+        "/environments/%C2%B2/",
+        "/environments/%E2%91%A0/backups/manual/",
+    ):
         assert client.get(url).status_code == 404

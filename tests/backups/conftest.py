@@ -44,8 +44,9 @@ def build_history(env):
             cs.create_row(accounts, {"name": "Alpha"}, key="a")
             cs.create_row(accounts, {"name": "Beta"}, key="b")
     with time_machine.travel(ago(days=2), tick=False):
-        contacts = make_table(env, "contacts", columns=[
-            {"name": "email", "type": "email", "required": True}])
+        contacts = make_table(
+            env, "contacts", columns=[{"name": "email", "type": "email", "required": True}]
+        )
         with store.changes(env) as cs:
             cs.update_row(accounts, "b", {"name": "Beta 2"})
             cs.create_row(accounts, {"name": "Gamma"}, key="c")
@@ -57,30 +58,39 @@ def build_history(env):
 
 @pytest.fixture
 def source(db):
-    env = EnvironmentFactory(name="Contoso Prod", slug="contoso-prod", type="production",
-                             created_at=ago(days=40))
+    env = EnvironmentFactory(
+        name="Contoso Prod", slug="contoso-prod", type="production", created_at=ago(days=40)
+    )
     build_history(env)
     return env
 
 
 @pytest.fixture
 def target(db, env_admin):
-    env = EnvironmentFactory(name="Contoso Test", slug="contoso-test", type="sandbox",
-                             created_at=ago(days=30), security_group="Testers")
+    env = EnvironmentFactory(
+        name="Contoso Test",
+        slug="contoso-test",
+        type="sandbox",
+        created_at=ago(days=30),
+        security_group="Testers",
+    )
     make_member(env, env_admin, Membership.Role.ADMIN)
     with time_machine.travel(ago(days=5), tick=False):
         make_table(env, "leads", columns=[{"name": "title", "type": "text"}])
-        store.row_create(environment=env, table_name="leads", values={"title": "Old lead"},
-                         key="l1")
+        store.row_create(
+            environment=env, table_name="leads", values={"title": "Old lead"}, key="l1"
+        )
     return env
 
 
 @pytest.fixture
 def run_restore(django_capture_on_commit_callbacks):
     """restore_start, and the queued task run in-process when the transaction commits."""
+
     def _run(**kwargs):
         with django_capture_on_commit_callbacks(execute=True):
             op = services.restore_start(**kwargs)
         op.refresh_from_db()
         return op
+
     return _run

@@ -19,18 +19,24 @@ def staff(support):
 
 @pytest.fixture
 def failed(admin, source, target, run_restore, monkeypatch):
-    monkeypatch.setattr(engine, "after_table_copied",
-                        lambda op, t: (_ for _ in ()).throw(RuntimeError("boom")))
+    monkeypatch.setattr(
+        engine, "after_table_copied", lambda op, t: (_ for _ in ()).throw(RuntimeError("boom"))
+    )
     op = run_restore(source=source, target=target, moment=ago(days=1), requested_by=admin)
     monkeypatch.setattr(engine, "after_table_copied", lambda op, t: None)
     return op
 
 
-@pytest.mark.parametrize("name", ["backups_restoreoperation_changelist",
-                                  "backups_manualbackup_changelist",
-                                  "portal_auditevent_changelist",
-                                  "environments_environment_changelist",
-                                  "environments_datatable_changelist"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "backups_restoreoperation_changelist",
+        "backups_manualbackup_changelist",
+        "portal_auditevent_changelist",
+        "environments_environment_changelist",
+        "environments_datatable_changelist",
+    ],
+)
 def test_support_staff_see_every_list(client, staff, failed, name):
     client.force_login(staff)
     assert client.get(reverse(f"admin:{name}")).status_code == 200
@@ -55,21 +61,24 @@ def test_support_staff_cannot_edit_history(client, staff, failed):
     assert client.post(delete, {"post": "yes"}).status_code == 403
 
 
-def test_support_staff_retry_a_failed_restore(client, staff, failed,
-                                              django_capture_on_commit_callbacks):
+def test_support_staff_retry_a_failed_restore(
+    client, staff, failed, django_capture_on_commit_callbacks
+):
     client.force_login(staff)
     url = reverse("admin:backups_restoreoperation_changelist")
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(url, {"action": "retry_failed", "_selected_action": [failed.pk]},
-                               follow=True)
+        response = client.post(
+            url, {"action": "retry_failed", "_selected_action": [failed.pk]}, follow=True
+        )
     assert b"queued again" in response.content
     retry = RestoreOperation.objects.get(retry_of=failed)
     assert retry.status == "succeeded"
 
 
 def test_support_staff_mark_a_stale_restore_failed(client, staff, admin, source, target):
-    op = services.restore_start(source=source, target=target, moment=ago(days=1),
-                                requested_by=admin)
+    op = services.restore_start(
+        source=source, target=target, moment=ago(days=1), requested_by=admin
+    )
     client.force_login(staff)
     url = reverse("admin:backups_restoreoperation_changelist")
     client.post(url, {"action": "mark_stale_failed", "_selected_action": [op.pk]})

@@ -21,6 +21,7 @@ def test_the_window_is_retention_days_back_but_not_before_creation(db):
 
 def test_converting_production_to_sandbox_shortens_the_window(admin, source):
     from environments.services import environment_change_type
+
     environment_change_type(environment=source, new_type="sandbox", actor=admin)
     assert selectors.restorable_window(source).start == ago(days=7)
 
@@ -32,13 +33,17 @@ def test_a_moment_in_the_window_is_offered_exactly_then_hourly_backups(source):
     assert result.items[0].moment == moment and result.items[0].kind == "point_in_time"
     systems = [c.moment for c in result.items if c.kind == "system"]
     assert systems[:2] == [ago(days=2), ago(days=2, hours=1)]
-    assert all(c.moment.minute == 0 and c.moment.second == 0 for c in result.items[1:]
-               if c.kind == "system")
+    assert all(
+        c.moment.minute == 0 and c.moment.second == 0
+        for c in result.items[1:]
+        if c.kind == "system"
+    )
 
 
 def test_manual_backups_near_the_moment_are_offered(admin, source):
-    backup = services.backup_create(environment=source, label="Nightly", actor=admin,
-                                    moment=ago(days=2, minutes=20))
+    backup = services.backup_create(
+        environment=source, label="Nightly", actor=admin, moment=ago(days=2, minutes=20)
+    )
     result = selectors.restore_candidates(source, ago(days=2, minutes=17))
     manual = [c for c in result.items if c.kind == "manual"]
     assert manual[0].backup_id == backup.pk and manual[0].label == "Nightly"
@@ -66,8 +71,9 @@ def test_a_moment_before_the_environment_existed_says_so(db):
 
 
 def test_candidates_are_sorted_nearest_first(admin, source):
-    services.backup_create(environment=source, label="Far", actor=admin,
-                           moment=ago(days=2, hours=3))
+    services.backup_create(
+        environment=source, label="Far", actor=admin, moment=ago(days=2, hours=3)
+    )
     result = selectors.restore_candidates(source, ago(days=2, minutes=10))
     distances = [abs(c.moment - ago(days=2, minutes=10)) for c in result.items[1:]]
     assert distances == sorted(distances)

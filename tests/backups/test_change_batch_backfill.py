@@ -14,7 +14,8 @@ from environments.models import ChangeBatch
 from tests.backups.conftest import NOW, ago
 
 backfill = importlib.import_module(
-    "environments.migrations.0006_change_batches").batches_from_history
+    "environments.migrations.0006_change_batches"
+).batches_from_history
 
 
 pytestmark = pytest.mark.usefixtures("clock")

@@ -41,8 +41,12 @@ def _real_queue(settings):
 
 
 def _environment(slug: str, env_type: str, rows: int, tables: int = 1):
-    env = EnvironmentFactory(type=env_type, slug=slug, name=slug.title(),
-                             created_at=timezone.now() - datetime.timedelta(days=3))
+    env = EnvironmentFactory(
+        type=env_type,
+        slug=slug,
+        name=slug.title(),
+        created_at=timezone.now() - datetime.timedelta(days=3),
+    )
     for t in range(tables):
         table = make_table(env, f"table{t}")
         with store.changes(env) as cs:
@@ -63,12 +67,24 @@ def pair(admin):
 
 def _start_worker() -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "manage.py", "worker", "--no-startup-delay", "--no-reload",
-         "--interval", "0.1"],
-        cwd=ROOT, env=worker_env(
-            RESTORE_STALE_AFTER_SECONDS=str(STALE_SECONDS), RESTORE_HEARTBEAT_SECONDS="1",
-            HOUSEKEEPING_INTERVAL_SECONDS="1"),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "manage.py",
+            "worker",
+            "--no-startup-delay",
+            "--no-reload",
+            "--interval",
+            "0.1",
+        ],
+        cwd=ROOT,
+        env=worker_env(
+            RESTORE_STALE_AFTER_SECONDS=str(STALE_SECONDS),
+            RESTORE_HEARTBEAT_SECONDS="1",
+            HOUSEKEEPING_INTERVAL_SECONDS="1",
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _stop(worker: subprocess.Popen) -> None:
@@ -81,8 +97,11 @@ def _end_dead_sessions(table: str) -> None:
     """The killed worker's database session is still waiting on the lock; PostgreSQL ends it
     once it notices the client is gone (on its next write, or TCP keepalive): end it now."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
-                       "wait_event_type = 'Lock' AND query ILIKE %s", [f"%{table}%"])
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+            "wait_event_type = 'Lock' AND query ILIKE %s",
+            [f"%{table}%"],
+        )
 
 
 def _freed(op: RestoreOperation):
@@ -107,21 +126,28 @@ def _assert_freed_with_everything_closed(op, before, started):
 def test_a_worker_killed_after_claiming_the_task_frees_the_target(admin, pair):
     source, target = pair
     before = store.current(target).as_dict()
-    op = services.restore_start(source=source, target=target, moment=timezone.now(),
-                                requested_by=admin)
+    op = services.restore_start(
+        source=source, target=target, moment=timezone.now(), requested_by=admin
+    )
     op.refresh_from_db()  # its task id, set once the queue took it
     lock = blocker()
     worker = None
     try:
         # Hold the operation's row: the worker claims the task, then waits to mark it running.
-        lock.execute("SELECT 1 FROM backups_restoreoperation WHERE id = %s FOR UPDATE",
-                        [op.pk])
+        lock.execute("SELECT 1 FROM backups_restoreoperation WHERE id = %s FOR UPDATE", [op.pk])
         worker = _start_worker()
-        wait_until(lambda: DBTaskResult.objects.filter(
-            pk=op.task_id, status=TaskResultStatus.RUNNING).exists(), timeout=60,
-            what="the worker to claim the task")
-        wait_until(lambda: waiting_on_lock("backups_restoreoperation"), timeout=30,
-                    what="the worker to wait on the operation")
+        wait_until(
+            lambda: DBTaskResult.objects.filter(
+                pk=op.task_id, status=TaskResultStatus.RUNNING
+            ).exists(),
+            timeout=60,
+            what="the worker to claim the task",
+        )
+        wait_until(
+            lambda: waiting_on_lock("backups_restoreoperation"),
+            timeout=30,
+            what="the worker to wait on the operation",
+        )
         worker.kill()
         worker.wait(timeout=30)
         _end_dead_sessions("backups_restoreoperation")
@@ -141,12 +167,19 @@ def test_a_worker_killed_after_claiming_the_task_frees_the_target(admin, pair):
         # Retry (support's action) restores exactly.
         support = UserFactory(is_staff=True)
         from django.contrib.auth.models import Group
+
         support.groups.add(Group.objects.get(name="Support staff"))
-        retry = services.restore_retry(operation=RestoreOperation.objects.get(pk=op.pk),
-                                       actor=support)
-        done = wait_until(lambda: not RestoreOperation.objects.get(pk=retry.pk).is_active and
-                           RestoreOperation.objects.get(pk=retry.pk), timeout=60,
-                           what="the retry")
+        retry = services.restore_retry(
+            operation=RestoreOperation.objects.get(pk=op.pk), actor=support
+        )
+        done = wait_until(
+            lambda: (
+                not RestoreOperation.objects.get(pk=retry.pk).is_active
+                and RestoreOperation.objects.get(pk=retry.pk)
+            ),
+            timeout=60,
+            what="the retry",
+        )
         assert done.status == "succeeded", done.error
         assert store.current(target).as_dict() == store.as_of(source, op.moment).as_dict()
     finally:
@@ -161,9 +194,14 @@ def _kill_mid_copy(op: RestoreOperation, *, check_heartbeat=None) -> None:
         # Block the copy's INSERT: the worker is mid-copy, inside its open transaction.
         lock.execute("LOCK TABLE environments_rowversion IN EXCLUSIVE MODE")
         worker = _start_worker()
-        wait_until(lambda: RestoreOperation.objects.filter(pk=op.pk, phase="copying")
-                   .exists() and waiting_on_lock("INSERT INTO environments_rowversion"),
-                   timeout=60, what="the worker to copy")
+        wait_until(
+            lambda: (
+                RestoreOperation.objects.filter(pk=op.pk, phase="copying").exists()
+                and waiting_on_lock("INSERT INTO environments_rowversion")
+            ),
+            timeout=60,
+            what="the worker to copy",
+        )
         if check_heartbeat:
             check_heartbeat()
         worker.kill()
@@ -179,16 +217,22 @@ def _kill_mid_copy(op: RestoreOperation, *, check_heartbeat=None) -> None:
 def test_a_worker_killed_mid_copy_frees_the_target_within_a_minute(admin, pair, settings):
     source, target = pair
     before = store.current(target).as_dict()
-    op = services.restore_start(source=source, target=target, moment=timezone.now(),
-                                requested_by=admin)
+    op = services.restore_start(
+        source=source, target=target, moment=timezone.now(), requested_by=admin
+    )
     op.refresh_from_db()  # its task id, set once the queue took it
 
     def heartbeat_outlives_the_stale_limit():
         progress = RestoreOperation.objects.get(pk=op.pk)
         assert (progress.status, progress.phase) == ("running", "copying")
-        wait_until(lambda: RestoreOperation.objects.get(pk=op.pk).heartbeat_at
-                   > progress.heartbeat_at + datetime.timedelta(seconds=STALE_SECONDS),
-                   timeout=30, what="heartbeats beyond the stale limit")
+        wait_until(
+            lambda: (
+                RestoreOperation.objects.get(pk=op.pk).heartbeat_at
+                > progress.heartbeat_at + datetime.timedelta(seconds=STALE_SECONDS)
+            ),
+            timeout=30,
+            what="heartbeats beyond the stale limit",
+        )
         settings.RESTORE_STALE_AFTER = datetime.timedelta(seconds=STALE_SECONDS)
         assert services.restore_sweep_stale() == 0
         assert RestoreOperation.objects.get(pk=op.pk).status == "running"
@@ -209,17 +253,16 @@ def _finished(pk: int):
     return not op.is_active and op
 
 
-def test_an_undo_whose_worker_died_is_started_again_from_the_api_and_the_page(
-        admin, pair, client):
+def test_an_undo_whose_worker_died_is_started_again_from_the_api_and_the_page(admin, pair, client):
     source, target = pair
     before = store.current(target).as_dict()
     client.force_login(admin)
-    restore = services.restore_start(source=source, target=target, moment=timezone.now(),
-                                     requested_by=admin)
+    restore = services.restore_start(
+        source=source, target=target, moment=timezone.now(), requested_by=admin
+    )
     worker = _start_worker()
     try:
-        assert wait_until(lambda: _finished(restore.pk), what="the restore").status == \
-            "succeeded"
+        assert wait_until(lambda: _finished(restore.pk), what="the restore").status == "succeeded"
     finally:
         _stop(worker)
     undo_url = f"/api/v1/operations/{restore.pk}/undo"
@@ -229,8 +272,12 @@ def test_an_undo_whose_worker_died_is_started_again_from_the_api_and_the_page(
     _kill_mid_copy(undo)
     worker = _start_worker()
     try:
-        assert wait_until(lambda: _finished(undo.pk), timeout=STALE_SECONDS + 20,
-                          what="the sweep").status == "failed"
+        assert (
+            wait_until(
+                lambda: _finished(undo.pk), timeout=STALE_SECONDS + 20, what="the sweep"
+            ).status
+            == "failed"
+        )
         # The API asks again: a new undo, not the failed one.
         again = client.post(undo_url, content_type="application/json")
         assert again.status_code == 202 and again.json()["id"] != undo.pk
@@ -244,14 +291,14 @@ def test_an_undo_whose_worker_died_is_started_again_from_the_api_and_the_page(
     _kill_mid_copy(undo_again)
     worker = _start_worker()
     try:
-        wait_until(lambda: _finished(undo_again.pk), timeout=STALE_SECONDS + 20,
-                   what="the sweep")
-        page = client.post(f"/restores/{second.pk}/undo/",
-                           {"confirm_name": target.name, "idempotency_key": "dialog-9"})
+        wait_until(lambda: _finished(undo_again.pk), timeout=STALE_SECONDS + 20, what="the sweep")
+        page = client.post(
+            f"/restores/{second.pk}/undo/",
+            {"confirm_name": target.name, "idempotency_key": "dialog-9"},
+        )
         assert page.status_code == 302
         third = RestoreOperation.objects.filter(undo_of=second).exclude(pk=undo_again.pk).get()
-        assert wait_until(lambda: _finished(third.pk), what="the page's undo").status == \
-            "succeeded"
+        assert wait_until(lambda: _finished(third.pk), what="the page's undo").status == "succeeded"
     finally:
         _stop(worker)
 
@@ -278,22 +325,32 @@ def _race(calls) -> list:
     return results
 
 
-@pytest.mark.parametrize("requests", [
-    # Crossed: A from B and B from A (each waited on the row the other had locked).
-    [("sandbox-b", "sandbox-a"), ("sandbox-a", "sandbox-b")],
-    # A chain: X over A while A over B (A would be overwritten while being read).
-    [("prod-x", "sandbox-a"), ("sandbox-a", "sandbox-b")],
-], ids=["crossed", "chain"])
+@pytest.mark.parametrize(
+    "requests",
+    [
+        # Crossed: A from B and B from A (each waited on the row the other had locked).
+        [("sandbox-b", "sandbox-a"), ("sandbox-a", "sandbox-b")],
+        # A chain: X over A while A over B (A would be overwritten while being read).
+        [("prod-x", "sandbox-a"), ("sandbox-a", "sandbox-b")],
+    ],
+    ids=["crossed", "chain"],
+)
 def test_restores_that_meet_at_the_same_moment_each_get_an_answer(admin, requests):
     slugs = dict.fromkeys(slug for pair in requests for slug in pair)
-    envs = {slug: _environment(slug, "production" if slug.startswith("prod") else "sandbox", 20)
-            for slug in slugs}
+    envs = {
+        slug: _environment(slug, "production" if slug.startswith("prod") else "sandbox", 20)
+        for slug in slugs
+    }
     moment = timezone.now()
     for _ in range(5):
-        results = _race([
-            lambda s=source, t=target: services.restore_start(
-                source=envs[s], target=envs[t], moment=moment, requested_by=admin)
-            for source, target in requests])
+        results = _race(
+            [
+                lambda s=source, t=target: services.restore_start(
+                    source=envs[s], target=envs[t], moment=moment, requested_by=admin
+                )
+                for source, target in requests
+            ]
+        )
         started = [r for r in results if isinstance(r, RestoreOperation)]
         refused = [r for r in results if isinstance(r, Conflict)]
         assert len(started) == 1 and len(refused) == 1, results  # no deadlock, no 500
@@ -302,9 +359,18 @@ def test_restores_that_meet_at_the_same_moment_each_get_an_answer(admin, request
 
 def test_the_same_request_twice_at_once_gets_the_one_operation(admin, pair):
     source, target = pair
-    results = _race([lambda: services.restore_start(
-        source=source, target=target, moment=services.LATEST, requested_by=admin,
-        idempotency_key="deploy-9") for _ in range(4)])
+    results = _race(
+        [
+            lambda: services.restore_start(
+                source=source,
+                target=target,
+                moment=services.LATEST,
+                requested_by=admin,
+                idempotency_key="deploy-9",
+            )
+            for _ in range(4)
+        ]
+    )
     assert all(isinstance(r, RestoreOperation) for r in results), results
     assert len({r.pk for r in results}) == 1
     assert RestoreOperation.objects.count() == 1
@@ -324,8 +390,9 @@ def test_the_restore_commit_is_durable(admin, pair, monkeypatch):
 
     monkeypatch.setattr(engine, "after_table_copied", look)
     source, target = pair
-    op = services.restore_start(source=source, target=target, moment=timezone.now(),
-                                requested_by=admin)
+    op = services.restore_start(
+        source=source, target=target, moment=timezone.now(), requested_by=admin
+    )
     engine.restore_run(op.pk)
     assert seen == ["on"]
 
@@ -333,8 +400,12 @@ def test_the_restore_commit_is_durable(admin, pair, monkeypatch):
 def _bulk_source(slug: str, tables: int, rows: int):
     """A production environment with `tables` tables of `rows` rows, written in SQL: big enough
     that a restore takes most of a second here, so that random kills land inside it."""
-    env = EnvironmentFactory(type="production", slug=slug, name=slug.title(),
-                             created_at=timezone.now() - datetime.timedelta(days=3))
+    env = EnvironmentFactory(
+        type="production",
+        slug=slug,
+        name=slug.title(),
+        created_at=timezone.now() - datetime.timedelta(days=3),
+    )
     born = timezone.now() - datetime.timedelta(hours=1)
     for t in range(tables):
         table = make_table(env, f"table{t}")
@@ -343,7 +414,8 @@ def _bulk_source(slug: str, tables: int, rows: int):
                 "INSERT INTO environments_rowversion (table_id, key, valid_from, valid_to, "
                 "\"values\") SELECT %s, lpad(g::text, 7, '0'), %s, NULL, "
                 "jsonb_build_object('name', 'row ' || g) FROM generate_series(1, %s) AS g",
-                [table.pk, born, rows])
+                [table.pk, born, rows],
+            )
     return env
 
 
@@ -355,7 +427,9 @@ def _fingerprint(snapshot) -> list[tuple]:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(*), md5(coalesce(string_agg(r.key || '=' || r.\"values\"::text, "
-                f"',' ORDER BY r.key), '')) FROM ({sql}) AS r", params)
+                f"',' ORDER BY r.key), '')) FROM ({sql}) AS r",
+                params,
+            )
             found.append((table.name, *cursor.fetchone()))
     return found
 
@@ -371,6 +445,7 @@ def test_killed_at_random_points_twenty_times_the_target_is_never_half_restored(
     rng = random.Random(20261124)
     support = UserFactory(is_staff=True)
     from django.contrib.auth.models import Group
+
     support.groups.add(Group.objects.get(name="Support staff"))
     outcomes = []
     worker = _start_worker()
@@ -379,31 +454,47 @@ def test_killed_at_random_points_twenty_times_the_target_is_never_half_restored(
             before = _fingerprint(store.current(target))
             moment = timezone.now()
             expected = _fingerprint(store.as_of(source, moment))
-            op = services.restore_start(source=source, target=target, moment=moment,
-                                        requested_by=admin)
+            op = services.restore_start(
+                source=source, target=target, moment=moment, requested_by=admin
+            )
             op.refresh_from_db()
-            wait_until(lambda: DBTaskResult.objects.filter(pk=op.task_id).exclude(
-                status=TaskResultStatus.READY).exists(), timeout=60,
-                what=f"round {round_}: the worker to claim the restore")
+            wait_until(
+                lambda: (
+                    DBTaskResult.objects.filter(pk=op.task_id)
+                    .exclude(status=TaskResultStatus.READY)
+                    .exists()
+                ),
+                timeout=60,
+                what=f"round {round_}: the worker to claim the restore",
+            )
             time.sleep(rng.uniform(0, 1.0))  # the random point of the kill, not a wait
             worker.kill()
             worker.wait(timeout=30)
             killed = time.monotonic()
             worker = _start_worker()  # frees the target, runs the retry and the next round
-            op = wait_until(lambda: _freed(op), timeout=STALE_SECONDS + 30,
-                             what=f"round {round_}: the restore to end or be freed")
+            op = wait_until(
+                lambda: _freed(op),
+                timeout=STALE_SECONDS + 30,
+                what=f"round {round_}: the restore to end or be freed",
+            )
             if op.status == "succeeded":
-                assert _fingerprint(store.current(target)) == expected, \
+                assert _fingerprint(store.current(target)) == expected, (
                     f"round {round_}: half restored"
+                )
             else:
                 assert time.monotonic() - killed < STALE_SECONDS + 15
-                assert _fingerprint(store.current(target)) == before, \
+                assert _fingerprint(store.current(target)) == before, (
                     f"round {round_}: changed by a failed restore"
+                )
                 retry = services.restore_retry(operation=op, actor=support)
                 done = wait_until(
-                    lambda: not RestoreOperation.objects.get(pk=retry.pk).is_active and
-                    RestoreOperation.objects.get(pk=retry.pk), timeout=60,
-                    what=f"round {round_}: the retry")
+                    lambda: (
+                        not RestoreOperation.objects.get(pk=retry.pk).is_active
+                        and RestoreOperation.objects.get(pk=retry.pk)
+                    ),
+                    timeout=60,
+                    what=f"round {round_}: the retry",
+                )
                 assert done.status == "succeeded", done.error
                 assert _fingerprint(store.current(target)) == expected
             outcomes.append(op.status)

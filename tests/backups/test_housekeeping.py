@@ -21,19 +21,24 @@ SECOND = datetime.timedelta(seconds=1)
 def queued(admin, source, target, settings):
     """A restore recorded and queued in the database queue, as a worker would find it."""
     settings.TASKS_BACKEND = "default"
-    op = services.restore_start(source=source, target=target, moment=ago(days=1),
-                                requested_by=admin)
+    op = services.restore_start(
+        source=source, target=target, moment=ago(days=1), requested_by=admin
+    )
     task = DBTaskResult.objects.create(
-        args_kwargs={"args": [op.pk], "kwargs": {}}, task_path="backups.tasks.restore_task",
-        backend_name="default", run_after=NOW)
+        args_kwargs={"args": [op.pk], "kwargs": {}},
+        task_path="backups.tasks.restore_task",
+        backend_name="default",
+        run_after=NOW,
+    )
     RestoreOperation.objects.filter(pk=op.pk).update(task_id=str(task.pk))
     op.refresh_from_db()
     return op, task
 
 
 def claimed(task, at):
-    DBTaskResult.objects.filter(pk=task.pk).update(status=TaskResultStatus.RUNNING,
-                                                   started_at=at, worker_ids=["w1"])
+    DBTaskResult.objects.filter(pk=task.pk).update(
+        status=TaskResultStatus.RUNNING, started_at=at, worker_ids=["w1"]
+    )
 
 
 def later(seconds):
@@ -72,8 +77,9 @@ def test_a_task_that_finished_without_starting_its_restore_is_freed(queued, targ
 def test_a_running_restore_is_freed_after_its_heartbeat_stops(queued, target):
     op, task = queued
     claimed(task, NOW)
-    RestoreOperation.objects.filter(pk=op.pk).update(status="running", started_at=NOW,
-                                                     heartbeat_at=later(20))
+    RestoreOperation.objects.filter(pk=op.pk).update(
+        status="running", started_at=NOW, heartbeat_at=later(20)
+    )
     assert services.restore_sweep_stale(now=later(49)) == 0
     assert services.restore_sweep_stale(now=later(51)) == 1
     op.refresh_from_db()
@@ -96,8 +102,9 @@ def test_one_round_frees_dead_restores_and_purges_when_due(queued, source, admin
 
 
 def test_a_failing_sweep_does_not_stop_the_round(monkeypatch, caplog):
-    monkeypatch.setattr(services, "restore_sweep_stale",
-                        lambda **kw: (_ for _ in ()).throw(RuntimeError("db gone")))
+    monkeypatch.setattr(
+        services, "restore_sweep_stale", lambda **kw: (_ for _ in ()).throw(RuntimeError("db gone"))
+    )
     housekeeping.run_once(purge_due=False)
     assert "The stale-restore sweep failed" in caplog.text
 
@@ -106,17 +113,21 @@ def test_the_worker_command_keeps_house_beside_the_tasks(monkeypatch, db):
     from django_tasks_db.management.commands import db_worker
 
     events = []
-    monkeypatch.setattr(housekeeping.Housekeeper, "start",
-                        lambda self: events.append("housekeeping"))
+    monkeypatch.setattr(
+        housekeeping.Housekeeper, "start", lambda self: events.append("housekeeping")
+    )
     monkeypatch.setattr(db_worker.Worker, "run", lambda self: events.append("tasks"))
     call_command("worker", "--no-reload", "--no-startup-delay")
     assert events == ["housekeeping", "tasks"]
 
 
-@pytest.mark.parametrize(("env", "match"), [
-    ({"RESTORE_HEARTBEAT_SECONDS": "30", "RESTORE_STALE_AFTER_SECONDS": "30"}, "HEARTBEAT"),
-    ({"HOUSEKEEPING_INTERVAL_SECONDS": "0"}, "HOUSEKEEPING"),
-])
+@pytest.mark.parametrize(
+    ("env", "match"),
+    [
+        ({"RESTORE_HEARTBEAT_SECONDS": "30", "RESTORE_STALE_AFTER_SECONDS": "30"}, "HEARTBEAT"),
+        ({"HOUSEKEEPING_INTERVAL_SECONDS": "0"}, "HOUSEKEEPING"),
+    ],
+)
 def test_settings_that_would_fail_live_restores_are_refused(env, match):
     from tests.portal.test_settings import _manage
 

@@ -14,8 +14,9 @@ pytestmark = pytest.mark.usefixtures("clock")
 
 
 def test_a_manual_backup_is_a_named_moment_with_a_fixed_expiry(admin, source):
-    backup = services.backup_create(environment=source, label="  Before go-live  ",
-                                    notes="Sprint 12", actor=admin)
+    backup = services.backup_create(
+        environment=source, label="  Before go-live  ", notes="Sprint 12", actor=admin
+    )
     assert (backup.label, backup.notes, backup.backup_at) == ("Before go-live", "Sprint 12", NOW)
     assert backup.expires_at == NOW + datetime.timedelta(days=28)
     assert backup.created_by == admin
@@ -35,8 +36,9 @@ def test_other_types_have_no_manual_backups(admin, db, kind):
     assert not ManualBackup.objects.exists()
 
 
-@pytest.mark.parametrize("label, message", [("", "Enter a label"), ("   ", "Enter a label"),
-                                            ("x" * 101, "at most 100")])
+@pytest.mark.parametrize(
+    "label, message", [("", "Enter a label"), ("   ", "Enter a label"), ("x" * 101, "at most 100")]
+)
 def test_it_refuses_a_bad_label(admin, source, label, message):
     with pytest.raises(Refused, match=message) as excinfo:
         services.backup_create(environment=source, label=label, actor=admin)
@@ -93,10 +95,10 @@ def test_a_version_update_records_a_backup_first(admin, source):
     assert source.version == "9.3.1.5"
 
 
-@pytest.mark.parametrize("version, message", [("nine", "Enter a version"),
-                                              ("9.2.24101.00180", "already on version")])
+@pytest.mark.parametrize(
+    "version, message", [("nine", "Enter a version"), ("9.2.24101.00180", "already on version")]
+)
 def test_a_bad_version_update_changes_nothing(admin, source, version, message):
     with pytest.raises(Refused, match=message):
-        services.environment_update_version(environment=source, new_version=version,
-                                            actor=admin)
+        services.environment_update_version(environment=source, new_version=version, actor=admin)
     assert not ManualBackup.objects.exists()

@@ -24,13 +24,19 @@ STEP = st.one_of(
 
 
 @pytest.mark.django_db
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(kind=st.sampled_from(["production", "sandbox"]),
-       steps=st.lists(st.tuples(STEP, st.floats(0.2, 4.0)), min_size=3, max_size=25),
-       purge_after=st.floats(0, 12))
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    kind=st.sampled_from(["production", "sandbox"]),
+    steps=st.lists(st.tuples(STEP, st.floats(0.2, 4.0)), min_size=3, max_size=25),
+    purge_after=st.floats(0, 12),
+)
 def test_after_a_purge_every_backup_and_every_window_moment_restores_as_before(
-        kind, steps, purge_after):
+    kind, steps, purge_after
+):
     admin = UserFactory(tenant_role="global_admin")
     env = EnvironmentFactory(type=kind, created_at=T0)
     with time_machine.travel(T0, tick=False):
@@ -53,14 +59,18 @@ def test_after_a_purge_every_backup_and_every_window_moment_restores_as_before(
                 env.refresh_from_db()
                 window = selectors.restorable_window(env)
                 moment = max(window.start, clock - arg * DAY)
-                services.backup_create(environment=env, label=f"b{n}", actor=admin,
-                                       moment=moment)
+                services.backup_create(environment=env, label=f"b{n}", actor=admin, moment=moment)
             else:
                 env.refresh_from_db()
                 window = selectors.restorable_window(env)
                 moment = window.start + (window.end - window.start) * arg
-                op = services.restore_start(source=env, target=env, moment=moment,
-                                            requested_by=admin) if kind == "sandbox" else None
+                op = (
+                    services.restore_start(
+                        source=env, target=env, moment=moment, requested_by=admin
+                    )
+                    if kind == "sandbox"
+                    else None
+                )
                 if op is not None:
                     assert engine.restore_run(op.pk) == "succeeded"
     now = clock + purge_after * DAY
@@ -85,8 +95,9 @@ def test_after_a_purge_every_backup_and_every_window_moment_restores_as_before(
     for moment, expected in before.items():
         assert store.as_of(env, moment).as_dict() == expected, moment
     floor = purge.history_floor(env, now)
-    assert not RowVersion.objects.filter(table__generation__environment=env,
-                                         valid_to__lte=floor).exists()
+    assert not RowVersion.objects.filter(
+        table__generation__environment=env, valid_to__lte=floor
+    ).exists()
     assert not Generation.objects.filter(environment=env, valid_to__lte=floor).exists()
     assert not ManualBackup.objects.filter(expires_at__lte=now).exists()
     assert result.environments[env.slug] == floor.isoformat()
@@ -117,6 +128,7 @@ def test_purge_deletes_expired_backups_and_unreachable_history_and_is_audited(gl
 @pytest.mark.django_db
 def test_converting_back_to_production_does_not_revive_purged_history(global_admin):
     from environments.services import environment_change_type
+
     env = EnvironmentFactory(type="sandbox", created_at=T0)
     now = T0 + 30 * DAY
     with time_machine.travel(now, tick=False):
@@ -134,8 +146,9 @@ def test_purge_keeps_what_a_queued_restore_still_needs(global_admin):
         store.row_create(environment=env, table_name="t", key="a", values={"v": 1})
     with time_machine.travel(T0 + 6 * DAY, tick=False):
         store.row_update(environment=env, table_name="t", key="a", values={"v": 2})
-        op = services.restore_start(source=env, target=env, moment=T0 + DAY,
-                                    requested_by=global_admin)
+        op = services.restore_start(
+            source=env, target=env, moment=T0 + DAY, requested_by=global_admin
+        )
     now = T0 + 9 * DAY  # the window now starts after the restore's moment
     purge.backups_purge(now=now)
     assert store.as_of(env, op.moment).as_dict() == {"t": {"a": {"v": 1}}}

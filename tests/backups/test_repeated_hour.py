@@ -48,16 +48,23 @@ def test_outside_the_window_it_is_not_asked_and_the_window_is_explained(client_a
 
 
 def test_when_only_one_reading_can_be_restored_it_is_taken_without_asking(
-        client_admin, admin, settings):
+    client_admin, admin, settings
+):
     """A sandbox made between the two readings: only the second exists for it."""
     import datetime
 
     from tests.factories import EnvironmentFactory
 
-    settings.BACKUP_RETENTION = {**settings.BACKUP_RETENTION, "system": {
-        **settings.BACKUP_RETENTION["system"], "sandbox": datetime.timedelta(days=30)}}
-    young = EnvironmentFactory(name="Young", slug="young", type="sandbox", created_at=datetime
-                               .datetime(2026, 11, 1, 6, 0, tzinfo=datetime.UTC))
+    settings.BACKUP_RETENTION = {
+        **settings.BACKUP_RETENTION,
+        "system": {**settings.BACKUP_RETENTION["system"], "sandbox": datetime.timedelta(days=30)},
+    }
+    young = EnvironmentFactory(
+        name="Young",
+        slug="young",
+        type="sandbox",
+        created_at=datetime.datetime(2026, 11, 1, 6, 0, tzinfo=datetime.UTC),
+    )
     page = system(client_admin, young, **REPEATED)  # 05:30Z is before it, 06:30Z after
     assert "happened twice" not in page
     assert 'datetime="2026-11-01T06:30:00+00:00"' in page

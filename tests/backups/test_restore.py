@@ -18,7 +18,8 @@ pytestmark = pytest.mark.usefixtures("clock")
 
 
 def test_a_cross_environment_restore_equals_the_source_as_of_the_moment(
-        admin, source, target, run_restore):
+    admin, source, target, run_restore
+):
     moment = ago(days=2, hours=-1)
     expected = store.as_of(source, moment).as_dict()
     op = run_restore(source=source, target=target, moment=moment, requested_by=admin)
@@ -31,8 +32,9 @@ def test_a_cross_environment_restore_equals_the_source_as_of_the_moment(
 def test_a_self_restore_brings_back_the_old_rows(admin, target, run_restore):
     before = store.current(target).as_dict()
     with time_machine.travel(ago(hours=2), tick=False):
-        store.row_update(environment=target, table_name="leads", key="l1",
-                         values={"title": "Changed"})
+        store.row_update(
+            environment=target, table_name="leads", key="l1", values={"title": "Changed"}
+        )
         store.row_create(environment=target, table_name="leads", values={"title": "New"})
     op = run_restore(source=target, target=target, moment=ago(hours=3), requested_by=admin)
     assert op.status == "succeeded", op.error
@@ -40,12 +42,23 @@ def test_a_self_restore_brings_back_the_old_rows(admin, target, run_restore):
 
 
 def test_after_a_restore_the_target_is_ready_in_admin_mode_and_renamed(
-        admin, source, target, run_restore):
-    op = run_restore(source=source, target=target, moment=ago(days=1), requested_by=admin,
-                     new_name="Contoso Copy", security_group="")
+    admin, source, target, run_restore
+):
+    op = run_restore(
+        source=source,
+        target=target,
+        moment=ago(days=1),
+        requested_by=admin,
+        new_name="Contoso Copy",
+        security_group="",
+    )
     target.refresh_from_db()
     assert (target.state, target.admin_mode, target.name, target.security_group) == (
-        "ready", True, "Contoso Copy", "")
+        "ready",
+        True,
+        "Contoso Copy",
+        "",
+    )
     assert op.finished_at is not None and op.phase == "done"
     assert AuditEvent.objects.filter(action="restore.succeed", environment=target).exists()
 
@@ -57,7 +70,8 @@ def test_the_security_group_stays_unless_asked(admin, source, target, run_restor
 
 
 def test_the_target_keeps_its_history_and_the_restore_ends_one_generation(
-        admin, source, target, run_restore):
+    admin, source, target, run_restore
+):
     old_rows = RowVersion.objects.filter(table__generation__environment=target).count()
     op = run_restore(source=source, target=target, moment=ago(days=1), requested_by=admin)
     generations = list(Generation.objects.filter(environment=target).order_by("valid_from"))
@@ -69,7 +83,8 @@ def test_the_target_keeps_its_history_and_the_restore_ends_one_generation(
 
 
 def test_it_records_a_backup_on_the_target_just_before_the_overwrite(
-        admin, source, target, run_restore):
+    admin, source, target, run_restore
+):
     op = run_restore(source=source, target=target, moment=ago(days=1), requested_by=admin)
     before = op.pre_restore_backup
     assert before.environment == target and before.kind == "pre_restore"
@@ -77,8 +92,9 @@ def test_it_records_a_backup_on_the_target_just_before_the_overwrite(
     assert before.backup_at == op.generation.valid_from - store.TICK
 
 
-def test_undo_puts_the_target_back_as_it_was(admin, source, target, run_restore,
-                                             django_capture_on_commit_callbacks):
+def test_undo_puts_the_target_back_as_it_was(
+    admin, source, target, run_restore, django_capture_on_commit_callbacks
+):
     before = store.current(target).as_dict()
     op = run_restore(source=source, target=target, moment=ago(days=1), requested_by=admin)
     assert store.current(target).as_dict() != before
@@ -91,8 +107,9 @@ def test_undo_puts_the_target_back_as_it_was(admin, source, target, run_restore,
 
 
 def test_only_a_succeeded_restore_can_be_undone(admin, source, target):
-    op = services.restore_start(source=source, target=target, moment=ago(days=1),
-                                requested_by=admin)
+    op = services.restore_start(
+        source=source, target=target, moment=ago(days=1), requested_by=admin
+    )
     with pytest.raises(Refused, match="succeeded"):
         services.restore_undo(operation=op, actor=admin)
 
@@ -109,99 +126,164 @@ def test_a_manual_backup_can_be_restored(admin, source, target, run_restore):
 
 
 def refused(exc_type, match, **kwargs):
-    before = (RestoreOperation.objects.count(),
-              list(Environment.objects.values_list("state", flat=True)))
+    before = (
+        RestoreOperation.objects.count(),
+        list(Environment.objects.values_list("state", flat=True)),
+    )
     with pytest.raises(exc_type, match=match):
         services.restore_start(**kwargs)
-    assert (RestoreOperation.objects.count(),
-            list(Environment.objects.values_list("state", flat=True))) == before
+    assert (
+        RestoreOperation.objects.count(),
+        list(Environment.objects.values_list("state", flat=True)),
+    ) == before
 
 
 def test_it_refuses_a_production_target_with_the_hint_to_convert(admin, source):
-    refused(Refused, "Only sandbox environments can be restored to.*Convert it to a sandbox",
-            source=source, target=source, moment=ago(days=1), requested_by=admin)
+    refused(
+        Refused,
+        "Only sandbox environments can be restored to.*Convert it to a sandbox",
+        source=source,
+        target=source,
+        moment=ago(days=1),
+        requested_by=admin,
+    )
 
 
 def test_it_refuses_a_trial_target(admin, source, db):
     trial = EnvironmentFactory(type="trial", created_at=ago(days=3))
-    refused(Refused, "Only sandbox", source=source, target=trial, moment=ago(days=1),
-            requested_by=admin)
+    refused(
+        Refused, "Only sandbox", source=source, target=trial, moment=ago(days=1), requested_by=admin
+    )
 
 
 def test_it_refuses_another_region(admin, source, db):
     far = EnvironmentFactory(type="sandbox", region="europe", created_at=ago(days=3))
-    refused(Refused, "must share a region", source=source, target=far, moment=ago(days=1),
-            requested_by=admin)
+    refused(
+        Refused,
+        "must share a region",
+        source=source,
+        target=far,
+        moment=ago(days=1),
+        requested_by=admin,
+    )
 
 
-@pytest.mark.parametrize("moment, match", [
-    (ago(days=29), "outside that window"),
-    (NOW + datetime.timedelta(minutes=1), "outside that window"),
-])
+@pytest.mark.parametrize(
+    "moment, match",
+    [
+        (ago(days=29), "outside that window"),
+        (NOW + datetime.timedelta(minutes=1), "outside that window"),
+    ],
+)
 def test_it_refuses_a_moment_outside_the_window(admin, source, target, moment, match):
     refused(Refused, match, source=source, target=target, moment=moment, requested_by=admin)
 
 
 def test_it_refuses_a_naive_moment(admin, source, target):
-    refused(Refused, "time zone", source=source, target=target,
-            moment=datetime.datetime(2026, 11, 19, 12), requested_by=admin)
+    refused(
+        Refused,
+        "time zone",
+        source=source,
+        target=target,
+        moment=datetime.datetime(2026, 11, 19, 12),
+        requested_by=admin,
+    )
 
 
 def test_it_refuses_an_expired_or_foreign_backup(admin, source, target):
     backup = services.backup_create(environment=target, label="b", actor=admin)
-    refused(Refused, "another environment", source=source, target=target, backup=backup,
-            requested_by=admin)
+    refused(
+        Refused,
+        "another environment",
+        source=source,
+        target=target,
+        backup=backup,
+        requested_by=admin,
+    )
     ManualBackup.objects.filter(pk=backup.pk).update(expires_at=ago(seconds=1))
     backup.refresh_from_db()
-    refused(Refused, "expired", source=target, target=target, backup=backup,
-            requested_by=admin)
+    refused(Refused, "expired", source=target, target=target, backup=backup, requested_by=admin)
 
 
 def test_it_refuses_a_requester_who_does_not_manage_the_source(env_admin, source, target):
-    refused(NotAllowed, "do not manage Contoso Prod", source=source, target=target,
-            moment=ago(days=1), requested_by=env_admin)
+    refused(
+        NotAllowed,
+        "do not manage Contoso Prod",
+        source=source,
+        target=target,
+        moment=ago(days=1),
+        requested_by=env_admin,
+    )
 
 
 def test_it_refuses_a_requester_who_does_not_manage_the_target(env_admin, maker, target, db):
-    refused(NotAllowed, "do not manage", source=target, target=target, moment=ago(days=1),
-            requested_by=maker)
+    refused(
+        NotAllowed,
+        "do not manage",
+        source=target,
+        target=target,
+        moment=ago(days=1),
+        requested_by=maker,
+    )
 
 
 def test_it_refuses_a_bad_new_name(admin, source, target):
-    refused(Refused, "1 to 100", source=source, target=target, moment=ago(days=1),
-            requested_by=admin, new_name="  ")
+    refused(
+        Refused,
+        "1 to 100",
+        source=source,
+        target=target,
+        moment=ago(days=1),
+        requested_by=admin,
+        new_name="  ",
+    )
 
 
 def test_it_refuses_a_second_restore_while_one_is_queued(admin, source, target):
-    services.restore_start(source=source, target=target, moment=ago(days=1),
-                           requested_by=admin)
-    refused(Conflict, "restoring", source=source, target=target, moment=ago(days=2),
-            requested_by=admin)
+    services.restore_start(source=source, target=target, moment=ago(days=1), requested_by=admin)
+    refused(
+        Conflict, "restoring", source=source, target=target, moment=ago(days=2), requested_by=admin
+    )
 
 
 def test_the_database_allows_one_active_restore_per_target(admin, source, target):
-    op = services.restore_start(source=source, target=target, moment=ago(days=1),
-                                requested_by=admin)
+    op = services.restore_start(
+        source=source, target=target, moment=ago(days=1), requested_by=admin
+    )
     with pytest.raises(IntegrityError), transaction.atomic():
-        RestoreOperation.objects.create(source=source, target=target, moment=ago(days=2),
-                                        requested_by=admin, idempotency_key="other",
-                                        created_at=NOW)
+        RestoreOperation.objects.create(
+            source=source,
+            target=target,
+            moment=ago(days=2),
+            requested_by=admin,
+            idempotency_key="other",
+            created_at=NOW,
+        )
     assert RestoreOperation.objects.filter(target=target).count() == 1
     assert op.status == "queued"
 
 
 def test_the_same_idempotency_key_never_starts_two_operations(admin, source, target):
-    first = services.restore_start(source=source, target=target, moment=ago(days=1),
-                                   requested_by=admin, idempotency_key="deploy-42")
-    second = services.restore_start(source=source, target=target, moment=ago(days=1),
-                                    requested_by=admin, idempotency_key="deploy-42")
+    first = services.restore_start(
+        source=source,
+        target=target,
+        moment=ago(days=1),
+        requested_by=admin,
+        idempotency_key="deploy-42",
+    )
+    second = services.restore_start(
+        source=source,
+        target=target,
+        moment=ago(days=1),
+        requested_by=admin,
+        idempotency_key="deploy-42",
+    )
     assert first == second and RestoreOperation.objects.count() == 1
 
 
 def test_while_queued_every_other_change_to_the_target_is_refused(admin, source, target):
     backup = services.backup_create(environment=target, label="keep", actor=admin)
-    services.restore_start(source=source, target=target, moment=ago(days=1),
-                           requested_by=admin)
+    services.restore_start(source=source, target=target, moment=ago(days=1), requested_by=admin)
     target.refresh_from_db()
     assert target.state == EnvironmentState.RESTORING
     with pytest.raises(store.StoreError, match="restoring"):
@@ -218,10 +300,10 @@ def test_while_queued_every_other_change_to_the_target_is_refused(admin, source,
 
 
 def test_a_failure_mid_copy_leaves_the_target_exactly_as_it_was(
-        admin, source, target, run_restore, monkeypatch):
+    admin, source, target, run_restore, monkeypatch
+):
     before = store.current(target).as_dict()
-    generations = list(Generation.objects.filter(environment=target).values_list("pk",
-                                                                                  "valid_to"))
+    generations = list(Generation.objects.filter(environment=target).values_list("pk", "valid_to"))
     versions = RowVersion.objects.count()
 
     def explode(operation, table):
@@ -234,20 +316,23 @@ def test_a_failure_mid_copy_leaves_the_target_exactly_as_it_was(
     target.refresh_from_db()
     assert target.state == "ready" and not target.admin_mode
     assert store.current(target).as_dict() == before
-    assert list(Generation.objects.filter(environment=target).values_list(
-        "pk", "valid_to")) == generations
+    assert (
+        list(Generation.objects.filter(environment=target).values_list("pk", "valid_to"))
+        == generations
+    )
     assert RowVersion.objects.count() == versions
     assert not ManualBackup.objects.filter(environment=target, kind="pre_restore").exists()
     assert AuditEvent.objects.filter(action="restore.fail", outcome="failed").exists()
 
 
-def test_a_stale_running_restore_is_failed_by_the_sweep(admin, source, target, clock,
-                                                       settings):
+def test_a_stale_running_restore_is_failed_by_the_sweep(admin, source, target, clock, settings):
     settings.RESTORE_STALE_AFTER = datetime.timedelta(minutes=5)
-    op = services.restore_start(source=source, target=target, moment=ago(days=1),
-                                requested_by=admin)
-    RestoreOperation.objects.filter(pk=op.pk).update(status="running", started_at=NOW,
-                                                     heartbeat_at=NOW)
+    op = services.restore_start(
+        source=source, target=target, moment=ago(days=1), requested_by=admin
+    )
+    RestoreOperation.objects.filter(pk=op.pk).update(
+        status="running", started_at=NOW, heartbeat_at=NOW
+    )
     assert services.restore_sweep_stale(now=NOW + datetime.timedelta(minutes=4)) == 0
     assert services.restore_sweep_stale(now=NOW + datetime.timedelta(minutes=6)) == 1
     op.refresh_from_db()
@@ -258,20 +343,25 @@ def test_a_stale_running_restore_is_failed_by_the_sweep(admin, source, target, c
 
 def test_a_restore_failed_by_support_does_not_run(admin, support, source, target):
     from django.contrib.auth.models import Group
+
     support.groups.add(Group.objects.get(name="Support staff"))
-    op = services.restore_start(source=source, target=target, moment=ago(days=1),
-                                requested_by=admin)
+    op = services.restore_start(
+        source=source, target=target, moment=ago(days=1), requested_by=admin
+    )
     services.restore_mark_stale_failed(operation=op, actor=support)
     assert engine.restore_run(op.pk) == "failed"
     assert store.current(target).as_dict()["leads"]
 
 
-def test_support_can_retry_a_failed_restore(admin, support, source, target, run_restore,
-                                            monkeypatch, django_capture_on_commit_callbacks):
+def test_support_can_retry_a_failed_restore(
+    admin, support, source, target, run_restore, monkeypatch, django_capture_on_commit_callbacks
+):
     from django.contrib.auth.models import Group
+
     support.groups.add(Group.objects.get(name="Support staff"))
-    monkeypatch.setattr(engine, "after_table_copied",
-                        lambda op, t: (_ for _ in ()).throw(RuntimeError("flaky")))
+    monkeypatch.setattr(
+        engine, "after_table_copied", lambda op, t: (_ for _ in ()).throw(RuntimeError("flaky"))
+    )
     failed = run_restore(source=source, target=target, moment=ago(days=1), requested_by=admin)
     monkeypatch.setattr(engine, "after_table_copied", lambda op, t: None)
     with django_capture_on_commit_callbacks(execute=True):

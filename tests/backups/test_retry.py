@@ -24,8 +24,10 @@ def staff(support):
 @pytest.fixture
 def failing(monkeypatch):
     """Restores fail while on; `failing(False)` lets them succeed."""
+
     def switch(on: bool = True):
         monkeypatch.setattr(engine, "after_table_copied", boom if on else lambda op, t: None)
+
     switch()
     return switch
 
@@ -38,7 +40,8 @@ def retry(staff, op, django_capture_on_commit_callbacks):
 
 
 def test_a_retry_that_failed_can_be_retried_again_as_a_new_operation(
-        admin, staff, source, target, run_restore, failing, django_capture_on_commit_callbacks):
+    admin, staff, source, target, run_restore, failing, django_capture_on_commit_callbacks
+):
     failed = run_restore(source=source, target=target, moment=ago(days=1), requested_by=admin)
     first = retry(staff, failed, django_capture_on_commit_callbacks)
     assert first.status == "failed" and first.retry_of == failed
@@ -49,8 +52,7 @@ def test_a_retry_that_failed_can_be_retried_again_as_a_new_operation(
         services.restore_retry(operation=failed, actor=staff)
 
 
-def test_a_retry_under_way_is_not_started_twice(admin, staff, source, target, run_restore,
-                                                failing):
+def test_a_retry_under_way_is_not_started_twice(admin, staff, source, target, run_restore, failing):
     failed = run_restore(source=source, target=target, moment=ago(days=1), requested_by=admin)
     queued = services.restore_retry(operation=failed, actor=staff)  # on_commit not run: queued
     with pytest.raises(Conflict, match=f"already being retried as {queued.pk}"):
@@ -58,7 +60,8 @@ def test_a_retry_under_way_is_not_started_twice(admin, staff, source, target, ru
 
 
 def test_a_failed_undo_is_not_retried_once_the_restore_was_undone_another_way(
-        admin, staff, source, target, run_restore, failing, django_capture_on_commit_callbacks):
+    admin, staff, source, target, run_restore, failing, django_capture_on_commit_callbacks
+):
     failing(False)
     restore = run_restore(source=source, target=target, moment=ago(days=1), requested_by=admin)
     failing()
@@ -74,11 +77,13 @@ def test_a_failed_undo_is_not_retried_once_the_restore_was_undone_another_way(
     assert RestoreOperation.objects.filter(retry_of=failed_undo).count() == 0
 
 
-def test_a_retried_undo_is_still_an_undo(admin, staff, target, run_restore, failing,
-                                         django_capture_on_commit_callbacks):
+def test_a_retried_undo_is_still_an_undo(
+    admin, staff, target, run_restore, failing, django_capture_on_commit_callbacks
+):
     failing(False)
-    restore = run_restore(source=target, target=target, moment=ago(days=1), requested_by=admin,
-                          new_name="Renamed")
+    restore = run_restore(
+        source=target, target=target, moment=ago(days=1), requested_by=admin, new_name="Renamed"
+    )
     failing()
     with django_capture_on_commit_callbacks(execute=True):
         failed_undo = services.restore_undo(operation=restore, actor=admin)

@@ -21,8 +21,14 @@ def renamed(admin, source, target, run_restore):
     """A restore with Edit details: new name and security group; the target had admin mode
     off before."""
     assert not target.admin_mode
-    return run_restore(source=source, target=target, moment=ago(days=1), requested_by=admin,
-                       new_name="Contoso Test R", security_group="Auditors")
+    return run_restore(
+        source=source,
+        target=target,
+        moment=ago(days=1),
+        requested_by=admin,
+        new_name="Contoso Test R",
+        security_group="Auditors",
+    )
 
 
 def undo_url(op):
@@ -30,23 +36,34 @@ def undo_url(op):
 
 
 def test_undo_puts_back_the_name_the_security_group_and_the_administration_mode(
-        admin, target, renamed, run_restore, django_capture_on_commit_callbacks):
+    admin, target, renamed, run_restore, django_capture_on_commit_callbacks
+):
     target.refresh_from_db()
     assert (target.name, target.security_group, target.admin_mode) == (
-        "Contoso Test R", "Auditors", True)
+        "Contoso Test R",
+        "Auditors",
+        True,
+    )
     assert (renamed.before_name, renamed.before_security_group, renamed.before_admin_mode) == (
-        "Contoso Test", "Testers", False)
+        "Contoso Test",
+        "Testers",
+        False,
+    )
     with django_capture_on_commit_callbacks(execute=True):
         undo = services.restore_undo(operation=renamed, actor=admin)
     undo.refresh_from_db()
     assert undo.status == RestoreOperation.Status.SUCCEEDED
     target.refresh_from_db()
     assert (target.name, target.security_group, target.admin_mode) == (
-        "Contoso Test", "Testers", False)
+        "Contoso Test",
+        "Testers",
+        False,
+    )
 
 
 def test_undo_keeps_administration_mode_on_when_it_was_on_before(
-        admin, source, target, run_restore, django_capture_on_commit_callbacks):
+    admin, source, target, run_restore, django_capture_on_commit_callbacks
+):
     env_services.environment_set_admin_mode(environment=target, enabled=True, actor=admin)
     op = run_restore(source=source, target=target, moment=ago(days=1), requested_by=admin)
     with django_capture_on_commit_callbacks(execute=True):
@@ -66,9 +83,15 @@ def test_history_keeps_the_names_as_they_were(client_admin, source, target, rena
 
 
 def test_a_self_restore_with_a_new_name_reads_as_it_happened(
-        client_admin, admin, target, run_restore):
-    op = run_restore(source=target, target=target, moment=ago(days=1), requested_by=admin,
-                     new_name="Contoso Test R")
+    client_admin, admin, target, run_restore
+):
+    op = run_restore(
+        source=target,
+        target=target,
+        moment=ago(days=1),
+        requested_by=admin,
+        new_name="Contoso Test R",
+    )
     page = client_admin.get(reverse("backups:operation", kwargs={"pk": op.pk})).content.decode()
     assert "Contoso Test was restored</strong> from Contoso Test" in page
     assert "Contoso Test R was restored from Contoso Test R" not in page
@@ -76,14 +99,16 @@ def test_a_self_restore_with_a_new_name_reads_as_it_happened(
 
 class TestConfirmation:
     def test_the_environment_page_opens_a_confirmation_not_an_immediate_undo(
-            self, client_admin, target, renamed):
+        self, client_admin, target, renamed
+    ):
         page = client_admin.get(reverse("environments:detail", kwargs={"slug": target.slug}))
         text = page.content.decode()
         assert f'hx-get="{undo_url(renamed)}"' in text and f'href="{undo_url(renamed)}"' in text
         assert f'action="{undo_url(renamed)}"' not in text  # no one-click POST form
 
     def test_the_dialog_says_what_will_be_replaced_and_asks_for_the_name(
-            self, client_admin, target, renamed):
+        self, client_admin, target, renamed
+    ):
         dialog = client_admin.get(undo_url(renamed), **HTMX).content.decode()
         assert "<html" not in dialog and "<dialog" in dialog
         assert "Undo the restore of Contoso Test R?" in dialog
@@ -104,17 +129,21 @@ class TestConfirmation:
         assert RestoreOperation.objects.count() == 1
         assert store.current(target).as_dict() == data_before
 
-    def test_the_right_name_starts_the_undo(self, client_admin, target, renamed,
-                                            django_capture_on_commit_callbacks):
+    def test_the_right_name_starts_the_undo(
+        self, client_admin, target, renamed, django_capture_on_commit_callbacks
+    ):
         with django_capture_on_commit_callbacks(execute=True):
-            response = client_admin.post(undo_url(renamed), {"confirm_name": "Contoso Test R"},
-                                         **HTMX)
+            response = client_admin.post(
+                undo_url(renamed), {"confirm_name": "Contoso Test R"}, **HTMX
+            )
         assert response.headers["HX-Redirect"] == reverse(
-            "environments:detail", kwargs={"slug": target.slug})
+            "environments:detail", kwargs={"slug": target.slug}
+        )
         assert RestoreOperation.objects.filter(undo_of=renamed).count() == 1
 
-    def test_an_undo_that_is_no_longer_possible_says_why(self, client_admin, admin, source,
-                                                        target, renamed, run_restore):
+    def test_an_undo_that_is_no_longer_possible_says_why(
+        self, client_admin, admin, source, target, renamed, run_restore
+    ):
         run_restore(source=source, target=target, moment=ago(days=2), requested_by=admin)
         dialog = html.unescape(client_admin.get(undo_url(renamed), **HTMX).content.decode())
         assert "A later restore replaced this one's data" in dialog
@@ -122,14 +151,16 @@ class TestConfirmation:
 
 
 def test_undo_leaves_alone_what_the_restore_did_not_change(
-        admin, source, target, run_restore, django_capture_on_commit_callbacks):
+    admin, source, target, run_restore, django_capture_on_commit_callbacks
+):
     op = run_restore(source=source, target=target, moment=ago(days=1), requested_by=admin)
     target.refresh_from_db()
     target.name, target.security_group = "Renamed by hand", "Hand group"
     target.save(update_fields=["name", "security_group"])
     op.refresh_from_db()
     assert services.undo_changes(op) == services.UndoChanges(
-        name=None, security_group=None, admin_mode=False)
+        name=None, security_group=None, admin_mode=False
+    )
     with django_capture_on_commit_callbacks(execute=True):
         services.restore_undo(operation=op, actor=admin)
     target.refresh_from_db()
@@ -137,7 +168,8 @@ def test_undo_leaves_alone_what_the_restore_did_not_change(
 
 
 def test_a_failed_undo_can_be_asked_for_again_from_the_page(
-        client_admin, admin, target, renamed, monkeypatch, django_capture_on_commit_callbacks):
+    client_admin, admin, target, renamed, monkeypatch, django_capture_on_commit_callbacks
+):
     from backups import engine
 
     def broken(operation, table):
@@ -145,19 +177,22 @@ def test_a_failed_undo_can_be_asked_for_again_from_the_page(
 
     monkeypatch.setattr(engine, "after_table_copied", broken)
     with django_capture_on_commit_callbacks(execute=True):
-        client_admin.post(undo_url(renamed), {"confirm_name": "Contoso Test R",
-                                              "idempotency_key": "dialog-1"})
+        client_admin.post(
+            undo_url(renamed), {"confirm_name": "Contoso Test R", "idempotency_key": "dialog-1"}
+        )
     failed = RestoreOperation.objects.get(undo_of=renamed)
     assert failed.status == "failed"
     monkeypatch.undo()
     # The same dialog sent twice is one request; a new dialog is a new undo.
     with django_capture_on_commit_callbacks(execute=True):
-        client_admin.post(undo_url(renamed), {"confirm_name": "Contoso Test R",
-                                              "idempotency_key": "dialog-1"})
+        client_admin.post(
+            undo_url(renamed), {"confirm_name": "Contoso Test R", "idempotency_key": "dialog-1"}
+        )
     assert RestoreOperation.objects.filter(undo_of=renamed).count() == 1
     with django_capture_on_commit_callbacks(execute=True):
-        client_admin.post(undo_url(renamed), {"confirm_name": "Contoso Test R",
-                                              "idempotency_key": "dialog-2"})
+        client_admin.post(
+            undo_url(renamed), {"confirm_name": "Contoso Test R", "idempotency_key": "dialog-2"}
+        )
     again = RestoreOperation.objects.filter(undo_of=renamed).exclude(pk=failed.pk).get()
     assert again.status == "succeeded"
     target.refresh_from_db()
@@ -165,13 +200,17 @@ def test_a_failed_undo_can_be_asked_for_again_from_the_page(
 
 
 def test_a_failed_undo_can_be_asked_for_again_through_the_api(
-        admin, target, renamed, monkeypatch, django_capture_on_commit_callbacks, client):
+    admin, target, renamed, monkeypatch, django_capture_on_commit_callbacks, client
+):
     from backups import engine
 
     client.force_login(admin)
     url = f"/api/v1/operations/{renamed.pk}/undo"
-    monkeypatch.setattr(engine, "after_table_copied",
-                        lambda operation, table: (_ for _ in ()).throw(RuntimeError("boom")))
+    monkeypatch.setattr(
+        engine,
+        "after_table_copied",
+        lambda operation, table: (_ for _ in ()).throw(RuntimeError("boom")),
+    )
     with django_capture_on_commit_callbacks(execute=True):
         first = client.post(url, content_type="application/json")
     assert first.status_code == 202 and first.json()["status"] == "queued"
@@ -184,9 +223,9 @@ def test_a_failed_undo_can_be_asked_for_again_through_the_api(
 
 
 def test_an_undo_over_a_target_now_production_is_refused_before_the_dialog(
-        client_admin, admin, target, renamed):
-    env_services.environment_change_type(environment=target, new_type="production",
-                                         actor=admin)
+    client_admin, admin, target, renamed
+):
+    env_services.environment_change_type(environment=target, new_type="production", actor=admin)
     dialog = html.unescape(client_admin.get(undo_url(renamed), **HTMX).content.decode())
     assert "only sandbox environments can be restored to" in dialog
     assert 'name="confirm_name"' not in dialog and "Rows after undo" not in dialog

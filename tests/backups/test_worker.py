@@ -38,10 +38,12 @@ def _real_queue(settings):
 @pytest.fixture
 def pair(db):
     admin = UserFactory(tenant_role="global_admin")
-    source = EnvironmentFactory(type="production", slug="src",
-                                created_at=timezone.now() - datetime.timedelta(days=3))
-    target = EnvironmentFactory(type="sandbox", slug="dst",
-                                created_at=timezone.now() - datetime.timedelta(days=3))
+    source = EnvironmentFactory(
+        type="production", slug="src", created_at=timezone.now() - datetime.timedelta(days=3)
+    )
+    target = EnvironmentFactory(
+        type="sandbox", slug="dst", created_at=timezone.now() - datetime.timedelta(days=3)
+    )
     for env, prefix in ((source, "s"), (target, "t")):
         table = make_table(env, "accounts")
         with store.changes(env) as cs:
@@ -52,10 +54,22 @@ def pair(db):
 
 def _start_worker() -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay",
-         "--no-reload", "--interval", "0.2"],
-        cwd=ROOT, env=worker_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True)
+        [
+            sys.executable,
+            "manage.py",
+            "db_worker",
+            "--batch",
+            "--no-startup-delay",
+            "--no-reload",
+            "--interval",
+            "0.2",
+        ],
+        cwd=ROOT,
+        env=worker_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def test_concurrent_restore_starts_on_one_target_start_exactly_one(pair):
@@ -67,8 +81,13 @@ def test_concurrent_restore_starts_on_one_target_start_exactly_one(pair):
     def attempt(n: int) -> None:
         try:
             barrier.wait()
-            services.restore_start(source=source, target=target, moment=moment,
-                                   requested_by=admin, idempotency_key=f"k{n}")
+            services.restore_start(
+                source=source,
+                target=target,
+                moment=moment,
+                requested_by=admin,
+                idempotency_key=f"k{n}",
+            )
             outcomes.append("started")
         except Conflict:
             outcomes.append("conflict")
@@ -88,8 +107,7 @@ def test_a_real_worker_runs_the_restore(pair):
     admin, source, target = pair
     moment = timezone.now()
     expected = store.as_of(source, moment).as_dict()
-    op = services.restore_start(source=source, target=target, moment=moment,
-                                requested_by=admin)
+    op = services.restore_start(source=source, target=target, moment=moment, requested_by=admin)
     worker = _start_worker()
     output, _ = worker.communicate(timeout=120)
     assert worker.returncode == 0, output
@@ -102,10 +120,10 @@ def test_a_real_worker_runs_the_restore(pair):
 def test_a_worker_killed_mid_restore_leaves_the_target_unchanged_and_the_sweep_frees_it(pair):
     admin, source, target = pair
     before = store.current(target).as_dict()
-    generations = list(Generation.objects.filter(environment=target).values_list("pk",
-                                                                                 "valid_to"))
-    op = services.restore_start(source=source, target=target, moment=timezone.now(),
-                                requested_by=admin)
+    generations = list(Generation.objects.filter(environment=target).values_list("pk", "valid_to"))
+    op = services.restore_start(
+        source=source, target=target, moment=timezone.now(), requested_by=admin
+    )
     lock = blocker()
     worker = None
     try:
@@ -132,6 +150,8 @@ def test_a_worker_killed_mid_restore_leaves_the_target_unchanged_and_the_sweep_f
     assert op.status == "failed" and "stopped reporting" in op.error
     assert target.state == "ready" and not target.admin_mode
     assert store.current(target).as_dict() == before
-    assert list(Generation.objects.filter(environment=target).values_list(
-        "pk", "valid_to")) == generations
+    assert (
+        list(Generation.objects.filter(environment=target).values_list("pk", "valid_to"))
+        == generations
+    )
     assert not ManualBackup.objects.filter(environment=target).exists()

@@ -12,7 +12,7 @@ POSTGRES_ONLY = [
     pytest.mark.skipif(
         connection.vendor != "postgresql",
         reason="needs PostgreSQL: concurrent writers and a second connection reading progress "
-               "(CI runs the whole suite on PostgreSQL as well as SQLite)",
+        "(CI runs the whole suite on PostgreSQL as well as SQLite)",
     ),
 ]
 
@@ -24,8 +24,13 @@ def database_url() -> str:
 
 def worker_env(**extra: str) -> dict:
     """The environment of a `manage.py` worker process on the test database."""
-    return {**os.environ, "DATABASE_URL": database_url(), "DEBUG": "true",
-            "TASKS_BACKEND": "default", **extra}
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DEBUG": "true",
+        "TASKS_BACKEND": "default",
+        **extra,
+    }
 
 
 def wait_until(predicate, *, timeout: float = 60.0, what: str = "condition"):
@@ -41,13 +46,16 @@ def wait_until(predicate, *, timeout: float = 60.0, what: str = "condition"):
 def blocker() -> psycopg.Connection:
     """A connection of the test's own, outside Django, to hold locks with."""
     s = connection.settings_dict
-    return psycopg.connect(host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432,
-                           user=s["USER"], dbname=s["NAME"])
+    return psycopg.connect(
+        host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432, user=s["USER"], dbname=s["NAME"]
+    )
 
 
 def waiting_on_lock(query_text: str) -> bool:
     """Whether some session waits on a lock while running a query that contains the text."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                       "AND query ILIKE %s", [f"%{query_text}%"])
+        cursor.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE %s",
+            [f"%{query_text}%"],
+        )
         return cursor.fetchone() is not None

@@ -80,8 +80,10 @@ def _django_beside_playwright() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
     if not CHROMIUM.exists():
-        reason = (f"{CHROMIUM} is missing: the browser tests use Debian's Chromium "
-                  "(apt-get install -y chromium); .ci/run installs it")
+        reason = (
+            f"{CHROMIUM} is missing: the browser tests use Debian's Chromium "
+            "(apt-get install -y chromium); .ci/run installs it"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
@@ -90,9 +92,15 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
         "executable_path": str(CHROMIUM),
         "headless": browser_type_launch_args.get("headless", True),
         # No sandbox as root; no calls home, which the closed network would refuse at length.
-        "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"],
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+        ],
     }
 
 
@@ -104,13 +112,18 @@ def base_url(live_server) -> str:
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args: dict) -> dict:
     # The page's own script reports the zone in a cookie; a fixed zone makes the times testable.
-    return {**browser_context_args, "locale": "en-US", "timezone_id": VIEWER_TIME_ZONE,
-            "viewport": {"width": 1280, "height": 800}}
+    return {
+        **browser_context_args,
+        "locale": "en-US",
+        "timezone_id": VIEWER_TIME_ZONE,
+        "viewport": {"width": 1280, "height": 800},
+    }
 
 
 @dataclass
 class _PageProblems:
     """JavaScript errors and Content-Security-Policy refusals seen in any page of a test."""
+
     messages: list[str] = field(default_factory=list)
 
     def watch(self, context: BrowserContext) -> None:
@@ -171,8 +184,9 @@ def axe_check() -> Callable[[Page], None]:
     """Run axe-core (from npm, in node_modules) on the page; fail on serious or critical
     violations, listing each rule and the elements it found."""
     if not AXE_JS.exists():
-        pytest.fail(f"{AXE_JS.relative_to(ROOT)} is missing: run `npm ci` (`make test` does)",
-                    pytrace=False)
+        pytest.fail(
+            f"{AXE_JS.relative_to(ROOT)} is missing: run `npm ci` (`make test` does)", pytrace=False
+        )
     source = AXE_JS.read_text()
 
     def check(page: Page) -> None:
@@ -183,11 +197,12 @@ def axe_check() -> Callable[[Page], None]:
         results = page.evaluate(
             "() => axe.run(document, {resultTypes: ['violations']})"
             ".then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
-            " nodes: v.nodes.map(n => n.target.join(' '))})))")
+            " nodes: v.nodes.map(n => n.target.join(' '))})))"
+        )
         bad = [v for v in results if v["impact"] in ("serious", "critical")]
         assert not bad, f"axe found on {page.url}:\n" + "\n".join(
-            f"- {v['impact']} {v['id']}: {v['help']} ({', '.join(v['nodes'][:5])})"
-            for v in bad)
+            f"- {v['impact']} {v['id']}: {v['help']} ({', '.join(v['nodes'][:5])})" for v in bad
+        )
 
     return check
 
@@ -221,8 +236,9 @@ def _database_url() -> str:
     if connection.vendor == "sqlite":
         return f"sqlite:///{s['NAME']}"  # the file named in DATABASES["default"]["TEST"]
     if connection.vendor == "postgresql":
-        auth = quote(s["USER"], safe="") + (f":{quote(s['PASSWORD'], safe='')}"
-                                            if s.get("PASSWORD") else "")
+        auth = quote(s["USER"], safe="") + (
+            f":{quote(s['PASSWORD'], safe='')}" if s.get("PASSWORD") else ""
+        )
         return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
     raise NotImplementedError(f"no worker for {connection.vendor}")
 
@@ -235,33 +251,50 @@ class Worker:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_until(self, predicate: Callable[[], object], *, what: str,
-                   timeout: float = 30.0) -> object:
+    def wait_until(
+        self, predicate: Callable[[], object], *, what: str, timeout: float = 30.0
+    ) -> object:
         """Poll until predicate() is truthy; fail early, with the worker's log, if it died."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if value := predicate():
                 return value
             if self.process.poll() is not None:
-                pytest.fail(f"the worker exited ({self.process.returncode}) before {what}:\n"
-                            f"{self.log()}")
+                pytest.fail(
+                    f"the worker exited ({self.process.returncode}) before {what}:\n{self.log()}"
+                )
             time.sleep(0.05)
-        pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; worker log:\n"
-                    f"{self.log()}")
+        pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; worker log:\n{self.log()}")
 
 
 @pytest.fixture
 def worker(transactional_db, live_server, tmp_path) -> Iterator[Worker]:
     """`manage.py db_worker` on the test database for the length of one test."""
-    env = {**os.environ, "DATABASE_URL": _database_url(), "DEBUG": "true",
-           "TASKS_BACKEND": "default", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "DEBUG": "true",
+        "TASKS_BACKEND": "default",
+        "PYTHONUNBUFFERED": "1",
+    }
     env.pop(ASYNC_UNSAFE, None)  # the worker has no event loop: keep Django's check there
     log_path = tmp_path / "worker.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "db_worker", "--no-reload", "--interval", "0.2",
-             "--no-startup-delay"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "manage.py",
+                "db_worker",
+                "--no-reload",
+                "--interval",
+                "0.2",
+                "--no-startup-delay",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         yield Worker(process, log_path)
     finally:
@@ -282,15 +315,28 @@ def tenant(db, global_admin):
     hours ago, and a sandbox elsewhere."""
     three_hours_ago = timezone.now() - datetime.timedelta(hours=3)
     created = timezone.now() - datetime.timedelta(days=10)
-    prod = EnvironmentFactory(name="Contoso Production", slug="contoso-prod", type="production",
-                              created_at=created)
-    sandbox = EnvironmentFactory(name="Contoso Sandbox", slug="contoso-sandbox", type="sandbox",
-                                 created_at=created, security_group="Testers")
-    EnvironmentFactory(name="Europe Sandbox", slug="europe-sandbox", type="sandbox",
-                       region="europe", created_at=created)
+    prod = EnvironmentFactory(
+        name="Contoso Production", slug="contoso-prod", type="production", created_at=created
+    )
+    sandbox = EnvironmentFactory(
+        name="Contoso Sandbox",
+        slug="contoso-sandbox",
+        type="sandbox",
+        created_at=created,
+        security_group="Testers",
+    )
+    EnvironmentFactory(
+        name="Europe Sandbox",
+        slug="europe-sandbox",
+        type="sandbox",
+        region="europe",
+        created_at=created,
+    )
     with time_machine.travel(three_hours_ago, tick=False):
-        for env, names in ((prod, ["Adatum", "Blue Yonder"]),
-                           (sandbox, ["Coho Winery", "Fourth Coffee"])):
+        for env, names in (
+            (prod, ["Adatum", "Blue Yonder"]),
+            (sandbox, ["Coho Winery", "Fourth Coffee"]),
+        ):
             accounts = make_table(env)
             with store.changes(env) as cs:
                 for name in names:
@@ -302,6 +348,7 @@ def wait_for_restore(worker, *, count: int = 1) -> RestoreOperation:
     def finished():
         ops = list(RestoreOperation.objects.order_by("id"))
         return len(ops) >= count and not ops[count - 1].is_active and ops[count - 1]
+
     op = worker.wait_until(finished, what="the restore to finish")
     assert op.status == "succeeded", op.error
     return op

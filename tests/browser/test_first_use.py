@@ -34,21 +34,30 @@ def old_production(db, settings):
     New York fall-back is inside its restorable window whatever the day the tests run."""
     settings.BACKUP_RETENTION = {
         **settings.BACKUP_RETENTION,
-        "system": {**settings.BACKUP_RETENTION["system"],
-                   "production": datetime.timedelta(days=400)}}
-    env = EnvironmentFactory(name="Fabrikam Production", slug="fabrikam-prod",
-                             type="production",
-                             created_at=timezone.now() - datetime.timedelta(days=390))
+        "system": {
+            **settings.BACKUP_RETENTION["system"],
+            "production": datetime.timedelta(days=400),
+        },
+    }
+    env = EnvironmentFactory(
+        name="Fabrikam Production",
+        slug="fabrikam-prod",
+        type="production",
+        created_at=timezone.now() - datetime.timedelta(days=390),
+    )
     make_table(env)
     return env
 
 
 def test_a_repeated_hour_is_asked_about_but_never_locks_the_form(
-        signed_in_page, global_admin, old_production, axe_check, screenshot):
+    signed_in_page, global_admin, old_production, axe_check, screenshot
+):
     repeated = last_repeated_hour(timezone.now())
     page = signed_in_page(global_admin)
-    page.goto(f"/environments/fabrikam-prod/backups/system/?date={repeated:%Y-%m-%d}"
-              "&time=01:30&tz=America/New_York")
+    page.goto(
+        f"/environments/fabrikam-prod/backups/system/?date={repeated:%Y-%m-%d}"
+        "&time=01:30&tz=America/New_York"
+    )
     expect(page.get_by_text(re.compile("happened twice in America/New_York"))).to_be_visible()
     expect(page.get_by_role("radiogroup")).to_be_visible()
     axe_check(page)
@@ -60,8 +69,10 @@ def test_a_repeated_hour_is_asked_about_but_never_locks_the_form(
     expect(page.get_by_text(re.compile("happened twice"))).to_have_count(0)
 
     # ...nor another date typed in its place.
-    page.goto(f"/environments/fabrikam-prod/backups/system/?date={repeated:%Y-%m-%d}"
-              "&time=01:30&tz=America/New_York")
+    page.goto(
+        f"/environments/fabrikam-prod/backups/system/?date={repeated:%Y-%m-%d}"
+        "&time=01:30&tz=America/New_York"
+    )
     expect(page.get_by_role("radiogroup")).to_be_visible()
     yesterday = timezone.now().astimezone(NEW_YORK) - datetime.timedelta(days=1)
     page.get_by_label("Date", exact=True).fill(f"{yesterday:%Y-%m-%d}")
@@ -71,8 +82,10 @@ def test_a_repeated_hour_is_asked_about_but_never_locks_the_form(
     expect(page.get_by_text(re.compile("happened twice"))).to_have_count(0)
 
     # Answering it picks that reading.
-    page.goto(f"/environments/fabrikam-prod/backups/system/?date={repeated:%Y-%m-%d}"
-              "&time=01:30&tz=America/New_York")
+    page.goto(
+        f"/environments/fabrikam-prod/backups/system/?date={repeated:%Y-%m-%d}"
+        "&time=01:30&tz=America/New_York"
+    )
     page.get_by_role("radio").nth(1).check()
     page.get_by_role("button", name="Continue").click()
     second = repeated.replace(fold=1).astimezone(datetime.UTC)
@@ -95,14 +108,16 @@ def test_clicking_the_selected_tab_keeps_what_was_typed(signed_in_page, global_a
 
 
 def test_undo_asks_first_and_puts_back_the_name_and_security_group(
-        signed_in_page, global_admin, tenant, worker, axe_check, screenshot):
+    signed_in_page, global_admin, tenant, worker, axe_check, screenshot
+):
     page = signed_in_page(global_admin)
     page.goto("/environments/contoso-sandbox/backups/system/")
     page.get_by_role("button", name="1 hour ago").click()
     page.get_by_role("button", name="Confirm").click()
     page.get_by_label("Environment to overwrite").select_option("contoso-sandbox")
-    expect(page.get_by_role("heading", name="What will be overwritten in Contoso Sandbox")
-           ).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="What will be overwritten in Contoso Sandbox")
+    ).to_be_visible()
     page.get_by_text("Edit details").click()
     page.get_by_label("Name after restore").fill("Contoso Sandbox R")
     page.get_by_label("Security group after restore").fill("Auditors")
@@ -115,7 +130,8 @@ def test_undo_asks_first_and_puts_back_the_name_and_security_group(
     expect(page.locator("#details-card")).to_contain_text("Auditors")
     # The history reads as it happened, under the names of then.
     expect(page.locator("#restores-heading + table")).to_contain_text(
-        "Contoso Sandbox from Contoso Sandbox")
+        "Contoso Sandbox from Contoso Sandbox"
+    )
 
     page.get_by_role("link", name="Undo restore").click()
     dialog = page.get_by_role("dialog")
@@ -132,7 +148,8 @@ def test_undo_asks_first_and_puts_back_the_name_and_security_group(
 
     page.get_by_role("dialog").get_by_label(re.compile("to confirm")).fill("Contoso Sandbox R")
     page.get_by_role("dialog").get_by_role(
-        "button", name="Undo restore of Contoso Sandbox R").click()
+        "button", name="Undo restore of Contoso Sandbox R"
+    ).click()
     undo = wait_for_restore(worker, count=2)
     assert undo.undo_of_id == restore.pk
     page.goto("/environments/contoso-sandbox/")

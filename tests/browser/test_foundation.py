@@ -19,13 +19,16 @@ from tests.factories import EnvironmentFactory, make_table
 def tenant(db):
     """Four environments of different types, the sandbox with a few accounts."""
     envs = {
-        "prod": EnvironmentFactory(name="Contoso Production", slug="contoso-prod",
-                                   type="production", region="europe"),
-        "sandbox": EnvironmentFactory(name="Contoso Sandbox", slug="contoso-sandbox",
-                                      type="sandbox", security_group="Testers"),
+        "prod": EnvironmentFactory(
+            name="Contoso Production", slug="contoso-prod", type="production", region="europe"
+        ),
+        "sandbox": EnvironmentFactory(
+            name="Contoso Sandbox", slug="contoso-sandbox", type="sandbox", security_group="Testers"
+        ),
         "dev": EnvironmentFactory(name="Fabrikam Dev", slug="fabrikam-dev", type="developer"),
-        "trial": EnvironmentFactory(name="Northwind Trial", slug="northwind-trial",
-                                    type="trial", region="asia"),
+        "trial": EnvironmentFactory(
+            name="Northwind Trial", slug="northwind-trial", type="trial", region="asia"
+        ),
     }
     accounts = make_table(envs["sandbox"])
     with store.changes(envs["sandbox"]) as cs:
@@ -43,7 +46,8 @@ def environment_names(page: Page):
 
 
 def test_a_global_admin_signs_in_through_the_sign_in_form(
-        anonymous_page, global_admin, axe_check, screenshot):
+    anonymous_page, global_admin, axe_check, screenshot
+):
     page = anonymous_page
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/accounts/login/"))
@@ -66,11 +70,13 @@ def test_a_global_admin_signs_in_through_the_sign_in_form(
 
 
 def test_the_environments_list_searches_filters_and_sorts(
-        signed_in_page, global_admin, tenant, axe_check, screenshot):
+    signed_in_page, global_admin, tenant, axe_check, screenshot
+):
     page = signed_in_page(global_admin)
     page.goto("/environments/")
     expect(environment_names(page)).to_have_text(
-        ["Contoso Production", "Contoso Sandbox", "Fabrikam Dev", "Northwind Trial"])
+        ["Contoso Production", "Contoso Sandbox", "Fabrikam Dev", "Northwind Trial"]
+    )
     axe_check(page)
     screenshot(page, "environments-list")
 
@@ -80,21 +86,23 @@ def test_the_environments_list_searches_filters_and_sorts(
 
     page.get_by_label("Type").select_option(label="Sandbox")
     expect(environment_names(page)).to_have_text(["Contoso Sandbox"])
-    expect(page.get_by_role("status").filter(has_text="environment")).to_have_text(
-        "1 environment")
+    expect(page.get_by_role("status").filter(has_text="environment")).to_have_text("1 environment")
 
     page.get_by_label("Search environments").fill("")
     page.get_by_label("Type").select_option(label="All types")
     expect(table_rows(page)).to_have_count(4)
     page.get_by_role("link", name="Region", exact=True).click()
     expect(page.get_by_role("columnheader", name="Region")).to_have_attribute(
-        "aria-sort", "ascending")
+        "aria-sort", "ascending"
+    )
     # By region code (asia, europe, unitedstates), then by name.
     expect(environment_names(page)).to_have_text(
-        ["Northwind Trial", "Contoso Production", "Contoso Sandbox", "Fabrikam Dev"])
+        ["Northwind Trial", "Contoso Production", "Contoso Sandbox", "Fabrikam Dev"]
+    )
     page.get_by_role("link", name="Region", exact=True).click()
     expect(page.get_by_role("columnheader", name="Region")).to_have_attribute(
-        "aria-sort", "descending")
+        "aria-sort", "descending"
+    )
     expect(environment_names(page).first).to_have_text("Contoso Sandbox")
     expect(page).to_have_url(re.compile(r"sort=-region"))
     axe_check(page)
@@ -106,15 +114,22 @@ def details(page: Page, label: str):
 
 
 def test_an_environment_page_shows_its_details_card(
-        signed_in_page, global_admin, tenant, axe_check, screenshot):
+    signed_in_page, global_admin, tenant, axe_check, screenshot
+):
     page = signed_in_page(global_admin)
     page.goto("/environments/")
     page.get_by_role("link", name="Contoso Sandbox").click()
     expect(page.get_by_role("heading", name="Contoso Sandbox", level=1)).to_be_visible()
-    for label, value in (("Type", "Sandbox"), ("State", "Ready"), ("Region", "United States"),
-                         ("URL", "contoso-sandbox"), ("Security group", "Testers"),
-                         ("Restorable window", "7 days"), ("Storage used", "3 rows"),
-                         ("Administration mode", "Off")):
+    for label, value in (
+        ("Type", "Sandbox"),
+        ("State", "Ready"),
+        ("Region", "United States"),
+        ("URL", "contoso-sandbox"),
+        ("Security group", "Testers"),
+        ("Restorable window", "7 days"),
+        ("Storage used", "3 rows"),
+        ("Administration mode", "Off"),
+    ):
         expect(details(page, label)).to_contain_text(value)
     expect(details(page, "Created")).to_contain_text(re.compile(r"UTC[+-]\d\d:\d\d"))
     axe_check(page)
@@ -129,7 +144,8 @@ def test_times_show_in_the_time_zone_the_browser_reports(signed_in_page, global_
 
 
 def test_a_row_changed_in_the_data_browser_of_a_sandbox_shows_in_the_list(
-        signed_in_page, global_admin, tenant, axe_check, screenshot):
+    signed_in_page, global_admin, tenant, axe_check, screenshot
+):
     page = signed_in_page(global_admin)
     page.goto("/environments/contoso-sandbox/")
     page.get_by_role("link", name="Open data").click()
@@ -148,20 +164,24 @@ def test_a_row_changed_in_the_data_browser_of_a_sandbox_shows_in_the_list(
     name.fill("Blue Yonder Airlines")
     page.get_by_label("Employees").fill("250")
     page.get_by_role("button", name="Save").click()
-    expect(page.get_by_role("status").filter(has_text="saved")).to_contain_text(
-        "of Accounts saved")
+    expect(page.get_by_role("status").filter(has_text="saved")).to_contain_text("of Accounts saved")
     expect(page.locator("#rows-table tbody tr td:nth-child(2)")).to_have_text(
-        ["Adatum", "Blue Yonder Airlines", "Coho Winery"])
+        ["Adatum", "Blue Yonder Airlines", "Coho Winery"]
+    )
     expect(page.get_by_role("row").filter(has_text="Blue Yonder Airlines")).to_contain_text("250")
     axe_check(page)
     screenshot(page, "data-rows")
     current = store.current(tenant["sandbox"]).as_dict()["accounts"]
     assert sorted(v["name"] for v in current.values()) == [
-        "Adatum", "Blue Yonder Airlines", "Coho Winery"]
+        "Adatum",
+        "Blue Yonder Airlines",
+        "Coho Winery",
+    ]
 
 
 def test_the_keyboard_alone_reaches_and_uses_the_search_and_a_sort_header(
-        signed_in_page, global_admin, tenant):
+    signed_in_page, global_admin, tenant
+):
     page = signed_in_page(global_admin)
     page.goto("/environments/")
     expect(table_rows(page)).to_have_count(4)
@@ -185,13 +205,16 @@ def test_the_keyboard_alone_reaches_and_uses_the_search_and_a_sort_header(
     tab_to(page, sort_by_name)
     page.keyboard.press("Enter")
     expect(page.get_by_role("columnheader", name="Name")).to_have_attribute(
-        "aria-sort", "descending")
+        "aria-sort", "descending"
+    )
     expect(environment_names(page)).to_have_text(
-        ["Northwind Trial", "Fabrikam Dev", "Contoso Sandbox", "Contoso Production"])
+        ["Northwind Trial", "Fabrikam Dev", "Contoso Sandbox", "Contoso Production"]
+    )
 
 
 def test_a_maker_is_refused_the_environments_list(
-        signed_in_page, maker, sandbox, axe_check, screenshot):
+    signed_in_page, maker, sandbox, axe_check, screenshot
+):
     page = signed_in_page(maker)
     expect(page.get_by_role("link", name="Sales Sandbox")).to_be_visible()  # their home
     expect(page.get_by_role("link", name="Environments", exact=True)).to_have_count(0)
@@ -205,9 +228,9 @@ def test_a_maker_is_refused_the_environments_list(
 
 
 def test_a_restore_run_by_the_worker_shows_the_sources_rows_in_the_target(
-        signed_in_page, global_admin, worker, screenshot):
-    source = EnvironmentFactory(name="Woodgrove Production", slug="woodgrove",
-                                type="production")
+    signed_in_page, global_admin, worker, screenshot
+):
+    source = EnvironmentFactory(name="Woodgrove Production", slug="woodgrove", type="production")
     target = EnvironmentFactory(name="Woodgrove Test", slug="woodgrove-test", type="sandbox")
     for env, names in ((source, ["Litware", "Proseware"]), (target, ["Scratch row"])):
         table = make_table(env)
@@ -215,12 +238,15 @@ def test_a_restore_run_by_the_worker_shows_the_sources_rows_in_the_target(
             for name in names:
                 cs.create_row(table, {"name": name})
 
-    op = backup_services.restore_start(source=source, target=target,
-                                       moment=timezone.now(),
-                                       requested_by=global_admin)
+    op = backup_services.restore_start(
+        source=source, target=target, moment=timezone.now(), requested_by=global_admin
+    )
     worker.wait_until(
-        lambda: RestoreOperation.objects.filter(pk=op.pk, status__in=["succeeded", "failed"])
-        .first(), what="the restore to finish")
+        lambda: RestoreOperation.objects.filter(
+            pk=op.pk, status__in=["succeeded", "failed"]
+        ).first(),
+        what="the restore to finish",
+    )
     op.refresh_from_db()
     assert op.status == "succeeded", op.error
 

@@ -13,7 +13,8 @@ from tests.browser.conftest import tab_to, wait_for_restore
 
 
 def test_restore_a_sandbox_from_itself_before_a_change_then_undo_it(
-        signed_in_page, global_admin, tenant, worker, axe_check, screenshot):
+    signed_in_page, global_admin, tenant, worker, axe_check, screenshot
+):
     page = signed_in_page(global_admin)
     # A change made now, in the data browser.
     page.goto("/environments/contoso-sandbox/data/accounts/")
@@ -39,11 +40,15 @@ def test_restore_a_sandbox_from_itself_before_a_change_then_undo_it(
     page.get_by_role("button", name="Confirm").click()
 
     # The restore panel: the sandbox itself is a target; show what will be overwritten.
-    expect(page.get_by_text("Don't see your environment? Only sandbox environments can be "
-                            "restored to.")).to_be_visible()
+    expect(
+        page.get_by_text(
+            "Don't see your environment? Only sandbox environments can be restored to."
+        )
+    ).to_be_visible()
     page.get_by_label("Environment to overwrite").select_option("contoso-sandbox")
-    expect(page.get_by_role("heading", name="What will be overwritten in Contoso Sandbox")
-           ).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="What will be overwritten in Contoso Sandbox")
+    ).to_be_visible()
     page.get_by_text("Edit details").click()
     expect(page.get_by_label("Name after restore")).to_be_visible()
     axe_check(page)
@@ -89,7 +94,8 @@ def test_restore_a_sandbox_from_itself_before_a_change_then_undo_it(
 
 
 def test_create_edit_and_delete_a_manual_backup(
-        signed_in_page, global_admin, tenant, axe_check, screenshot):
+    signed_in_page, global_admin, tenant, axe_check, screenshot
+):
     page = signed_in_page(global_admin)
     page.goto("/environments/contoso-prod/")
     page.get_by_text("Backups", exact=True).click()
@@ -130,9 +136,11 @@ def test_create_edit_and_delete_a_manual_backup(
 
 
 def test_restore_a_production_backup_into_a_sandbox_and_production_is_not_a_target(
-        signed_in_page, global_admin, tenant, worker, screenshot):
-    backup = backup_services.backup_create(environment=tenant["prod"], label="Nightly",
-                                           actor=global_admin)
+    signed_in_page, global_admin, tenant, worker, screenshot
+):
+    backup = backup_services.backup_create(
+        environment=tenant["prod"], label="Nightly", actor=global_admin
+    )
     page = signed_in_page(global_admin)
     page.goto("/environments/contoso-prod/backups/manual/")
     page.get_by_role("row", name=re.compile("Nightly")).get_by_role("link", name="Restore").click()
@@ -157,7 +165,8 @@ def test_restore_a_production_backup_into_a_sandbox_and_production_is_not_a_targ
 
 
 def test_the_restore_flow_with_the_keyboard_alone(
-        signed_in_page, global_admin, tenant, worker, screenshot):
+    signed_in_page, global_admin, tenant, worker, screenshot
+):
     page = signed_in_page(global_admin)
     page.goto("/environments/contoso-sandbox/")
     menu = page.locator("summary", has_text="Backups")
@@ -184,8 +193,7 @@ def test_the_restore_flow_with_the_keyboard_alone(
     select = page.get_by_label("Environment to overwrite")
     tab_to(page, select)
     page.keyboard.press("ArrowDown")  # the first real choice: the sandbox itself
-    expect(page.get_by_role("heading", name=re.compile("What will be overwritten"))
-           ).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile("What will be overwritten"))).to_be_visible()
     restore = page.get_by_role("button", name="Restore", exact=True)
     tab_to(page, restore)
     page.keyboard.press("Enter")

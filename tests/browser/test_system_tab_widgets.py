@@ -17,12 +17,16 @@ from tests.factories import EnvironmentFactory
 
 def with_activity(env):
     """A change or two in most hours of the last 28 days, more in the daytime."""
-    first = timezone.now().replace(minute=0, second=0, microsecond=0) - datetime.timedelta(
-        days=28)
+    first = timezone.now().replace(minute=0, second=0, microsecond=0) - datetime.timedelta(days=28)
     Activity.objects.bulk_create(
-        Activity(environment=env, hour=first + datetime.timedelta(hours=h),
-                 changes=(h * 7) % 5 + (6 if 8 <= (first.hour + h) % 24 <= 17 else 0))
-        for h in range(28 * 24) if h % 11)
+        Activity(
+            environment=env,
+            hour=first + datetime.timedelta(hours=h),
+            changes=(h * 7) % 5 + (6 if 8 <= (first.hour + h) % 24 <= 17 else 0),
+        )
+        for h in range(28 * 24)
+        if h % 11
+    )
     return env
 
 
@@ -30,12 +34,19 @@ def with_activity(env):
 def tenant(db):
     created = timezone.now() - datetime.timedelta(days=40)
     return {
-        "prod": with_activity(EnvironmentFactory(
-            name="Contoso Production", slug="contoso-prod", type="production",
-            created_at=created)),
-        "sandbox": with_activity(EnvironmentFactory(
-            name="Contoso Sandbox", slug="contoso-sandbox", type="sandbox",
-            created_at=created)),
+        "prod": with_activity(
+            EnvironmentFactory(
+                name="Contoso Production",
+                slug="contoso-prod",
+                type="production",
+                created_at=created,
+            )
+        ),
+        "sandbox": with_activity(
+            EnvironmentFactory(
+                name="Contoso Sandbox", slug="contoso-sandbox", type="sandbox", created_at=created
+            )
+        ),
     }
 
 
@@ -49,8 +60,9 @@ def targets(page: Page):
 
 
 @pytest.mark.parametrize("slug", ["contoso-prod", "contoso-sandbox"])
-def test_every_timeline_target_is_at_least_24_px_wide(signed_in_page, global_admin, tenant,
-                                                      slug, axe_check, screenshot):
+def test_every_timeline_target_is_at_least_24_px_wide(
+    signed_in_page, global_admin, tenant, slug, axe_check, screenshot
+):
     page = signed_in_page(global_admin)
     open_system_tab(page, slug)
     # 28 days (a target a day) or 7 (one every 6 hours); a short part of a day or span where
@@ -67,8 +79,9 @@ def test_every_timeline_target_is_at_least_24_px_wide(signed_in_page, global_adm
     screenshot(page, f"timeline-{slug}")
 
 
-def test_a_keyboard_user_picks_a_day_on_the_timeline(signed_in_page, global_admin, tenant,
-                                                    screenshot):
+def test_a_keyboard_user_picks_a_day_on_the_timeline(
+    signed_in_page, global_admin, tenant, screenshot
+):
     page = signed_in_page(global_admin)
     open_system_tab(page, "contoso-prod")
     # One tab stop: the most recent day.
@@ -83,7 +96,8 @@ def test_a_keyboard_user_picks_a_day_on_the_timeline(signed_in_page, global_admi
     expect(last).to_have_attribute("tabindex", "-1")
     # It says which hours it covers (in the browser's zone) and how many changes they had.
     expect(chosen).to_have_accessible_name(
-        re.compile(r"^\w{3} \d{1,2}, 00:30 – \w{3} \d{1,2}, 00:30: \d+ changes?$"))
+        re.compile(r"^\w{3} \d{1,2}, 00:30 – \w{3} \d{1,2}, 00:30: \d+ changes?$")
+    )
     screenshot(page, "timeline-keyboard-focus")
 
     page.keyboard.press("Enter")
@@ -101,7 +115,8 @@ def test_a_keyboard_user_picks_a_day_on_the_timeline(signed_in_page, global_admi
     # The timeline htmx brought back is one tab stop again.
     expect(page.locator("a.timeline-target[tabindex='0']")).to_have_count(1)
     expect(page.locator("a.timeline-target[tabindex='-1']")).to_have_count(
-        targets(page).count() - 1)
+        targets(page).count() - 1
+    )
 
 
 def test_home_and_end_move_to_the_first_and_last_day(signed_in_page, global_admin, tenant):
@@ -127,8 +142,9 @@ def test_a_click_on_a_target_fills_the_date_and_time(signed_in_page, global_admi
     expect(target).to_have_attribute("aria-current", "true")
 
 
-def test_a_zone_is_found_by_typing_part_of_its_name(signed_in_page, global_admin, tenant,
-                                                    axe_check, screenshot):
+def test_a_zone_is_found_by_typing_part_of_its_name(
+    signed_in_page, global_admin, tenant, axe_check, screenshot
+):
     page = signed_in_page(global_admin)
     open_system_tab(page, "contoso-prod")
     zone = page.get_by_label("Time zone")

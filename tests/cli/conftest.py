@@ -20,6 +20,7 @@ class Result:
 @pytest.fixture
 def run():
     """run("backups", "list", ...): the command in-process; exit code, stdout and stderr."""
+
     def _run(*args):
         out, err = io.StringIO(), io.StringIO()
         try:
@@ -27,14 +28,14 @@ def run():
         except CommandError as exc:
             return Result(exc.returncode, out.getvalue(), str(exc))
         return Result(0, out.getvalue(), err.getvalue())
+
     return _run
 
 
 def database_url() -> str:
     s = connection.settings_dict
     if connection.vendor == "postgresql":
-        return (f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/"
-                f"{s['NAME']}")
+        return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
     return f"sqlite:///{s['NAME']}"
 
 
@@ -42,5 +43,11 @@ def manage(*args, env=None, timeout=120) -> subprocess.CompletedProcess:
     """A real `manage.py` process on the test database."""
     environ = {**os.environ, "DATABASE_URL": database_url(), "DEBUG": "true", **(env or {})}
     environ.pop("PORTAL_USER", None) if env is None or "PORTAL_USER" not in env else None
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=environ,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -22,13 +22,23 @@ def test_it_lists_the_window_and_the_manual_backups(run, env_admin, checkpoint):
 
 
 def test_it_creates_edits_and_deletes_a_backup(run, env_admin, sandbox):
-    result = run("backups", "create", "sales-sandbox", "--label", "Before deploy",
-                 "--notes", "v2", "--as", "envadmin")
+    result = run(
+        "backups",
+        "create",
+        "sales-sandbox",
+        "--label",
+        "Before deploy",
+        "--notes",
+        "v2",
+        "--as",
+        "envadmin",
+    )
     assert result.code == 0 and "Created backup" in result.out
     backup = ManualBackup.objects.get()
     assert (backup.label, backup.notes, backup.created_by) == ("Before deploy", "v2", env_admin)
-    result = run("backups", "edit", str(sandbox.pk), str(backup.pk), "--notes", "v3", "--as",
-                 "envadmin")
+    result = run(
+        "backups", "edit", str(sandbox.pk), str(backup.pk), "--notes", "v3", "--as", "envadmin"
+    )
     assert result.code == 0
     backup.refresh_from_db()
     assert (backup.label, backup.notes) == ("Before deploy", "v3")

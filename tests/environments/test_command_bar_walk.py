@@ -22,8 +22,11 @@ class _Links(HTMLParser):
         attrs = dict(attrs)
         if tag == "a" and (href := attrs.get("href")) and href.startswith("/"):
             self.links.append(href)
-        if tag == "form" and (attrs.get("method") or "get").lower() == "get" and attrs.get(
-                "action", "").startswith("/"):
+        if (
+            tag == "form"
+            and (attrs.get("method") or "get").lower() == "get"
+            and attrs.get("action", "").startswith("/")
+        ):
             self.links.append(attrs["action"])
 
 
@@ -31,16 +34,20 @@ def _links(html: str) -> list[str]:
     parser = _Links()
     parser.feed(html)
     # Signing out is a POST; the admin site has its own tests.
-    return [link for link in dict.fromkeys(parser.links)
-            if not link.startswith(("/admin/", "/accounts/logout"))]
+    return [
+        link
+        for link in dict.fromkeys(parser.links)
+        if not link.startswith(("/admin/", "/accounts/logout"))
+    ]
 
 
 @pytest.fixture
 def every_type(db):
     envs = {}
     for env_type in EnvironmentType.values:
-        env = EnvironmentFactory(name=f"{env_type.title()} one", slug=f"{env_type}-one",
-                                 type=env_type)
+        env = EnvironmentFactory(
+            name=f"{env_type.title()} one", slug=f"{env_type}-one", type=env_type
+        )
         make_table(env)
         envs[env_type] = env
     return envs
@@ -63,10 +70,19 @@ def roles(every_type):
 
 
 @pytest.mark.parametrize("env_type", EnvironmentType.values)
-@pytest.mark.parametrize("role", ["global admin", "Power Platform admin", "environment admin",
-                                  "environment maker", "support staff"])
-def test_no_link_on_the_environment_page_answers_a_server_error(client, every_type, roles,
-                                                                 env_type, role):
+@pytest.mark.parametrize(
+    "role",
+    [
+        "global admin",
+        "Power Platform admin",
+        "environment admin",
+        "environment maker",
+        "support staff",
+    ],
+)
+def test_no_link_on_the_environment_page_answers_a_server_error(
+    client, every_type, roles, env_type, role
+):
     client.force_login(roles[role])
     page = client.get(reverse("environments:detail", kwargs={"slug": every_type[env_type].slug}))
     assert page.status_code in (200, 403, 404)
@@ -76,13 +92,15 @@ def test_no_link_on_the_environment_page_answers_a_server_error(client, every_ty
     assert any("/backups/" in link for link in links)
     for link in links:
         response = client.get(link)
-        assert response.status_code < 500, f"{role} on {env_type}: GET {link} answered " \
-                                            f"{response.status_code}"
+        assert response.status_code < 500, (
+            f"{role} on {env_type}: GET {link} answered {response.status_code}"
+        )
 
 
 @pytest.mark.parametrize("env_type", ["trial", "developer", "default"])
 def test_create_is_disabled_with_the_reason_where_manual_backups_are_not_allowed(
-        client, every_type, roles, env_type):
+    client, every_type, roles, env_type
+):
     env = every_type[env_type]
     client.force_login(roles["global admin"])
     page = client.get(reverse("environments:detail", kwargs={"slug": env.slug})).content.decode()

@@ -55,8 +55,10 @@ def test_an_unknown_table_or_row_is_not_found(login, maker, rows):
 
 
 def test_adding_a_row(login, maker, rows):
-    response = login(maker).post(url("row-create", table="accounts"),
-                                 {"name": "Northwind", "employees": "40", "tier": "Gold"})
+    response = login(maker).post(
+        url("row-create", table="accounts"),
+        {"name": "Northwind", "employees": "40", "tier": "Gold"},
+    )
     assert response.status_code == 302
     row = store.current(rows.generation.environment).rows(rows).get(key="000031")
     assert row.values["name"] == "Northwind" and row.values["employees"] == 40
@@ -64,9 +66,17 @@ def test_adding_a_row(login, maker, rows):
 
 def test_bad_input_gets_field_messages_and_writes_nothing(login, maker, rows):
     before = RowVersion.objects.count()
-    response = login(maker).post(url("row-create", table="accounts"), {
-        "name": "x" * 51, "employees": "lots", "revenue": "1.234", "founded": "31/31/2020",
-        "tier": "Bronze", "email": "not-an-email"})
+    response = login(maker).post(
+        url("row-create", table="accounts"),
+        {
+            "name": "x" * 51,
+            "employees": "lots",
+            "revenue": "1.234",
+            "founded": "31/31/2020",
+            "tier": "Bronze",
+            "email": "not-an-email",
+        },
+    )
     assert response.status_code == 200
     errors = response.context["form"].errors
     assert set(errors) == {"name", "employees", "revenue", "founded", "tier", "email"}
@@ -75,8 +85,9 @@ def test_bad_input_gets_field_messages_and_writes_nothing(login, maker, rows):
 
 
 def test_editing_a_row_keeps_its_history(login, maker, rows, sandbox):
-    response = login(maker).post(url("row-edit", table="accounts", key="000003"),
-                                 {"name": "Renamed", "employees": "2"})
+    response = login(maker).post(
+        url("row-edit", table="accounts", key="000003"), {"name": "Renamed", "employees": "2"}
+    )
     assert response.status_code == 302
     history = list(store.row_history(rows, "000003"))
     assert [v.values["name"] for v in history] == ["Company 02", "Renamed"]
@@ -84,8 +95,9 @@ def test_editing_a_row_keeps_its_history(login, maker, rows, sandbox):
 
 
 def test_editing_with_bad_input_changes_nothing(login, maker, rows):
-    response = login(maker).post(url("row-edit", table="accounts", key="000003"),
-                                 {"name": "", "employees": "2.5"})
+    response = login(maker).post(
+        url("row-edit", table="accounts", key="000003"), {"name": "", "employees": "2.5"}
+    )
     assert response.status_code == 200
     assert set(response.context["form"].errors) == {"name", "employees"}
     assert len(store.row_history(rows, "000003")) == 1
@@ -117,9 +129,11 @@ def test_writes_are_refused_while_the_environment_is_restoring(login, maker, row
 
 def test_a_signed_in_user_is_told_about_csrf(client, maker, rows):
     from django.test import Client
+
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(maker)
     response = strict.post(url("row-create", table="accounts"), {"name": "X"})
     assert response.status_code == 403
-    assert not store.current(rows.generation.environment).rows(rows).filter(
-        values__name="X").exists()
+    assert (
+        not store.current(rows.generation.environment).rows(rows).filter(values__name="X").exists()
+    )

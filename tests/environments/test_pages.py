@@ -27,13 +27,17 @@ class TestEnvironmentList:
         url = reverse("environments:list")
         assert names(client.get(url)) == ["Alpha Prod", "Beta Sandbox", "Gamma Trial"]
         assert names(client.get(url, {"sort": "-name"})) == [
-            "Gamma Trial", "Beta Sandbox", "Alpha Prod"]
+            "Gamma Trial",
+            "Beta Sandbox",
+            "Alpha Prod",
+        ]
         assert names(client.get(url, {"sort": "region"}))[0] == "Alpha Prod"  # Europe first
         assert names(client.get(url, {"type": "sandbox"})) == ["Beta Sandbox"]
         assert names(client.get(url, {"q": "gam"})) == ["Gamma Trial"]
 
     def test_a_plain_request_gets_the_whole_page_and_htmx_only_the_table(
-            self, login, global_admin, tenant):
+        self, login, global_admin, tenant
+    ):
         client = login(global_admin)
         full = client.get(reverse("environments:list"), {"q": "alpha"})
         assert b"<html" in full.content and b'id="environment-table"' in full.content
@@ -43,8 +47,9 @@ class TestEnvironmentList:
         assert b"Alpha Prod" in partial.content and b"Beta Sandbox" not in partial.content
 
     def test_bad_filters_get_a_message_and_list_everything(self, login, global_admin, tenant):
-        response = login(global_admin).get(reverse("environments:list"),
-                                           {"type": "mainframe", "sort": "drop table"})
+        response = login(global_admin).get(
+            reverse("environments:list"), {"type": "mainframe", "sort": "drop table"}
+        )
         assert response.status_code == 200
         assert b"Some filters were not valid" in response.content
         assert len(names(response)) == 3
@@ -60,17 +65,28 @@ class TestEnvironmentPage:
     def test_the_details_card_shows_every_detail(self, login, global_admin, sandbox, accounts):
         sandbox.security_group = "Sales team"
         sandbox.save()
-        response = login(global_admin).get(reverse("environments:detail",
-                                                   kwargs={"slug": sandbox.slug}))
+        response = login(global_admin).get(
+            reverse("environments:detail", kwargs={"slug": sandbox.slug})
+        )
         text = response.content.decode()
-        for expected in ["Sandbox", "Ready", "United States", "https://sales-sandbox.example.test",
-                         sandbox.version, "Sales team", "Administration mode",
-                         "Background operations", "Storage used", "Accounts",
-                         "Convert to production"]:
+        for expected in [
+            "Sandbox",
+            "Ready",
+            "United States",
+            "https://sales-sandbox.example.test",
+            sandbox.version,
+            "Sales team",
+            "Administration mode",
+            "Background operations",
+            "Storage used",
+            "Accounts",
+            "Convert to production",
+        ]:
             assert expected in text, expected
 
     def test_switching_administration_mode_without_javascript_redirects(
-            self, login, global_admin, sandbox):
+        self, login, global_admin, sandbox
+    ):
         client = login(global_admin)
         url = reverse("environments:admin-mode", kwargs={"slug": sandbox.slug})
         response = client.post(url, {"enabled": "on"})
@@ -100,15 +116,17 @@ class TestEnvironmentPage:
 
 
 class TestConvert:
-    def test_converting_production_warns_about_the_shorter_window(self, login, global_admin,
-                                                                  production):
+    def test_converting_production_warns_about_the_shorter_window(
+        self, login, global_admin, production
+    ):
         url = reverse("environments:convert", kwargs={"slug": production.slug})
         response = login(global_admin).get(url)
         assert b"The restorable window becomes 7 days" in response.content
         assert b"last 28 days" in response.content
 
-    def test_confirming_converts_and_returns_to_the_environment(self, login, global_admin,
-                                                                production):
+    def test_confirming_converts_and_returns_to_the_environment(
+        self, login, global_admin, production
+    ):
         url = reverse("environments:convert", kwargs={"slug": production.slug})
         response = login(global_admin).post(url, {"type": "sandbox"})
         assert response.status_code == 302
@@ -146,15 +164,18 @@ class TestSignIn:
         assert response.content.count(b"This field is required.") == 2
 
     def test_the_right_password_signs_in(self, client, global_admin):
-        response = client.post(reverse("login"),
-                               {"username": "global", "password": "secret-pass-1"})
+        response = client.post(
+            reverse("login"), {"username": "global", "password": "secret-pass-1"}
+        )
         assert response.status_code == 302
 
 
 class TestUpdateVersion:
-    def test_updating_records_a_backup_then_changes_the_version(self, login, global_admin,
-                                                                production):
+    def test_updating_records_a_backup_then_changes_the_version(
+        self, login, global_admin, production
+    ):
         from backups.models import ManualBackup
+
         url = reverse("environments:update-version", kwargs={"slug": production.slug})
         response = login(global_admin).post(url, {"version": "9.3.0.1"})
         assert response.status_code == 302
@@ -162,10 +183,12 @@ class TestUpdateVersion:
         assert production.version == "9.3.0.1"
         assert ManualBackup.objects.get(environment=production).kind == "version_update"
 
-    @pytest.mark.parametrize("value, message", [("", b"This field is required"),
-                                                ("latest", b"Enter a version such as")])
-    def test_a_bad_version_gets_a_field_message(self, login, global_admin, production, value,
-                                                message):
+    @pytest.mark.parametrize(
+        "value, message", [("", b"This field is required"), ("latest", b"Enter a version such as")]
+    )
+    def test_a_bad_version_gets_a_field_message(
+        self, login, global_admin, production, value, message
+    ):
         url = reverse("environments:update-version", kwargs={"slug": production.slug})
         response = login(global_admin).post(url, {"version": value})
         assert response.status_code == 200 and message in response.content

@@ -31,16 +31,16 @@ def _pages(row_key):
 # page: expected status per role, in ROLES order. 302 = to the sign-in page (or a redirect
 # the role should get: the home page sends admins to the environments list).
 EXPECTED = {
-    "home":         [302, 302, 302, 302, 200, 302, 403],
-    "list":         [302, 200, 200, 200, 403, 403, 403],
-    "detail":       [302, 200, 200, 200, 403, 403, 403],
-    "convert":      [302, 200, 200, 200, 403, 403, 403],
+    "home": [302, 302, 302, 302, 200, 302, 403],
+    "list": [302, 200, 200, 200, 403, 403, 403],
+    "detail": [302, 200, 200, 200, 403, 403, 403],
+    "convert": [302, 200, 200, 200, 403, 403, 403],
     "update-version": [302, 200, 200, 200, 403, 403, 403],
-    "tables":       [302, 200, 200, 200, 200, 404, 404],
-    "rows":         [302, 200, 200, 200, 200, 404, 404],
-    "row-create":   [302, 200, 200, 200, 200, 404, 404],
-    "row-edit":     [302, 200, 200, 200, 200, 404, 404],
-    "row-delete":   [302, 200, 200, 200, 200, 404, 404],
+    "tables": [302, 200, 200, 200, 200, 404, 404],
+    "rows": [302, 200, 200, 200, 200, 404, 404],
+    "row-create": [302, 200, 200, 200, 200, 404, 404],
+    "row-edit": [302, 200, 200, 200, 200, 404, 404],
+    "row-delete": [302, 200, 200, 200, 200, 404, 404],
     "django-admin": [302, 302, 302, 302, 302, 200, 302],
 }
 
@@ -48,13 +48,21 @@ EXPECTED = {
 @pytest.fixture
 def row(accounts, sandbox):
     from environments import store
+
     return store.row_create(environment=sandbox, table_name="accounts", values={"name": "A"})
 
 
 @pytest.fixture
 def users(global_admin, service_admin, env_admin, maker, support, outsider):
-    return {"anonymous": None, "global_admin": global_admin, "service_admin": service_admin,
-            "env_admin": env_admin, "maker": maker, "support": support, "outsider": outsider}
+    return {
+        "anonymous": None,
+        "global_admin": global_admin,
+        "service_admin": service_admin,
+        "env_admin": env_admin,
+        "maker": maker,
+        "support": support,
+        "outsider": outsider,
+    }
 
 
 @pytest.mark.parametrize("page", list(EXPECTED))
@@ -76,13 +84,16 @@ def test_a_forbidden_page_says_why(login, maker, sandbox):
     assert b"admin center is for environment and tenant administrators" in response.content
 
 
-def test_an_environment_admin_sees_only_the_environments_they_administer(login, env_admin,
-                                                                          sandbox):
+def test_an_environment_admin_sees_only_the_environments_they_administer(login, env_admin, sandbox):
     EnvironmentFactory(name="Someone else's", slug="elsewhere")
     response = login(env_admin).get(reverse("environments:list"))
     assert list(response.context["environments"]) == [sandbox]
-    assert login(env_admin).get(
-        reverse("environments:detail", kwargs={"slug": "elsewhere"})).status_code == 404
+    assert (
+        login(env_admin)
+        .get(reverse("environments:detail", kwargs={"slug": "elsewhere"}))
+        .status_code
+        == 404
+    )
 
 
 @pytest.mark.parametrize("name", ["admin-mode", "background-operations"])
@@ -113,14 +124,17 @@ class TestAdministrationMode:
         assert b"administration mode" in response.content
 
     def test_makers_cannot_write_either(self, login, maker, sandbox):
-        url = reverse("environments:row-create",
-                      kwargs={"slug": sandbox.slug, "table": "accounts"})
+        url = reverse("environments:row-create", kwargs={"slug": sandbox.slug, "table": "accounts"})
         assert login(maker).post(url, {"name": "X"}).status_code == 403
 
     def test_admins_still_use_the_data(self, login, env_admin, global_admin, sandbox):
         for user in (env_admin, global_admin):
-            assert login(user).get(
-                reverse("environments:tables", kwargs={"slug": sandbox.slug})).status_code == 200
+            assert (
+                login(user)
+                .get(reverse("environments:tables", kwargs={"slug": sandbox.slug}))
+                .status_code
+                == 200
+            )
 
 
 def test_the_permission_module_gives_reasons(maker, sandbox, production):

@@ -16,8 +16,13 @@ def test_seed_demo_builds_a_realistic_tenant_once(capsys):
     out = capsys.readouterr().out
     assert "admin    / admin" in out
 
-    assert {u.username for u in User.objects.all()} >= {"admin", "ppadmin", "alex", "morgan",
-                                                        "support"}
+    assert {u.username for u in User.objects.all()} >= {
+        "admin",
+        "ppadmin",
+        "alex",
+        "morgan",
+        "support",
+    }
     admin = User.objects.get(username="admin")
     assert admin.check_password("admin") and admin.tenant_role == "global_admin"
     assert Membership.objects.filter(role="admin").exists()
@@ -27,7 +32,12 @@ def test_seed_demo_builds_a_realistic_tenant_once(capsys):
     environments = Environment.objects.all()
     assert environments.count() >= 8
     assert set(environments.values_list("type", flat=True)) == {
-        "production", "sandbox", "trial", "developer", "default"}
+        "production",
+        "sandbox",
+        "trial",
+        "developer",
+        "default",
+    }
     assert len(set(environments.values_list("region", flat=True))) >= 2
 
     now = timezone.now()
@@ -54,8 +64,7 @@ def test_seed_demo_scales_one_environment_for_benchmarks():
     call_command("seed_demo", rows=4000)
     sales = Environment.objects.get(slug="contoso-sales")
     tables = DataTable.objects.filter(generation__environment=sales)
-    keys = (RowVersion.objects.filter(table__in=tables).values("table_id", "key").distinct()
-            .count())
+    keys = RowVersion.objects.filter(table__in=tables).values("table_id", "key").distinct().count()
     assert keys == 4000
     assert tables.annotate(n=Count("id")).count() == 4
 

@@ -9,44 +9,47 @@ from tests.factories import EnvironmentFactory
 
 
 def test_converting_production_to_sandbox_is_recorded(global_admin, production):
-    services.environment_change_type(environment=production, new_type="sandbox",
-                                     actor=global_admin)
+    services.environment_change_type(environment=production, new_type="sandbox", actor=global_admin)
     production.refresh_from_db()
     assert production.type == "sandbox"
     event = AuditEvent.objects.get(action="environment.change_type")
     assert (event.actor, event.environment, event.details) == (
-        global_admin, production, {"from": "production", "to": "sandbox"})
+        global_admin,
+        production,
+        {"from": "production", "to": "sandbox"},
+    )
 
 
 def test_it_refuses_to_convert_types_other_than_production_and_sandbox(global_admin, db):
     trial = EnvironmentFactory(type="trial")
     with pytest.raises(NotAllowed, match="Only production and sandbox"):
-        services.environment_change_type(environment=trial, new_type="sandbox",
-                                         actor=global_admin)
+        services.environment_change_type(environment=trial, new_type="sandbox", actor=global_admin)
     trial.refresh_from_db()
     assert trial.type == "trial"
 
 
 def test_it_refuses_to_convert_to_the_same_type_or_to_another_type(global_admin, sandbox):
     with pytest.raises(Refused, match="already a sandbox"):
-        services.environment_change_type(environment=sandbox, new_type="sandbox",
-                                         actor=global_admin)
+        services.environment_change_type(
+            environment=sandbox, new_type="sandbox", actor=global_admin
+        )
     with pytest.raises(Refused, match="only be converted to production or sandbox"):
-        services.environment_change_type(environment=sandbox, new_type="default",
-                                         actor=global_admin)
+        services.environment_change_type(
+            environment=sandbox, new_type="default", actor=global_admin
+        )
 
 
 def test_it_refuses_to_convert_an_environment_being_restored(global_admin, sandbox):
     Environment.objects.filter(pk=sandbox.pk).update(state=EnvironmentState.RESTORING)
     with pytest.raises(Conflict, match="restoring"):
-        services.environment_change_type(environment=sandbox, new_type="production",
-                                         actor=global_admin)
+        services.environment_change_type(
+            environment=sandbox, new_type="production", actor=global_admin
+        )
 
 
 def test_makers_cannot_convert(maker, production):
     with pytest.raises(NotAllowed):
-        services.environment_change_type(environment=production, new_type="sandbox",
-                                         actor=maker)
+        services.environment_change_type(environment=production, new_type="sandbox", actor=maker)
     assert not AuditEvent.objects.filter(action="environment.change_type").exists()
 
 
@@ -58,8 +61,9 @@ def test_administration_mode_switches_and_is_audited_once(env_admin, sandbox):
 
 
 def test_background_operations_switch(env_admin, sandbox):
-    services.environment_set_background_operations(environment=sandbox, enabled=False,
-                                                   actor=env_admin)
+    services.environment_set_background_operations(
+        environment=sandbox, enabled=False, actor=env_admin
+    )
     assert not sandbox.background_operations
 
 

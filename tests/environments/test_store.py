@@ -32,11 +32,13 @@ def table(env):
 
 def test_an_update_closes_the_old_version_and_opens_a_new_one(env, table):
     with time_machine.travel(at(2), tick=False):
-        store.row_create(environment=env, table_name="accounts", values={"name": "Contoso"},
-                         key="a")
+        store.row_create(
+            environment=env, table_name="accounts", values={"name": "Contoso"}, key="a"
+        )
     with time_machine.travel(at(3), tick=False):
-        store.row_update(environment=env, table_name="accounts", key="a",
-                         values={"name": "Fabrikam"})
+        store.row_update(
+            environment=env, table_name="accounts", key="a", values={"name": "Fabrikam"}
+        )
     versions = list(store.row_history(table, "a"))
     assert [(v.valid_from, v.valid_to, v.values["name"]) for v in versions] == [
         (at(2), at(3), "Contoso"),
@@ -62,7 +64,8 @@ def test_all_changes_of_one_transaction_share_one_timestamp(env, table):
             cs.create_row(table, {"name": "A"}, key="a")
             cs.create_row(table, {"name": "B"}, key="b")
     assert set(RowVersion.objects.filter(table=table).values_list("valid_from", flat=True)) == {
-        at(2)}
+        at(2)
+    }
 
 
 def test_a_row_changed_twice_in_one_transaction_leaves_one_version(env, table):
@@ -97,9 +100,11 @@ def test_timestamps_keep_increasing_when_the_clock_stands_still_or_steps_back(en
 def test_values_are_checked_against_the_columns_and_nothing_is_written(env, table):
     with time_machine.travel(at(2), tick=False):
         with pytest.raises(ValidationError) as excinfo:
-            store.row_create(environment=env, table_name="accounts",
-                             values={"name": "", "employees": "many", "tier": "Bronze",
-                                     "colour": "red"})
+            store.row_create(
+                environment=env,
+                table_name="accounts",
+                values={"name": "", "employees": "many", "tier": "Bronze", "colour": "red"},
+            )
     errors = excinfo.value.message_dict
     assert set(errors) == {"name", "employees", "tier", "colour"}
     assert "required" in errors["name"][0]
@@ -108,11 +113,28 @@ def test_values_are_checked_against_the_columns_and_nothing_is_written(env, tabl
 
 def test_values_are_stored_normalised(env, table):
     with time_machine.travel(at(2), tick=False):
-        row = store.row_create(environment=env, table_name="accounts", values={
-            "name": " Contoso ", "employees": "12", "revenue": "10.5", "active": True,
-            "founded": "2001-02-03", "tier": "Gold", "email": "a@example.com"})
-    assert row.values == {"name": "Contoso", "employees": 12, "revenue": "10.50", "active": True,
-                          "founded": "2001-02-03", "tier": "Gold", "email": "a@example.com"}
+        row = store.row_create(
+            environment=env,
+            table_name="accounts",
+            values={
+                "name": " Contoso ",
+                "employees": "12",
+                "revenue": "10.5",
+                "active": True,
+                "founded": "2001-02-03",
+                "tier": "Gold",
+                "email": "a@example.com",
+            },
+        )
+    assert row.values == {
+        "name": "Contoso",
+        "employees": 12,
+        "revenue": "10.50",
+        "active": True,
+        "founded": "2001-02-03",
+        "tier": "Gold",
+        "email": "a@example.com",
+    }
 
 
 def test_keys_are_generated_in_order_when_not_given(env, table):
@@ -126,11 +148,9 @@ def test_it_refuses_a_duplicate_key_and_a_missing_row(env, table):
     with time_machine.travel(at(2), tick=False):
         store.row_create(environment=env, table_name="accounts", values={"name": "A"}, key="a")
         with pytest.raises(ValidationError):
-            store.row_create(environment=env, table_name="accounts", values={"name": "B"},
-                             key="a")
+            store.row_create(environment=env, table_name="accounts", values={"name": "B"}, key="a")
         with pytest.raises(store.StoreError, match="does not exist"):
-            store.row_update(environment=env, table_name="accounts", key="zz",
-                             values={"name": "B"})
+            store.row_update(environment=env, table_name="accounts", key="zz", values={"name": "B"})
         with pytest.raises(store.StoreError, match="no table"):
             store.row_delete(environment=env, table_name="nope", key="a")
 
@@ -146,16 +166,14 @@ def test_it_refuses_writes_while_the_environment_is_restoring(env, table):
 def test_as_of_follows_the_generation_live_at_the_moment(env, table):
     """A later issue's restore starts a new generation; as_of must read the old one before it."""
     with time_machine.travel(at(2), tick=False):
-        store.row_create(environment=env, table_name="accounts", values={"name": "Old"},
-                         key="a")
+        store.row_create(environment=env, table_name="accounts", values={"name": "Old"}, key="a")
     old = Generation.objects.get(environment=env)
     Generation.objects.filter(pk=old.pk).update(valid_to=at(10))
     new = Generation.objects.create(environment=env, valid_from=at(10), reason="test")
     with time_machine.travel(at(10), tick=False):
         new_table = make_table(env)
     with time_machine.travel(at(11), tick=False):
-        store.row_create(environment=env, table_name="accounts", values={"name": "New"},
-                         key="b")
+        store.row_create(environment=env, table_name="accounts", values={"name": "New"}, key="b")
     assert store.as_of(env, at(9)).as_dict() == {"accounts": {"a": {**_blank(), "name": "Old"}}}
     assert store.as_of(env, at(12)).as_dict() == {"accounts": {"b": {**_blank(), "name": "New"}}}
     assert store.as_of(env, at(9)).generation == old
@@ -189,25 +207,39 @@ def test_storage_counts_current_rows_and_history_apart(env, table):
 
 
 def _blank():
-    return {"name": None, "employees": None, "revenue": None, "active": False, "founded": None,
-            "tier": None, "email": None}
+    return {
+        "name": None,
+        "employees": None,
+        "revenue": None,
+        "active": False,
+        "founded": None,
+        "tier": None,
+        "email": None,
+    }
 
 
 # --- property: as_of(t) equals a plain replay of the changes, for many t -----------------------
 
 KEYS = st.sampled_from(["a", "b", "c", "d"])
 OPS = st.lists(
-    st.tuples(st.sampled_from(["create", "update", "delete"]), KEYS,
-              st.text(alphabet="xyzÄé ", min_size=1, max_size=6)),
-    min_size=1, max_size=4,
+    st.tuples(
+        st.sampled_from(["create", "update", "delete"]),
+        KEYS,
+        st.text(alphabet="xyzÄé ", min_size=1, max_size=6),
+    ),
+    min_size=1,
+    max_size=4,
 )
 # Each transaction: its ops and minutes to wait before it (0: the clock stands still).
 TRANSACTIONS = st.lists(st.tuples(OPS, st.sampled_from([0, 0.5, 1, 7])), min_size=1, max_size=12)
 
 
 @pytest.mark.django_db
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(transactions=TRANSACTIONS)
 def test_as_of_matches_a_plain_replay_at_every_moment(transactions):
     env = EnvironmentFactory(created_at=T0)
@@ -245,17 +277,23 @@ def test_as_of_matches_a_plain_replay_at_every_moment(transactions):
 
     probes = {T0 - datetime.timedelta(seconds=1)}
     for ts, _ in timeline:
-        probes |= {ts - datetime.timedelta(microseconds=1), ts,
-                   ts + datetime.timedelta(microseconds=1), ts + datetime.timedelta(seconds=20)}
+        probes |= {
+            ts - datetime.timedelta(microseconds=1),
+            ts,
+            ts + datetime.timedelta(microseconds=1),
+            ts + datetime.timedelta(seconds=20),
+        }
     for moment in sorted(probes):
-        got = {k: v["name"] for k, v in store.as_of(env, moment).as_dict().get("accounts",
-                                                                                {}).items()}
+        got = {
+            k: v["name"] for k, v in store.as_of(env, moment).as_dict().get("accounts", {}).items()
+        }
         assert got == expected_at(moment), moment
     assert {k: v["name"] for k, v in store.current(env).as_dict()["accounts"].items()} == live
 
 
 def test_each_transaction_adds_its_changes_to_the_hourly_activity(env, table):
     from environments.models import Activity
+
     with time_machine.travel(at(2), tick=False):
         with store.changes(env) as cs:
             cs.create_row(table, {"name": "A"}, key="a")
@@ -264,5 +302,6 @@ def test_each_transaction_adds_its_changes_to_the_hourly_activity(env, table):
         store.row_delete(environment=env, table_name="accounts", key="a")
     with time_machine.travel(at(70), tick=False):
         store.row_update(environment=env, table_name="accounts", key="b", values={"name": "C"})
-    assert list(Activity.objects.filter(environment=env).order_by("hour").values_list(
-        "hour", "changes")) == [(T0, 3), (T0 + datetime.timedelta(hours=1), 1)]
+    assert list(
+        Activity.objects.filter(environment=env).order_by("hour").values_list("hour", "changes")
+    ) == [(T0, 3), (T0 + datetime.timedelta(hours=1), 1)]

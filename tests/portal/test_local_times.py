@@ -16,16 +16,19 @@ def _kolkata():
 
 def test_a_utc_moment_is_shown_in_the_viewers_zone():
     shown = local_times("Restored X at 2026-11-20 09:30:00 UTC (3 rows)")
-    assert shown.startswith("Restored X at <time datetime=\"2026-11-20T09:30:00+00:00\"")
+    assert shown.startswith('Restored X at <time datetime="2026-11-20T09:30:00+00:00"')
     assert "Nov 20, 2026, 15:00:00" in shown and "UTC+05:30" in shown
     assert shown.endswith(" (3 rows)")
 
 
-@pytest.mark.parametrize("text", [
-    "Before 2026-02-30 10:00 UTC job",  # no such day
-    "Copy 2026-11-31 10:00 UTC",
-    "Deploy 2026-11-20 09:30 UTC+05:30 window",  # an offset, not a UTC moment
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Before 2026-02-30 10:00 UTC job",  # no such day
+        "Copy 2026-11-31 10:00 UTC",
+        "Deploy 2026-11-20 09:30 UTC+05:30 window",  # an offset, not a UTC moment
+    ],
+)
 def test_text_that_only_looks_like_a_moment_stays_as_it_is(text):
     assert local_times(text) == text
 

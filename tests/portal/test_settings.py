@@ -29,20 +29,37 @@ def test_env_helpers_read_and_refuse(monkeypatch):
 
 def _manage(*args, **env):
     clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_deploy_checks_are_clean_with_production_settings(tmp_path):
-    result = _manage("check", "--deploy", "--fail-level", "WARNING", DEBUG="false",
-                     SECRET_KEY="x" * 30 + "production-only-secret-value-0123456789",
-                     ALLOWED_HOSTS="portal.example.test", STATIC_ROOT=str(tmp_path))
+    result = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="false",
+        SECRET_KEY="x" * 30 + "production-only-secret-value-0123456789",
+        ALLOWED_HOSTS="portal.example.test",
+        STATIC_ROOT=str(tmp_path),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_debug_is_off_unless_asked_for():
-    result = _manage("shell", "-c", "from django.conf import settings; print(settings.DEBUG)",
-                     SECRET_KEY="x" * 30 + "production-only-secret-value-0123456789")
+    result = _manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.DEBUG)",
+        SECRET_KEY="x" * 30 + "production-only-secret-value-0123456789",
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "False"
 

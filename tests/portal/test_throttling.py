@@ -18,19 +18,22 @@ def _fresh_cache():
 
 
 def sign_in(client, username, password, address="203.0.113.5"):
-    return client.post(reverse("login"), {"username": username, "password": password},
-                       REMOTE_ADDR=address)
+    return client.post(
+        reverse("login"), {"username": username, "password": password}, REMOTE_ADDR=address
+    )
 
 
-def test_five_wrong_passwords_pause_the_account_even_for_the_right_one(client, global_admin,
-                                                                       settings):
+def test_five_wrong_passwords_pause_the_account_even_for_the_right_one(
+    client, global_admin, settings
+):
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
         page = sign_in(client, global_admin.username, "wrong")
         assert page.status_code == 200 and b"Please enter a correct" in page.content
     locked = sign_in(client, global_admin.username, "wrong")
     assert locked.status_code == 429
-    assert b"Too many failed sign-ins" in locked.content and b"Try again in 15 min" in \
-        locked.content
+    assert (
+        b"Too many failed sign-ins" in locked.content and b"Try again in 15 min" in locked.content
+    )
     right = sign_in(client, global_admin.username, PASSWORD)
     assert right.status_code == 429
     assert "_auth_user_id" not in client.session
@@ -46,8 +49,9 @@ def test_a_lockout_is_in_the_audit_log_once(client, global_admin, settings):
     assert global_admin.username in events.get().summary
 
 
-def test_one_address_guessing_many_accounts_is_paused(client, global_admin, service_admin,
-                                                      settings):
+def test_one_address_guessing_many_accounts_is_paused(
+    client, global_admin, service_admin, settings
+):
     for n in range(settings.AXES_FAILURE_LIMIT):
         sign_in(client, f"nobody{n}", "wrong")
     assert sign_in(client, service_admin.username, PASSWORD).status_code == 429
@@ -72,14 +76,28 @@ def test_bad_api_tokens_from_one_address_are_answered_429(client, global_admin, 
     good = token_create(user=global_admin, name="script")[1]
     settings.API_TOKEN_FAILURES_PER_MINUTE = 10
     headers = {"Authorization": "Bearer envp_wrong_guess_000"}
-    answers = [client.get("/api/v1/environments", headers=headers,
-                          REMOTE_ADDR="203.0.113.9").status_code for _ in range(12)]
+    answers = [
+        client.get("/api/v1/environments", headers=headers, REMOTE_ADDR="203.0.113.9").status_code
+        for _ in range(12)
+    ]
     assert answers == [401] * 10 + [429] * 2
     last = client.get("/api/v1/environments", headers=headers, REMOTE_ADDR="203.0.113.9")
     assert last.json()["code"] == "rate_limited" and "failed API token" in last.json()["message"]
     assert int(last["Retry-After"]) >= 1
     # Even the right token waits at that address; other addresses are not affected.
-    assert client.get("/api/v1/environments", headers={"Authorization": f"Bearer {good}"},
-                      REMOTE_ADDR="203.0.113.9").status_code == 429
-    assert client.get("/api/v1/environments", headers={"Authorization": f"Bearer {good}"},
-                      REMOTE_ADDR="198.51.100.7").status_code == 200
+    assert (
+        client.get(
+            "/api/v1/environments",
+            headers={"Authorization": f"Bearer {good}"},
+            REMOTE_ADDR="203.0.113.9",
+        ).status_code
+        == 429
+    )
+    assert (
+        client.get(
+            "/api/v1/environments",
+            headers={"Authorization": f"Bearer {good}"},
+            REMOTE_ADDR="198.51.100.7",
+        ).status_code
+        == 200
+    )

@@ -11,12 +11,15 @@ from portal.lookups import environment_for_admin
 
 
 class Command(BaseCommand):
-    help = ("Manual backups of an environment: list, create, edit, delete "
-            "(exit 0 done, 1 refused, 2 bad usage).")
+    help = (
+        "Manual backups of an environment: list, create, edit, delete "
+        "(exit 0 done, 1 refused, 2 bad usage)."
+    )
 
     def add_arguments(self, parser):
-        actions = parser.add_subparsers(dest="action", required=True,
-                                        metavar="{list,create,edit,delete}")
+        actions = parser.add_subparsers(
+            dest="action", required=True, metavar="{list,create,edit,delete}"
+        )
         listing = actions.add_parser("list", help="the restorable window and manual backups")
         listing.add_argument("environment", help="slug or id")
         create = actions.add_parser("create", help="make a manual backup of this moment")
@@ -56,32 +59,48 @@ class Command(BaseCommand):
     def _list(self, user, env, options):
         window = selectors.restorable_window(env)
         days = selectors.system_retention(env.type).days
-        self.stdout.write(f"{env.name} ({env.slug}): any moment from {cli.when(window.start)} "
-                          f"to now can be restored ({days} days of system backups).")
+        self.stdout.write(
+            f"{env.name} ({env.slug}): any moment from {cli.when(window.start)} "
+            f"to now can be restored ({days} days of system backups)."
+        )
         backups = selectors.unexpired_backups(env).select_related("created_by")
-        rows = [[str(b.pk), cli.when(b.backup_at), cli.when(b.expires_at), b.label,
-                 b.created_by.username if b.created_by else "-"] for b in backups]
+        rows = [
+            [
+                str(b.pk),
+                cli.when(b.backup_at),
+                cli.when(b.expires_at),
+                b.label,
+                b.created_by.username if b.created_by else "-",
+            ]
+            for b in backups
+        ]
         if rows:
-            self.stdout.write(cli.table(rows, ["ID", "BACKUP TIME", "EXPIRES", "LABEL",
-                                               "CREATED BY"]))
+            self.stdout.write(
+                cli.table(rows, ["ID", "BACKUP TIME", "EXPIRES", "LABEL", "CREATED BY"])
+            )
         else:
             self.stdout.write("No manual backups.")
 
     def _create(self, user, env, options):
-        backup = services.backup_create(environment=env, label=options["label"],
-                                        notes=options["notes"], actor=user)
-        self.stdout.write(f"Created backup {backup.pk} of {env.name} at "
-                          f"{cli.when(backup.backup_at)}: {backup.label} "
-                          f"(expires {cli.when(backup.expires_at)}).")
+        backup = services.backup_create(
+            environment=env, label=options["label"], notes=options["notes"], actor=user
+        )
+        self.stdout.write(
+            f"Created backup {backup.pk} of {env.name} at "
+            f"{cli.when(backup.backup_at)}: {backup.label} "
+            f"(expires {cli.when(backup.expires_at)})."
+        )
 
     def _edit(self, user, env, options):
         if options["label"] is None and options["notes"] is None:
             raise CommandError("Give --label, --notes or both.", returncode=cli.USAGE)
         backup = self._backup(env, options["backup"])
         backup = services.backup_update(
-            backup=backup, actor=user,
+            backup=backup,
+            actor=user,
             label=backup.label if options["label"] is None else options["label"],
-            notes=backup.notes if options["notes"] is None else options["notes"])
+            notes=backup.notes if options["notes"] is None else options["notes"],
+        )
         self.stdout.write(f"Updated backup {backup.pk}: {backup.label}.")
 
     def _delete(self, user, env, options):

@@ -4,8 +4,10 @@ from backups import purge, services
 
 
 class Command(BaseCommand):
-    help = ("Delete expired manual backups and history no window or backup can reach; "
-            "fail restores whose worker died.")
+    help = (
+        "Delete expired manual backups and history no window or backup can reach; "
+        "fail restores whose worker died."
+    )
 
     def handle(self, *args, **options):
         stale = services.restore_sweep_stale()
@@ -13,4 +15,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Deleted {result.backups_deleted} expired backups, {result.versions_deleted} row "
             f"versions, {result.tables_deleted} tables, {result.generations_deleted} "
-            f"generations; failed {stale} stale restores.")
+            f"generations; failed {stale} stale restores."
+        )

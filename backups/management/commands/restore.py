@@ -22,25 +22,33 @@ NO_WORKER_HINT_AFTER = 10  # seconds queued before the command says a worker may
 
 
 class Command(BaseCommand):
-    help = ("Restore a source environment's backup over a sandbox "
-            "(exit 0 done, 1 refused or failed, 2 bad usage).")
+    help = (
+        "Restore a source environment's backup over a sandbox "
+        "(exit 0 done, 1 refused or failed, 2 bad usage)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--source", required=True, help="source environment: slug or id")
-        parser.add_argument("--target", required=True,
-                            help="the sandbox to overwrite: slug or id")
+        parser.add_argument("--target", required=True, help="the sandbox to overwrite: slug or id")
         point = parser.add_mutually_exclusive_group(required=True)
-        point.add_argument("--at", metavar="ISO",
-                           help="a moment, ISO 8601 with offset: 2026-11-20T09:30:00+01:00")
+        point.add_argument(
+            "--at", metavar="ISO", help="a moment, ISO 8601 with offset: 2026-11-20T09:30:00+01:00"
+        )
         point.add_argument("--backup", type=int, metavar="ID", help="a manual backup's id")
         point.add_argument("--latest", action="store_true", help="the source as it is now")
         parser.add_argument("--name", help="rename the target")
-        parser.add_argument("--security-group", help="set the target's security group "
-                                                     "(empty: none)")
-        parser.add_argument("--idempotency-key", help="run again with the same key to get the "
-                                                      "same operation, not a second restore")
-        parser.add_argument("--wait", action="store_true",
-                            help="follow the restore until it finishes, printing progress")
+        parser.add_argument(
+            "--security-group", help="set the target's security group (empty: none)"
+        )
+        parser.add_argument(
+            "--idempotency-key",
+            help="run again with the same key to get the same operation, not a second restore",
+        )
+        parser.add_argument(
+            "--wait",
+            action="store_true",
+            help="follow the restore until it finishes, printing progress",
+        )
         parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds")
         cli.add_actor_argument(parser)
 
@@ -54,21 +62,29 @@ class Command(BaseCommand):
             if options["latest"]:
                 moment = services.LATEST
             op = services.restore_start(
-                source=source, target=target, requested_by=user, moment=moment, backup=backup,
-                new_name=options["name"], security_group=options["security_group"],
-                idempotency_key=options["idempotency_key"])
+                source=source,
+                target=target,
+                requested_by=user,
+                moment=moment,
+                backup=backup,
+                new_name=options["name"],
+                security_group=options["security_group"],
+                idempotency_key=options["idempotency_key"],
+            )
         except CommandError:
             raise
         except Exception as exc:
             raise cli.refusal(exc) from None
         op.refresh_from_db()
-        self.stdout.write(f"Restore {op.pk}: {source.name} as of {cli.when(op.moment)} over "
-                          f"{target.name}.")
+        self.stdout.write(
+            f"Restore {op.pk}: {source.name} as of {cli.when(op.moment)} over {target.name}."
+        )
         if not options["wait"]:
             if op.is_active:
                 self.stdout.write(
                     f"Queued. A worker (manage.py worker) runs it; follow it with "
-                    f"GET /api/v1/operations/{op.pk}, or run this command with --wait.")
+                    f"GET /api/v1/operations/{op.pk}, or run this command with --wait."
+                )
             return self._finish(op)
         self._follow(op, options["poll_interval"])
         return self._finish(op)
@@ -85,8 +101,11 @@ class Command(BaseCommand):
                 last = line
             if not op.is_active:
                 return
-            if (op.status == RestoreOperation.Status.QUEUED and not hinted
-                    and time.monotonic() - queued_since > NO_WORKER_HINT_AFTER):
+            if (
+                op.status == RestoreOperation.Status.QUEUED
+                and not hinted
+                and time.monotonic() - queued_since > NO_WORKER_HINT_AFTER
+            ):
                 self.stdout.write("Still queued: is a worker running (manage.py worker)?")
                 hinted = True
             time.sleep(interval)
@@ -94,8 +113,10 @@ class Command(BaseCommand):
     def _progress(self, op: RestoreOperation) -> str:
         text = f"[{op.percent:3d}%] {op.get_phase_display()}"
         if op.phase == RestoreOperation.Phase.COPYING:
-            text += (f": {op.tables_done} of {op.tables_total} tables, {op.rows_copied:,} of "
-                     f"{op.rows_total:,} rows")
+            text += (
+                f": {op.tables_done} of {op.tables_total} tables, {op.rows_copied:,} of "
+                f"{op.rows_total:,} rows"
+            )
         return text
 
     def _finish(self, op: RestoreOperation) -> None:
@@ -104,6 +125,7 @@ class Command(BaseCommand):
             op.target.refresh_from_db()
             self.stdout.write(
                 f"Done: restored {op.rows_copied:,} rows in {op.tables_total} tables in "
-                f"{seconds:.1f} s. {op.target.name} is in administration mode.")
+                f"{seconds:.1f} s. {op.target.name} is in administration mode."
+            )
         elif op.status == RestoreOperation.Status.FAILED:
             raise CommandError(f"Restore {op.pk} failed: {op.error}", returncode=cli.REFUSED)

@@ -35,14 +35,38 @@ class Command(BaseCommand):
         if options["region"]:
             environments = environments.filter(region=options["region"])
         if options["json"]:
-            self.stdout.write(json.dumps([
-                {"id": e.pk, "slug": e.slug, "name": e.name, "type": e.type, "state": e.state,
-                 "region": e.region, "adminMode": e.admin_mode} for e in environments], indent=2))
+            self.stdout.write(
+                json.dumps(
+                    [
+                        {
+                            "id": e.pk,
+                            "slug": e.slug,
+                            "name": e.name,
+                            "type": e.type,
+                            "state": e.state,
+                            "region": e.region,
+                            "adminMode": e.admin_mode,
+                        }
+                        for e in environments
+                    ],
+                    indent=2,
+                )
+            )
             return
-        rows = [[e.slug, e.name, e.get_type_display(), e.get_state_display(),
-                 e.get_region_display(), "on" if e.admin_mode else "off"] for e in environments]
+        rows = [
+            [
+                e.slug,
+                e.name,
+                e.get_type_display(),
+                e.get_state_display(),
+                e.get_region_display(),
+                "on" if e.admin_mode else "off",
+            ]
+            for e in environments
+        ]
         if not rows:
             self.stdout.write("No environments.")
             return
-        self.stdout.write(cli.table(rows, ["SLUG", "NAME", "TYPE", "STATE", "REGION",
-                                           "ADMIN MODE"]))
+        self.stdout.write(
+            cli.table(rows, ["SLUG", "NAME", "TYPE", "STATE", "REGION", "ADMIN MODE"])
+        )

@@ -19,37 +19,130 @@ from portal.permissions import SUPPORT_GROUP
 # unless someone runs this command there.
 USERS = [
     ("admin", "admin", "Avery Admin", User.TenantRole.GLOBAL_ADMIN, True, "Global admin"),
-    ("ppadmin", "ppadmin", "Pat Platform", User.TenantRole.SERVICE_ADMIN, False,
-     "Power Platform admin"),
-    ("alex", "alex", "Alex Environment-Admin", User.TenantRole.NONE, False,
-     "Environment admin of the sandboxes and Alex's Dev"),
-    ("morgan", "morgan", "Morgan Maker", User.TenantRole.NONE, False,
-     "Environment maker (data only)"),
-    ("support", "support", "Sam Support", User.TenantRole.NONE, True,
-     "Support staff (Django admin only)"),
+    (
+        "ppadmin",
+        "ppadmin",
+        "Pat Platform",
+        User.TenantRole.SERVICE_ADMIN,
+        False,
+        "Power Platform admin",
+    ),
+    (
+        "alex",
+        "alex",
+        "Alex Environment-Admin",
+        User.TenantRole.NONE,
+        False,
+        "Environment admin of the sandboxes and Alex's Dev",
+    ),
+    (
+        "morgan",
+        "morgan",
+        "Morgan Maker",
+        User.TenantRole.NONE,
+        False,
+        "Environment maker (data only)",
+    ),
+    (
+        "support",
+        "support",
+        "Sam Support",
+        User.TenantRole.NONE,
+        True,
+        "Support staff (Django admin only)",
+    ),
 ]
 
 # name, slug, type, region, age in days, security group, tables with row counts
 ENVIRONMENTS = [
-    ("Contoso (default)", "contoso", "default", "unitedstates", 60, "",
-     {"accounts": 300, "contacts": 500, "activities": 400}),
-    ("Contoso Sales", "contoso-sales", "production", "unitedstates", 45, "Sales team",
-     {"accounts": 600, "contacts": 900, "opportunities": 700, "activities": 500}),
-    ("Contoso Sales Sandbox", "contoso-sales-sandbox", "sandbox", "unitedstates", 40,
-     "Sales team", {"accounts": 250, "contacts": 300, "opportunities": 200}),
-    ("Contoso Service", "contoso-service", "production", "europe", 50, "Service desk",
-     {"accounts": 400, "contacts": 600, "cases": 900, "products": 150, "activities": 500}),
-    ("Contoso Service UAT", "contoso-service-uat", "sandbox", "europe", 35, "Service desk",
-     {"accounts": 200, "contacts": 250, "cases": 400, "products": 100}),
-    ("Marketing Trial", "marketing-trial", "trial", "unitedstates", 20, "",
-     {"accounts": 150, "contacts": 400, "activities": 200}),
-    ("Alex's Dev", "alex-dev", "developer", "europe", 25, "",
-     {"accounts": 100, "contacts": 120, "cases": 150}),
-    ("Finance Sandbox", "finance-sandbox", "sandbox", "unitedstates", 12, "Finance",
-     {"accounts": 200, "opportunities": 300, "products": 120}),
-    ("Field Service", "field-service", "production", "europe", 30, "Field technicians",
-     {"accounts": 300, "cases": 500, "products": 200, "activities": 600, "contacts": 300,
-      "opportunities": 150}),
+    (
+        "Contoso (default)",
+        "contoso",
+        "default",
+        "unitedstates",
+        60,
+        "",
+        {"accounts": 300, "contacts": 500, "activities": 400},
+    ),
+    (
+        "Contoso Sales",
+        "contoso-sales",
+        "production",
+        "unitedstates",
+        45,
+        "Sales team",
+        {"accounts": 600, "contacts": 900, "opportunities": 700, "activities": 500},
+    ),
+    (
+        "Contoso Sales Sandbox",
+        "contoso-sales-sandbox",
+        "sandbox",
+        "unitedstates",
+        40,
+        "Sales team",
+        {"accounts": 250, "contacts": 300, "opportunities": 200},
+    ),
+    (
+        "Contoso Service",
+        "contoso-service",
+        "production",
+        "europe",
+        50,
+        "Service desk",
+        {"accounts": 400, "contacts": 600, "cases": 900, "products": 150, "activities": 500},
+    ),
+    (
+        "Contoso Service UAT",
+        "contoso-service-uat",
+        "sandbox",
+        "europe",
+        35,
+        "Service desk",
+        {"accounts": 200, "contacts": 250, "cases": 400, "products": 100},
+    ),
+    (
+        "Marketing Trial",
+        "marketing-trial",
+        "trial",
+        "unitedstates",
+        20,
+        "",
+        {"accounts": 150, "contacts": 400, "activities": 200},
+    ),
+    (
+        "Alex's Dev",
+        "alex-dev",
+        "developer",
+        "europe",
+        25,
+        "",
+        {"accounts": 100, "contacts": 120, "cases": 150},
+    ),
+    (
+        "Finance Sandbox",
+        "finance-sandbox",
+        "sandbox",
+        "unitedstates",
+        12,
+        "Finance",
+        {"accounts": 200, "opportunities": 300, "products": 120},
+    ),
+    (
+        "Field Service",
+        "field-service",
+        "production",
+        "europe",
+        30,
+        "Field technicians",
+        {
+            "accounts": 300,
+            "cases": 500,
+            "products": 200,
+            "activities": 600,
+            "contacts": 300,
+            "opportunities": 150,
+        },
+    ),
 ]
 
 ADMIN_OF = {"alex": ["contoso-sales-sandbox", "contoso-service-uat", "alex-dev", "finance-sandbox"]}
@@ -61,7 +154,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--rows", type=int, default=None, metavar="N",
+            "--rows",
+            type=int,
+            default=None,
+            metavar="N",
             help="Give the 'Contoso Sales' environment about N current rows (for benchmarks).",
         )
 
@@ -78,15 +174,23 @@ class Command(BaseCommand):
                 tables = self._scaled(tables, rows)
             with transaction.atomic():
                 env = services.environment_create(
-                    name=name, slug=slug, type=kind, region=region, created_by=users["admin"],
-                    security_group=group, created_at=now - datetime.timedelta(days=age),
+                    name=name,
+                    slug=slug,
+                    type=kind,
+                    region=region,
+                    created_by=users["admin"],
+                    security_group=group,
+                    created_at=now - datetime.timedelta(days=age),
                 )
-                demo.load_environment(environment=env, tables=tables, now=now,
-                                      seed=zlib.crc32(slug.encode()))
+                demo.load_environment(
+                    environment=env, tables=tables, now=now, seed=zlib.crc32(slug.encode())
+                )
             created.append(name)
         if rows is not None and "Contoso Sales" not in created:
-            self.stderr.write("Contoso Sales already exists; --rows applies only when it is "
-                              "created (delete it, or start from an empty database).")
+            self.stderr.write(
+                "Contoso Sales already exists; --rows applies only when it is "
+                "created (delete it, or start from an empty database)."
+            )
         self._memberships(users)
         if created:
             self.stdout.write(f"Created {len(created)} environments: {', '.join(created)}")
@@ -110,9 +214,15 @@ class Command(BaseCommand):
             user = User.objects.filter(username=username).first()
             if user is None:
                 first, _, last = full_name.partition(" ")
-                user = User(username=username, first_name=first, last_name=last,
-                            tenant_role=role, is_staff=staff, email=f"{username}@example.test",
-                            is_superuser=username == "admin")
+                user = User(
+                    username=username,
+                    first_name=first,
+                    last_name=last,
+                    tenant_role=role,
+                    is_staff=staff,
+                    email=f"{username}@example.test",
+                    is_superuser=username == "admin",
+                )
                 user.set_password(password)
                 user.save()
                 if username == "support" and support_group:
@@ -121,9 +231,12 @@ class Command(BaseCommand):
         return users
 
     def _memberships(self, users: dict[str, User]) -> None:
-        for role, assignments in ((Membership.Role.ADMIN, ADMIN_OF),
-                                  (Membership.Role.MAKER, MAKER_OF)):
+        for role, assignments in (
+            (Membership.Role.ADMIN, ADMIN_OF),
+            (Membership.Role.MAKER, MAKER_OF),
+        ):
             for username, slugs in assignments.items():
                 for env in Environment.objects.filter(slug__in=slugs):
-                    Membership.objects.get_or_create(environment=env, user=users[username],
-                                                     defaults={"role": role})
+                    Membership.objects.get_or_create(
+                        environment=env, user=users[username], defaults={"role": role}
+                    )
