@@ -29,12 +29,12 @@ def run_once(*, purge_due: bool) -> None:
         freed = services.restore_sweep_stale()
         if freed:
             log.warning("Freed %d restore(s) whose worker had stopped", freed)
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("The stale-restore sweep failed")
     if purge_due:
         try:
             purge.backups_purge()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("The purge failed")
 
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.tasks import TaskResult, TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -182,7 +181,7 @@ def environment_update_version(
     return environment
 
 
-# -- restore -----------------------------------------------------------------------------------------
+# -- restore ---------------------------------------------------------------------------------------
 
 
 def _check_restore_rules(
@@ -439,7 +438,7 @@ def _enqueue(operation: RestoreOperation) -> None:
         result: TaskResult = restore_task.using(backend=settings.TASKS_BACKEND).enqueue(
             operation.pk
         )
-    except Exception as exc:  # noqa: BLE001 - a restore that cannot be queued must not lock
+    except Exception as exc:
         restore_fail(
             operation=operation,
             error=f"The restore could not be queued ({exc}). Nothing was changed; start it again.",

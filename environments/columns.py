@@ -22,7 +22,7 @@ KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class UnicodeJSONEncoder(DjangoJSONEncoder):
-    """Store text as text (not \\u escapes) so that searching rows works the same on every database."""
+    """Store text as text (not \\u escapes): searching rows works the same on every database."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["ensure_ascii"] = False

@@ -22,7 +22,6 @@ from django.db.models.functions import Cast, Coalesce, Length
 from django.utils import timezone
 
 from environments import columns as cols
-from portal.errors import Refused
 from environments.models import (
     Activity,
     ChangeBatch,
@@ -32,6 +31,7 @@ from environments.models import (
     Generation,
     RowVersion,
 )
+from portal.errors import Refused
 
 TICK = datetime.timedelta(microseconds=1)
 HOUR = datetime.timedelta(hours=1)

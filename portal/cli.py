@@ -80,9 +80,9 @@ def when(moment: datetime.datetime | None) -> str:
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
     lines = [
-        "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
+        "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in [headers, *rows]
     ]
     return "\n".join(lines)

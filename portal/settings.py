@@ -283,7 +283,7 @@ if not timedelta(0) < RESTORE_HEARTBEAT < RESTORE_STALE_AFTER:
         "RESTORE_HEARTBEAT_SECONDS must be above 0 and below "
         "RESTORE_STALE_AFTER_SECONDS, or live restores look dead."
     )
-if HOUSEKEEPING_INTERVAL <= timedelta(0) or PURGE_INTERVAL <= timedelta(0):
+if timedelta(0) >= HOUSEKEEPING_INTERVAL or timedelta(0) >= PURGE_INTERVAL:
     raise ImproperlyConfigured(
         "HOUSEKEEPING_INTERVAL_SECONDS and PURGE_INTERVAL_SECONDS must be above 0."
     )

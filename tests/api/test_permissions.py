@@ -125,10 +125,7 @@ def test_the_permission_matrix(client, users, sandbox, production, role, via, ca
     else:
         client.force_login(user)
         api = Api(client)
-    if method == "GET":
-        response = api.get(path)
-    else:
-        response = api.call(method, path, json.loads(body))
+    response = api.get(path) if method == "GET" else api.call(method, path, json.loads(body))
     assert response.status_code == CASES[case][role], response.content
     if response.status_code >= 400:
         assert set(response.json()) >= {"code", "message"}

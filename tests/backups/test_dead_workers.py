@@ -3,6 +3,7 @@ of the copy, and real concurrent connections racing restores. On PostgreSQL only
 concurrent writers and the separate progress connection these need (CI runs it there)."""
 
 import datetime
+import functools
 import random
 import subprocess
 import sys
@@ -312,7 +313,7 @@ def _race(calls) -> list:
         try:
             barrier.wait()
             results[i] = call()
-        except Exception as exc:  # noqa: BLE001 - the outcome is what is compared
+        except Exception as exc:
             results[i] = exc
         finally:
             connections.close_all()
@@ -459,8 +460,8 @@ def test_killed_at_random_points_twenty_times_the_target_is_never_half_restored(
             )
             op.refresh_from_db()
             wait_until(
-                lambda: (
-                    DBTaskResult.objects.filter(pk=op.task_id)
+                lambda task_id=op.task_id: (
+                    DBTaskResult.objects.filter(pk=task_id)
                     .exclude(status=TaskResultStatus.READY)
                     .exists()
                 ),
@@ -473,7 +474,7 @@ def test_killed_at_random_points_twenty_times_the_target_is_never_half_restored(
             killed = time.monotonic()
             worker = _start_worker()  # frees the target, runs the retry and the next round
             op = wait_until(
-                lambda: _freed(op),
+                functools.partial(_freed, op),
                 timeout=STALE_SECONDS + 30,
                 what=f"round {round_}: the restore to end or be freed",
             )
@@ -488,10 +489,7 @@ def test_killed_at_random_points_twenty_times_the_target_is_never_half_restored(
                 )
                 retry = services.restore_retry(operation=op, actor=support)
                 done = wait_until(
-                    lambda: (
-                        not RestoreOperation.objects.get(pk=retry.pk).is_active
-                        and RestoreOperation.objects.get(pk=retry.pk)
-                    ),
+                    functools.partial(_finished, retry.pk),
                     timeout=60,
                     what=f"round {round_}: the retry",
                 )

@@ -41,10 +41,9 @@ def test_after_a_purge_every_backup_and_every_window_moment_restores_as_before(
     env = EnvironmentFactory(type=kind, created_at=T0)
     with time_machine.travel(T0, tick=False):
         table = make_table(env, "t", columns=[{"name": "v", "type": "integer"}])
-    clock, n = T0, 0
-    for (action, arg, how), wait_days in steps:
+    clock = T0
+    for n, ((action, arg, how), wait_days) in enumerate(steps, start=1):
         clock += wait_days * DAY
-        n += 1
         with time_machine.travel(clock, tick=False):
             if action == "write":
                 live = store.current(env).table("t")

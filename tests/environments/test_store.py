@@ -59,10 +59,9 @@ def test_a_delete_only_closes_the_current_version(env, table):
 
 
 def test_all_changes_of_one_transaction_share_one_timestamp(env, table):
-    with time_machine.travel(at(2), tick=False):
-        with store.changes(env) as cs:
-            cs.create_row(table, {"name": "A"}, key="a")
-            cs.create_row(table, {"name": "B"}, key="b")
+    with time_machine.travel(at(2), tick=False), store.changes(env) as cs:
+        cs.create_row(table, {"name": "A"}, key="a")
+        cs.create_row(table, {"name": "B"}, key="b")
     assert set(RowVersion.objects.filter(table=table).values_list("valid_from", flat=True)) == {
         at(2)
     }
@@ -79,10 +78,9 @@ def test_a_row_changed_twice_in_one_transaction_leaves_one_version(env, table):
 
 
 def test_a_row_made_and_deleted_in_one_transaction_leaves_nothing(env, table):
-    with time_machine.travel(at(2), tick=False):
-        with store.changes(env) as cs:
-            cs.create_row(table, {"name": "A"}, key="a")
-            cs.delete_row(table, "a")
+    with time_machine.travel(at(2), tick=False), store.changes(env) as cs:
+        cs.create_row(table, {"name": "A"}, key="a")
+        cs.delete_row(table, "a")
     assert not RowVersion.objects.filter(table=table).exists()
 
 
@@ -98,13 +96,12 @@ def test_timestamps_keep_increasing_when_the_clock_stands_still_or_steps_back(en
 
 
 def test_values_are_checked_against_the_columns_and_nothing_is_written(env, table):
-    with time_machine.travel(at(2), tick=False):
-        with pytest.raises(ValidationError) as excinfo:
-            store.row_create(
-                environment=env,
-                table_name="accounts",
-                values={"name": "", "employees": "many", "tier": "Bronze", "colour": "red"},
-            )
+    with time_machine.travel(at(2), tick=False), pytest.raises(ValidationError) as excinfo:
+        store.row_create(
+            environment=env,
+            table_name="accounts",
+            values={"name": "", "employees": "many", "tier": "Bronze", "colour": "red"},
+        )
     errors = excinfo.value.message_dict
     assert set(errors) == {"name", "employees", "tier", "colour"}
     assert "required" in errors["name"][0]
@@ -251,20 +248,19 @@ def test_as_of_matches_a_plain_replay_at_every_moment(transactions):
     for ops, wait in transactions:
         clock += datetime.timedelta(minutes=wait)
         staged = dict(live)
-        with time_machine.travel(clock, tick=False):
-            with store.changes(env) as cs:
-                for op, key, text in ops:
-                    value = text.strip() or "v"
-                    if op == "create" and key not in staged:
-                        cs.create_row(table, {"name": value}, key=key)
-                        staged[key] = value
-                    elif op == "update" and key in staged:
-                        cs.update_row(table, key, {"name": value})
-                        staged[key] = value
-                    elif op == "delete" and key in staged:
-                        cs.delete_row(table, key)
-                        del staged[key]
-                ts = cs.ts
+        with time_machine.travel(clock, tick=False), store.changes(env) as cs:
+            for op, key, text in ops:
+                value = text.strip() or "v"
+                if op == "create" and key not in staged:
+                    cs.create_row(table, {"name": value}, key=key)
+                    staged[key] = value
+                elif op == "update" and key in staged:
+                    cs.update_row(table, key, {"name": value})
+                    staged[key] = value
+                elif op == "delete" and key in staged:
+                    cs.delete_row(table, key)
+                    del staged[key]
+            ts = cs.ts
         live = staged
         timeline.append((ts, dict(live)))
 
@@ -294,10 +290,9 @@ def test_as_of_matches_a_plain_replay_at_every_moment(transactions):
 def test_each_transaction_adds_its_changes_to_the_hourly_activity(env, table):
     from environments.models import Activity
 
-    with time_machine.travel(at(2), tick=False):
-        with store.changes(env) as cs:
-            cs.create_row(table, {"name": "A"}, key="a")
-            cs.create_row(table, {"name": "B"}, key="b")
+    with time_machine.travel(at(2), tick=False), store.changes(env) as cs:
+        cs.create_row(table, {"name": "A"}, key="a")
+        cs.create_row(table, {"name": "B"}, key="b")
     with time_machine.travel(at(30), tick=False):
         store.row_delete(environment=env, table_name="accounts", key="a")
     with time_machine.travel(at(70), tick=False):
