@@ -19,7 +19,6 @@ from portal.api.errors import error_responses
 from portal.api.schemas import ENVIRONMENT_REF, CamelSchema, Moment
 from portal.errors import NotAllowed
 from portal.lookups import (
-    backup_to_restore,
     environment_for_admin,
     require_admin_center,
     visible_environment,
@@ -335,7 +334,7 @@ def restore(
     source = visible_environment(request.auth, payload.source_environment_id)
     moment = backup = None
     if payload.backup_id is not None:
-        backup = backup_to_restore(request.auth, payload.backup_id)
+        backup = selectors.backup_to_restore(request.auth, payload.backup_id)
     if payload.restore_point_date_time == "latest":
         moment = services.LATEST
     elif payload.restore_point_date_time is not None:

@@ -26,7 +26,6 @@ from django.db import connection, connections, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from backups import services
 from backups.models import ManualBackup, RestoreOperation
 from backups.selectors import manual_retention, system_retention
 from environments import store
@@ -38,6 +37,7 @@ from environments.models import (
     RowVersion,
 )
 from portal.audit import audit_record
+from portal.models import AuditEvent, User
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def restore_run(operation_id: int) -> str:
             if isinstance(exc, RestoreAborted)
             else (f"The restore failed and nothing was changed: {exc.__class__.__name__}: {exc}")
         )
-        services.restore_fail(operation=op, error=message)
+        restore_fail(operation=op, error=message)
         return RestoreOperation.Status.FAILED
     return RestoreOperation.Status.SUCCEEDED
 
@@ -274,7 +274,36 @@ def pre_restore_label(op: RestoreOperation, moment: datetime.datetime) -> str:
     return f"Before restore from {name}{when}"
 
 
-def elapsed(op: RestoreOperation, now: datetime.datetime | None = None) -> datetime.timedelta:
-    if op.started_at is None:
-        return datetime.timedelta(0)
-    return (op.finished_at or now or timezone.now()) - op.started_at
+def restore_fail(*, operation: RestoreOperation, error: str, actor: User | None = None) -> bool:
+    """Mark an operation failed and give its target back (state Ready). The target's data is
+    untouched: a restore changes data only in the transaction that marks it succeeded."""
+    with transaction.atomic():
+        # The engine holds the target's row for its whole transaction and writes progress to
+        # the operation's row: take them in the same order, so this waits for a live restore
+        # to end instead of deadlocking with its progress writes.
+        Environment.objects.select_for_update().get(pk=operation.target_id)
+        op = RestoreOperation.objects.select_for_update().get(pk=operation.pk)
+        if not op.is_active:
+            return False
+        now = timezone.now()
+        op.status = RestoreOperation.Status.FAILED
+        op.phase = RestoreOperation.Phase.FAILED
+        op.error = error[:5000]
+        op.finished_at = now
+        op.save(update_fields=["status", "phase", "error", "finished_at"])
+        Environment.objects.filter(pk=op.target_id, state=EnvironmentState.RESTORING).update(
+            state=EnvironmentState.READY
+        )
+        audit_record(
+            action="restore.fail",
+            actor=actor,
+            environment=op.target,
+            related_environment=op.source,
+            outcome=AuditEvent.Outcome.FAILED,
+            summary=f"Restore of {op.target_name or op.target.name} from "
+            f"{op.source_name or op.source.name} failed: "
+            f"{error[:150]}",
+            details={"operation": op.pk},
+        )
+    operation.refresh_from_db()
+    return True

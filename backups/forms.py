@@ -145,3 +145,11 @@ class UndoForm(forms.Form):
         if typed != self.target.name:
             raise forms.ValidationError(f"Type {self.target.name} exactly to confirm.")
         return typed
+
+
+class VersionForm(forms.Form):
+    version = forms.CharField(
+        label="New version",
+        max_length=30,
+        help_text="For example 9.2.24101.00180. A backup is recorded first.",
+    )

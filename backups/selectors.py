@@ -10,13 +10,13 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from backups.models import ManualBackup, RestoreOperation
-from environments.models import Environment
+from environments.models import Environment, EnvironmentType
+from environments.services import system_retention
+from portal import permissions
+from portal.errors import Refused
+from portal.models import User
 
 HOUR = datetime.timedelta(hours=1)
-
-
-def system_retention(environment_type: str) -> datetime.timedelta:
-    return settings.BACKUP_RETENTION["system"][environment_type]
 
 
 def manual_retention(environment_type: str) -> datetime.timedelta | None:
@@ -212,3 +212,88 @@ def restore_candidates(
         reason=reason,
         items=[head] + rest[: limit - 1],
     )
+
+
+def backup_to_restore(user: User, backup_id: int) -> ManualBackup:
+    """A manual backup named for a restore: only those of environments the user manages can be
+    named; restore_start checks that it is the source's and has not expired."""
+    backup = ManualBackup.objects.filter(
+        pk=backup_id, environment__in=permissions.manageable_environments(user)
+    ).first()
+    if backup is None:
+        raise Refused(f"There is no backup {backup_id} that you can restore.", field="backup")
+    return backup
+
+
+# -- restores: what can be undone, and how far a restore has got -----------------------------
+
+
+def latest_restore(target_id: int) -> RestoreOperation | None:
+    return (
+        RestoreOperation.objects.filter(
+            target_id=target_id, status=RestoreOperation.Status.SUCCEEDED
+        )
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+
+
+def undo_possible(operation: RestoreOperation) -> bool:
+    """What restore_undo would accept (the page shows Undo restore only then)."""
+    return operation.target.is_ready and not undo_refusal(operation)
+
+
+def undo_refusal(operation: RestoreOperation) -> str:
+    """Why `operation` cannot be undone now, or "" when it can."""
+    if operation.status != RestoreOperation.Status.SUCCEEDED:
+        return "Only a restore that succeeded can be undone."
+    before = operation.pre_restore_backup
+    if before is None or before.expires_at <= timezone.now():
+        return "The moment before this restore is no longer kept, so it cannot be undone."
+    if latest_restore(operation.target_id) != operation:
+        return "A later restore replaced this one's data; undo that one first."
+    target = operation.target
+    if target.type != EnvironmentType.SANDBOX:
+        return (
+            f"{target.name} is a {target.get_type_display().lower()} environment now, and "
+            "only sandbox environments can be restored to: convert it to a sandbox to "
+            "undo the restore."
+        )
+    return ""
+
+
+@dataclass(frozen=True)
+class UndoChanges:
+    """What an undo puts back besides the data: only what the restore itself changed."""
+
+    name: str | None  # the name before the restore, if the restore renamed the target
+    security_group: str | None  # the group before, if the restore set one ("" is none)
+    admin_mode: bool | None  # the administration mode before (a restore always turns it on)
+
+
+def undo_changes(operation: RestoreOperation) -> UndoChanges:
+    target = operation.target
+    recorded = operation.before_admin_mode is not None  # the engine wrote the details before
+    name = operation.before_name if recorded and operation.new_name else None
+    group = (
+        operation.before_security_group if recorded and operation.change_security_group else None
+    )
+    return UndoChanges(
+        name=name if name != target.name else None,
+        security_group=group if group != target.security_group else None,
+        admin_mode=operation.before_admin_mode,
+    )
+
+
+def elapsed(op: RestoreOperation, now: datetime.datetime | None = None) -> datetime.timedelta:
+    if op.started_at is None:
+        return datetime.timedelta(0)
+    return (op.finished_at or now or timezone.now()) - op.started_at
+
+
+def progress_context(op: RestoreOperation) -> dict:
+    spent = elapsed(op)
+    eta = None
+    if op.is_active and op.rows_copied and op.rows_total:
+        eta = spent * (op.rows_total - op.rows_copied) / op.rows_copied
+    return {"operation": op, "elapsed": spent, "eta": eta}

@@ -17,13 +17,13 @@ from django.tasks import TaskResult, TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from backups import selectors
+from backups import engine, selectors
 from backups.models import ManualBackup, RestoreOperation
 from environments.models import Environment, EnvironmentState, EnvironmentType
 from portal import permissions
 from portal.audit import audit_record
 from portal.errors import Conflict, NotAllowed, Refused
-from portal.models import AuditEvent, User
+from portal.models import User
 
 VERSION_RE = re.compile(r"^\d{1,4}(\.\d{1,6}){1,3}$")
 
@@ -439,7 +439,7 @@ def _enqueue(operation: RestoreOperation) -> None:
             operation.pk
         )
     except Exception as exc:
-        restore_fail(
+        engine.restore_fail(
             operation=operation,
             error=f"The restore could not be queued ({exc}). Nothing was changed; start it again.",
         )
@@ -447,56 +447,14 @@ def _enqueue(operation: RestoreOperation) -> None:
     RestoreOperation.objects.filter(pk=operation.pk).update(task_id=str(result.id)[:64])
 
 
-def undo_refusal(operation: RestoreOperation) -> str:
-    """Why `operation` cannot be undone now, or "" when it can."""
-    if operation.status != RestoreOperation.Status.SUCCEEDED:
-        return "Only a restore that succeeded can be undone."
-    before = operation.pre_restore_backup
-    if before is None or before.expires_at <= timezone.now():
-        return "The moment before this restore is no longer kept, so it cannot be undone."
-    if latest_restore(operation.target_id) != operation:
-        return "A later restore replaced this one's data; undo that one first."
-    target = operation.target
-    if target.type != EnvironmentType.SANDBOX:
-        return (
-            f"{target.name} is a {target.get_type_display().lower()} environment now, and "
-            "only sandbox environments can be restored to: convert it to a sandbox to "
-            "undo the restore."
-        )
-    return ""
-
-
-@dataclass(frozen=True)
-class UndoChanges:
-    """What an undo puts back besides the data: only what the restore itself changed."""
-
-    name: str | None  # the name before the restore, if the restore renamed the target
-    security_group: str | None  # the group before, if the restore set one ("" is none)
-    admin_mode: bool | None  # the administration mode before (a restore always turns it on)
-
-
-def undo_changes(operation: RestoreOperation) -> UndoChanges:
-    target = operation.target
-    recorded = operation.before_admin_mode is not None  # the engine wrote the details before
-    name = operation.before_name if recorded and operation.new_name else None
-    group = (
-        operation.before_security_group if recorded and operation.change_security_group else None
-    )
-    return UndoChanges(
-        name=name if name != target.name else None,
-        security_group=group if group != target.security_group else None,
-        admin_mode=operation.before_admin_mode,
-    )
-
-
 def restore_undo(
     *, operation: RestoreOperation, actor: User, idempotency_key: str | None = None
 ) -> RestoreOperation:
     """Put the target back as it was just before `operation` overwrote it."""
-    if refusal := undo_refusal(operation):
+    if refusal := selectors.undo_refusal(operation):
         raise Refused(refusal)
     target = operation.target
-    changes = undo_changes(operation)  # the engine puts back the administration mode
+    changes = selectors.undo_changes(operation)  # the engine puts back the administration mode
     # Without a key each call is a new request: after a failed undo, asking again starts one.
     return restore_start(
         source=target,
@@ -508,21 +466,6 @@ def restore_undo(
         security_group=changes.security_group,
         idempotency_key=idempotency_key,
     )
-
-
-def latest_restore(target_id: int) -> RestoreOperation | None:
-    return (
-        RestoreOperation.objects.filter(
-            target_id=target_id, status=RestoreOperation.Status.SUCCEEDED
-        )
-        .order_by("-finished_at", "-id")
-        .first()
-    )
-
-
-def undo_possible(operation: RestoreOperation) -> bool:
-    """What restore_undo would accept (the page shows Undo restore only then)."""
-    return operation.target.is_ready and not undo_refusal(operation)
 
 
 def restore_retry(*, operation: RestoreOperation, actor: User) -> RestoreOperation:
@@ -539,7 +482,7 @@ def restore_retry(*, operation: RestoreOperation, actor: User) -> RestoreOperati
         raise Refused(
             f"Restore {operation.pk} was already retried, successfully, as {retries[0].pk}."
         )
-    if operation.undo_of is not None and (refusal := undo_refusal(operation.undo_of)):
+    if operation.undo_of is not None and (refusal := selectors.undo_refusal(operation.undo_of)):
         raise Refused(f"This undo cannot run again: {refusal}")
     return restore_start(
         source=operation.source,
@@ -554,41 +497,6 @@ def restore_retry(*, operation: RestoreOperation, actor: User) -> RestoreOperati
         undo_of=operation.undo_of,
         actor=actor,
     )
-
-
-def restore_fail(*, operation: RestoreOperation, error: str, actor: User | None = None) -> bool:
-    """Mark an operation failed and give its target back (state Ready). The target's data is
-    untouched: a restore changes data only in the transaction that marks it succeeded."""
-    with transaction.atomic():
-        # The engine holds the target's row for its whole transaction and writes progress to
-        # the operation's row: take them in the same order, so this waits for a live restore
-        # to end instead of deadlocking with its progress writes.
-        Environment.objects.select_for_update().get(pk=operation.target_id)
-        op = RestoreOperation.objects.select_for_update().get(pk=operation.pk)
-        if not op.is_active:
-            return False
-        now = timezone.now()
-        op.status = RestoreOperation.Status.FAILED
-        op.phase = RestoreOperation.Phase.FAILED
-        op.error = error[:5000]
-        op.finished_at = now
-        op.save(update_fields=["status", "phase", "error", "finished_at"])
-        Environment.objects.filter(pk=op.target_id, state=EnvironmentState.RESTORING).update(
-            state=EnvironmentState.READY
-        )
-        audit_record(
-            action="restore.fail",
-            actor=actor,
-            environment=op.target,
-            related_environment=op.source,
-            outcome=AuditEvent.Outcome.FAILED,
-            summary=f"Restore of {op.target_name or op.target.name} from "
-            f"{op.source_name or op.source.name} failed: "
-            f"{error[:150]}",
-            details={"operation": op.pk},
-        )
-    operation.refresh_from_db()
-    return True
 
 
 def restore_mark_stale_failed(*, operation: RestoreOperation, actor: User) -> bool:
@@ -606,7 +514,7 @@ def restore_mark_stale_failed(*, operation: RestoreOperation, actor: User) -> bo
             "failed only once it has been silent for "
             f"{int(settings.RESTORE_STALE_AFTER.total_seconds())} seconds."
         )
-    return restore_fail(
+    return engine.restore_fail(
         operation=operation,
         actor=actor,
         error=f"Marked failed by {actor} from the support console.",
@@ -652,7 +560,7 @@ def restore_sweep_stale(*, now: datetime.datetime | None = None) -> int:
             else "The worker that took this restore stopped before it began. "
             "Nothing was changed; start the restore again."
         )
-        if restore_fail(operation=op, error=reason):
+        if engine.restore_fail(operation=op, error=reason):
             count += 1
         task = tasks.get(op.task_id)
         if task is not None and task.status == TaskResultStatus.RUNNING:

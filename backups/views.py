@@ -25,13 +25,14 @@ from django_htmx.http import (
     retarget,
 )
 
-from backups import engine, localtime, selectors, services, timeline
+from backups import localtime, selectors, services, timeline
 from backups.forms import (
     BackupForm,
     ConfirmForm,
     MomentForm,
     RestoreForm,
     UndoForm,
+    VersionForm,
     initial_moment_data,
     viewer_zone,
 )
@@ -420,14 +421,6 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 # -- a restore in progress -----------------------------------------------------------------------
 
 
-def progress_context(op: RestoreOperation) -> dict:
-    elapsed = engine.elapsed(op)
-    eta = None
-    if op.is_active and op.rows_copied and op.rows_total:
-        eta = elapsed * (op.rows_total - op.rows_copied) / op.rows_copied
-    return {"operation": op, "elapsed": elapsed, "eta": eta}
-
-
 @require_GET
 def operation_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     op = _get_operation_for_user(request, pk)
@@ -435,11 +428,11 @@ def operation_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         # Only a running restore polls: it just ended, so reload the page around it (the
         # environment's state, its data, the undo button) with the outcome on top.
         return HttpResponseClientRefresh()
-    context = {**progress_context(op), "environment": op.target}
+    context = {**selectors.progress_context(op), "environment": op.target}
     if not request.htmx:
         context.update(
             {
-                "can_undo": services.undo_possible(op),
+                "can_undo": selectors.undo_possible(op),
                 "undone_by": op.undone_by.order_by("-id").first(),
                 "retried_by": op.retried_by.order_by("-id").first(),
             }
@@ -471,7 +464,7 @@ def operation_undo(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             messages.info(request, f"Undo of the restore of {target.name} started.")
             url = reverse("environments:detail", kwargs={"slug": target.slug})
             return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-    refusal = services.undo_refusal(op)
+    refusal = selectors.undo_refusal(op)
     before = op.pre_restore_backup
     context = {
         "operation": op,
@@ -480,7 +473,33 @@ def operation_undo(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "error": error,
         "refusal": refusal,
         "before": before,
-        "changes": services.undo_changes(op),
+        "changes": selectors.undo_changes(op),
         "summary": None if refusal else _overwrite_summary(target, before.backup_at, target),
     }
     return _render(request, "backups/undo.html", context, partial="dialog")
+
+
+# -- the version update, which records a backup first ------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def version_update(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    env = lookups.environment_for_admin(request.user, slug)
+    form = VersionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.environment_update_version(
+                environment=env, new_version=form.cleaned_data["version"], actor=request.user
+            )
+        except NotAllowed as exc:
+            raise PermissionDenied(exc.message) from exc
+        except Refused as exc:
+            form.add_error("version" if exc.field == "version" else None, exc.message)
+        else:
+            messages.success(
+                request,
+                f"{env.name} is on version {env.version}. A backup of "
+                "the moment before the update was recorded.",
+            )
+            return redirect("environments:detail", slug=env.slug)
+    return render(request, "backups/update_version.html", {"environment": env, "form": form})

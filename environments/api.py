@@ -54,7 +54,7 @@ def environment_out(env: Environment) -> dict:
         "security_group_id": env.security_group,
         "admin_mode": env.admin_mode,
         "background_operations": env.background_operations,
-        "restorable_days": services.retention_for(env.type).days,
+        "restorable_days": services.system_retention(env.type).days,
         "created_date_time": env.created_at,
     }
 

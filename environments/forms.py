@@ -59,11 +59,3 @@ class RowSearchForm(forms.Form):
         widget=forms.TextInput(attrs={"type": "search"}),
     )
     page = forms.IntegerField(required=False, min_value=1)
-
-
-class VersionForm(forms.Form):
-    version = forms.CharField(
-        label="New version",
-        max_length=30,
-        help_text="For example 9.2.24101.00180. A backup is recorded first.",
-    )

@@ -20,7 +20,8 @@ from portal.errors import Conflict, NotAllowed, Refused
 from portal.models import User
 
 
-def retention_for(environment_type: str) -> datetime.timedelta:
+def system_retention(environment_type: str) -> datetime.timedelta:
+    """How far back an environment of this type can be restored (the policy table in settings)."""
     return settings.BACKUP_RETENTION["system"][environment_type]
 
 

@@ -8,7 +8,6 @@ urlpatterns = [
     path("", views.environment_list, name="list"),
     path("<slug:slug>/", views.environment_detail, name="detail"),
     path("<slug:slug>/convert/", views.environment_convert, name="convert"),
-    path("<slug:slug>/update-version/", views.environment_update_version, name="update-version"),
     path("<slug:slug>/admin-mode/", views.environment_admin_mode, name="admin-mode"),
     path(
         "<slug:slug>/background-operations/",

@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import datetime
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from backups import selectors as backup_selectors
-from backups import services as backup_services
-from backups.models import RestoreOperation
-from backups.services import undo_possible
-from backups.views import progress_context
 from environments import services, store
-from environments.forms import ConvertForm, EnvironmentFilterForm, SwitchForm, VersionForm
+from environments.forms import ConvertForm, EnvironmentFilterForm, SwitchForm
 from environments.models import Environment, EnvironmentType
 from portal import lookups, permissions
 from portal.errors import NotAllowed, Refused
 from portal.http import HtmxHttpRequest
-
-
-def _require_admin_center(request: HtmxHttpRequest) -> None:
-    if not permissions.can_use_admin_center(request.user):
-        raise PermissionDenied("The admin center is for environment and tenant administrators.")
 
 
 def _get_environment_for_admin(request: HtmxHttpRequest, slug: str) -> Environment:
@@ -38,7 +25,7 @@ def _get_environment_for_admin(request: HtmxHttpRequest, slug: str) -> Environme
 
 @require_GET
 def environment_list(request: HtmxHttpRequest) -> HttpResponse:
-    _require_admin_center(request)
+    lookups.require_admin_center(request.user)
     form = EnvironmentFilterForm(request.GET or None)
     environments = permissions.manageable_environments(request.user)
     ordering = ["name"]
@@ -70,50 +57,15 @@ def environment_list(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _detail_context(request: HtmxHttpRequest, env: Environment) -> dict:
-    restores = list(
-        RestoreOperation.objects.filter(target=env)
-        .select_related("source", "target", "pre_restore_backup", "requested_by")
-        .order_by("-created_at", "-id")[:6]
-    )
-    # Only the target's latest succeeded restore can be undone: check that one, not each row.
-    latest_done = next(
-        (op for op in restores if op.status == RestoreOperation.Status.SUCCEEDED), None
-    )
-    for op in restores:
-        op.can_undo = op is latest_done and undo_possible(op)
-    latest = restores[0] if restores else None
-    recent = timezone.now() - datetime.timedelta(minutes=15)
-    show = latest is not None and (latest.is_active or (latest.finished_at or recent) > recent)
+    # The backup and restore parts of the page come from the backups app's template tags.
     return {
-        **(progress_context(latest) if show else {}),
-        "restores": restores,
         "environment": env,
         "storage": store.storage_used(env),
-        "retention_days": services.retention_for(env.type).days,
+        "retention_days": services.system_retention(env.type).days,
         "tables": store.current(env).tables(),
-        "events": _recent_events(env),
-        "manual_backups_refusal": backup_selectors.manual_backups_refusal(env),
+        "events": env.audit_events.select_related("actor")[:10],
         "can_convert": permissions.can_change_type(request.user, env),
     }
-
-
-def _recent_events(env: Environment) -> list:
-    """The latest audit events; one that queued a restore shows that restore's state now
-    (queued, running, succeeded or failed), not the outcome of the queueing."""
-    events = list(env.audit_events.select_related("actor")[:10])
-    queued = ("restore.start", "restore.undo")
-    operations = RestoreOperation.objects.in_bulk(
-        [
-            e.details.get("operation")
-            for e in events
-            if e.action in queued and isinstance(e.details.get("operation"), int)
-        ]
-    )
-    for event in events:
-        event.operation = (
-            operations.get(event.details.get("operation")) if event.action in queued else None
-        )
-    return events
 
 
 @require_GET
@@ -151,33 +103,10 @@ def environment_convert(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         "target": target,
         "target_label": EnvironmentType(target).label,
         "error": error,
-        "new_retention_days": services.retention_for(target).days,
-        "old_retention_days": services.retention_for(env.type).days,
+        "new_retention_days": services.system_retention(target).days,
+        "old_retention_days": services.system_retention(env.type).days,
     }
     return render(request, "environments/convert.html", context, status=200)
-
-
-@require_http_methods(["GET", "POST"])
-def environment_update_version(request: HtmxHttpRequest, slug: str) -> HttpResponse:
-    env = _get_environment_for_admin(request, slug)
-    form = VersionForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            backup_services.environment_update_version(
-                environment=env, new_version=form.cleaned_data["version"], actor=request.user
-            )
-        except NotAllowed as exc:
-            raise PermissionDenied(exc.message) from exc
-        except Refused as exc:
-            form.add_error("version" if exc.field == "version" else None, exc.message)
-        else:
-            messages.success(
-                request,
-                f"{env.name} is on version {env.version}. A backup of "
-                "the moment before the update was recorded.",
-            )
-            return redirect("environments:detail", slug=env.slug)
-    return render(request, "environments/update_version.html", {"environment": env, "form": form})
 
 
 def _switch(request: HtmxHttpRequest, slug: str, setter, label: str) -> HttpResponse:

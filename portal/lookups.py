@@ -7,18 +7,16 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from backups.models import ManualBackup
 from environments.models import Environment
 from portal import permissions
-from portal.errors import Refused
 from portal.models import User
 
 
 def require_admin_center(user: User) -> None:
     if not permissions.can_use_admin_center(user):
         raise PermissionDenied(
-            "The admin center, its API and its commands are for "
-            "environment and tenant administrators."
+            "The admin center is for environment and tenant administrators (its pages, its "
+            "API and its commands)."
         )
 
 
@@ -54,14 +52,3 @@ def visible_environment(user: User, ref: str | int) -> Environment:
     ):
         return env
     raise Http404(f"There is no environment {str(ref)[:100]!r} that you can see.")
-
-
-def backup_to_restore(user: User, backup_id: int) -> ManualBackup:
-    """A manual backup named for a restore: only those of environments the user manages can be
-    named; restore_start checks that it is the source's and has not expired."""
-    backup = ManualBackup.objects.filter(
-        pk=backup_id, environment__in=permissions.manageable_environments(user)
-    ).first()
-    if backup is None:
-        raise Refused(f"There is no backup {backup_id} that you can restore.", field="backup")
-    return backup

@@ -17,7 +17,7 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from backups import services
+from backups import engine, services
 from backups.models import RestoreOperation
 from environments import store
 from portal.errors import Conflict
@@ -355,7 +355,7 @@ def test_restores_that_meet_at_the_same_moment_each_get_an_answer(admin, request
         started = [r for r in results if isinstance(r, RestoreOperation)]
         refused = [r for r in results if isinstance(r, Conflict)]
         assert len(started) == 1 and len(refused) == 1, results  # no deadlock, no 500
-        services.restore_fail(operation=started[0], error="test: next round")
+        engine.restore_fail(operation=started[0], error="test: next round")
 
 
 def test_the_same_request_twice_at_once_gets_the_one_operation(admin, pair):

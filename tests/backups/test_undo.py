@@ -6,7 +6,7 @@ import html
 import pytest
 from django.urls import reverse
 
-from backups import services
+from backups import selectors, services
 from backups.models import RestoreOperation
 from environments import services as env_services
 from environments import store
@@ -158,7 +158,7 @@ def test_undo_leaves_alone_what_the_restore_did_not_change(
     target.name, target.security_group = "Renamed by hand", "Hand group"
     target.save(update_fields=["name", "security_group"])
     op.refresh_from_db()
-    assert services.undo_changes(op) == services.UndoChanges(
+    assert selectors.undo_changes(op) == selectors.UndoChanges(
         name=None, security_group=None, admin_mode=False
     )
     with django_capture_on_commit_callbacks(execute=True):
@@ -229,4 +229,4 @@ def test_an_undo_over_a_target_now_production_is_refused_before_the_dialog(
     dialog = html.unescape(client_admin.get(undo_url(renamed), **HTMX).content.decode())
     assert "only sandbox environments can be restored to" in dialog
     assert 'name="confirm_name"' not in dialog and "Rows after undo" not in dialog
-    assert not services.undo_possible(renamed)
+    assert not selectors.undo_possible(renamed)

@@ -176,7 +176,7 @@ class TestUpdateVersion:
     ):
         from backups.models import ManualBackup
 
-        url = reverse("environments:update-version", kwargs={"slug": production.slug})
+        url = reverse("backups:update-version", kwargs={"slug": production.slug})
         response = login(global_admin).post(url, {"version": "9.3.0.1"})
         assert response.status_code == 302
         production.refresh_from_db()
@@ -189,12 +189,12 @@ class TestUpdateVersion:
     def test_a_bad_version_gets_a_field_message(
         self, login, global_admin, production, value, message
     ):
-        url = reverse("environments:update-version", kwargs={"slug": production.slug})
+        url = reverse("backups:update-version", kwargs={"slug": production.slug})
         response = login(global_admin).post(url, {"version": value})
         assert response.status_code == 200 and message in response.content
         production.refresh_from_db()
         assert production.version == "9.2.24101.00180"
 
     def test_makers_cannot_update(self, login, maker, production):
-        url = reverse("environments:update-version", kwargs={"slug": production.slug})
+        url = reverse("backups:update-version", kwargs={"slug": production.slug})
         assert login(maker).post(url, {"version": "9.3.0.1"}).status_code == 403

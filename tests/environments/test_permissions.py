@@ -18,7 +18,7 @@ def _pages(row_key):
         "list": reverse("environments:list"),
         "detail": reverse("environments:detail", kwargs=s),
         "convert": reverse("environments:convert", kwargs=s),
-        "update-version": reverse("environments:update-version", kwargs=s),
+        "update-version": reverse("backups:update-version", kwargs=s),
         "tables": reverse("environments:tables", kwargs=s),
         "rows": reverse("environments:rows", kwargs=t),
         "row-create": reverse("environments:row-create", kwargs=t),

@@ -13,10 +13,10 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backups import engine, services
+from backups import selectors, services
 from backups.models import RestoreOperation
 from portal import cli
-from portal.lookups import backup_to_restore, environment_for_admin, visible_environment
+from portal.lookups import environment_for_admin, visible_environment
 
 NO_WORKER_HINT_AFTER = 10  # seconds queued before the command says a worker may be missing
 
@@ -58,7 +58,9 @@ class Command(BaseCommand):
         try:
             target = environment_for_admin(user, options["target"])
             source = visible_environment(user, options["source"])
-            backup = backup_to_restore(user, options["backup"]) if options["backup"] else None
+            backup = (
+                selectors.backup_to_restore(user, options["backup"]) if options["backup"] else None
+            )
             if options["latest"]:
                 moment = services.LATEST
             op = services.restore_start(
@@ -121,7 +123,7 @@ class Command(BaseCommand):
 
     def _finish(self, op: RestoreOperation) -> None:
         if op.status == RestoreOperation.Status.SUCCEEDED:
-            seconds = engine.elapsed(op).total_seconds()
+            seconds = selectors.elapsed(op).total_seconds()
             op.target.refresh_from_db()
             self.stdout.write(
                 f"Done: restored {op.rows_copied:,} rows in {op.tables_total} tables in "

@@ -1,0 +1,80 @@
+"""The parts of the environment page that are about backups and restores. The environments app
+does not know this app: its page loads these tags, and they do the reading here."""
+
+from __future__ import annotations
+
+import datetime
+
+from django import template
+from django.utils import timezone
+
+from backups import selectors
+from backups.models import RestoreOperation
+from environments.models import Environment
+
+register = template.Library()
+
+# The outcome of a restore stays on its target's page this long after it ends.
+BANNER_AFTER_END = datetime.timedelta(minutes=15)
+# Audit events that queued a restore: they show that restore's state now.
+QUEUED_ACTIONS = ("restore.start", "restore.undo")
+
+
+@register.inclusion_tag("backups/_menu.html")
+def backups_menu(environment: Environment) -> dict:
+    """The command bar's Backups menu: Restore or manage, and Create (or why not)."""
+    return {"environment": environment, "refusal": selectors.manual_backups_refusal(environment)}
+
+
+@register.inclusion_tag("backups/_banner.html")
+def restore_banner(environment: Environment) -> dict:
+    """The latest restore of the environment while it runs, and its outcome for a while."""
+    latest = (
+        RestoreOperation.objects.filter(target=environment)
+        .select_related("source", "target")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if latest is None:
+        return {}
+    ended = latest.finished_at or timezone.now()
+    if not latest.is_active and ended <= timezone.now() - BANNER_AFTER_END:
+        return {}
+    return selectors.progress_context(latest)
+
+
+@register.inclusion_tag("backups/_recent_restores.html")
+def recent_restores(environment: Environment) -> dict:
+    restores = list(
+        RestoreOperation.objects.filter(target=environment)
+        .select_related("source", "target", "pre_restore_backup", "requested_by")
+        .order_by("-created_at", "-id")[:6]
+    )
+    # Only the target's latest succeeded restore can be undone: check that one, not each row.
+    latest_done = next(
+        (op for op in restores if op.status == RestoreOperation.Status.SUCCEEDED), None
+    )
+    for op in restores:
+        op.can_undo = op is latest_done and selectors.undo_possible(op)
+    return {"restores": restores}
+
+
+@register.filter
+def with_restore_states(events) -> list:
+    """Audit events, those that queued a restore carrying it (`event.operation`), so that the
+    page shows the restore's state now (queued, running, succeeded or failed); one query."""
+    events = list(events)
+    operations = RestoreOperation.objects.in_bulk(
+        [
+            e.details.get("operation")
+            for e in events
+            if e.action in QUEUED_ACTIONS and isinstance(e.details.get("operation"), int)
+        ]
+    )
+    for event in events:
+        event.operation = (
+            operations.get(event.details.get("operation"))
+            if event.action in QUEUED_ACTIONS
+            else None
+        )
+    return events
