@@ -17,9 +17,9 @@ from environments.models import Environment
 from portal import permissions
 from portal.api.errors import error_responses
 from portal.api.schemas import ENVIRONMENT_REF, CamelSchema, Moment
-from portal.errors import NotAllowed
 from portal.lookups import (
     environment_for_admin,
+    environment_for_backups,
     require_admin_center,
     visible_environment,
 )
@@ -95,16 +95,8 @@ def window_out(environment: Environment) -> dict:
     }
 
 
-def _environment_for_backups(request: HttpRequest, ref: str) -> Environment:
-    env = environment_for_admin(request.auth, ref)
-    decision = permissions.can_manage_backups(request.auth, env)
-    if not decision:
-        raise NotAllowed(decision.reason)
-    return env
-
-
 def _backup_for(request: HttpRequest, ref: str, backup_id: int) -> ManualBackup:
-    env = _environment_for_backups(request, ref)
+    env = environment_for_backups(request.auth, ref)
     backup = (
         selectors.unexpired_backups(env)
         .select_related("environment", "created_by")
@@ -122,7 +114,7 @@ def _backup_for(request: HttpRequest, ref: str, backup_id: int) -> ManualBackup:
     summary="The restorable window and the manual backups of an environment",
 )
 def backup_list(request: HttpRequest, environment: str = EnvRef):
-    env = _environment_for_backups(request, environment)
+    env = environment_for_backups(request.auth, environment)
     backups = (
         selectors.unexpired_backups(env).select_related("created_by").order_by("-backup_at", "-id")
     )
@@ -139,7 +131,7 @@ def backup_list(request: HttpRequest, environment: str = EnvRef):
     summary="Make a manual backup (production and sandbox only)",
 )
 def backup_create(request: HttpRequest, payload: BackupCreateIn, environment: str = EnvRef):
-    env = _environment_for_backups(request, environment)
+    env = environment_for_backups(request.auth, environment)
     backup = services.backup_create(
         environment=env, label=payload.label, notes=payload.notes, actor=request.auth
     )
@@ -209,7 +201,7 @@ class CandidatesOut(CamelSchema):
 def restore_candidates(
     request: HttpRequest, query: Query[CandidatesQuery], environment: str = EnvRef
 ):
-    env = _environment_for_backups(request, environment)
+    env = environment_for_backups(request.auth, environment)
     result = selectors.restore_candidates(env, query.at.astimezone(datetime.UTC))
     return {
         "requested_date_time": result.requested,

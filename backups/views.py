@@ -41,20 +41,12 @@ from environments import store
 from environments.models import Environment, EnvironmentType, RowVersion
 from portal import lookups, permissions
 from portal.errors import NotAllowed, Refused
-from portal.http import HtmxHttpRequest
+from portal.http import HtmxHttpRequest, render_partial
 from portal.timefmt import utc_offset
 
 
-def _get_environment_for_backups(request: HtmxHttpRequest, slug: str) -> Environment:
-    env = lookups.environment_for_admin(request.user, slug)
-    decision = permissions.can_manage_backups(request.user, env)
-    if not decision:
-        raise PermissionDenied(decision.reason)
-    return env
-
-
 def _get_backup_for_user(request: HtmxHttpRequest, slug: str, pk: int) -> ManualBackup:
-    env = _get_environment_for_backups(request, slug)
+    env = lookups.environment_for_backups(request.user, slug)
     return get_object_or_404(ManualBackup, pk=pk, environment=env, expires_at__gt=timezone.now())
 
 
@@ -70,21 +62,6 @@ def _get_operation_for_user(request: HtmxHttpRequest, pk: int) -> RestoreOperati
     return op
 
 
-def _render(
-    request: HtmxHttpRequest,
-    template: str,
-    context: dict,
-    partial: str | None = None,
-    status: int = 200,
-) -> HttpResponse:
-    if partial and request.htmx and not request.htmx.boosted:
-        template = f"{template}#{partial}"
-    return render(request, template, context, status=status)
-
-
-# -- the tabs ----------------------------------------------------------------------------------
-
-
 def _tab_context(request, env: Environment, tab: str) -> dict:
     return {
         "environment": env,
@@ -96,7 +73,7 @@ def _tab_context(request, env: Environment, tab: str) -> dict:
 
 @require_GET
 def system_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
-    env = _get_environment_for_backups(request, slug)
+    env = lookups.environment_for_backups(request.user, slug)
     now = timezone.now()
     # A zone typed by name or city; none means the viewer's. One that names no zone is said
     # next to the field, and meanwhile the page shows times in the viewer's zone.
@@ -135,12 +112,12 @@ def system_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
             for c in (form.local.choices if form.local else ())
         ],
     }
-    return _render(request, "backups/manage.html", context, partial="tab-body")
+    return render_partial(request, "backups/manage.html", context, partial="tab-body")
 
 
 @require_GET
 def manual_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
-    env = _get_environment_for_backups(request, slug)
+    env = lookups.environment_for_backups(request.user, slug)
     now = timezone.now()
     unexpired = selectors.unexpired_backups(env, now=now)
     kind = request.GET.get("kind", "")
@@ -171,7 +148,7 @@ def manual_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         "refusal": selectors.manual_backups_refusal(env),
         "manual_days": (selectors.manual_retention(env.type) or datetime.timedelta(0)).days,
     }
-    return _render(request, "backups/manage.html", context, partial="tab-body")
+    return render_partial(request, "backups/manage.html", context, partial="tab-body")
 
 
 # -- manual backups ------------------------------------------------------------------------------
@@ -185,7 +162,7 @@ def _backup_form_page(request, env, form, backup=None):
 
 @require_http_methods(["GET", "POST"])
 def backup_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
-    env = _get_environment_for_backups(request, slug)
+    env = lookups.environment_for_backups(request.user, slug)
     if refusal := selectors.manual_backups_refusal(env):
         # Said on the page instead of a form that could only fail.
         return render(
@@ -252,7 +229,7 @@ def backup_delete(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
             messages.success(request, f"Backup “{backup.label}” deleted.")
             url = reverse("backups:manual", kwargs={"slug": env.slug})
             return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-    return _render(
+    return render_partial(
         request,
         "backups/backup_delete.html",
         {"environment": env, "backup": backup, "error": error},
@@ -321,7 +298,7 @@ def _overwrite_summary(source: Environment, moment: datetime.datetime, target: E
 def _panel(request: HtmxHttpRequest, context: dict) -> HttpResponse:
     """The restore panel with its messages. The Restore button's htmx request aims at the
     dialog slot; a panel that comes back instead (errors) replaces the panel."""
-    response = _render(request, "backups/restore.html", context, partial="restore-panel")
+    response = render_partial(request, "backups/restore.html", context, partial="restore-panel")
     if request.htmx and request.method == "POST":
         response = retarget(response, "#restore-panel")
         response = reswap(response, "outerHTML")
@@ -330,7 +307,7 @@ def _panel(request: HtmxHttpRequest, context: dict) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
-    source = _get_environment_for_backups(request, slug)
+    source = lookups.environment_for_backups(request.user, slug)
     moment, backup, pick = _picked(request, source)
     if backup is not None:
         moment = backup.backup_at
@@ -379,7 +356,9 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         context["target"] = target
     if request.method == "GET" or step == "preview" or not form.is_valid():
         if request.method == "POST" and step == "confirm" and form.errors and target:
-            return _render(request, "backups/restore.html", context, partial="confirm-dialog")
+            return render_partial(
+                request, "backups/restore.html", context, partial="confirm-dialog"
+            )
         return _panel(request, context)
 
     # Edit details: an empty field keeps what the target has.
@@ -396,7 +375,7 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     try:
         if step != "confirm":
             services.restore_validate(**kwargs)
-            return _render(
+            return render_partial(
                 request,
                 "backups/restore.html",
                 {**context, "confirming": True},
@@ -437,7 +416,7 @@ def operation_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 "retried_by": op.retried_by.order_by("-id").first(),
             }
         )
-    return _render(request, "backups/operation.html", context, partial="progress")
+    return render_partial(request, "backups/operation.html", context, partial="progress")
 
 
 @require_http_methods(["GET", "POST"])
@@ -476,7 +455,7 @@ def operation_undo(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "changes": selectors.undo_changes(op),
         "summary": None if refusal else _overwrite_summary(target, before.backup_at, target),
     }
-    return _render(request, "backups/undo.html", context, partial="dialog")
+    return render_partial(request, "backups/undo.html", context, partial="dialog")
 
 
 # -- the version update, which records a backup first ------------------------------------------

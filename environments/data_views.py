@@ -18,7 +18,7 @@ from environments.forms import RowSearchForm
 from environments.models import DataTable, Environment, RowVersion
 from portal import permissions
 from portal.errors import Refused
-from portal.http import HtmxHttpRequest
+from portal.http import HtmxHttpRequest, render_partial
 
 
 def _get_environment_for_data(
@@ -102,10 +102,7 @@ def row_list(request: HtmxHttpRequest, slug: str, table: str) -> HttpResponse:
         "form": form,
         "q": q,
     }
-    template = "environments/data/rows.html"
-    if request.htmx and not request.htmx.boosted:
-        template += "#rows-table"
-    return render(request, template, context)
+    return render_partial(request, "environments/data/rows.html", context, "rows-table")
 
 
 def _row_form_page(request, env, data_table, form, *, key=None, status=200) -> HttpResponse:

@@ -14,7 +14,7 @@ from environments.forms import ConvertForm, EnvironmentFilterForm, SwitchForm
 from environments.models import Environment, EnvironmentType
 from portal import lookups, permissions
 from portal.errors import NotAllowed, Refused
-from portal.http import HtmxHttpRequest
+from portal.http import HtmxHttpRequest, render_partial
 
 
 def _get_environment_for_admin(request: HtmxHttpRequest, slug: str) -> Environment:
@@ -50,10 +50,7 @@ def environment_list(request: HtmxHttpRequest) -> HttpResponse:
             ("created", "Created"),
         ],
     }
-    template = "environments/list.html"
-    if request.htmx and not request.htmx.boosted:
-        template += "#environment-table"
-    return render(request, template, context)
+    return render_partial(request, "environments/list.html", context, "environment-table")
 
 
 def _detail_context(request: HtmxHttpRequest, env: Environment) -> dict:

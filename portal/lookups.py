@@ -42,6 +42,15 @@ def environment_for_admin(user: User, ref: str | int) -> Environment:
     raise Http404(f"There is no environment {str(ref)[:100]!r} that you can see.")
 
 
+def environment_for_backups(user: User, ref: str | int) -> Environment:
+    """An environment whose backups the user manages (pages, API and commands alike)."""
+    env = environment_for_admin(user, ref)
+    decision = permissions.can_manage_backups(user, env)
+    if not decision:
+        raise PermissionDenied(decision.reason)
+    return env
+
+
 def visible_environment(user: User, ref: str | int) -> Environment:
     """An environment the user manages or uses; what they may do with it is the service's
     question."""

@@ -5,9 +5,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from backups import selectors, services
-from portal import cli, permissions
-from portal.errors import NotAllowed
-from portal.lookups import environment_for_admin
+from portal import cli
+from portal.lookups import environment_for_backups
 
 
 class Command(BaseCommand):
@@ -40,10 +39,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         user = cli.actor(options)
         try:
-            env = environment_for_admin(user, options["environment"])
-            decision = permissions.can_manage_backups(user, env)
-            if not decision:
-                raise NotAllowed(decision.reason)
+            env = environment_for_backups(user, options["environment"])
             getattr(self, f"_{options['action']}")(user, env, options)
         except CommandError:
             raise
