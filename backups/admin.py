@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from backups import services
+from backups import restores
 from backups.models import ManualBackup, RestoreOperation
 from portal import permissions
 from portal.admin import ReadOnlyAdmin
@@ -64,7 +64,7 @@ class RestoreOperationAdmin(ReadOnlyAdmin):
     def retry_failed(self, request, queryset):
         for op in queryset.select_related("source", "target", "backup", "requested_by"):
             try:
-                new = services.restore_retry(operation=op, actor=request.user)
+                new = restores.restore_retry(operation=op, actor=request.user)
             except Refused as exc:
                 self.message_user(request, f"Restore {op.pk}: {exc.message}", messages.ERROR)
             else:
@@ -76,7 +76,7 @@ class RestoreOperationAdmin(ReadOnlyAdmin):
     def mark_stale_failed(self, request, queryset):
         for op in queryset.select_related("source", "target"):
             try:
-                services.restore_mark_stale_failed(operation=op, actor=request.user)
+                restores.restore_mark_stale_failed(operation=op, actor=request.user)
             except Refused as exc:
                 self.message_user(request, f"Restore {op.pk}: {exc.message}", messages.ERROR)
             else:

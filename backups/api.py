@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import Field, Header, Path, Query, Router, Status
 
-from backups import selectors, services
+from backups import restores, selectors, services
 from backups.models import ManualBackup, RestoreOperation
 from environments.models import Environment
 from portal import permissions
@@ -328,10 +328,10 @@ def restore(
     if payload.backup_id is not None:
         backup = selectors.backup_to_restore(request.auth, payload.backup_id)
     if payload.restore_point_date_time == "latest":
-        moment = services.LATEST
+        moment = restores.LATEST
     elif payload.restore_point_date_time is not None:
         moment = payload.restore_point_date_time.astimezone(datetime.UTC)
-    op = services.restore_start(
+    op = restores.restore_start(
         source=source,
         target=target,
         requested_by=request.auth,
@@ -379,5 +379,5 @@ def operation_undo(
     idempotency_key: str | None = IDEMPOTENCY,
 ):
     op = _operation_for(request, operation_id)
-    undo = services.restore_undo(operation=op, actor=request.auth, idempotency_key=idempotency_key)
+    undo = restores.restore_undo(operation=op, actor=request.auth, idempotency_key=idempotency_key)
     return _accepted(response, undo)

@@ -18,7 +18,7 @@ import threading
 from django.conf import settings
 from django.db import close_old_connections, connections
 
-from backups import purge, services
+from backups import purge, restores
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def run_once(*, purge_due: bool) -> None:
     """One round. Each part is guarded: housekeeping must never take the worker down."""
     try:
-        freed = services.restore_sweep_stale()
+        freed = restores.restore_sweep_stale()
         if freed:
             log.warning("Freed %d restore(s) whose worker had stopped", freed)
     except Exception:

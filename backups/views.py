@@ -25,7 +25,7 @@ from django_htmx.http import (
     retarget,
 )
 
-from backups import localtime, selectors, services, timeline
+from backups import localtime, restores, selectors, services, timeline
 from backups.forms import (
     BackupForm,
     ConfirmForm,
@@ -374,7 +374,7 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     }
     try:
         if step != "confirm":
-            services.restore_validate(**kwargs)
+            restores.restore_validate(**kwargs)
             return render_partial(
                 request,
                 "backups/restore.html",
@@ -385,7 +385,7 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         repeated = RestoreOperation.objects.filter(
             requested_by=request.user, idempotency_key=key
         ).exists()
-        operation = services.restore_start(**kwargs, idempotency_key=key)
+        operation = restores.restore_start(**kwargs, idempotency_key=key)
     except NotAllowed as exc:
         raise PermissionDenied(exc.message) from exc
     except Refused as exc:
@@ -432,7 +432,7 @@ def operation_undo(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             key = form.cleaned_data["idempotency_key"] or uuid.uuid4().hex
-            services.restore_undo(
+            restores.restore_undo(
                 operation=op, actor=request.user, idempotency_key=f"portal-undo-{key}"
             )
         except NotAllowed as exc:

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from backups import services
+    from backups import restores
     from backups.models import RestoreOperation
     from environments import services as env_services
     from environments import store
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> None:
 
     # The restore, through a real worker process.
     t0 = time.perf_counter()
-    op = services.restore_start(source=source, target=target, moment=moment, requested_by=admin)
+    op = restores.restore_start(source=source, target=target, moment=moment, requested_by=admin)
     connection.close()  # let on_commit enqueue happen (autocommit) and free the connection
     worker = subprocess.run(worker_cmd, cwd=ROOT, env=worker_env, capture_output=True, text=True)
     wall = time.perf_counter() - t0 - startup

@@ -3,7 +3,7 @@ import datetime
 import pytest
 import time_machine
 
-from backups import services
+from backups import restores
 from environments import store
 from environments.models import Membership
 from tests.factories import EnvironmentFactory, make_member, make_table
@@ -89,7 +89,7 @@ def run_restore(django_capture_on_commit_callbacks):
 
     def _run(**kwargs):
         with django_capture_on_commit_callbacks(execute=True):
-            op = services.restore_start(**kwargs)
+            op = restores.restore_start(**kwargs)
         op.refresh_from_db()
         return op
 

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from backups import engine, services
+from backups import engine, restores
 from backups.models import RestoreOperation
 from tests.backups.conftest import ago
 
@@ -76,7 +76,7 @@ def test_support_staff_retry_a_failed_restore(
 
 
 def test_support_staff_mark_a_stale_restore_failed(client, staff, admin, source, target):
-    op = services.restore_start(
+    op = restores.restore_start(
         source=source, target=target, moment=ago(days=1), requested_by=admin
     )
     client.force_login(staff)

@@ -17,7 +17,7 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from backups import engine, services
+from backups import engine, restores
 from backups.models import RestoreOperation
 from environments import store
 from portal.errors import Conflict
@@ -127,7 +127,7 @@ def _assert_freed_with_everything_closed(op, before, started):
 def test_a_worker_killed_after_claiming_the_task_frees_the_target(admin, pair):
     source, target = pair
     before = store.current(target).as_dict()
-    op = services.restore_start(
+    op = restores.restore_start(
         source=source, target=target, moment=timezone.now(), requested_by=admin
     )
     op.refresh_from_db()  # its task id, set once the queue took it
@@ -170,7 +170,7 @@ def test_a_worker_killed_after_claiming_the_task_frees_the_target(admin, pair):
         from django.contrib.auth.models import Group
 
         support.groups.add(Group.objects.get(name="Support staff"))
-        retry = services.restore_retry(
+        retry = restores.restore_retry(
             operation=RestoreOperation.objects.get(pk=op.pk), actor=support
         )
         done = wait_until(
@@ -218,7 +218,7 @@ def _kill_mid_copy(op: RestoreOperation, *, check_heartbeat=None) -> None:
 def test_a_worker_killed_mid_copy_frees_the_target_within_a_minute(admin, pair, settings):
     source, target = pair
     before = store.current(target).as_dict()
-    op = services.restore_start(
+    op = restores.restore_start(
         source=source, target=target, moment=timezone.now(), requested_by=admin
     )
     op.refresh_from_db()  # its task id, set once the queue took it
@@ -235,7 +235,7 @@ def test_a_worker_killed_mid_copy_frees_the_target_within_a_minute(admin, pair, 
             what="heartbeats beyond the stale limit",
         )
         settings.RESTORE_STALE_AFTER = datetime.timedelta(seconds=STALE_SECONDS)
-        assert services.restore_sweep_stale() == 0
+        assert restores.restore_sweep_stale() == 0
         assert RestoreOperation.objects.get(pk=op.pk).status == "running"
 
     _kill_mid_copy(op, check_heartbeat=heartbeat_outlives_the_stale_limit)
@@ -258,7 +258,7 @@ def test_an_undo_whose_worker_died_is_started_again_from_the_api_and_the_page(ad
     source, target = pair
     before = store.current(target).as_dict()
     client.force_login(admin)
-    restore = services.restore_start(
+    restore = restores.restore_start(
         source=source, target=target, moment=timezone.now(), requested_by=admin
     )
     worker = _start_worker()
@@ -288,7 +288,7 @@ def test_an_undo_whose_worker_died_is_started_again_from_the_api_and_the_page(ad
     finally:
         _stop(worker)
     # And the page: a failed undo there is asked for again the same way.
-    undo_again = services.restore_undo(operation=second, actor=admin)  # undo the undo
+    undo_again = restores.restore_undo(operation=second, actor=admin)  # undo the undo
     _kill_mid_copy(undo_again)
     worker = _start_worker()
     try:
@@ -346,7 +346,7 @@ def test_restores_that_meet_at_the_same_moment_each_get_an_answer(admin, request
     for _ in range(5):
         results = _race(
             [
-                lambda s=source, t=target: services.restore_start(
+                lambda s=source, t=target: restores.restore_start(
                     source=envs[s], target=envs[t], moment=moment, requested_by=admin
                 )
                 for source, target in requests
@@ -362,10 +362,10 @@ def test_the_same_request_twice_at_once_gets_the_one_operation(admin, pair):
     source, target = pair
     results = _race(
         [
-            lambda: services.restore_start(
+            lambda: restores.restore_start(
                 source=source,
                 target=target,
-                moment=services.LATEST,
+                moment=restores.LATEST,
                 requested_by=admin,
                 idempotency_key="deploy-9",
             )
@@ -391,7 +391,7 @@ def test_the_restore_commit_is_durable(admin, pair, monkeypatch):
 
     monkeypatch.setattr(engine, "after_table_copied", look)
     source, target = pair
-    op = services.restore_start(
+    op = restores.restore_start(
         source=source, target=target, moment=timezone.now(), requested_by=admin
     )
     engine.restore_run(op.pk)
@@ -455,7 +455,7 @@ def test_killed_at_random_points_twenty_times_the_target_is_never_half_restored(
             before = _fingerprint(store.current(target))
             moment = timezone.now()
             expected = _fingerprint(store.as_of(source, moment))
-            op = services.restore_start(
+            op = restores.restore_start(
                 source=source, target=target, moment=moment, requested_by=admin
             )
             op.refresh_from_db()
@@ -487,7 +487,7 @@ def test_killed_at_random_points_twenty_times_the_target_is_never_half_restored(
                 assert _fingerprint(store.current(target)) == before, (
                     f"round {round_}: changed by a failed restore"
                 )
-                retry = services.restore_retry(operation=op, actor=support)
+                retry = restores.restore_retry(operation=op, actor=support)
                 done = wait_until(
                     functools.partial(_finished, retry.pk),
                     timeout=60,

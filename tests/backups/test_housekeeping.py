@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
-from backups import housekeeping, services
+from backups import housekeeping, restores, services
 from backups.models import ManualBackup, RestoreOperation
 from tests.backups.conftest import NOW, ago
 
@@ -21,7 +21,7 @@ SECOND = datetime.timedelta(seconds=1)
 def queued(admin, source, target, settings):
     """A restore recorded and queued in the database queue, as a worker would find it."""
     settings.TASKS_BACKEND = "default"
-    op = services.restore_start(
+    op = restores.restore_start(
         source=source, target=target, moment=ago(days=1), requested_by=admin
     )
     task = DBTaskResult.objects.create(
@@ -47,7 +47,7 @@ def later(seconds):
 
 def test_a_task_waiting_for_a_worker_is_left_alone(queued, target):
     op, task = queued
-    assert services.restore_sweep_stale(now=later(3600)) == 0
+    assert restores.restore_sweep_stale(now=later(3600)) == 0
     op.refresh_from_db()
     assert op.status == "queued"
 
@@ -55,8 +55,8 @@ def test_a_task_waiting_for_a_worker_is_left_alone(queued, target):
 def test_a_task_claimed_by_a_worker_that_died_before_starting_is_freed(queued, target):
     op, task = queued
     claimed(task, NOW)
-    assert services.restore_sweep_stale(now=later(29)) == 0  # within the 30 s stale limit
-    assert services.restore_sweep_stale(now=later(31)) == 1
+    assert restores.restore_sweep_stale(now=later(29)) == 0  # within the 30 s stale limit
+    assert restores.restore_sweep_stale(now=later(31)) == 1
     op.refresh_from_db()
     target.refresh_from_db()
     task.refresh_from_db()
@@ -69,7 +69,7 @@ def test_a_task_claimed_by_a_worker_that_died_before_starting_is_freed(queued, t
 def test_a_task_that_finished_without_starting_its_restore_is_freed(queued, target):
     op, task = queued
     DBTaskResult.objects.filter(pk=task.pk).update(status=TaskResultStatus.FAILED)
-    assert services.restore_sweep_stale(now=later(31)) == 1
+    assert restores.restore_sweep_stale(now=later(31)) == 1
     target.refresh_from_db()
     assert target.state == "ready"
 
@@ -80,8 +80,8 @@ def test_a_running_restore_is_freed_after_its_heartbeat_stops(queued, target):
     RestoreOperation.objects.filter(pk=op.pk).update(
         status="running", started_at=NOW, heartbeat_at=later(20)
     )
-    assert services.restore_sweep_stale(now=later(49)) == 0
-    assert services.restore_sweep_stale(now=later(51)) == 1
+    assert restores.restore_sweep_stale(now=later(49)) == 0
+    assert restores.restore_sweep_stale(now=later(51)) == 1
     op.refresh_from_db()
     task.refresh_from_db()
     assert op.status == "failed" and "stopped reporting" in op.error
@@ -103,7 +103,7 @@ def test_one_round_frees_dead_restores_and_purges_when_due(queued, source, admin
 
 def test_a_failing_sweep_does_not_stop_the_round(monkeypatch, caplog):
     monkeypatch.setattr(
-        services, "restore_sweep_stale", lambda **kw: (_ for _ in ()).throw(RuntimeError("db gone"))
+        restores, "restore_sweep_stale", lambda **kw: (_ for _ in ()).throw(RuntimeError("db gone"))
     )
     housekeeping.run_once(purge_due=False)
     assert "The stale-restore sweep failed" in caplog.text

@@ -5,7 +5,7 @@ import datetime
 import pytest
 from django.urls import reverse
 
-from backups import services
+from backups import restores, services
 from backups.models import ManualBackup, RestoreOperation
 from environments import store
 from tests.backups.conftest import ago
@@ -301,7 +301,7 @@ class TestProgressAndUndo:
     def test_progress_while_queued_then_a_refresh_when_done(
         self, client_admin, admin, source, target
     ):
-        op = services.restore_start(
+        op = restores.restore_start(
             source=source, target=target, moment=ago(days=1), requested_by=admin
         )
         url = reverse("backups:operation", kwargs={"pk": op.pk})

@@ -6,7 +6,7 @@ from django.core.management import call_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backups import engine, purge, selectors, services
+from backups import engine, purge, restores, selectors, services
 from backups.models import ManualBackup
 from environments import store
 from environments.models import Generation, RowVersion
@@ -64,7 +64,7 @@ def test_after_a_purge_every_backup_and_every_window_moment_restores_as_before(
                 window = selectors.restorable_window(env)
                 moment = window.start + (window.end - window.start) * arg
                 op = (
-                    services.restore_start(
+                    restores.restore_start(
                         source=env, target=env, moment=moment, requested_by=admin
                     )
                     if kind == "sandbox"
@@ -145,7 +145,7 @@ def test_purge_keeps_what_a_queued_restore_still_needs(global_admin):
         store.row_create(environment=env, table_name="t", key="a", values={"v": 1})
     with time_machine.travel(T0 + 6 * DAY, tick=False):
         store.row_update(environment=env, table_name="t", key="a", values={"v": 2})
-        op = services.restore_start(
+        op = restores.restore_start(
             source=env, target=env, moment=T0 + DAY, requested_by=global_admin
         )
     now = T0 + 9 * DAY  # the window now starts after the restore's moment

@@ -8,7 +8,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from backups import services
+from backups import restores, services
 from backups.models import ManualBackup
 from tests.backups.conftest import ago
 from tests.factories import EnvironmentFactory
@@ -102,7 +102,7 @@ class TestRecentOperations:
     def test_a_queued_restore_is_shown_as_queued(
         self, client_admin, admin, source, target, django_capture_on_commit_callbacks
     ):
-        services.restore_start(
+        restores.restore_start(
             source=source, target=target, moment=ago(days=1), requested_by=admin
         )  # not run: no worker
         page = client_admin.get(reverse("environments:detail", kwargs={"slug": target.slug}))
@@ -172,7 +172,7 @@ class TestOperationPage:
         self, client_admin, admin, target, restored, django_capture_on_commit_callbacks
     ):
         with django_capture_on_commit_callbacks(execute=True):
-            undo = services.restore_undo(operation=restored, actor=admin)
+            undo = restores.restore_undo(operation=restored, actor=admin)
         page = client_admin.get(reverse("backups:operation", kwargs={"pk": restored.pk}))
         assert (
             f'href="{reverse("backups:operation", kwargs={"pk": undo.pk})}"'.encode()

@@ -3,7 +3,7 @@
 import pytest
 from django.contrib.auth.models import Group
 
-from backups import engine, services
+from backups import engine, restores
 from backups.models import RestoreOperation
 from portal.errors import Conflict, Refused
 from tests.backups.conftest import ago
@@ -34,7 +34,7 @@ def failing(monkeypatch):
 
 def retry(staff, op, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        new = services.restore_retry(operation=op, actor=staff)
+        new = restores.restore_retry(operation=op, actor=staff)
     new.refresh_from_db()
     return new
 
@@ -49,14 +49,14 @@ def test_a_retry_that_failed_can_be_retried_again_as_a_new_operation(
     second = retry(staff, failed, django_capture_on_commit_callbacks)
     assert second.pk not in (failed.pk, first.pk) and second.status == "succeeded"
     with pytest.raises(Refused, match=f"already retried, successfully, as {second.pk}"):
-        services.restore_retry(operation=failed, actor=staff)
+        restores.restore_retry(operation=failed, actor=staff)
 
 
 def test_a_retry_under_way_is_not_started_twice(admin, staff, source, target, run_restore, failing):
     failed = run_restore(source=source, target=target, moment=ago(days=1), requested_by=admin)
-    queued = services.restore_retry(operation=failed, actor=staff)  # on_commit not run: queued
+    queued = restores.restore_retry(operation=failed, actor=staff)  # on_commit not run: queued
     with pytest.raises(Conflict, match=f"already being retried as {queued.pk}"):
-        services.restore_retry(operation=failed, actor=staff)
+        restores.restore_retry(operation=failed, actor=staff)
 
 
 def test_a_failed_undo_is_not_retried_once_the_restore_was_undone_another_way(
@@ -66,14 +66,14 @@ def test_a_failed_undo_is_not_retried_once_the_restore_was_undone_another_way(
     restore = run_restore(source=source, target=target, moment=ago(days=1), requested_by=admin)
     failing()
     with django_capture_on_commit_callbacks(execute=True):
-        failed_undo = services.restore_undo(operation=restore, actor=admin)
+        failed_undo = restores.restore_undo(operation=restore, actor=admin)
     failed_undo.refresh_from_db()
     assert failed_undo.status == "failed"
     failing(False)
     with django_capture_on_commit_callbacks(execute=True):
-        services.restore_undo(operation=restore, actor=admin)  # undone from the page instead
+        restores.restore_undo(operation=restore, actor=admin)  # undone from the page instead
     with pytest.raises(Refused, match="This undo cannot run again"):
-        services.restore_retry(operation=failed_undo, actor=staff)
+        restores.restore_retry(operation=failed_undo, actor=staff)
     assert RestoreOperation.objects.filter(retry_of=failed_undo).count() == 0
 
 
@@ -86,7 +86,7 @@ def test_a_retried_undo_is_still_an_undo(
     )
     failing()
     with django_capture_on_commit_callbacks(execute=True):
-        failed_undo = services.restore_undo(operation=restore, actor=admin)
+        failed_undo = restores.restore_undo(operation=restore, actor=admin)
     failed_undo.refresh_from_db()
     failing(False)
     again = retry(staff, failed_undo, django_capture_on_commit_callbacks)

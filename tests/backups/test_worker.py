@@ -11,7 +11,7 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from backups import services
+from backups import restores
 from backups.models import ManualBackup, RestoreOperation
 from environments import store
 from environments.models import Generation
@@ -81,7 +81,7 @@ def test_concurrent_restore_starts_on_one_target_start_exactly_one(pair):
     def attempt(n: int) -> None:
         try:
             barrier.wait()
-            services.restore_start(
+            restores.restore_start(
                 source=source,
                 target=target,
                 moment=moment,
@@ -107,7 +107,7 @@ def test_a_real_worker_runs_the_restore(pair):
     admin, source, target = pair
     moment = timezone.now()
     expected = store.as_of(source, moment).as_dict()
-    op = services.restore_start(source=source, target=target, moment=moment, requested_by=admin)
+    op = restores.restore_start(source=source, target=target, moment=moment, requested_by=admin)
     worker = _start_worker()
     output, _ = worker.communicate(timeout=120)
     assert worker.returncode == 0, output
@@ -121,7 +121,7 @@ def test_a_worker_killed_mid_restore_leaves_the_target_unchanged_and_the_sweep_f
     admin, source, target = pair
     before = store.current(target).as_dict()
     generations = list(Generation.objects.filter(environment=target).values_list("pk", "valid_to"))
-    op = services.restore_start(
+    op = restores.restore_start(
         source=source, target=target, moment=timezone.now(), requested_by=admin
     )
     lock = blocker()
@@ -144,7 +144,7 @@ def test_a_worker_killed_mid_restore_leaves_the_target_unchanged_and_the_sweep_f
         lock.close()
         if worker and worker.poll() is None:
             worker.kill()
-    assert services.restore_sweep_stale(now=timezone.now() + datetime.timedelta(minutes=10)) == 1
+    assert restores.restore_sweep_stale(now=timezone.now() + datetime.timedelta(minutes=10)) == 1
     op.refresh_from_db()
     target.refresh_from_db()
     assert op.status == "failed" and "stopped reporting" in op.error

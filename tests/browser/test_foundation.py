@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from backups import services as backup_services
+from backups import restores
 from backups.models import RestoreOperation
 from environments import store
 from tests.browser.conftest import tab_to
@@ -238,7 +238,7 @@ def test_a_restore_run_by_the_worker_shows_the_sources_rows_in_the_target(
             for name in names:
                 cs.create_row(table, {"name": name})
 
-    op = backup_services.restore_start(
+    op = restores.restore_start(
         source=source, target=target, moment=timezone.now(), requested_by=global_admin
     )
     worker.wait_until(

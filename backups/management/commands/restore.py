@@ -13,7 +13,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backups import selectors, services
+from backups import restores, selectors
 from backups.models import RestoreOperation
 from portal import cli
 from portal.lookups import environment_for_admin, visible_environment
@@ -62,8 +62,8 @@ class Command(BaseCommand):
                 selectors.backup_to_restore(user, options["backup"]) if options["backup"] else None
             )
             if options["latest"]:
-                moment = services.LATEST
-            op = services.restore_start(
+                moment = restores.LATEST
+            op = restores.restore_start(
                 source=source,
                 target=target,
                 requested_by=user,
