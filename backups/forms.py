@@ -5,8 +5,10 @@ import zoneinfo
 
 from django import forms
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from backups import localtime
+from backups.models import ManualBackup
 
 PRESETS = {
     "latest": datetime.timedelta(0),
@@ -94,10 +96,50 @@ class BackupForm(forms.Form):
     )
 
 
+class PointForm(forms.Form):
+    """The restore point the panel works on: pick=at:<ISO moment>, or pick=backup:<id> for a
+    manual backup of the environment that has not expired."""
+
+    pick = forms.CharField(max_length=100, required=False)
+    MISSING = (
+        "Choose a backup to restore first: the moment is missing, not valid, or its backup "
+        "has expired."
+    )
+
+    def __init__(self, *args, environment, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.environment = environment
+        self.moment: datetime.datetime | None = None
+        self.backup: ManualBackup | None = None
+
+    def clean_pick(self) -> str:
+        raw = self.cleaned_data["pick"].strip()
+        kind, _, value = raw.partition(":")
+        if kind == "backup" and value.isascii() and value.isdigit() and len(value) < 18:
+            self.backup = ManualBackup.objects.filter(
+                pk=int(value), environment=self.environment, expires_at__gt=timezone.now()
+            ).first()
+            if self.backup is not None:
+                self.moment = self.backup.backup_at
+                return raw
+        elif kind == "at":
+            try:  # Feb 30th, +25:00, year 1 minus an hour... are not moments
+                moment = parse_datetime(value)
+                if moment is not None and not timezone.is_naive(moment):
+                    self.moment = moment.astimezone(datetime.UTC)
+                    return raw
+            except (ValueError, OverflowError):
+                pass
+        raise forms.ValidationError(self.MISSING)
+
+
 class RestoreForm(forms.Form):
     """The restore panel: the target and, under Edit details, its new name and security group."""
 
-    target = forms.ChoiceField(label="Environment to overwrite")
+    target = forms.ChoiceField(
+        label="Environment to overwrite",
+        widget=forms.Select(attrs={"aria-describedby": "target-hint"}),
+    )
     new_name = forms.CharField(label="Name after restore", required=False, max_length=100)
     security_group = forms.CharField(
         label="Security group after restore",
@@ -114,6 +156,15 @@ class RestoreForm(forms.Form):
             (t.slug, f"{t.name} ({t.get_type_display()}, {t.get_region_display()})")
             for t in targets
         ]
+
+    def details(self, target) -> dict:
+        """Edit details as restore_start takes them: an empty field keeps what the target
+        has, and so does the security group it already has."""
+        group = self.cleaned_data["security_group"].strip()
+        return {
+            "new_name": self.cleaned_data["new_name"].strip() or None,
+            "security_group": group if group and group != target.security_group else None,
+        }
 
 
 class ConfirmForm(RestoreForm):

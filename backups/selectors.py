@@ -6,11 +6,12 @@ import datetime
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from backups.models import ManualBackup, RestoreOperation
-from environments.models import Environment, EnvironmentType
+from environments import store
+from environments.models import Environment, EnvironmentType, RowVersion
 from environments.services import system_retention
 from portal import permissions
 from portal.errors import Refused
@@ -297,3 +298,53 @@ def progress_context(op: RestoreOperation) -> dict:
     if op.is_active and op.rows_copied and op.rows_total:
         eta = spent * (op.rows_total - op.rows_copied) / op.rows_copied
     return {"operation": op, "elapsed": spent, "eta": eta}
+
+
+# -- the restore panel ------------------------------------------------------------------------
+
+
+def restore_targets(user: User, source: Environment) -> list[Environment]:
+    """What the user may restore `source` over: the sandboxes of its region they manage."""
+    return list(
+        permissions.manageable_environments(user)
+        .filter(type=EnvironmentType.SANDBOX, region=source.region)
+        .order_by("name")
+    )
+
+
+def production_nearby(user: User, source: Environment) -> bool:
+    """Whether a production environment the user manages shares the source's region: only
+    then does the panel say how to restore into production."""
+    return (
+        permissions.manageable_environments(user)
+        .filter(type=EnvironmentType.PRODUCTION, region=source.region)
+        .exists()
+    )
+
+
+def overwrite_summary(source: Environment, moment: datetime.datetime, target: Environment) -> dict:
+    """Per table: the target's rows now and after the restore; its changes since the moment."""
+    after_snapshot = store.as_of(source, moment)
+    after_tables = {t.pk: t for t in after_snapshot.tables()}
+    after = dict(
+        RowVersion.objects.filter(table__in=list(after_tables))
+        .filter(store.live_at(moment))
+        .values("table_id")
+        .annotate(n=Count("key"))
+        .values_list("table_id", "n")
+    )
+    now_tables = {t.pk: t for t in store.current(target).tables()}
+    now = dict(
+        RowVersion.objects.filter(table__in=list(now_tables), valid_to__isnull=True)
+        .values("table_id")
+        .annotate(n=Count("key"))
+        .values_list("table_id", "n")
+    )
+    rows: dict[str, dict] = {}
+    for pk, t in now_tables.items():
+        rows[t.name] = {"name": t.display_name, "now": now.get(pk, 0), "after": 0}
+    for pk, t in after_tables.items():
+        rows.setdefault(t.name, {"name": t.display_name, "now": 0, "after": 0})
+        rows[t.name]["after"] = after.get(pk, 0)
+    since = store.changes_since(target, moment)
+    return {"tables": sorted(rows.values(), key=lambda r: r["name"]), "changes_since": since}

@@ -15,7 +15,6 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import (
@@ -30,6 +29,7 @@ from backups.forms import (
     BackupForm,
     ConfirmForm,
     MomentForm,
+    PointForm,
     RestoreForm,
     UndoForm,
     VersionForm,
@@ -38,7 +38,7 @@ from backups.forms import (
 )
 from backups.models import ManualBackup, RestoreOperation
 from environments import store
-from environments.models import Environment, EnvironmentType, RowVersion
+from environments.models import Environment
 from portal import lookups, permissions
 from portal.errors import NotAllowed, Refused
 from portal.http import HtmxHttpRequest, render_partial
@@ -240,61 +240,6 @@ def backup_delete(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
 # -- restore -------------------------------------------------------------------------------------
 
 
-def _picked(request, env: Environment) -> tuple[datetime.datetime | None, ManualBackup | None, str]:
-    """The restore point from the query or form: pick=at:<ISO> | pick=backup:<id>."""
-    raw = (request.POST.get("pick") or request.GET.get("pick") or "").strip()
-    kind, _, value = raw.partition(":")
-    if kind == "backup" and value.isascii() and value.isdigit() and len(value) < 18:
-        backup = ManualBackup.objects.filter(
-            pk=int(value), environment=env, expires_at__gt=timezone.now()
-        ).first()
-        return (None, backup, raw) if backup else (None, None, "")
-    if kind == "at":
-        try:
-            moment = parse_datetime(value)
-            if moment is not None and not timezone.is_naive(moment):
-                return moment.astimezone(datetime.UTC), None, raw
-        except (ValueError, OverflowError):  # Feb 30th, +25:00, year 1 minus an hour...
-            pass
-    return None, None, ""
-
-
-def _targets(request, source: Environment):
-    return list(
-        permissions.manageable_environments(request.user)
-        .filter(type=EnvironmentType.SANDBOX, region=source.region)
-        .order_by("name")
-    )
-
-
-def _overwrite_summary(source: Environment, moment: datetime.datetime, target: Environment) -> dict:
-    """Per table: the target's rows now and after the restore; its changes since the moment."""
-    after_snapshot = store.as_of(source, moment)
-    after_tables = {t.pk: t for t in after_snapshot.tables()}
-    after = dict(
-        RowVersion.objects.filter(table__in=list(after_tables))
-        .filter(store.live_at(moment))
-        .values("table_id")
-        .annotate(n=Count("key"))
-        .values_list("table_id", "n")
-    )
-    now_tables = {t.pk: t for t in store.current(target).tables()}
-    now = dict(
-        RowVersion.objects.filter(table__in=list(now_tables), valid_to__isnull=True)
-        .values("table_id")
-        .annotate(n=Count("key"))
-        .values_list("table_id", "n")
-    )
-    rows: dict[str, dict] = {}
-    for pk, t in now_tables.items():
-        rows[t.name] = {"name": t.display_name, "now": now.get(pk, 0), "after": 0}
-    for pk, t in after_tables.items():
-        rows.setdefault(t.name, {"name": t.display_name, "now": 0, "after": 0})
-        rows[t.name]["after"] = after.get(pk, 0)
-    since = store.changes_since(target, moment)
-    return {"tables": sorted(rows.values(), key=lambda r: r["name"]), "changes_since": since}
-
-
 def _panel(request: HtmxHttpRequest, context: dict) -> HttpResponse:
     """The restore panel with its messages. The Restore button's htmx request aims at the
     dialog slot; a panel that comes back instead (errors) replaces the panel."""
@@ -307,85 +252,58 @@ def _panel(request: HtmxHttpRequest, context: dict) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """The steps, each its own request: review (the target, Edit details), preview (what will
+    be overwritten, on a change of target), the typed confirmation, then the start."""
     source = lookups.environment_for_backups(request.user, slug)
-    moment, backup, pick = _picked(request, source)
-    if backup is not None:
-        moment = backup.backup_at
-    targets = _targets(request, source)
+    point = PointForm(request.POST if request.method == "POST" else request.GET, environment=source)
+    step = request.POST.get("step", "review") if request.method == "POST" else "review"
     data = request.POST if request.method == "POST" else None
     if request.method == "GET" and "target" in request.GET:
         data = request.GET.copy()  # a bookmarked "show what will be overwritten"
         data["idempotency_key"] = uuid.uuid4().hex
-    step = request.POST.get("step", "review")
-    form_class = ConfirmForm if request.method == "POST" and step == "confirm" else RestoreForm
+    targets = selectors.restore_targets(request.user, source)
+    form_class = ConfirmForm if step == "confirm" else RestoreForm
     form = form_class(data, targets=targets, initial={"idempotency_key": uuid.uuid4().hex})
-    form.fields["target"].widget.attrs.update(
-        {
-            "hx-post": reverse("backups:restore", kwargs={"slug": source.slug}),
-            "hx-vals": '{"step": "preview"}',
-            "hx-trigger": "change",
-            "hx-target": "#restore-panel",
-            "hx-swap": "outerHTML",
-            "hx-include": "closest form",
-            "aria-describedby": "target-hint",
-        }
-    )
     context = {
         "environment": source,
-        "moment": moment,
-        "backup": backup,
-        "pick": pick,
+        "pick": point.data.get("pick", ""),
         "targets": targets,
         "form": form,
         "summary": None,
         "error": "",
-        # The note on restoring into production, only where there is one to restore to.
-        "production_nearby": permissions.manageable_environments(request.user)
-        .filter(type=EnvironmentType.PRODUCTION, region=source.region)
-        .exists(),
+        "production_nearby": selectors.production_nearby(request.user, source),
     }
-    if moment is None:
-        context["error"] = (
-            "Choose a backup to restore first: the moment is missing, not valid, "
-            "or its backup has expired."
-        )
+    if not point.is_valid():
+        context["error"] = point.errors["pick"][0]
         return render(request, "backups/restore.html", context)
+    context.update(moment=point.moment, backup=point.backup)
     target = form.targets.get(form.data.get("target", "")) if form.is_bound else None
     if target is not None:
-        context["summary"] = _overwrite_summary(source, moment, target)
+        context["summary"] = selectors.overwrite_summary(source, point.moment, target)
         context["target"] = target
     if request.method == "GET" or step == "preview" or not form.is_valid():
-        if request.method == "POST" and step == "confirm" and form.errors and target:
-            return render_partial(
-                request, "backups/restore.html", context, partial="confirm-dialog"
-            )
+        if step == "confirm" and form.errors and target:
+            return render_partial(request, "backups/restore.html", context, "confirm-dialog")
         return _panel(request, context)
 
-    # Edit details: an empty field keeps what the target has.
-    group = form.cleaned_data["security_group"].strip()
-    kwargs = {
+    wanted = {
         "source": source,
         "target": target,
         "requested_by": request.user,
-        "moment": None if backup else moment,
-        "backup": backup,
-        "new_name": form.cleaned_data["new_name"].strip() or None,
-        "security_group": group if group and group != target.security_group else None,
+        "moment": None if point.backup else point.moment,
+        "backup": point.backup,
+        **form.details(target),
     }
     try:
         if step != "confirm":
-            restores.restore_validate(**kwargs)
-            return render_partial(
-                request,
-                "backups/restore.html",
-                {**context, "confirming": True},
-                partial="confirm-dialog",
-            )
+            restores.restore_validate(**wanted)
+            confirming = {**context, "confirming": True}
+            return render_partial(request, "backups/restore.html", confirming, "confirm-dialog")
         key = f"portal-{form.cleaned_data['idempotency_key']}"
         repeated = RestoreOperation.objects.filter(
             requested_by=request.user, idempotency_key=key
         ).exists()
-        operation = restores.restore_start(**kwargs, idempotency_key=key)
+        operation = restores.restore_start(**wanted, idempotency_key=key)
     except NotAllowed as exc:
         raise PermissionDenied(exc.message) from exc
     except Refused as exc:
@@ -453,7 +371,9 @@ def operation_undo(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "refusal": refusal,
         "before": before,
         "changes": selectors.undo_changes(op),
-        "summary": None if refusal else _overwrite_summary(target, before.backup_at, target),
+        "summary": None
+        if refusal
+        else selectors.overwrite_summary(target, before.backup_at, target),
     }
     return render_partial(request, "backups/undo.html", context, partial="dialog")
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from backups import selectors
 from backups.models import RestoreOperation
-from environments.models import Environment
+from environments.models import Environment, EnvironmentState
 
 register = template.Library()
 
@@ -40,7 +40,10 @@ def restore_banner(environment: Environment) -> dict:
     ended = latest.finished_at or timezone.now()
     if not latest.is_active and ended <= timezone.now() - BANNER_AFTER_END:
         return {}
-    return selectors.progress_context(latest)
+    # The page read the environment while it was still being restored, and the restore ended
+    # since: poll once more, so that the page reloads with its new state.
+    stale = not latest.is_active and environment.state == EnvironmentState.RESTORING
+    return {**selectors.progress_context(latest), "poll": stale}
 
 
 @register.inclusion_tag("backups/_recent_restores.html")

@@ -181,3 +181,18 @@ class TestOperationPage:
         undo_page = text_of(client_admin.get(reverse("backups:operation", kwargs={"pk": undo.pk})))
         assert f"Undo of restore #{restored.pk}" in undo_page
         assert "The restore of Contoso Test was undone" in undo_page
+
+
+class TestBanner:
+    def test_a_page_that_read_its_environment_mid_restore_polls_once_more(
+        self, admin, source, target, run_restore
+    ):
+        from backups.templatetags.backups_parts import restore_banner
+
+        op = run_restore(source=source, target=target, moment=ago(days=1), requested_by=admin)
+        stale = type(target).objects.get(pk=target.pk)
+        stale.state = "restoring"  # as the page read it, just before the restore committed
+        assert restore_banner(stale)["poll"] is True
+        target.refresh_from_db()
+        assert restore_banner(target)["poll"] is False
+        assert restore_banner(target)["operation"] == op
