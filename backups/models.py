@@ -137,6 +137,11 @@ class RestoreOperation(models.Model):
         return f"Restore of {self.target} from {self.source} at {self.moment:%Y-%m-%d %H:%M}"
 
     @property
+    def label(self) -> str:
+        """How pages name it: "Restore #12", or "Undo #13" for the undo of a restore."""
+        return f"{'Undo' if self.undo_of_id else 'Restore'} #{self.pk}"
+
+    @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
 

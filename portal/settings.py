@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.forms",  # the widget templates, for the project form renderer (FORM_RENDERER)
     "django_htmx",
     "django_tasks_db",
     "axes",
@@ -113,6 +114,8 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 
 ROOT_URLCONF = "portal.urls"
+# Every form field renders through one project template (templates/includes/field.html).
+FORM_RENDERER = "portal.forms.PortalFormRenderer"
 WSGI_APPLICATION = "portal.wsgi.application"
 
 TEMPLATES = [

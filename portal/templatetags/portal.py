@@ -96,3 +96,10 @@ def local_times(text: str) -> str:
         last = match.end()
     parts.append(conditional_escape(text[last:]))
     return mark_safe("".join(parts))
+
+
+@register.inclusion_tag("includes/breadcrumbs.html")
+def breadcrumbs(*trail: str) -> dict:
+    """The trail to this page: label, url, label, url, ..., and last the page's own label."""
+    *pairs, here = trail
+    return {"links": list(zip(pairs[::2], pairs[1::2], strict=True)), "here": here}
