@@ -1,7 +1,18 @@
 import pytest
+import time_machine
 
+from backups import restores
+from environments import store
 from environments.models import Membership
-from tests.factories import EnvironmentFactory, UserFactory, make_member, make_table
+from tests.factories import (
+    NOW,
+    EnvironmentFactory,
+    UserFactory,
+    ago,
+    build_history,
+    make_member,
+    make_table,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -70,3 +81,75 @@ def login(client):
         return client
 
     return _login
+
+
+# -- environments with a history, and restores (shared by the backups, API and CLI tests) --
+
+
+@pytest.fixture
+def clock():
+    """Time stands still at NOW unless a test moves it."""
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def admin(global_admin):
+    return global_admin
+
+
+@pytest.fixture
+def client_admin(client, admin):
+    """The test client signed in as a global admin who views times in UTC."""
+    client.force_login(admin)
+    client.cookies["tz"] = "UTC"
+    return client
+
+
+@pytest.fixture
+def source(db):
+    env = EnvironmentFactory(
+        name="Contoso Prod", slug="contoso-prod", type="production", created_at=ago(days=40)
+    )
+    build_history(env)
+    return env
+
+
+@pytest.fixture
+def target(db, env_admin):
+    env = EnvironmentFactory(
+        name="Contoso Test",
+        slug="contoso-test",
+        type="sandbox",
+        created_at=ago(days=30),
+        security_group="Testers",
+    )
+    make_member(env, env_admin, Membership.Role.ADMIN)
+    with time_machine.travel(ago(days=5), tick=False):
+        make_table(env, "leads", columns=[{"name": "title", "type": "text"}])
+        store.row_create(
+            environment=env, table_name="leads", values={"title": "Old lead"}, key="l1"
+        )
+    return env
+
+
+@pytest.fixture
+def run_restore(django_capture_on_commit_callbacks):
+    """restore_start, and the queued task run in-process when the transaction commits."""
+
+    def _run(**kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            op = restores.restore_start(**kwargs)
+        op.refresh_from_db()
+        return op
+
+    return _run
+
+
+@pytest.fixture
+def staff(support):
+    """Support staff in the "Support staff" group: may retry and mark restores failed."""
+    from django.contrib.auth.models import Group
+
+    support.groups.add(Group.objects.get(name="Support staff"))
+    return support

@@ -1,6 +1,7 @@
 import datetime
 
 import factory
+import time_machine
 from django.utils import timezone
 
 from environments import services, store
@@ -66,3 +67,33 @@ def make_table(environment: Environment, name: str = "accounts", columns=None):
         return cs.create_table(
             name=name, display_name=name.capitalize(), columns=columns or ACCOUNT_COLUMNS
         )
+
+
+# -- a fixed clock and a history of changes, for the tests that restore ---------------------
+
+NOW = datetime.datetime(2026, 11, 20, 12, 0, tzinfo=datetime.UTC)
+
+
+def ago(**kwargs) -> datetime.datetime:
+    return NOW - datetime.timedelta(**kwargs)
+
+
+def build_history(env):
+    """accounts: a, b made 3 days ago; at 2 days ago b renamed, c added; at 1 day ago a deleted.
+    contacts: made 2 days ago with one row."""
+    with time_machine.travel(ago(days=3), tick=False):
+        accounts = make_table(env, "accounts")
+        with store.changes(env) as cs:
+            cs.create_row(accounts, {"name": "Alpha"}, key="a")
+            cs.create_row(accounts, {"name": "Beta"}, key="b")
+    with time_machine.travel(ago(days=2), tick=False):
+        contacts = make_table(
+            env, "contacts", columns=[{"name": "email", "type": "email", "required": True}]
+        )
+        with store.changes(env) as cs:
+            cs.update_row(accounts, "b", {"name": "Beta 2"})
+            cs.create_row(accounts, {"name": "Gamma"}, key="c")
+            cs.create_row(contacts, {"email": "x@example.com"}, key="x")
+    with time_machine.travel(ago(days=1), tick=False):
+        store.row_delete(environment=env, table_name="accounts", key="a")
+    return accounts, contacts

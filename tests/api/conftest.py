@@ -87,5 +87,7 @@ def assert_error(response, status, code, field=None, match=""):
     return body
 
 
-# The restore tests' environments with a history: a production source and a sandbox target.
-from tests.backups.conftest import clock, source, target  # noqa: E402, F401
+@pytest.fixture
+def api(api_as, global_admin):
+    """The API as the global admin, with a token."""
+    return api_as(global_admin)

@@ -5,15 +5,9 @@ import pytest
 from backups import services
 from backups.models import ManualBackup
 from tests.api.conftest import assert_error
-from tests.backups.conftest import NOW, ago
-from tests.factories import EnvironmentFactory
+from tests.factories import NOW, EnvironmentFactory, ago
 
 pytestmark = pytest.mark.usefixtures("clock")
-
-
-@pytest.fixture
-def api(api_as, global_admin):
-    return api_as(global_admin)
 
 
 @pytest.fixture

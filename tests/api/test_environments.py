@@ -7,11 +7,6 @@ from tests.factories import EnvironmentFactory
 
 
 @pytest.fixture
-def api(api_as, global_admin):
-    return api_as(global_admin)
-
-
-@pytest.fixture
 def trial(db):
     return EnvironmentFactory(name="Trial", slug="trial-1", type="trial", region="europe")
 

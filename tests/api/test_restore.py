@@ -5,15 +5,9 @@ from backups.models import RestoreOperation
 from environments import store
 from environments.models import Environment
 from tests.api.conftest import assert_error
-from tests.backups.conftest import ago
-from tests.factories import EnvironmentFactory
+from tests.factories import EnvironmentFactory, ago
 
 pytestmark = pytest.mark.usefixtures("clock")
-
-
-@pytest.fixture
-def api(api_as, global_admin):
-    return api_as(global_admin)
 
 
 def restore(api, run_on_commit, target="contoso-test", key=None, **body):

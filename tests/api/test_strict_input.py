@@ -6,11 +6,6 @@ import pytest
 from tests.api.conftest import assert_error
 
 
-@pytest.fixture
-def api(api_as, global_admin):
-    return api_as(global_admin)
-
-
 @pytest.mark.parametrize("at", ["0.5", "1732000000", "2026-11-20", "yesterday"])
 def test_a_moment_that_is_not_iso_text_is_400(api, sandbox, at):
     response = api.get(f"/environments/{sandbox.slug}/restore-candidates", params={"at": at})

@@ -1,20 +1,13 @@
 """The Django admin for support staff: see everything, run the safe actions, edit nothing."""
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from backups import engine, restores
 from backups.models import RestoreOperation
-from tests.backups.conftest import ago
+from tests.factories import ago
 
 pytestmark = pytest.mark.usefixtures("clock")
-
-
-@pytest.fixture
-def staff(support):
-    support.groups.add(Group.objects.get(name="Support staff"))
-    return support
 
 
 @pytest.fixture

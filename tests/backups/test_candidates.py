@@ -3,8 +3,7 @@ import datetime
 import pytest
 
 from backups import selectors, services
-from tests.backups.conftest import NOW, ago
-from tests.factories import EnvironmentFactory
+from tests.factories import NOW, EnvironmentFactory, ago
 
 pytestmark = pytest.mark.usefixtures("clock")
 

@@ -11,7 +11,7 @@ from django.apps import apps
 from backups import services
 from environments import store
 from environments.models import ChangeBatch
-from tests.backups.conftest import NOW, ago
+from tests.factories import NOW, ago
 
 backfill = importlib.import_module(
     "environments.migrations.0006_change_batches"

@@ -9,7 +9,7 @@ from django.urls import reverse
 from backups import selectors
 from environments import store
 from environments.models import ChangeBatch
-from tests.backups.conftest import NOW, ago
+from tests.factories import NOW, ago
 
 MINUTE = datetime.timedelta(minutes=1)
 

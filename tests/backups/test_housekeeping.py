@@ -11,7 +11,7 @@ from django_tasks_db.models import DBTaskResult
 
 from backups import housekeeping, restores, services
 from backups.models import ManualBackup, RestoreOperation
-from tests.backups.conftest import NOW, ago
+from tests.factories import NOW, ago
 
 pytestmark = pytest.mark.usefixtures("clock")
 SECOND = datetime.timedelta(seconds=1)

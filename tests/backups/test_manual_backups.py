@@ -7,8 +7,7 @@ from backups.models import ManualBackup
 from environments.models import Environment, EnvironmentState
 from portal.errors import Conflict, NotAllowed, Refused
 from portal.models import AuditEvent
-from tests.backups.conftest import NOW, ago
-from tests.factories import EnvironmentFactory
+from tests.factories import NOW, EnvironmentFactory, ago
 
 pytestmark = pytest.mark.usefixtures("clock")
 

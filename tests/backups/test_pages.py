@@ -8,8 +8,7 @@ from django.urls import reverse
 from backups import restores, services
 from backups.models import ManualBackup, RestoreOperation
 from environments import store
-from tests.backups.conftest import ago
-from tests.factories import EnvironmentFactory
+from tests.factories import EnvironmentFactory, ago
 
 pytestmark = pytest.mark.usefixtures("clock")
 HTMX = {"HTTP_HX_REQUEST": "true"}

@@ -11,8 +11,7 @@ from environments.models import Environment, EnvironmentState, Generation, RowVe
 from environments.services import environment_change_type, environment_set_admin_mode
 from portal.errors import Conflict, NotAllowed, Refused
 from portal.models import AuditEvent
-from tests.backups.conftest import NOW, ago
-from tests.factories import EnvironmentFactory
+from tests.factories import NOW, EnvironmentFactory, ago
 
 pytestmark = pytest.mark.usefixtures("clock")
 

@@ -10,8 +10,7 @@ from django.urls import reverse
 
 from backups import restores, services
 from backups.models import ManualBackup
-from tests.backups.conftest import ago
-from tests.factories import EnvironmentFactory
+from tests.factories import EnvironmentFactory, ago
 
 pytestmark = pytest.mark.usefixtures("clock")
 

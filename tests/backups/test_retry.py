@@ -1,24 +1,17 @@
 """Support's Retry goes through the rules of a new request and says what really happened."""
 
 import pytest
-from django.contrib.auth.models import Group
 
 from backups import engine, restores
 from backups.models import RestoreOperation
 from portal.errors import Conflict, Refused
-from tests.backups.conftest import ago
+from tests.factories import ago
 
 pytestmark = pytest.mark.usefixtures("clock")
 
 
 def boom(operation, table):
     raise RuntimeError("boom")
-
-
-@pytest.fixture
-def staff(support):
-    support.groups.add(Group.objects.get(name="Support staff"))
-    return support
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ from django.urls import reverse
 from backups import localtime, selectors, timeline
 from backups.forms import MomentForm
 from environments.models import Activity
-from tests.backups.conftest import NOW, ago
-from tests.factories import EnvironmentFactory
+from tests.factories import NOW, EnvironmentFactory, ago
 
 pytestmark = pytest.mark.usefixtures("clock")
 

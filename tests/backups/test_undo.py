@@ -10,7 +10,7 @@ from backups import restores, selectors
 from backups.models import RestoreOperation
 from environments import services as env_services
 from environments import store
-from tests.backups.conftest import ago
+from tests.factories import ago
 
 pytestmark = pytest.mark.usefixtures("clock")
 HTMX = {"HTTP_HX_REQUEST": "true"}

@@ -2,9 +2,8 @@ import pytest
 
 from backups import services
 from backups.models import ManualBackup
-from tests.backups.conftest import ago
 from tests.cli.conftest import manage
-from tests.factories import EnvironmentFactory
+from tests.factories import EnvironmentFactory, ago
 
 
 @pytest.fixture

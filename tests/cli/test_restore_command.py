@@ -9,9 +9,8 @@ from django.db import connection
 from backups import services
 from backups.models import RestoreOperation
 from environments import store
-from tests.backups.conftest import ago, build_history
 from tests.cli.conftest import ROOT, database_url, manage
-from tests.factories import EnvironmentFactory, UserFactory
+from tests.factories import EnvironmentFactory, UserFactory, ago, build_history
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Regressions found in review: racing rules, stuck targets, input that used to 500."""
+"""Restores at their edges: rules re-checked under the lock, busy sources, reused keys, the
+window's start, moments off the calendar, refusals in every door (pages, API, command)."""
 
 import datetime
 
@@ -11,8 +12,7 @@ from backups import restores
 from backups.models import RestoreOperation
 from environments.models import Environment, EnvironmentState
 from portal.errors import Conflict, Refused
-from tests.backups.conftest import NOW, ago
-from tests.factories import EnvironmentFactory
+from tests.factories import NOW, EnvironmentFactory, ago
 
 pytestmark = pytest.mark.usefixtures("clock")
 HTMX = {"HTTP_HX_REQUEST": "true"}
