@@ -1,6 +1,6 @@
 from django.urls import path
 
-from backups import views
+from backups import restore_views, views
 
 app_name = "backups"
 
@@ -10,8 +10,8 @@ urlpatterns = [
     path("environments/<slug:slug>/backups/create/", views.backup_create, name="create"),
     path("environments/<slug:slug>/backups/<int:pk>/edit/", views.backup_edit, name="edit"),
     path("environments/<slug:slug>/backups/<int:pk>/delete/", views.backup_delete, name="delete"),
-    path("environments/<slug:slug>/backups/restore/", views.restore_panel, name="restore"),
+    path("environments/<slug:slug>/backups/restore/", restore_views.restore_panel, name="restore"),
     path("environments/<slug:slug>/update-version/", views.version_update, name="update-version"),
-    path("restores/<int:pk>/", views.operation_progress, name="operation"),
-    path("restores/<int:pk>/undo/", views.operation_undo, name="undo"),
+    path("restores/<int:pk>/", restore_views.operation_progress, name="operation"),
+    path("restores/<int:pk>/undo/", restore_views.operation_undo, name="undo"),
 ]

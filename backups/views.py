@@ -1,17 +1,16 @@
-"""Restore or manage: the System and Manual tabs, manual backups, the restore panel, the
-overwrite confirmation, and the progress of a restore. Every view renders a whole page for a
-plain request and only the region htmx asked for otherwise."""
+"""Restore or manage: the System and Manual tabs, manual backups and the version update (the
+restore itself: backups.restore_views). Every view renders a whole page for a plain request
+and only the region htmx asked for otherwise."""
 
 from __future__ import annotations
 
 import datetime
 import math
-import uuid
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -19,19 +18,12 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import (
     HttpResponseClientRedirect,
-    HttpResponseClientRefresh,
-    reswap,
-    retarget,
 )
 
-from backups import localtime, restores, selectors, services, timeline
+from backups import localtime, selectors, services, timeline
 from backups.forms import (
     BackupForm,
-    ConfirmForm,
     MomentForm,
-    PointForm,
-    RestoreForm,
-    UndoForm,
     VersionForm,
     initial_moment_data,
     viewer_zone,
@@ -39,7 +31,7 @@ from backups.forms import (
 from backups.models import ManualBackup, RestoreOperation
 from environments import store
 from environments.models import Environment
-from portal import lookups, permissions
+from portal import lookups
 from portal.errors import NotAllowed, Refused
 from portal.http import HtmxHttpRequest, render_partial
 from portal.timefmt import utc_offset
@@ -48,18 +40,6 @@ from portal.timefmt import utc_offset
 def _get_backup_for_user(request: HtmxHttpRequest, slug: str, pk: int) -> ManualBackup:
     env = lookups.environment_for_backups(request.user, slug)
     return get_object_or_404(ManualBackup, pk=pk, environment=env, expires_at__gt=timezone.now())
-
-
-def _get_operation_for_user(request: HtmxHttpRequest, pk: int) -> RestoreOperation:
-    op = get_object_or_404(
-        RestoreOperation.objects.select_related(
-            "source", "target", "backup", "pre_restore_backup", "requested_by"
-        ),
-        pk=pk,
-    )
-    if not permissions.can_manage_environment(request.user, op.target):
-        raise Http404("No such restore")
-    return op
 
 
 def _tab_context(request, env: Environment, tab: str) -> dict:
@@ -235,147 +215,6 @@ def backup_delete(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
         {"environment": env, "backup": backup, "error": error},
         partial="dialog",
     )
-
-
-# -- restore -------------------------------------------------------------------------------------
-
-
-def _panel(request: HtmxHttpRequest, context: dict) -> HttpResponse:
-    """The restore panel with its messages. The Restore button's htmx request aims at the
-    dialog slot; a panel that comes back instead (errors) replaces the panel."""
-    response = render_partial(request, "backups/restore.html", context, partial="restore-panel")
-    if request.htmx and request.method == "POST":
-        response = retarget(response, "#restore-panel")
-        response = reswap(response, "outerHTML")
-    return response
-
-
-@require_http_methods(["GET", "POST"])
-def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
-    """The steps, each its own request: review (the target, Edit details), preview (what will
-    be overwritten, on a change of target), the typed confirmation, then the start."""
-    source = lookups.environment_for_backups(request.user, slug)
-    point = PointForm(request.POST if request.method == "POST" else request.GET, environment=source)
-    step = request.POST.get("step", "review") if request.method == "POST" else "review"
-    data = request.POST if request.method == "POST" else None
-    if request.method == "GET" and "target" in request.GET:
-        data = request.GET.copy()  # a bookmarked "show what will be overwritten"
-        data["idempotency_key"] = uuid.uuid4().hex
-    targets = selectors.restore_targets(request.user, source)
-    form_class = ConfirmForm if step == "confirm" else RestoreForm
-    form = form_class(data, targets=targets, initial={"idempotency_key": uuid.uuid4().hex})
-    context = {
-        "environment": source,
-        "pick": point.data.get("pick", ""),
-        "targets": targets,
-        "form": form,
-        "summary": None,
-        "error": "",
-        "production_nearby": selectors.production_nearby(request.user, source),
-    }
-    if not point.is_valid():
-        context["error"] = point.errors["pick"][0]
-        return render(request, "backups/restore.html", context)
-    context.update(moment=point.moment, backup=point.backup)
-    target = form.targets.get(form.data.get("target", "")) if form.is_bound else None
-    if target is not None:
-        context["summary"] = selectors.overwrite_summary(source, point.moment, target)
-        context["target"] = target
-    if request.method == "GET" or step == "preview" or not form.is_valid():
-        if step == "confirm" and form.errors and target:
-            return render_partial(request, "backups/restore.html", context, "confirm-dialog")
-        return _panel(request, context)
-
-    wanted = {
-        "source": source,
-        "target": target,
-        "requested_by": request.user,
-        "moment": None if point.backup else point.moment,
-        "backup": point.backup,
-        **form.details(target),
-    }
-    try:
-        if step != "confirm":
-            restores.restore_validate(**wanted)
-            confirming = {**context, "confirming": True}
-            return render_partial(request, "backups/restore.html", confirming, "confirm-dialog")
-        key = f"portal-{form.cleaned_data['idempotency_key']}"
-        repeated = RestoreOperation.objects.filter(
-            requested_by=request.user, idempotency_key=key
-        ).exists()
-        operation = restores.restore_start(**wanted, idempotency_key=key)
-    except NotAllowed as exc:
-        raise PermissionDenied(exc.message) from exc
-    except Refused as exc:
-        context["error"] = exc.message
-        return _panel(request, context)
-    if not repeated:  # a second click of the same form lands on the same restore
-        messages.info(request, f"Restore of {operation.target.name} started.")
-    url = reverse("environments:detail", kwargs={"slug": operation.target.slug})
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-
-
-# -- a restore in progress -----------------------------------------------------------------------
-
-
-@require_GET
-def operation_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    op = _get_operation_for_user(request, pk)
-    if request.htmx and not op.is_active:
-        # Only a running restore polls: it just ended, so reload the page around it (the
-        # environment's state, its data, the undo button) with the outcome on top.
-        return HttpResponseClientRefresh()
-    context = {**selectors.progress_context(op), "environment": op.target}
-    if not request.htmx:
-        context.update(
-            {
-                "can_undo": selectors.undo_possible(op),
-                "undone_by": op.undone_by.order_by("-id").first(),
-                "retried_by": op.retried_by.order_by("-id").first(),
-            }
-        )
-    return render_partial(request, "backups/operation.html", context, partial="progress")
-
-
-@require_http_methods(["GET", "POST"])
-def operation_undo(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """Undo a restore: the same kind of confirmation as the restore itself (what will be
-    replaced, the target's name typed), since undo overwrites the environment too."""
-    op = _get_operation_for_user(request, pk)
-    target = op.target
-    form = UndoForm(
-        request.POST or None, target=target, initial={"idempotency_key": uuid.uuid4().hex}
-    )
-    error = ""
-    if request.method == "POST" and form.is_valid():
-        try:
-            key = form.cleaned_data["idempotency_key"] or uuid.uuid4().hex
-            restores.restore_undo(
-                operation=op, actor=request.user, idempotency_key=f"portal-undo-{key}"
-            )
-        except NotAllowed as exc:
-            raise PermissionDenied(exc.message) from exc
-        except Refused as exc:
-            error = exc.message
-        else:
-            messages.info(request, f"Undo of the restore of {target.name} started.")
-            url = reverse("environments:detail", kwargs={"slug": target.slug})
-            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-    refusal = selectors.undo_refusal(op)
-    before = op.pre_restore_backup
-    context = {
-        "operation": op,
-        "environment": target,
-        "form": form,
-        "error": error,
-        "refusal": refusal,
-        "before": before,
-        "changes": selectors.undo_changes(op),
-        "summary": None
-        if refusal
-        else selectors.overwrite_summary(target, before.backup_at, target),
-    }
-    return render_partial(request, "backups/undo.html", context, partial="dialog")
 
 
 # -- the version update, which records a backup first ------------------------------------------
