@@ -76,7 +76,7 @@ run: install
 	@echo "  A background worker (manage.py worker) runs restores and keeps house; it is"
 	@echo "  started again if it stops. Ctrl-C stops both."
 	@echo ""
-	@( while true; do DEBUG=true $(PY) manage.py worker; \
+	@( while true; do DEBUG=true $(PY) manage.py worker --no-reload; \
 	     echo "The worker stopped; starting it again in 1 s." >&2; sleep 1; done ) & worker=$$!; \
 	trap 'pkill -P $$worker 2>/dev/null; kill $$worker 2>/dev/null' EXIT INT TERM; \
 	DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)

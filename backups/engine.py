@@ -68,11 +68,13 @@ def _heartbeat(op: RestoreOperation) -> Iterator[None]:
     def beat() -> None:
         try:
             while not stop.wait(settings.RESTORE_HEARTBEAT.total_seconds()):
-                RestoreOperation.objects.using(settings.RESTORE_PROGRESS_DATABASE).filter(
-                    pk=op.pk, status=RestoreOperation.Status.RUNNING
-                ).update(heartbeat_at=timezone.now())
-        except Exception:
-            log.exception("Heartbeat of restore %s failed", op.pk)
+                try:
+                    RestoreOperation.objects.using(settings.RESTORE_PROGRESS_DATABASE).filter(
+                        pk=op.pk, status=RestoreOperation.Status.RUNNING
+                    ).update(heartbeat_at=timezone.now())
+                except Exception:  # a missed beat; the next one may well go through
+                    log.exception("Heartbeat of restore %s failed", op.pk)
+                    connections.close_all()
         finally:
             connections.close_all()
 
@@ -274,14 +276,28 @@ def pre_restore_label(op: RestoreOperation, moment: datetime.datetime) -> str:
     return f"Before restore from {name}{when}"
 
 
-def restore_fail(*, operation: RestoreOperation, error: str, actor: User | None = None) -> bool:
+def restore_fail(
+    *,
+    operation: RestoreOperation,
+    error: str,
+    actor: User | None = None,
+    skip_if_held: bool = False,
+) -> bool:
     """Mark an operation failed and give its target back (state Ready). The target's data is
-    untouched: a restore changes data only in the transaction that marks it succeeded."""
+    untouched: a restore changes data only in the transaction that marks it succeeded. With
+    `skip_if_held`, a target whose row someone holds is left alone (returns False): a
+    restore holds it while it runs, so its worker is alive, if slow."""
     with transaction.atomic():
         # The engine holds the target's row for its whole transaction and writes progress to
         # the operation's row: take them in the same order, so this waits for a live restore
         # to end instead of deadlocking with its progress writes.
-        Environment.objects.select_for_update().get(pk=operation.target_id)
+        held = (
+            Environment.objects.select_for_update(skip_locked=skip_if_held)
+            .filter(pk=operation.target_id)
+            .first()
+        )
+        if held is None:
+            return False  # held by a live restore (skip_if_held), or gone
         op = RestoreOperation.objects.select_for_update().get(pk=operation.pk)
         if not op.is_active:
             return False

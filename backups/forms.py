@@ -100,7 +100,7 @@ class PointForm(forms.Form):
     """The restore point the panel works on: pick=at:<ISO moment>, or pick=backup:<id> for a
     manual backup of the environment that has not expired."""
 
-    pick = forms.CharField(max_length=100, required=False)
+    pick = forms.CharField(required=False)
     MISSING = (
         "Choose a backup to restore first: the moment is missing, not valid, or its backup "
         "has expired."
@@ -113,7 +113,7 @@ class PointForm(forms.Form):
         self.backup: ManualBackup | None = None
 
     def clean_pick(self) -> str:
-        raw = self.cleaned_data["pick"].strip()
+        raw = self.cleaned_data["pick"].strip()[:100]
         kind, _, value = raw.partition(":")
         if kind == "backup" and value.isascii() and value.isdigit() and len(value) < 18:
             self.backup = ManualBackup.objects.filter(

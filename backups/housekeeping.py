@@ -5,7 +5,8 @@ A thread of the worker process (`manage.py worker`) wakes every HOUSEKEEPING_INT
     whose task a worker claimed that long ago and never started (it died in between), and
     closes their rows in the task queue; each target is Ready again, with a clear reason and a
     Retry;
-  - every PURGE_INTERVAL, deletes expired backups and the history nothing can reach.
+  - when the last purge (by any worker) is PURGE_INTERVAL old, deletes expired backups and
+    the history nothing can reach.
 So `make run` needs no cron, and a worker killed at any point holds nothing for long: the next
 worker (or any other one already running) frees it.
 """
@@ -17,10 +18,21 @@ import threading
 
 from django.conf import settings
 from django.db import close_old_connections, connections
+from django.utils import timezone
 
 from backups import purge, restores
+from portal.models import AuditEvent
 
 log = logging.getLogger(__name__)
+
+
+def purge_due(now=None) -> bool:
+    """Whether the last purge (by any worker: it is in the audit log) is PURGE_INTERVAL old, so
+    that workers started again and again, or many at once, do not purge again and again."""
+    now = now or timezone.now()
+    return not AuditEvent.objects.filter(
+        action="purge", at__gt=now - settings.PURGE_INTERVAL
+    ).exists()
 
 
 def run_once(*, purge_due: bool) -> None:
@@ -45,13 +57,15 @@ class Housekeeper(threading.Thread):
 
     def run(self) -> None:
         interval = settings.HOUSEKEEPING_INTERVAL.total_seconds()
-        every = max(1, round(settings.PURGE_INTERVAL.total_seconds() / interval))
-        rounds = 0
         try:
             while not self.stopping.is_set():
                 close_old_connections()
-                run_once(purge_due=rounds % every == 0)
-                rounds += 1
+                try:
+                    due = purge_due()
+                except Exception:
+                    log.exception("Could not read when the last purge ran")
+                    due = False
+                run_once(purge_due=due)
                 self.stopping.wait(interval)
         finally:
             connections.close_all()

@@ -8,11 +8,12 @@ engine (backups.engine) does the overwrite itself; reads about restores are in s
 from __future__ import annotations
 
 import datetime
+import logging
 import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from django.tasks import TaskResult, TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -114,6 +115,8 @@ def restore_validate(
     return RestoreRequest(moment=moment, new_name=name, security_group=group)
 
 
+log = logging.getLogger(__name__)
+
 LATEST = "latest"  # a moment "now", resolved when the restore is recorded
 
 
@@ -149,7 +152,11 @@ def restore_start(
     the same request as sent, returns the first operation, even when both arrive at once."""
     actor = actor or requested_by
     idempotency_key = (idempotency_key or "").strip()[:100] or uuid.uuid4().hex
-    asked = _as_asked(moment, backup)
+    asked = (
+        _as_asked(moment, backup),
+        (new_name or "").strip(),
+        None if security_group is None else security_group.strip(),
+    )
     existing = RestoreOperation.objects.filter(
         requested_by=requested_by, idempotency_key=idempotency_key
     ).first()
@@ -158,7 +165,6 @@ def restore_start(
     if moment == LATEST:
         moment = timezone.now()
     # A retry acts for the original requester, who must still have the rights to ask for it.
-    # Busy states are checked below, on the locked rows.
     checked = restore_validate(
         source=source,
         target=target,
@@ -170,10 +176,25 @@ def restore_start(
         check_ready=False,
     )
     moment, name, group = checked.moment, checked.new_name, checked.security_group
+    # Busy environments are refused at once, without waiting on their rows: a running restore
+    # holds its target's row for the whole copy. (Checked again below, under the locks.)
+    try:
+        _require_not_busy(source, target)
+    except Conflict:
+        existing = RestoreOperation.objects.filter(
+            requested_by=requested_by, idempotency_key=idempotency_key
+        ).first()  # the same request, sent twice at once, that won just now
+        if existing is not None:
+            return _same_request(existing, source=source, target=target, asked=asked)
+        raise
     now = timezone.now()
 
     try:
         with transaction.atomic():
+            if connection.vendor == "postgresql":
+                # A row held longer than this is held by a restore: answer "busy", not wait.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL lock_timeout = '5s'")
             # Source and target are locked in one order (by id) by every restore, so two
             # crossed restores (A from B, B from A) wait for each other instead of deadlocking,
             # and "the source is being restored" holds however requests interleave.
@@ -219,7 +240,7 @@ def restore_start(
                 backup=backup,
                 requested_by=requested_by,
                 idempotency_key=idempotency_key,
-                requested_point=asked,
+                requested_point=asked[0],
                 source_name=locked_source.name,
                 target_name=locked.name,
                 new_name=name or "",
@@ -246,6 +267,13 @@ def restore_start(
                 },
             )
             transaction.on_commit(lambda: _enqueue(operation))
+    except OperationalError as exc:
+        if not _lock_timed_out(exc):
+            raise
+        raise Conflict(
+            f"{target.name} or {source.name} is busy with another restore; try "
+            "again when it has finished."
+        ) from None
     except IntegrityError:
         # Lost a race: another request started a restore of this target, or used this key.
         existing = RestoreOperation.objects.filter(
@@ -258,14 +286,35 @@ def restore_start(
     return operation
 
 
+def _require_not_busy(source: Environment, target: Environment) -> None:
+    fresh = {env.pk: env for env in Environment.objects.filter(pk__in={source.pk, target.pk})}
+    services.require_ready(fresh[target.pk], "restore over it")
+    if source.pk != target.pk and not fresh[source.pk].is_ready:
+        raise Conflict(
+            f"{fresh[source.pk].name} is being restored itself; restore from it "
+            "when that has finished."
+        )
+
+
+def _lock_timed_out(exc: OperationalError) -> bool:
+    cause = exc.__cause__
+    return getattr(getattr(cause, "diag", None), "sqlstate", None) == "55P03"  # lock_not_available
+
+
 def _same_request(
-    existing: RestoreOperation, *, source: Environment, target: Environment, asked: str
+    existing: RestoreOperation, *, source: Environment, target: Environment, asked: tuple
 ) -> RestoreOperation:
-    if (existing.source_id, existing.target_id, existing.requested_point) != (
-        source.pk,
-        target.pk,
-        asked,
-    ):
+    """The first operation of this key, if this is the same request as sent: the same source,
+    target, restore point ("latest" as such) and details."""
+    point, name, group = asked
+    first = (
+        existing.source_id,
+        existing.target_id,
+        existing.requested_point,
+        existing.new_name,
+        existing.new_security_group if existing.change_security_group else None,
+    )
+    if first != (source.pk, target.pk, point, name, group):
         raise Refused(
             "This idempotency key was already used for a different restore.",
             field="idempotency_key",
@@ -402,18 +451,28 @@ def restore_sweep_stale(*, now: datetime.datetime | None = None) -> int:
             else "The worker that took this restore stopped before it began. "
             "Nothing was changed; start the restore again."
         )
-        if engine.restore_fail(operation=op, error=reason):
-            count += 1
+        try:  # one operation's trouble (a database that says no) never stops the others
+            failed = engine.restore_fail(operation=op, error=reason, skip_if_held=True)
+        except DatabaseError:
+            log.exception("Could not fail the stale restore %s", op.pk)
+            continue
+        if not failed:
+            continue  # its worker is alive after all (it holds the target), or it ended
+        count += 1
         task = tasks.get(op.task_id)
         if task is not None and task.status == TaskResultStatus.RUNNING:
             # No worker will ever finish that row: close it, so the queue tells the truth.
             DBTaskResult.objects.filter(pk=task.pk, status=TaskResultStatus.RUNNING).update(
                 status=TaskResultStatus.FAILED,
                 finished_at=now,
-                exception_class_path="backups.services.WorkerStopped",
+                exception_class_path=f"{WorkerStopped.__module__}.{WorkerStopped.__qualname__}",
                 traceback=f"Closed by the stale-restore sweep: {reason}",
             )
     return count
+
+
+class WorkerStopped(Exception):
+    """What a task row closed by the sweep says failed it: its worker stopped."""
 
 
 def _is_uuid(value: str) -> bool:

@@ -99,9 +99,9 @@ MIDDLEWARE = [
 ]
 
 # Failed sign-ins are throttled by django-axes, per account and per address: after
-# SIGNIN_FAILURE_LIMIT failures in a row, that account (from anywhere) and that address (for
-# any account) must wait SIGNIN_COOLOFF_MINUTES; a success resets the count. Each lockout is
-# in the audit log. `manage.py axes_reset` (or axes_reset_username NAME) lifts lockouts early.
+# SIGNIN_FAILURE_LIMIT failures, that account (from anywhere) and that address (for any
+# account) must wait SIGNIN_COOLOFF_MINUTES; older failures are forgotten. Each lockout is in
+# the audit log. `manage.py axes_reset` (or axes_reset_username NAME) lifts lockouts early.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -109,7 +109,9 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env_int("SIGNIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("SIGNIN_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_RESET_ON_SUCCESS = True
+# Not reset by a success: one good sign-in (to the guesser's own account) would also wipe the
+# failures of every other account from that address. Old failures expire with the cool-off.
+AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 

@@ -499,3 +499,96 @@ def test_killed_at_random_points_twenty_times_the_target_is_never_half_restored(
     finally:
         _stop(worker)
     assert outcomes.count("failed") >= 5, outcomes  # most kills landed inside restores
+
+
+def test_a_restore_asked_for_while_another_copies_is_refused_at_once(admin, pair, settings):
+    """A running restore holds its target's row for the whole copy: a new request over that
+    target, or from it, is answered 409 at once instead of waiting behind it."""
+    source, target = pair
+    other = _environment("other", "sandbox", 10)
+    op = restores.restore_start(
+        source=source, target=target, moment=timezone.now(), requested_by=admin
+    )
+    lock = blocker()
+    worker = None
+    try:
+        lock.execute("LOCK TABLE environments_rowversion IN EXCLUSIVE MODE")
+        worker = _start_worker()
+        wait_until(
+            lambda: (
+                RestoreOperation.objects.filter(pk=op.pk, phase="copying").exists()
+                and waiting_on_lock("INSERT INTO environments_rowversion")
+            ),
+            what="the worker to copy",
+        )
+        results = _race(
+            [
+                lambda: restores.restore_start(
+                    source=source, target=target, moment=timezone.now(), requested_by=admin
+                ),
+                lambda: restores.restore_start(
+                    source=target, target=other, moment=timezone.now(), requested_by=admin
+                ),
+            ]
+        )
+        assert all(isinstance(r, Conflict) for r in results), results
+        assert RestoreOperation.objects.count() == 1
+    finally:
+        lock.rollback()
+        lock.close()
+        if worker is not None:
+            assert wait_until(lambda: _finished(op.pk), what="the restore").status == "succeeded"
+            _stop(worker)
+
+
+def test_a_hung_worker_does_not_stop_the_sweep_freeing_a_dead_one(admin, pair, settings):
+    """A worker that hangs (SIGSTOP) keeps its target's row: the sweep leaves that restore
+    alone and still frees a dead one elsewhere."""
+    import signal
+
+    source, target = pair
+    other = _environment("other", "sandbox", 10)
+    op = restores.restore_start(
+        source=source, target=target, moment=timezone.now(), requested_by=admin
+    )
+    lock = blocker()
+    worker = None
+    try:
+        lock.execute("LOCK TABLE environments_rowversion IN EXCLUSIVE MODE")
+        worker = _start_worker()
+        wait_until(
+            lambda: (
+                RestoreOperation.objects.filter(pk=op.pk, phase="copying").exists()
+                and waiting_on_lock("INSERT INTO environments_rowversion")
+            ),
+            what="the worker to copy",
+        )
+        worker.send_signal(signal.SIGSTOP)
+        # A second restore that will never run: recorded, but its queueing lost.
+        settings.TASKS_BACKEND = "immediate"
+        dead = RestoreOperation.objects.create(
+            source=source,
+            target=other,
+            moment=timezone.now(),
+            requested_by=admin,
+            idempotency_key="dead",
+            created_at=timezone.now(),
+            requested_point="x",
+        )
+        type(other).objects.filter(pk=other.pk).update(state="restoring")
+        later = timezone.now() + datetime.timedelta(minutes=5)
+        started = time.monotonic()
+        assert restores.restore_sweep_stale(now=later) == 1
+        assert time.monotonic() - started < 10  # it did not wait on the hung worker's row
+        dead.refresh_from_db()
+        other.refresh_from_db()
+        assert dead.status == "failed" and other.is_ready
+        assert RestoreOperation.objects.get(pk=op.pk).status == "running"
+    finally:
+        if worker is not None:
+            worker.send_signal(signal.SIGCONT)
+        lock.rollback()
+        lock.close()
+        if worker is not None:
+            wait_until(lambda: _finished(op.pk), what="the restore")
+            _stop(worker)

@@ -133,3 +133,13 @@ def test_settings_that_would_fail_live_restores_are_refused(env, match):
 
     result = _manage("check", DEBUG="true", **env)
     assert result.returncode != 0 and match in result.stderr
+
+
+def test_a_purge_is_due_once_the_last_one_by_any_worker_is_an_interval_old(db, settings):
+    from backups import purge
+
+    assert housekeeping.purge_due() is True
+    purge.backups_purge()  # recorded in the audit log
+    assert housekeeping.purge_due() is False
+    later = NOW + settings.PURGE_INTERVAL + datetime.timedelta(seconds=1)
+    assert housekeeping.purge_due(later) is True

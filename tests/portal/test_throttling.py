@@ -60,14 +60,38 @@ def test_one_address_guessing_many_accounts_is_paused(
     assert other.status_code == 302
 
 
-def test_a_success_resets_the_count(client, global_admin, settings):
-    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
-        sign_in(client, global_admin.username, "wrong")
-    assert sign_in(client, global_admin.username, PASSWORD).status_code == 302
-    client.logout()
-    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
-        sign_in(client, global_admin.username, "wrong")
-    assert sign_in(client, global_admin.username, PASSWORD).status_code == 302
+def test_signing_in_to_another_account_does_not_wipe_the_failures(
+    client, global_admin, maker, settings
+):
+    """A guesser with an account of their own cannot reset the count between guesses."""
+    answers = []
+    for _ in range(3):
+        for _ in range(2):
+            answers.append(sign_in(client, global_admin.username, "wrong").status_code)
+        client.post(
+            reverse("login"),
+            {"username": maker.username, "password": PASSWORD},
+            REMOTE_ADDR="203.0.113.5",
+        )
+        client.logout()
+    assert 429 in answers
+    assert sign_in(client, global_admin.username, PASSWORD).status_code == 429
+
+
+def test_failures_are_forgotten_after_the_cooloff(client, global_admin, settings):
+    import datetime
+
+    import time_machine
+
+    start = datetime.datetime(2026, 11, 20, 9, 0, tzinfo=datetime.UTC)
+    with time_machine.travel(start, tick=False):
+        for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+            sign_in(client, global_admin.username, "wrong")
+    with time_machine.travel(
+        start + settings.AXES_COOLOFF_TIME + datetime.timedelta(minutes=1), tick=False
+    ):
+        assert sign_in(client, global_admin.username, "wrong").status_code == 200
+        assert sign_in(client, global_admin.username, PASSWORD).status_code == 302
 
 
 def test_bad_api_tokens_from_one_address_are_answered_429(client, global_admin, settings):
