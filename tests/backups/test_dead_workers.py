@@ -2,9 +2,11 @@
 of the copy, and real concurrent connections racing restores. On PostgreSQL only: it has the
 concurrent writers and the separate progress connection these need (CI runs it there)."""
 
+import contextlib
 import datetime
 import functools
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -187,14 +189,15 @@ def test_a_worker_killed_after_claiming_the_task_frees_the_target(admin, pair):
         _stop(replacement)
 
 
-def _kill_mid_copy(op: RestoreOperation, *, check_heartbeat=None) -> None:
-    """Start a worker, let it take `op` and block inside its copy, then SIGKILL it."""
+@contextlib.contextmanager
+def _held_mid_copy(op: RestoreOperation):
+    """A worker that took `op` and is inside its copy, held there (its INSERT waits on a lock
+    of the test's) until the block ends; yields the worker process. If the block leaves it
+    alive, the restore is let go and run to its end."""
     lock = blocker()
-    worker = None
+    worker = _start_worker()
     try:
-        # Block the copy's INSERT: the worker is mid-copy, inside its open transaction.
         lock.execute("LOCK TABLE environments_rowversion IN EXCLUSIVE MODE")
-        worker = _start_worker()
         wait_until(
             lambda: (
                 RestoreOperation.objects.filter(pk=op.pk, phase="copying").exists()
@@ -203,16 +206,24 @@ def _kill_mid_copy(op: RestoreOperation, *, check_heartbeat=None) -> None:
             timeout=60,
             what="the worker to copy",
         )
+        yield worker
+    finally:
+        alive = worker.poll() is None
+        lock.rollback()
+        lock.close()
+        if alive:
+            wait_until(lambda: _finished(op.pk), what="the held restore to end")
+        _stop(worker)
+
+
+def _kill_mid_copy(op: RestoreOperation, *, check_heartbeat=None) -> None:
+    """A worker takes `op`, is held inside its copy, and is killed there (SIGKILL)."""
+    with _held_mid_copy(op) as worker:
         if check_heartbeat:
             check_heartbeat()
         worker.kill()
         worker.wait(timeout=30)
         _end_dead_sessions("INSERT INTO environments_rowversion")
-    finally:
-        lock.rollback()
-        lock.close()
-        if worker is not None:
-            _stop(worker)
 
 
 def test_a_worker_killed_mid_copy_frees_the_target_within_a_minute(admin, pair, settings):
@@ -509,18 +520,7 @@ def test_a_restore_asked_for_while_another_copies_is_refused_at_once(admin, pair
     op = restores.restore_start(
         source=source, target=target, moment=timezone.now(), requested_by=admin
     )
-    lock = blocker()
-    worker = None
-    try:
-        lock.execute("LOCK TABLE environments_rowversion IN EXCLUSIVE MODE")
-        worker = _start_worker()
-        wait_until(
-            lambda: (
-                RestoreOperation.objects.filter(pk=op.pk, phase="copying").exists()
-                and waiting_on_lock("INSERT INTO environments_rowversion")
-            ),
-            what="the worker to copy",
-        )
+    with _held_mid_copy(op):
         results = _race(
             [
                 lambda: restores.restore_start(
@@ -533,62 +533,38 @@ def test_a_restore_asked_for_while_another_copies_is_refused_at_once(admin, pair
         )
         assert all(isinstance(r, Conflict) for r in results), results
         assert RestoreOperation.objects.count() == 1
-    finally:
-        lock.rollback()
-        lock.close()
-        if worker is not None:
-            assert wait_until(lambda: _finished(op.pk), what="the restore").status == "succeeded"
-            _stop(worker)
+    assert RestoreOperation.objects.get(pk=op.pk).status == "succeeded"
 
 
 def test_a_hung_worker_does_not_stop_the_sweep_freeing_a_dead_one(admin, pair, settings):
     """A worker that hangs (SIGSTOP) keeps its target's row: the sweep leaves that restore
     alone and still frees a dead one elsewhere."""
-    import signal
-
     source, target = pair
     other = _environment("other", "sandbox", 10)
     op = restores.restore_start(
         source=source, target=target, moment=timezone.now(), requested_by=admin
     )
-    lock = blocker()
-    worker = None
-    try:
-        lock.execute("LOCK TABLE environments_rowversion IN EXCLUSIVE MODE")
-        worker = _start_worker()
-        wait_until(
-            lambda: (
-                RestoreOperation.objects.filter(pk=op.pk, phase="copying").exists()
-                and waiting_on_lock("INSERT INTO environments_rowversion")
-            ),
-            what="the worker to copy",
-        )
+    with _held_mid_copy(op) as worker:
         worker.send_signal(signal.SIGSTOP)
-        # A second restore that will never run: recorded, but its queueing lost.
-        settings.TASKS_BACKEND = "immediate"
-        dead = RestoreOperation.objects.create(
-            source=source,
-            target=other,
-            moment=timezone.now(),
-            requested_by=admin,
-            idempotency_key="dead",
-            created_at=timezone.now(),
-            requested_point="x",
-        )
-        type(other).objects.filter(pk=other.pk).update(state="restoring")
-        later = timezone.now() + datetime.timedelta(minutes=5)
-        started = time.monotonic()
-        assert restores.restore_sweep_stale(now=later) == 1
-        assert time.monotonic() - started < 10  # it did not wait on the hung worker's row
-        dead.refresh_from_db()
-        other.refresh_from_db()
-        assert dead.status == "failed" and other.is_ready
-        assert RestoreOperation.objects.get(pk=op.pk).status == "running"
-    finally:
-        if worker is not None:
+        try:
+            # A second restore that will never run: recorded, but its queueing lost.
+            dead = RestoreOperation.objects.create(
+                source=source,
+                target=other,
+                moment=timezone.now(),
+                requested_by=admin,
+                idempotency_key="dead",
+                created_at=timezone.now(),
+                requested_point="x",
+            )
+            type(other).objects.filter(pk=other.pk).update(state="restoring")
+            started = time.monotonic()
+            later = timezone.now() + datetime.timedelta(minutes=5)
+            assert restores.restore_sweep_stale(now=later) == 1
+            assert time.monotonic() - started < 10  # it did not wait on the hung worker's row
+            dead.refresh_from_db()
+            other.refresh_from_db()
+            assert dead.status == "failed" and other.is_ready
+            assert RestoreOperation.objects.get(pk=op.pk).status == "running"
+        finally:
             worker.send_signal(signal.SIGCONT)
-        lock.rollback()
-        lock.close()
-        if worker is not None:
-            wait_until(lambda: _finished(op.pk), what="the restore")
-            _stop(worker)
