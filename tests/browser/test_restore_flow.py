@@ -88,6 +88,9 @@ def test_restore_a_sandbox_from_itself_before_a_change_then_undo_it(
     dialog.get_by_label(re.compile("to confirm")).fill("Contoso Sandbox")
     dialog.get_by_role("button", name="Undo restore of Contoso Sandbox").click()
     wait_for_restore(worker, count=2)
+    # The page reloads itself when the undo ends; navigate only after that reload.
+    expect(page.get_by_text("The restore of Contoso Sandbox was undone")).to_be_visible()
+    expect(page.locator("#details-card .switch-state").first).to_have_text("Off")
     page.goto("/environments/contoso-sandbox/data/accounts/")
     expect(page.get_by_role("cell", name="Coho Winery (renamed)")).to_be_visible()
     assert op.target.pk == tenant["sandbox"].pk
