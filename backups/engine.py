@@ -23,7 +23,6 @@ from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import connection, connections, transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from backups.models import ManualBackup, RestoreOperation
@@ -35,6 +34,7 @@ from environments.models import (
     EnvironmentState,
     Generation,
     RowVersion,
+    TableCount,
 )
 from portal.audit import audit_record
 from portal.models import AuditEvent, User
@@ -94,14 +94,40 @@ def after_table_copied(operation: RestoreOperation, table: DataTable) -> None:
 def _copy_rows_sql() -> str:
     rv = RowVersion._meta.db_table
     q = connection.ops.quote_name
-    return (
+    insert = (
         f"INSERT INTO {rv} ({q('table_id')}, {q('key')}, {q('valid_from')}, {q('valid_to')}, "
-        f"{q('values')}) "
-        f"SELECT %s, {q('key')}, %s, NULL, {q('values')} FROM {rv} "
+        f"{q('values')}, {q('size')}) "
+        f"SELECT %s, {q('key')}, %s, NULL, {q('values')}, {q('size')} FROM {rv} "
         f"WHERE {q('table_id')} = %s AND {q('valid_from')} <= %s "
         f"AND ({q('valid_to')} IS NULL OR {q('valid_to')} > %s) "
         f"ORDER BY {q('key')}"
     )
+    if connection.vendor == "postgresql":
+        # The new table's figures from the rows as they go in, in the same statement.
+        return (
+            f"WITH copied AS ({insert} RETURNING {q('size')}) "
+            f"SELECT COUNT(*), COALESCE(SUM({q('size')}), 0) FROM copied"
+        )
+    return insert
+
+
+def _copy_rows(new_table: DataTable, table: DataTable, ts, moment) -> tuple[int, int]:
+    """Copy `table`'s rows live at `moment` into `new_table`; returns (rows, bytes)."""
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _copy_rows_sql(), [new_table.pk, adapt(ts), table.pk, adapt(moment), adapt(moment)]
+        )
+        if connection.vendor == "postgresql":
+            rows, size = cursor.fetchone()
+        else:  # SQLite: no RETURNING inside a WITH; the new table is small and just written
+            cursor.execute(
+                f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM {RowVersion._meta.db_table} "
+                "WHERE table_id = %s",
+                [new_table.pk],
+            )
+            rows, size = cursor.fetchone()
+    return rows, size
 
 
 def restore_run(operation_id: int) -> str:
@@ -147,13 +173,7 @@ def _overwrite(op: RestoreOperation) -> None:
                 cursor.execute("SET LOCAL jit = off")
         snapshot = store.as_of(source, moment)
         tables = list(snapshot.tables().order_by("name"))
-        counts = dict(
-            RowVersion.objects.filter(table__in=tables)
-            .filter(store.live_at(moment))
-            .values("table_id")
-            .annotate(n=Count("key"))
-            .values_list("table_id", "n")
-        )
+        counts = store.rows_at(tables, moment)
         _progress(
             op,
             phase=RestoreOperation.Phase.COPYING,
@@ -180,8 +200,6 @@ def _overwrite(op: RestoreOperation) -> None:
             reason=f"Restored from {source.name} at {moment:%Y-%m-%d %H:%M:%S} UTC"[:200],
         )
 
-        sql = _copy_rows_sql()
-        adapt = connection.ops.adapt_datetimefield_value
         copied = 0
         for done, table in enumerate(tables, start=1):
             new_table = DataTable.objects.create(
@@ -191,11 +209,11 @@ def _overwrite(op: RestoreOperation) -> None:
                 columns=table.columns,
                 valid_from=ts,
             )
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    sql, [new_table.pk, adapt(ts), table.pk, adapt(moment), adapt(moment)]
-                )
-                copied += cursor.rowcount
+            rows, size = _copy_rows(new_table, table, ts, moment)
+            DataTable.objects.filter(pk=new_table.pk).update(live_rows=rows, live_bytes=size)
+            if rows:
+                TableCount.objects.create(table=new_table, at=ts, rows=rows)
+            copied += rows
             _progress(op, tables_done=done, rows_copied=copied)
             after_table_copied(op, table)
 

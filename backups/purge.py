@@ -12,7 +12,7 @@ import datetime
 from dataclasses import asdict, dataclass, field
 
 from django.db import transaction
-from django.db.models import Min, Q
+from django.db.models import Count, F, Min, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from backups.models import ManualBackup, RestoreOperation
@@ -24,6 +24,7 @@ from environments.models import (
     Environment,
     Generation,
     RowVersion,
+    TableCount,
 )
 from portal.audit import audit_record
 from portal.models import User
@@ -59,12 +60,32 @@ def _purge_environment(env: Environment, floor: datetime.datetime, result: Purge
             Q(generation__in=old_generations) | Q(valid_to__lte=floor),
             generation__environment=env,
         )
-        env_tables = DataTable.objects.filter(generation__environment=env).values("id")
+        old_ids = list(old_tables.values_list("id", flat=True))
+        kept = DataTable.objects.filter(generation__environment=env).exclude(pk__in=old_ids)
+        expired = RowVersion.objects.filter(table__in=kept, valid_to__lte=floor)
+        # The kept tables' figures lose what goes, in the same transaction as the delete.
+        for pk, n, size in (
+            expired.values("table_id")
+            .annotate(n=Count("*"), size=Sum("size"))
+            .values_list("table_id", "n", "size")
+        ):
+            DataTable.objects.filter(pk=pk).update(
+                closed_versions=F("closed_versions") - n, closed_bytes=F("closed_bytes") - size
+            )
         versions, _ = RowVersion.objects.filter(
-            Q(table_id__in=old_tables.values("id"))
-            | Q(table_id__in=env_tables, valid_to__lte=floor)
+            Q(table_id__in=old_ids) | Q(table__in=kept, valid_to__lte=floor)
         ).delete()
-        tables, _ = DataTable.objects.filter(pk__in=old_tables.values("id")).delete()
+        # Row counts older than the floor answer no question any more, except each table's
+        # newest one at or before it (the count at the floor itself).
+        TableCount.objects.filter(
+            table__in=kept,
+            at__lt=Subquery(
+                TableCount.objects.filter(table=OuterRef("table"), at__lte=floor)
+                .order_by("-at")
+                .values("at")[:1]
+            ),
+        ).delete()
+        tables, _ = DataTable.objects.filter(pk__in=old_ids).delete()
         generations, _ = old_generations.delete()
         Activity.objects.filter(
             environment=env, hour__lt=floor - datetime.timedelta(hours=1)

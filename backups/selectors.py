@@ -6,12 +6,12 @@ import datetime
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from backups.models import ManualBackup, RestoreOperation
 from environments import store
-from environments.models import Environment, EnvironmentType, RowVersion
+from environments.models import Environment, EnvironmentType
 from environments.services import system_retention
 from portal import permissions
 from portal.errors import Refused
@@ -324,25 +324,11 @@ def production_nearby(user: User, source: Environment) -> bool:
 
 def overwrite_summary(source: Environment, moment: datetime.datetime, target: Environment) -> dict:
     """Per table: the target's rows now and after the restore; its changes since the moment."""
-    after_snapshot = store.as_of(source, moment)
-    after_tables = {t.pk: t for t in after_snapshot.tables()}
-    after = dict(
-        RowVersion.objects.filter(table__in=list(after_tables))
-        .filter(store.live_at(moment))
-        .values("table_id")
-        .annotate(n=Count("key"))
-        .values_list("table_id", "n")
-    )
-    now_tables = {t.pk: t for t in store.current(target).tables()}
-    now = dict(
-        RowVersion.objects.filter(table__in=list(now_tables), valid_to__isnull=True)
-        .values("table_id")
-        .annotate(n=Count("key"))
-        .values_list("table_id", "n")
-    )
+    after_tables = {t.pk: t for t in store.as_of(source, moment).tables()}
+    after = store.rows_at(after_tables.values(), moment)
     rows: dict[str, dict] = {}
-    for pk, t in now_tables.items():
-        rows[t.name] = {"name": t.display_name, "now": now.get(pk, 0), "after": 0}
+    for t in store.current(target).tables():
+        rows[t.name] = {"name": t.display_name, "now": t.live_rows, "after": 0}
     for pk, t in after_tables.items():
         rows.setdefault(t.name, {"name": t.display_name, "now": 0, "after": 0})
         rows[t.name]["after"] = after.get(pk, 0)

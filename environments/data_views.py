@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Q, TextField
+from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -53,15 +53,7 @@ def _base_context(request: HtmxHttpRequest, env: Environment) -> dict:
 @require_GET
 def table_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     env = _get_environment_for_data(request, slug)
-    tables = list(store.current(env).tables())
-    counts = dict(
-        RowVersion.objects.filter(table__in=tables, valid_to__isnull=True)
-        .values("table_id")
-        .annotate(n=Count("key"))
-        .values_list("table_id", "n")
-    )
-    for table in tables:
-        table.row_count = counts.get(table.pk, 0)
+    tables = store.current(env).tables()
     return render(
         request, "environments/data/tables.html", {**_base_context(request, env), "tables": tables}
     )

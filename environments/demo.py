@@ -26,7 +26,7 @@ from environments.models import (
     Generation,
     RowVersion,
 )
-from environments.store import hour_of
+from environments.store import hour_of, recount, version_size
 
 INDUSTRIES = ["Manufacturing", "Retail", "Healthcare", "Finance", "Education", "Energy", "Media"]
 STAGES = ["Qualify", "Develop", "Propose", "Close won", "Close lost"]
@@ -220,13 +220,24 @@ def _row_versions(
     for moment in moments:
         if moment <= start:
             continue
-        yield RowVersion(table=table, key=key, valid_from=start, valid_to=moment, values=current)
+        yield _version(table, key, start, moment, current)
         fresh = rng.choice(pool)
         field = rng.choice(spec.mutable)
         current = {**current, field: fresh[field]}
         start = moment
     end = deleted_at if deleted_at is not None and deleted_at > start else None
-    yield RowVersion(table=table, key=key, valid_from=start, valid_to=end, values=current)
+    yield _version(table, key, start, end, current)
+
+
+def _version(table, key, valid_from, valid_to, values) -> RowVersion:
+    return RowVersion(
+        table=table,
+        key=key,
+        valid_from=valid_from,
+        valid_to=valid_to,
+        values=values,
+        size=version_size(key, values),
+    )
 
 
 def load_table(
@@ -329,3 +340,4 @@ def load_environment(
         )
         environment.last_change_at = now
         environment.save(update_fields=["last_change_at"])
+        recount(environment)

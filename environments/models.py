@@ -139,6 +139,12 @@ class DataTable(models.Model):
     columns = models.JSONField()
     valid_from = models.DateTimeField()
     valid_to = models.DateTimeField(null=True, blank=True)
+    # Figures the store keeps in each write's own transaction, so that no page counts rows:
+    # the open versions (the table's rows while it is live) and the closed ones (history).
+    live_rows = models.PositiveBigIntegerField(default=0)
+    live_bytes = models.PositiveBigIntegerField(default=0)
+    closed_versions = models.PositiveBigIntegerField(default=0)
+    closed_bytes = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -172,6 +178,9 @@ class RowVersion(models.Model):
     valid_from = models.DateTimeField()
     valid_to = models.DateTimeField(null=True, blank=True)
     values = models.JSONField(encoder=UnicodeJSONEncoder)
+    # Bytes of the key and the values' JSON text, fixed when the version is written: the
+    # storage figures add and subtract it, so they never need to measure rows again.
+    size = models.PositiveIntegerField(default=0)
 
     class Meta:
         # Not "ordering": the composite key already gives (key, valid_from) order inside a table.
@@ -179,6 +188,27 @@ class RowVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} @ {self.valid_from:%Y-%m-%d %H:%M:%S}"
+
+
+class TableCount(models.Model):
+    """A table's row count after a write that changed it: the count at any moment T is the
+    newest entry at or before T (one index probe), which the overwrite preview and the restore's
+    progress read instead of counting the rows live at T."""
+
+    # The unique (table, at) index serves every lookup; no second one on table.
+    table = models.ForeignKey(
+        DataTable, on_delete=models.CASCADE, db_index=False, related_name="counts"
+    )
+    at = models.DateTimeField()
+    rows = models.PositiveBigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["table", "at"], name="one_table_count_per_ts")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.table} {self.at:%Y-%m-%d %H:%M:%S}: {self.rows}"
 
 
 class Activity(models.Model):

@@ -10,15 +10,16 @@ at the moment and then its tables and rows, so reading one environment never sca
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
+import json
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Count, F, Q, QuerySet, Subquery, Sum, TextField
-from django.db.models.functions import Cast, Coalesce, Length
+from django.db import connection, transaction
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from environments import columns as cols
@@ -30,6 +31,7 @@ from environments.models import (
     EnvironmentState,
     Generation,
     RowVersion,
+    TableCount,
 )
 from portal.errors import Refused
 
@@ -110,6 +112,8 @@ class ChangeSet:
         self.generation = generation
         self.ts = ts
         self.changes = 0
+        # Per table touched: [live rows, live bytes, closed versions, closed bytes] to add.
+        self._figures: dict[int, list[int]] = {}
 
     # -- tables --
     def table(self, name: str) -> DataTable:
@@ -137,7 +141,9 @@ class ChangeSet:
 
     def drop_table(self, table: DataTable) -> None:
         self._check_table(table)
+        table.refresh_from_db(fields=["live_rows", "live_bytes"])
         RowVersion.objects.filter(table=table, valid_to__isnull=True).update(valid_to=self.ts)
+        self._count(table, -table.live_rows, -table.live_bytes, table.live_rows, table.live_bytes)
         table.valid_to = self.ts
         table.save(update_fields=["valid_to"])
 
@@ -154,8 +160,10 @@ class ChangeSet:
         if self._current_version(table, key) is not None:
             raise ValidationError({"key": f"A row with key {key!r} already exists."})
         self.changes += 1
+        size = version_size(key, clean)
+        self._count(table, 1, size)
         return RowVersion.objects.create(
-            table=table, key=key, valid_from=self.ts, valid_to=None, values=clean
+            table=table, key=key, valid_from=self.ts, valid_to=None, values=clean, size=size
         )
 
     def update_row(self, table: DataTable, key: str, values: dict[str, Any]) -> RowVersion:
@@ -165,14 +173,17 @@ class ChangeSet:
         if version.values == clean:
             return version
         self.changes += 1
+        size = version_size(key, clean)
         if version.valid_from == self.ts:
             # Made earlier in this same transaction: nobody can have seen it, so amend it.
-            RowVersion.objects.filter(pk=version.pk).update(values=clean)
-            version.values = clean
+            RowVersion.objects.filter(pk=version.pk).update(values=clean, size=size)
+            self._count(table, 0, size - version.size)
+            version.values, version.size = clean, size
             return version
         RowVersion.objects.filter(pk=version.pk).update(valid_to=self.ts)
+        self._count(table, 0, size - version.size, 1, version.size)
         return RowVersion.objects.create(
-            table=table, key=key, valid_from=self.ts, valid_to=None, values=clean
+            table=table, key=key, valid_from=self.ts, valid_to=None, values=clean, size=size
         )
 
     def delete_row(self, table: DataTable, key: str) -> None:
@@ -181,10 +192,39 @@ class ChangeSet:
         self.changes += 1
         if version.valid_from == self.ts:
             RowVersion.objects.filter(pk=version.pk).delete()
+            self._count(table, -1, -version.size)
         else:
             RowVersion.objects.filter(pk=version.pk).update(valid_to=self.ts)
+            self._count(table, -1, -version.size, 1, version.size)
+
+    def save_figures(self) -> None:
+        """Add this transaction's changes to the tables' stored figures, and record the new row
+        count of each table whose count changed (called by `changes()` before it commits)."""
+        for pk, (rows, live_bytes, closed, closed_bytes) in self._figures.items():
+            DataTable.objects.filter(pk=pk).update(
+                live_rows=F("live_rows") + rows,
+                live_bytes=F("live_bytes") + live_bytes,
+                closed_versions=F("closed_versions") + closed,
+                closed_bytes=F("closed_bytes") + closed_bytes,
+            )
+        recount = [pk for pk, figures in self._figures.items() if figures[0]]
+        if recount:
+            TableCount.objects.bulk_create(
+                TableCount(table_id=pk, at=self.ts, rows=rows)
+                for pk, rows in DataTable.objects.filter(pk__in=recount).values_list(
+                    "pk", "live_rows"
+                )
+            )
+        self._figures.clear()
 
     # -- helpers --
+    def _count(
+        self, table: DataTable, rows: int, live_bytes: int, closed: int = 0, closed_bytes: int = 0
+    ) -> None:
+        figures = self._figures.setdefault(table.pk, [0, 0, 0, 0])
+        for i, delta in enumerate((rows, live_bytes, closed, closed_bytes)):
+            figures[i] += delta
+
     def _check_table(self, table: DataTable) -> None:
         if table.generation_id != self.generation.pk or table.valid_to is not None:
             raise StoreError(f"Table {table.display_name} is not part of the live data.")
@@ -228,6 +268,7 @@ def changes(environment: Environment) -> Iterator[ChangeSet]:
         ts = next_timestamp(env)
         changeset = ChangeSet(env, generation, ts)
         yield changeset
+        changeset.save_figures()
         env.last_change_at = ts
         env.save(update_fields=["last_change_at"])
         record_activity(env, ts, changeset.changes)
@@ -339,15 +380,71 @@ class Storage:
 
 
 def storage_used(environment: Environment) -> Storage:
-    """Bytes of row values held now and in history (all generations), in one query."""
-    size = Length(Cast("values", TextField())) + Length("key")
-    is_current = Q(valid_to__isnull=True, table__generation__valid_to__isnull=True) & Q(
-        table__valid_to__isnull=True
+    """Bytes of row values held now and in history (all generations): a sum over the
+    environment's tables' stored figures, however many rows they hold."""
+    is_current = Q(valid_to__isnull=True, generation__valid_to__isnull=True)
+    figures = DataTable.objects.filter(generation__environment=environment).aggregate(
+        current_rows=Coalesce(Sum("live_rows", filter=is_current), 0),
+        current_bytes=Coalesce(Sum("live_bytes", filter=is_current), 0),
+        all_versions=Coalesce(Sum(F("live_rows") + F("closed_versions")), 0),
+        all_bytes=Coalesce(Sum(F("live_bytes") + F("closed_bytes")), 0),
     )
-    figures = RowVersion.objects.filter(table__generation__environment=environment).aggregate(
-        current_rows=Count("key", filter=is_current),
-        current_bytes=Coalesce(Sum(size, filter=is_current), 0),
-        history_versions=Count("key", filter=~is_current),
-        history_bytes=Coalesce(Sum(size, filter=~is_current), 0),
+    return Storage(
+        current_rows=figures["current_rows"],
+        current_bytes=figures["current_bytes"],
+        history_versions=figures["all_versions"] - figures["current_rows"],
+        history_bytes=figures["all_bytes"] - figures["current_bytes"],
     )
-    return Storage(**figures)
+
+
+def rows_at(tables: Iterable[DataTable], moment: datetime.datetime) -> dict[int, int]:
+    """{table pk: rows live at `moment`} from the stored counts: one index probe per table."""
+    pks = [t.pk for t in tables]
+    newest = TableCount.objects.filter(table=OuterRef("pk"), at__lte=moment).order_by("-at")
+    return dict(
+        DataTable.objects.filter(pk__in=pks)
+        .annotate(n=Coalesce(Subquery(newest.values("rows")[:1]), 0))
+        .values_list("pk", "n")
+    )
+
+
+def version_size(key: str, values: dict[str, Any]) -> int:
+    return len(key.encode()) + len(json.dumps(values, cls=cols.UnicodeJSONEncoder).encode())
+
+
+def recount(environment: Environment | None = None) -> None:
+    """Rebuild the stored figures from the versions themselves, in set-based SQL: after data
+    was written around the store (the demo's history, a migration, a benchmark's bulk load).
+    The store keeps them itself on every write; tests compare the two."""
+    tables = DataTable.objects.all()
+    if environment is not None:
+        tables = tables.filter(generation__environment=environment)
+    versions = RowVersion.objects.filter(table=OuterRef("pk"))
+
+    def total(qs: QuerySet, aggregate: Count | Sum) -> Coalesce:
+        return Coalesce(Subquery(qs.values("table").annotate(n=aggregate).values("n")), 0)
+
+    live, closed = versions.filter(valid_to__isnull=True), versions.filter(valid_to__isnull=False)
+    tables.update(
+        live_rows=total(live, Count("*")),
+        live_bytes=total(live, Sum("size")),
+        closed_versions=total(closed, Count("*")),
+        closed_bytes=total(closed, Sum("size")),
+    )
+    TableCount.objects.filter(table__in=tables).delete()
+    # Each version adds one row at valid_from and takes it away at valid_to; the count after
+    # each moment is the running sum of those steps (moments that change nothing are left out).
+    ids, params = tables.values("pk").query.sql_with_params()
+    q = connection.ops.quote_name
+    rv, tc = RowVersion._meta.db_table, TableCount._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {tc} ({q('table_id')}, {q('at')}, {q('rows')}) "
+            f"SELECT t, at, SUM(SUM(d)) OVER (PARTITION BY t ORDER BY at) FROM ("
+            f"SELECT {q('table_id')} AS t, {q('valid_from')} AS at, 1 AS d FROM {rv} "
+            f"WHERE {q('table_id')} IN ({ids}) "
+            f"UNION ALL SELECT {q('table_id')}, {q('valid_to')}, -1 FROM {rv} "
+            f"WHERE {q('valid_to')} IS NOT NULL AND {q('table_id')} IN ({ids})"
+            f") steps GROUP BY t, at HAVING SUM(d) <> 0",
+            [*params, *params],
+        )

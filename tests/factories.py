@@ -2,10 +2,11 @@ import datetime
 
 import factory
 import time_machine
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from environments import services, store
-from environments.models import Environment, EnvironmentType, Membership
+from environments.models import DataTable, Environment, EnvironmentType, Membership, RowVersion
 from portal.models import User
 
 ACCOUNT_COLUMNS = [
@@ -97,3 +98,41 @@ def build_history(env):
     with time_machine.travel(ago(days=1), tick=False):
         store.row_delete(environment=env, table_name="accounts", key="a")
     return accounts, contacts
+
+
+# -- the store's kept figures against a count of the versions themselves ---------------------
+
+
+def assert_stored_figures(env, moments=()):
+    """The figures the store keeps (per table: live rows and bytes, closed versions and bytes,
+    and the row count at each moment) equal what counting the versions gives."""
+    tables = DataTable.objects.filter(generation__environment=env)
+    for table in tables:
+        versions = RowVersion.objects.filter(table=table)
+        counted = versions.aggregate(
+            live_rows=Count("key", filter=Q(valid_to__isnull=True)),
+            live_bytes=Sum("size", filter=Q(valid_to__isnull=True), default=0),
+            closed_versions=Count("key", filter=Q(valid_to__isnull=False)),
+            closed_bytes=Sum("size", filter=Q(valid_to__isnull=False), default=0),
+        )
+        kept = {name: getattr(table, name) for name in counted}
+        assert kept == counted, table
+        for version in versions:
+            assert version.size == store.version_size(version.key, version.values)
+    for moment in moments:
+        live = store.as_of(env, moment).tables()
+        expected = {
+            t.pk: RowVersion.objects.filter(table=t).filter(store.live_at(moment)).count()
+            for t in live
+        }
+        assert store.rows_at(live, moment) == expected, moment
+    is_current = Q(valid_to__isnull=True, table__valid_to__isnull=True) & Q(
+        table__generation__valid_to__isnull=True
+    )
+    every = RowVersion.objects.filter(table__generation__environment=env)
+    assert store.storage_used(env) == store.Storage(
+        current_rows=every.filter(is_current).count(),
+        current_bytes=every.filter(is_current).aggregate(n=Sum("size", default=0))["n"],
+        history_versions=every.exclude(is_current).count(),
+        history_bytes=every.exclude(is_current).aggregate(n=Sum("size", default=0))["n"],
+    )

@@ -23,7 +23,7 @@ def url(name, **kwargs):
 
 def test_the_tables_page_lists_tables_with_row_counts(login, maker, rows):
     response = login(maker).get(url("tables"))
-    assert response.context["tables"][0].row_count == 30
+    assert response.context["tables"][0].live_rows == 30
 
 
 def test_rows_are_paged_and_searchable(login, maker, rows, settings):
