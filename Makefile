@@ -10,11 +10,17 @@ TEST_STAMP := $(VENV)/.test-installed-$(shell cat requirements.lock requirements
 NODE_STAMP := node_modules/.installed
 HOST    ?= 127.0.0.1
 PORT    ?= 8000
+# make serve: gunicorn's worker processes (2 x cores + 1, as gunicorn suggests) and the host names
+# the portal answers to (set ALLOWED_HOSTS to the public name behind a proxy).
+WORKERS ?= $(shell echo $$(( 2 * $$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1) + 1 )))
+ALLOWED_HOSTS ?= $(HOST)
 
-.PHONY: help run test lint install install-test worker lock check clean
+.PHONY: help run serve test lint install install-test worker lock check clean
 
 help:
 	@echo "make run    install, migrate, load the demo data once and serve http://$(HOST):$(PORT)"
+	@echo "make serve  production settings: migrate, collect static files, gunicorn ($(WORKERS) workers)"
+	@echo "            and the task worker on http://$(HOST):$(PORT) (SECRET_KEY: see README)"
 	@echo "make test   install and run the whole test suite (SQLite, or PostgreSQL with DATABASE_URL)"
 	@echo "make lint   ruff check and ruff format --check"
 	@echo "make check  Django's deployment checks with production-like settings"
@@ -67,6 +73,15 @@ NODE_DEPS := $(NODE_STAMP)
 NO_NPM_ARGS :=
 endif
 
+# The task worker in the background, started again whenever it stops. On TERM the loop stops at
+# once and kills its worker (or its pause) with it, so no worker outlives the server.
+define worker_loop
+( trap 'kill $$(jobs -p) 2>/dev/null; exit' TERM; \
+  while true; do $(1) $(PY) manage.py worker --no-reload & wait $$!; \
+    echo "The worker stopped; starting it again in 1 s." >&2; sleep 1 & wait $$!; done ) & worker=$$!; \
+trap 'kill $$worker 2>/dev/null' EXIT INT TERM;
+endef
+
 run: install
 	@mkdir -p var
 	DEBUG=true $(PY) manage.py migrate --no-input
@@ -76,10 +91,31 @@ run: install
 	@echo "  A background worker (manage.py worker) runs restores and keeps house; it is"
 	@echo "  started again if it stops. Ctrl-C stops both."
 	@echo ""
-	@( while true; do DEBUG=true $(PY) manage.py worker --no-reload; \
-	     echo "The worker stopped; starting it again in 1 s." >&2; sleep 1; done ) & worker=$$!; \
-	trap 'pkill -P $$worker 2>/dev/null; kill $$worker 2>/dev/null' EXIT INT TERM; \
+	@$(call worker_loop,DEBUG=true) \
 	DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
+
+# Production settings (DEBUG off): SECRET_KEY from the environment, or one generated once into
+# var/secret_key; ALLOWED_HOSTS=$(ALLOWED_HOSTS); DATABASE_URL as for the rest. Static files are
+# collected (hashed names) and served by whitenoise from gunicorn; no demo data. The worker loop
+# is make run's.
+serve: install
+	@mkdir -p var
+	@if [ -z "$$SECRET_KEY" ] && [ ! -s var/secret_key ]; then \
+	  ( umask 077; $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > var/secret_key ); \
+	  echo "No SECRET_KEY given: generated one into var/secret_key (used from now on)."; \
+	fi
+	@export DEBUG=false ALLOWED_HOSTS='$(ALLOWED_HOSTS)' SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}"; \
+	$(PY) manage.py migrate --no-input && \
+	$(PY) manage.py collectstatic --no-input || exit 1; \
+	echo ""; \
+	echo "  Portal: http://$(HOST):$(PORT)/ (gunicorn, $(WORKERS) workers; ALLOWED_HOSTS=$(ALLOWED_HOSTS))"; \
+	echo "  It redirects plain HTTP to HTTPS: put a TLS proxy in front that sets X-Forwarded-Proto,"; \
+	echo "  or try it without one: make serve SECURE_SSL_REDIRECT=false"; \
+	echo "  A background worker (manage.py worker) runs restores and keeps house; it is"; \
+	echo "  started again if it stops. Ctrl-C stops both."; \
+	echo ""; \
+	$(call worker_loop,) \
+	$(PY) -m gunicorn -c portal/gunicorn.conf.py --bind $(HOST):$(PORT) --workers $(WORKERS)
 
 test: install-test $(NODE_DEPS)
 	@if [ -n '$(NO_NPM_ARGS)' ]; then echo "npm is not installed: the browser tests (axe-core from npm) are left out. Install npm (apt-get install npm) to run them."; fi
