@@ -96,8 +96,8 @@ def _copy_rows_sql() -> str:
     q = connection.ops.quote_name
     insert = (
         f"INSERT INTO {rv} ({q('table_id')}, {q('key')}, {q('valid_from')}, {q('valid_to')}, "
-        f"{q('values')}, {q('size')}) "
-        f"SELECT %s, {q('key')}, %s, NULL, {q('values')}, {q('size')} FROM {rv} "
+        f"{q('values')}, {q('size')}, {q('title')}) "
+        f"SELECT %s, {q('key')}, %s, NULL, {q('values')}, {q('size')}, {q('title')} FROM {rv} "
         f"WHERE {q('table_id')} = %s AND {q('valid_from')} <= %s "
         f"AND ({q('valid_to')} IS NULL OR {q('valid_to')} > %s) "
         f"ORDER BY {q('key')}"

@@ -29,6 +29,21 @@ class UnicodeJSONEncoder(DjangoJSONEncoder):
         super().__init__(*args, **kwargs)
 
 
+TITLE_LENGTH = 100
+
+
+def title_column(columns: list[dict]) -> dict | None:
+    """The column the data browser's search looks in: the table's first text or email column,
+    like a primary name column."""
+    return next((c for c in columns if c["type"] in ("text", "email")), None)
+
+
+def title(columns: list[dict], values: dict[str, Any]) -> str:
+    column = title_column(columns)
+    value = values.get(column["name"]) if column else None
+    return str(value)[:TITLE_LENGTH] if value else ""
+
+
 def validate_columns(columns: Any) -> list[dict]:
     """Check a table definition; return it normalised. Raises ValidationError."""
     if not isinstance(columns, list) or not columns:

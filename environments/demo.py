@@ -237,6 +237,7 @@ def _version(table, key, valid_from, valid_to, values) -> RowVersion:
         valid_to=valid_to,
         values=values,
         size=version_size(key, values),
+        title=cols.title(table.columns, values),
     )
 
 

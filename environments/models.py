@@ -181,6 +181,9 @@ class RowVersion(models.Model):
     # Bytes of the key and the values' JSON text, fixed when the version is written: the
     # storage figures add and subtract it, so they never need to measure rows again.
     size = models.PositiveIntegerField(default=0)
+    # The value of the table's title column (columns.title_column), cut to TITLE_LENGTH: what
+    # the data browser's search looks up, by prefix, in an index of the live versions.
+    title = models.CharField(max_length=100, default="", blank=True)
 
     class Meta:
         # Not "ordering": the composite key already gives (key, valid_from) order inside a table.

@@ -163,7 +163,13 @@ class ChangeSet:
         size = version_size(key, clean)
         self._count(table, 1, size)
         return RowVersion.objects.create(
-            table=table, key=key, valid_from=self.ts, valid_to=None, values=clean, size=size
+            table=table,
+            key=key,
+            valid_from=self.ts,
+            valid_to=None,
+            values=clean,
+            size=size,
+            title=cols.title(table.columns, clean),
         )
 
     def update_row(self, table: DataTable, key: str, values: dict[str, Any]) -> RowVersion:
@@ -176,14 +182,22 @@ class ChangeSet:
         size = version_size(key, clean)
         if version.valid_from == self.ts:
             # Made earlier in this same transaction: nobody can have seen it, so amend it.
-            RowVersion.objects.filter(pk=version.pk).update(values=clean, size=size)
+            RowVersion.objects.filter(pk=version.pk).update(
+                values=clean, size=size, title=cols.title(table.columns, clean)
+            )
             self._count(table, 0, size - version.size)
             version.values, version.size = clean, size
             return version
         RowVersion.objects.filter(pk=version.pk).update(valid_to=self.ts)
         self._count(table, 0, size - version.size, 1, version.size)
         return RowVersion.objects.create(
-            table=table, key=key, valid_from=self.ts, valid_to=None, values=clean, size=size
+            table=table,
+            key=key,
+            valid_from=self.ts,
+            valid_to=None,
+            values=clean,
+            size=size,
+            title=cols.title(table.columns, clean),
         )
 
     def delete_row(self, table: DataTable, key: str) -> None:

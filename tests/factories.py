@@ -5,6 +5,7 @@ import time_machine
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from environments import columns as cols
 from environments import services, store
 from environments.models import DataTable, Environment, EnvironmentType, Membership, RowVersion
 from portal.models import User
@@ -119,6 +120,7 @@ def assert_stored_figures(env, moments=()):
         assert kept == counted, table
         for version in versions:
             assert version.size == store.version_size(version.key, version.values)
+            assert version.title == cols.title(table.columns, version.values)
     for moment in moments:
         live = store.as_of(env, moment).tables()
         expected = {
