@@ -6,7 +6,9 @@ In ONE transaction on the default connection:
   3. end the target's live generation at ts and start a new one (two row changes, however
      many rows the target holds: old versions are never rewritten);
   4. for each source table live at the moment, one `INSERT ... SELECT` copies the rows live
-     at the moment into the new generation, in key order (the primary key's order);
+     at the moment into the new generation's table, in key order: on PostgreSQL into a new
+     partition with no index yet, whose indexes are built once the rows are in and which is
+     attached at the end (environments.layout);
   5. set the target Ready, in administration mode, renamed if asked; mark the operation
      succeeded.
 Progress goes through a second connection (settings.RESTORE_PROGRESS_DATABASE) so the web
@@ -27,7 +29,7 @@ from django.utils import timezone
 
 from backups.models import ManualBackup, RestoreOperation
 from backups.selectors import manual_retention, system_retention
-from environments import store
+from environments import layout, store
 from environments.models import (
     DataTable,
     Environment,
@@ -91,11 +93,11 @@ def after_table_copied(operation: RestoreOperation, table: DataTable) -> None:
     """A seam for tests that inject a failure in the middle of the copy."""
 
 
-def _copy_rows_sql() -> str:
-    rv = RowVersion._meta.db_table
+def _copy_rows_sql(into: str) -> str:
+    rv = connection.ops.quote_name(RowVersion._meta.db_table)
     q = connection.ops.quote_name
     insert = (
-        f"INSERT INTO {rv} ({q('table_id')}, {q('key')}, {q('valid_from')}, {q('valid_to')}, "
+        f"INSERT INTO {into} ({q('table_id')}, {q('key')}, {q('valid_from')}, {q('valid_to')}, "
         f"{q('values')}, {q('size')}, {q('title')}) "
         f"SELECT %s, {q('key')}, %s, NULL, {q('values')}, {q('size')}, {q('title')} FROM {rv} "
         f"WHERE {q('table_id')} = %s AND {q('valid_from')} <= %s "
@@ -111,12 +113,16 @@ def _copy_rows_sql() -> str:
     return insert
 
 
-def _copy_rows(new_table: DataTable, table: DataTable, ts, moment) -> tuple[int, int]:
+def _copy_rows(
+    loader: layout.Loader, new_table: DataTable, table: DataTable, ts, moment
+) -> tuple[int, int]:
     """Copy `table`'s rows live at `moment` into `new_table`; returns (rows, bytes)."""
     adapt = connection.ops.adapt_datetimefield_value
+    into = loader.target(new_table.pk)
     with connection.cursor() as cursor:
         cursor.execute(
-            _copy_rows_sql(), [new_table.pk, adapt(ts), table.pk, adapt(moment), adapt(moment)]
+            _copy_rows_sql(into),
+            [new_table.pk, adapt(ts), table.pk, adapt(moment), adapt(moment)],
         )
         if connection.vendor == "postgresql":
             rows, size = cursor.fetchone()
@@ -201,6 +207,7 @@ def _overwrite(op: RestoreOperation) -> None:
         )
 
         copied = 0
+        loader = layout.Loader()
         for done, table in enumerate(tables, start=1):
             new_table = DataTable.objects.create(
                 generation=generation,
@@ -209,7 +216,7 @@ def _overwrite(op: RestoreOperation) -> None:
                 columns=table.columns,
                 valid_from=ts,
             )
-            rows, size = _copy_rows(new_table, table, ts, moment)
+            rows, size = _copy_rows(loader, new_table, table, ts, moment)
             DataTable.objects.filter(pk=new_table.pk).update(live_rows=rows, live_bytes=size)
             if rows:
                 TableCount.objects.create(table=new_table, at=ts, rows=rows)
@@ -218,6 +225,7 @@ def _overwrite(op: RestoreOperation) -> None:
             after_table_copied(op, table)
 
         _progress(op, phase=RestoreOperation.Phase.FINISHING)
+        loader.finish()  # the new partitions' indexes, then attached
         details_before = {
             "before_name": target.name,
             "before_security_group": target.security_group,

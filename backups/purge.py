@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from backups.models import ManualBackup, RestoreOperation
 from backups.selectors import restorable_window
+from environments import layout
 from environments.models import (
     Activity,
     ChangeBatch,
@@ -60,9 +61,11 @@ def _purge_environment(env: Environment, floor: datetime.datetime, result: Purge
             Q(generation__in=old_generations) | Q(valid_to__lte=floor),
             generation__environment=env,
         )
-        old_ids = list(old_tables.values_list("id", flat=True))
-        kept = DataTable.objects.filter(generation__environment=env).exclude(pk__in=old_ids)
-        expired = RowVersion.objects.filter(table__in=kept, valid_to__lte=floor)
+        old = dict(old_tables.values_list("id").annotate(n=F("live_rows") + F("closed_versions")))
+        kept = DataTable.objects.filter(generation__environment=env).exclude(pk__in=old)
+        kept_ids = list(kept.values_list("id", flat=True))
+        # Each query names its tables, so that PostgreSQL reads only their partitions.
+        expired = RowVersion.objects.filter(table_id__in=kept_ids, valid_to__lte=floor)
         # The kept tables' figures lose what goes, in the same transaction as the delete.
         for pk, n, size in (
             expired.values("table_id")
@@ -72,9 +75,13 @@ def _purge_environment(env: Environment, floor: datetime.datetime, result: Purge
             DataTable.objects.filter(pk=pk).update(
                 closed_versions=F("closed_versions") - n, closed_bytes=F("closed_bytes") - size
             )
-        versions, _ = RowVersion.objects.filter(
-            Q(table_id__in=old_ids) | Q(table__in=kept, valid_to__lte=floor)
-        ).delete()
+        versions, _ = expired.delete()
+        # Whole tables go at once: their partitions emptied (their figures say how many).
+        if layout.partitioned():
+            layout.empty_partitions(old)
+            versions += sum(old.values())
+        else:
+            versions += RowVersion.objects.filter(table_id__in=list(old)).delete()[0]
         # Row counts older than the floor answer no question any more, except each table's
         # newest one at or before it (the count at the floor itself).
         TableCount.objects.filter(
@@ -85,7 +92,7 @@ def _purge_environment(env: Environment, floor: datetime.datetime, result: Purge
                 .values("at")[:1]
             ),
         ).delete()
-        tables, _ = DataTable.objects.filter(pk__in=old_ids).delete()
+        tables, _ = DataTable.objects.filter(pk__in=list(old)).delete()
         generations, _ = old_generations.delete()
         Activity.objects.filter(
             environment=env, hour__lt=floor - datetime.timedelta(hours=1)
@@ -133,6 +140,7 @@ def backups_purge(
     result.backups_deleted, _ = expired.delete()
     for env in Environment.objects.all():
         _purge_environment(env, history_floor(env, now), result)
+    layout.drop_orphan_partitions()
     audit_record(
         action="purge",
         actor=actor,

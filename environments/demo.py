@@ -18,6 +18,7 @@ import factory.random
 from django.db import transaction
 
 from environments import columns as cols
+from environments import layout
 from environments.models import (
     Activity,
     ChangeBatch,
@@ -264,6 +265,7 @@ def load_table(
         columns=cols.validate_columns(spec.columns),
         valid_from=since,
     )
+    layout.add_partitions([table.pk])
     # Faker is slow (~0.3 ms a row); past 300 rows recycle a pool of made values.
     pool = [_stored(spec, spec.factory()) for _ in range(min(rows, 300))]
     first_hour = since + datetime.timedelta(hours=1)

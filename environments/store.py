@@ -23,6 +23,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from environments import columns as cols
+from environments import layout
 from environments.models import (
     Activity,
     ChangeBatch,
@@ -131,13 +132,15 @@ class ChangeSet:
             generation=self.generation, name=name, valid_to__isnull=True
         ).exists():
             raise ValidationError({"name": f"A table named {name!r} already exists."})
-        return DataTable.objects.create(
+        table = DataTable.objects.create(
             generation=self.generation,
             name=name,
             display_name=display_name.strip() or name,
             columns=cols.validate_columns(columns),
             valid_from=self.ts,
         )
+        layout.add_partitions([table.pk])
+        return table
 
     def drop_table(self, table: DataTable) -> None:
         self._check_table(table)
