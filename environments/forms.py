@@ -1,5 +1,7 @@
 from django import forms
+from django.core.validators import RegexValidator
 
+from environments import columns as cols
 from environments.models import EnvironmentType
 
 SORTABLE = {
@@ -51,11 +53,67 @@ class SwitchForm(forms.Form):
         return self.cleaned_data["enabled"] == "on"
 
 
-class RowSearchForm(forms.Form):
+class KeyField(forms.CharField):
+    """A row key, as the store makes them (columns.KEY_RE): checked before it reaches a query,
+    since PostgreSQL refuses some characters (a NUL byte) and keys are never longer than 64."""
+
+    default_error_messages = {
+        "invalid": "A key is letters, digits, '.', '_' or '-' (at most 64), starting with a "
+        "letter or digit."
+    }
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(required=False, **kwargs)
+        self.validators.append(RegexValidator(cols.KEY_RE, self.error_messages["invalid"]))
+        self.widget.attrs.update(maxlength="64", spellcheck="false", autocomplete="off")
+
+
+class RowListForm(forms.Form):
+    """What the row list shows: a search (`q`) and where its page starts. Pages go by key
+    (keyset): `after` / `before` a key, or `from` a key on; a search's pages go by its sort
+    order, so its links also carry the upper-cased title (`after_title` / `before_title`)."""
+
     q = forms.CharField(
         label="Search rows",
         required=False,
         max_length=100,
         widget=forms.TextInput(attrs={"type": "search"}),
     )
-    page = forms.IntegerField(required=False, min_value=1)
+    after = KeyField()
+    before = KeyField()
+    after_title = forms.CharField(required=False, max_length=cols.TITLE_LENGTH, strip=False)
+    before_title = forms.CharField(required=False, max_length=cols.TITLE_LENGTH, strip=False)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # "from" is a Python keyword, so the field cannot be declared in the class body.
+        self.fields["from"] = KeyField(label="Go to key")
+        self.order_fields(["q", "from"])
+
+    def clean_q(self) -> str:
+        return self.cleaned_data["q"].strip()
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("q"):
+            for side in ("after", "before"):
+                if side not in self.errors and bool(data.get(side)) != bool(
+                    data.get(f"{side}_title")
+                ):
+                    self.add_error(side, "It lacks the key or the title of its row.")
+                    data.pop(f"{side}_title", None)
+        return data
+
+    def problems(self) -> list[str]:
+        """The errors, in words that say which part of the address was not used."""
+        names = {
+            "q": "The search",
+            "from": "The key to go to",
+            "after": "The page link",
+            "before": "The page link",
+            "after_title": "The page link",
+            "before_title": "The page link",
+        }
+        return [
+            f"{names[name]} was ignored: {' '.join(errors)}" for name, errors in self.errors.items()
+        ]

@@ -81,6 +81,18 @@
     if (button) button.focus();
   });
 
+  // Paging a list (data-pager links): the swap replaces the link that had the focus, so put
+  // the focus on the same link of the new page (Next stays on Next), else on its neighbour.
+  document.body.addEventListener("htmx:afterSettle", function (event) {
+    var elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+    var which = elt && elt.getAttribute && elt.getAttribute("data-pager");
+    var region = which && document.querySelector(elt.getAttribute("hx-target"));
+    if (!region) return;
+    var link = region.querySelector("[data-pager='" + which + "']") ||
+      region.querySelector("[data-pager=previous], [data-pager=next]");
+    if (link) link.focus();
+  });
+
   // Dialogs delivered by htmx open as modal dialogs: focus inside, Esc closes.
   function openDialogs(root) {
     var dialogs = (root || document).querySelectorAll("dialog[data-modal][open]");
