@@ -21,7 +21,7 @@ from django_tasks_db.models import DBTaskResult
 
 from backups import engine, restores
 from backups.models import RestoreOperation
-from environments import store
+from environments import layout, store
 from portal.errors import Conflict
 from tests.backups.workers import (
     POSTGRES_ONLY,
@@ -189,19 +189,27 @@ def test_a_worker_killed_after_claiming_the_task_frees_the_target(admin, pair):
         _stop(replacement)
 
 
+# The restore's copy, as pg_stat_activity shows it: an insert into a new table's partition.
+COPY_STATEMENT = 'INSERT INTO "environments_rowversion_t'
+
+
 @contextlib.contextmanager
 def _held_mid_copy(op: RestoreOperation):
-    """A worker that took `op` and is inside its copy, held there (its INSERT waits on a lock
-    of the test's) until the block ends; yields the worker process. If the block leaves it
-    alive, the restore is let go and run to its end."""
+    """A worker that took `op` and is inside its copy, held there (its INSERT waits on the
+    test's lock of the source's partitions) until the block ends; yields the worker process.
+    If the block leaves it alive, the restore is let go and run to its end."""
     lock = blocker()
     worker = _start_worker()
+    # The copy reads the source's tables, each from its own partition (environments.layout).
+    partitions = ", ".join(
+        layout.partition_name(t.pk) for t in store.as_of(op.source, op.moment).tables()
+    )
     try:
-        lock.execute("LOCK TABLE environments_rowversion IN EXCLUSIVE MODE")
+        lock.execute(f"LOCK TABLE {partitions} IN ACCESS EXCLUSIVE MODE")
         wait_until(
             lambda: (
                 RestoreOperation.objects.filter(pk=op.pk, phase="copying").exists()
-                and waiting_on_lock("INSERT INTO environments_rowversion")
+                and waiting_on_lock(COPY_STATEMENT)
             ),
             timeout=60,
             what="the worker to copy",
@@ -223,7 +231,7 @@ def _kill_mid_copy(op: RestoreOperation, *, check_heartbeat=None) -> None:
             check_heartbeat()
         worker.kill()
         worker.wait(timeout=30)
-        _end_dead_sessions("INSERT INTO environments_rowversion")
+        _end_dead_sessions(COPY_STATEMENT)
 
 
 def test_a_worker_killed_mid_copy_frees_the_target_within_a_minute(admin, pair, settings):
@@ -424,10 +432,13 @@ def _bulk_source(slug: str, tables: int, rows: int):
         with connection.cursor() as cursor:
             cursor.execute(
                 "INSERT INTO environments_rowversion (table_id, key, valid_from, valid_to, "
-                "\"values\") SELECT %s, lpad(g::text, 7, '0'), %s, NULL, "
-                "jsonb_build_object('name', 'row ' || g) FROM generate_series(1, %s) AS g",
+                '"values", size, title) SELECT %s, key, %s, NULL, v, '
+                "octet_length(key) + octet_length(v::text), v ->> 'name' "
+                "FROM (SELECT lpad(g::text, 7, '0') AS key, jsonb_build_object('name', 'row ' || g)"
+                " AS v FROM generate_series(1, %s) AS g) AS made",
                 [table.pk, born, rows],
             )
+    store.recount(env)
     return env
 
 
