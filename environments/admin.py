@@ -94,7 +94,10 @@ class DataTableAdmin(ReadOnlyAdmin):
         key = request.GET.get("key", "").strip()
         if key:
             versions = versions.filter(key=key) if cols.KEY_RE.match(key) else versions.none()
-        page = Paginator(versions, 100).get_page(request.GET.get("page"))
+        paginator = Paginator(versions, 100)
+        if not key:  # the table's stored figures: no count of its (maybe millions of) versions
+            paginator.count = table.live_rows + table.closed_versions
+        page = paginator.get_page(request.GET.get("page"))
         context = {
             **self.admin_site.each_context(request),
             "title": f"Row versions of {table.display_name} in {table.generation.environment}",
