@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlencode
-
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import F, OrderBy, QuerySet
-from django.db.models.expressions import ExpressionList
-from django.db.models.functions import Upper
-from django.db.models.lookups import GreaterThan, LessThan
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from environments import columns as cols
-from environments import store
+from environments import row_pages, store
 from environments.forms import RowListForm
 from environments.models import DataTable, Environment, RowVersion
 from portal import permissions
@@ -65,184 +56,7 @@ def table_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     )
 
 
-# -- the row list: pages by key (keyset), never by OFFSET; the count is the stored figure ------
-
-
-class _Bytewise:
-    """On PostgreSQL, compare text in the order of the search index's text_pattern_ops, byte by
-    byte (~<~, ~>~): the collation's < and > cannot use that index. SQLite's default (BINARY)
-    comparison is already byte by byte, so both give the same rows."""
-
-    operator = ""
-
-    def as_postgresql(self, compiler, connection):
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs} {self.operator} {rhs}", (*lhs_params, *rhs_params)
-
-
-class _TitleAbove(_Bytewise, GreaterThan):
-    operator = "~>~"
-
-
-class _TitleBelow(_Bytewise, LessThan):
-    operator = "~<~"
-
-
-class _TitleKeyOrder(OrderBy):
-    """ORDER BY upper(title), key in the search index's order, so that PostgreSQL reads the
-    matches off the index instead of sorting them all. It is one term for both columns
-    because the title's `USING ~<~` takes the place of ASC, and Django's compiler expects each
-    term to end in ASC or DESC."""
-
-    def __init__(self, descending: bool = False) -> None:
-        super().__init__(ExpressionList(Upper("title"), F("key")), descending=descending)
-
-    def as_sql(self, compiler, connection, title_order: str = ""):
-        direction = "DESC" if self.descending else "ASC"
-        title, key = self.expression.get_source_expressions()
-        title_sql, title_params = compiler.compile(title)
-        key_sql, key_params = compiler.compile(key)
-        sql = f"{title_sql} {title_order or direction}, {key_sql} {direction}"
-        return sql, (*title_params, *key_params)
-
-    def as_postgresql(self, compiler, connection):
-        return self.as_sql(
-            compiler, connection, title_order="USING ~>~" if self.descending else "USING ~<~"
-        )
-
-
-@dataclass
-class _Page:
-    rows: list[RowVersion]
-    has_previous: bool
-    has_next: bool
-    past_the_end: bool = False  # nothing after the cursor: these are the last rows instead
-    exact: RowVersion | None = None  # a search's row of that very key, shown first
-    previous_url: str = ""
-    next_url: str = ""
-
-
-def _keyset_page(
-    fetch: Callable[..., list[RowVersion]],
-    cursor_of: Callable[[RowVersion], Any],
-    *,
-    after: Any = None,
-    before: Any = None,
-    inclusive: bool = False,
-    size: int,
-) -> _Page:
-    """A page of `size` rows after (or before) a cursor. `fetch(cursor, forward, limit,
-    inclusive)` reads rows in order from a cursor (None: from the start, or from the end when
-    not forward); one row more than a page tells whether there is a next (previous) one."""
-    if before is not None:
-        found = fetch(before, False, size + 1)
-        if len(found) > size:
-            rows = found[:size][::-1]
-            return _Page(rows, True, bool(fetch(cursor_of(rows[-1]), True, 1)))
-        after, inclusive = None, False  # not a whole page before it: the first page
-    found = fetch(after, True, size + 1, inclusive)
-    rows = found[:size]
-    if after is not None and not rows:
-        found = fetch(None, False, size + 1)
-        return _Page(found[:size][::-1], len(found) > size, False, past_the_end=True)
-    has_previous = after is not None and bool(rows) and bool(fetch(cursor_of(rows[0]), False, 1))
-    return _Page(rows, has_previous, len(found) > size)
-
-
-def _browse_page(rows: QuerySet[RowVersion], params: dict, size: int) -> _Page:
-    """Rows in key order: after or before a key, or from a key on (`from`, inclusive)."""
-
-    def fetch(key, forward, limit, inclusive=False):
-        found = rows.order_by("key" if forward else "-key")
-        if key is not None:
-            lookup = ("gt" if forward else "lt") + ("e" if inclusive else "")
-            found = found.filter(**{f"key__{lookup}": key})
-        return list(found[:limit])
-
-    if params.get("from"):
-        page = _keyset_page(fetch, _key_of, after=params["from"], inclusive=True, size=size)
-    else:
-        after, before = params.get("after") or None, params.get("before") or None
-        page = _keyset_page(fetch, _key_of, after=after, before=before, size=size)
-    if page.has_previous:
-        page.previous_url = _query(before=page.rows[0].key)
-    if page.has_next:
-        page.next_url = _query(after=page.rows[-1].key)
-    return page
-
-
-def _search_page(
-    rows: QuerySet[RowVersion], data_table: DataTable, q: str, params: dict, size: int
-) -> _Page:
-    """The row whose key is q, then the rows whose title starts with q (any case) in
-    (upper(title), key) order: the order of the search index, read from the cursor on."""
-    key_like = bool(cols.KEY_RE.match(q))
-    matches = RowVersion.objects.none()
-    if cols.title_column(data_table.columns) is not None:
-        matches = rows.filter(title__istartswith=q).annotate(title_upper=Upper("title"))
-        if key_like:  # the row of that key comes first, once
-            matches = matches.exclude(key=q)
-
-    def fetch(cursor, forward, limit, inclusive=False):
-        order = _TitleKeyOrder(descending=not forward)
-        if cursor is None:
-            return list(matches.order_by(order)[:limit])
-        title, key = cursor
-        # Two index ranges: the rest of the cursor's title, then the titles beyond it. One OR
-        # of both would read every row with that title (a common first name) on each page.
-        found = list(
-            matches.filter(
-                title_upper=title, **{"key__gt" if forward else "key__lt": key}
-            ).order_by("key" if forward else "-key")[:limit]
-        )
-        if len(found) < limit:
-            beyond = (_TitleAbove if forward else _TitleBelow)(Upper("title"), title)
-            found += matches.filter(beyond).order_by(order)[: limit - len(found)]
-        return found
-
-    def cursor(side: str) -> tuple[str, str] | None:
-        return (params[f"{side}_title"], params[side]) if params.get(side) else None
-
-    page = _keyset_page(
-        fetch, _title_key_of, after=cursor("after"), before=cursor("before"), size=size
-    )
-    if key_like and not page.has_previous:
-        page.exact = rows.filter(key=q).first()
-    if page.has_previous:
-        first = page.rows[0]
-        page.previous_url = _query(q=q, before=first.key, before_title=first.title_upper)
-    if page.has_next:
-        last = page.rows[-1]
-        page.next_url = _query(q=q, after=last.key, after_title=last.title_upper)
-    return page
-
-
-def _key_of(row: RowVersion) -> str:
-    return row.key
-
-
-def _title_key_of(row: RowVersion) -> tuple[str, str]:
-    return (row.title_upper, row.key)
-
-
-def _search_scope(data_table: DataTable) -> str:
-    column = cols.title_column(data_table.columns)
-    if column is None:
-        return "Searches the key (exact); this table has no text column to search."
-    return f"Searches the key (exact) and {column['label']} (starts with)."
-
-
-def _past_the_end_note(page: _Page, q: str, params: dict) -> str:
-    if q:
-        return "No more rows match after that one; these are the last matches."
-    if params.get("from"):
-        return f"No row has a key at or after “{params['from']}”; these are the last rows."
-    return "No rows come after that key any more; these are the last rows."
-
-
-def _query(**params: str) -> str:
-    return "?" + urlencode({k: v for k, v in params.items() if v})
+# -- the row list (its pages: environments.row_pages) and a row's forms ---------------------
 
 
 @require_GET
@@ -255,9 +69,9 @@ def row_list(request: HtmxHttpRequest, slug: str, table: str) -> HttpResponse:
     q = params.get("q", "")
     rows = store.current(env).rows(data_table).only("key", "values")
     if q:
-        page = _search_page(rows, data_table, q, params, settings.DATA_PAGE_SIZE)
+        page = row_pages.search_page(rows, data_table, q, params, settings.DATA_PAGE_SIZE)
     else:
-        page = _browse_page(rows, params, settings.DATA_PAGE_SIZE)
+        page = row_pages.browse_page(rows, params, settings.DATA_PAGE_SIZE)
     shown_columns = data_table.columns[:6]
     page_rows = [
         {
@@ -278,13 +92,13 @@ def row_list(request: HtmxHttpRequest, slug: str, table: str) -> HttpResponse:
         "first_key": page.rows[0].key if page.rows else "",
         "last_key": page.rows[-1].key if page.rows else "",
         "page": page,
-        "first_url": _query(q=q) if page.has_previous else "",
-        "note": _past_the_end_note(page, q, params) if page.past_the_end else "",
+        "first_url": row_pages.query(q=q) if page.has_previous else "",
+        "note": row_pages.past_the_end_note(page, q, params) if page.past_the_end else "",
         "form": form,
         "problems": form.problems(),
         "q": q,
         "start": params.get("from", ""),
-        "search_scope": _search_scope(data_table),
+        "search_scope": row_pages.search_scope(data_table),
     }
     return render_partial(request, "environments/data/rows.html", context, "rows-table")
 
