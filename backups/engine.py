@@ -6,9 +6,9 @@ In ONE transaction on the default connection:
   3. end the target's live generation at ts and start a new one (two row changes, however
      many rows the target holds: old versions are never rewritten);
   4. for each source table live at the moment, one `INSERT ... SELECT` copies the rows live
-     at the moment into the new generation's table, in key order: on PostgreSQL into a new
-     partition with no index yet, whose indexes are built once the rows are in and which is
-     attached at the end (environments.layout);
+     at the moment into the new generation's table: on PostgreSQL into a new partition with no
+     index yet, whose indexes are built once the rows are in and which is attached at the end
+     (environments.layout); on SQLite in key order;
   5. set the target Ready, in administration mode, renamed if asked; mark the operation
      succeeded.
 Progress goes through a second connection (settings.RESTORE_PROGRESS_DATABASE) so the web
@@ -101,9 +101,13 @@ def _copy_rows_sql(into: str) -> str:
         f"{q('values')}, {q('size')}, {q('title')}) "
         f"SELECT %s, {q('key')}, %s, NULL, {q('values')}, {q('size')}, {q('title')} FROM {rv} "
         f"WHERE {q('table_id')} = %s AND {q('valid_from')} <= %s "
-        f"AND ({q('valid_to')} IS NULL OR {q('valid_to')} > %s) "
-        f"ORDER BY {q('key')}"
+        f"AND ({q('valid_to')} IS NULL OR {q('valid_to')} > %s)"
     )
+    if not layout.partitioned():
+        # SQLite inserts into the indexed table: in key order, at the end of its index.
+        return f"{insert} ORDER BY {q('key')}"
+    # PostgreSQL loads a bare partition and builds its indexes afterwards, each with a sort of
+    # its own: the rows go in as they are read (one scan of the source's partition, no sort).
     if connection.vendor == "postgresql":
         # The new table's figures from the rows as they go in, in the same statement.
         return (
@@ -177,6 +181,8 @@ def _overwrite(op: RestoreOperation) -> None:
             # commit is durable (synchronous): a restore shown as Succeeded survives a crash.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL jit = off")
+                # The new partitions' indexes are built in one sort each: in memory, if it fits.
+                cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
         snapshot = store.as_of(source, moment)
         tables = list(snapshot.tables().order_by("name"))
         counts = store.rows_at(tables, moment)

@@ -13,6 +13,12 @@ from backups.housekeeping import Housekeeper
 class Command(DbWorkerCommand):
     help = "Run restores and other background tasks, and keep house (free dead restores, purge)."
 
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        # Look for new tasks every 0.1 s (django-tasks-db waits 1 s): a restore is asked for by
+        # someone watching its progress, and an idle poll is one index probe.
+        parser.set_defaults(interval=0.1)
+
     def handle(self, *args, **options):
         # With --reload the outer process only watches files: keep house in the one that works.
         reloading = options.get("reload") and not options.get("batch")
