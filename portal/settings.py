@@ -144,7 +144,10 @@ DATABASES = {
     "default": dj_database_url.config(
         env="DATABASE_URL",
         default=f"sqlite:///{_sqlite_path}",
-        conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+        # Production keeps each process's connection for a minute (a new one costs about as
+        # much as a page; bench/scale.py); development and the tests open one a request.
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 0 if DEBUG else 60),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
