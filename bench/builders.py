@@ -169,20 +169,16 @@ def build_store(
     *, rows: int, tables: int, other_environments: int, admin, prefix: str = "bench"
 ) -> BenchStore:
     """Empty the store and build it afresh (see the module's docstring)."""
-    from django.db import connection, transaction
     from django.utils import timezone
 
     from environments import columns as cols
-    from environments import services, store
+    from environments import services
 
     layout = optional_layout()
     from environments.models import (
-        Activity,
-        ChangeBatch,
         DataTable,
         Environment,
         Generation,
-        RowVersion,
     )
 
     started = time.perf_counter()
@@ -228,6 +224,49 @@ def build_store(
         table_rows += per_table
     if layout is not None:  # one partition of the versions table per data table
         layout.add_partitions(table_ids)
+
+    load_versions(table_ids, table_rows, columns=columns, created=created, now=now)
+    t0 = time.perf_counter()
+    vacuum_analyze()
+    checkpoint()
+    log(f"  vacuumed and analysed in {time.perf_counter() - t0:.1f} s")
+    for env in (source, target, *others):
+        env.refresh_from_db()
+    built = BenchStore(
+        source=source,
+        target=target,
+        others=others,
+        source_tables=sorted(by_env[source.pk], key=lambda t: t.name),
+        moment=timezone.now(),
+        rows=rows,
+    )
+    log(f"built the store in {time.perf_counter() - started:.1f} s")
+    return built
+
+
+def load_versions(
+    table_ids: list[int],
+    table_rows: list[int],
+    *,
+    columns: list[dict],
+    created: datetime.datetime,
+    now: datetime.datetime,
+) -> None:
+    """Fill the given (empty, partitioned) tables with their rows' versions in SQL, four a row
+    over [created, now], as the store would have written them; then the write batches, the
+    hourly activity, each environment's newest write and the tables' stored figures."""
+    from django.db import connection, transaction
+
+    from environments import columns as cols
+    from environments import store
+    from environments.models import (
+        Activity,
+        ChangeBatch,
+        DataTable,
+        Environment,
+        Generation,
+        RowVersion,
+    )
 
     # Version v of a row takes a write batch in the v-th quarter of [first, last], at a place
     # that a hash of (table, row, v) picks: rows are changed in no particular order.
@@ -336,25 +375,9 @@ def build_store(
     t0 = time.perf_counter()
     # Whatever figures the store keeps about its tables, rebuilt from the versions.
     if hasattr(store, "recount"):
-        for env in [source, *others]:
+        for env in Environment.objects.filter(generations__tables__in=table_ids).distinct():
             store.recount(env)
     log(f"  stored figures rebuilt in {time.perf_counter() - t0:.1f} s")
-    t0 = time.perf_counter()
-    vacuum_analyze()
-    checkpoint()
-    log(f"  vacuumed and analysed in {time.perf_counter() - t0:.1f} s")
-    for env in (source, target, *others):
-        env.refresh_from_db()
-    built = BenchStore(
-        source=source,
-        target=target,
-        others=others,
-        source_tables=sorted(by_env[source.pk], key=lambda t: t.name),
-        moment=timezone.now(),
-        rows=rows,
-    )
-    log(f"built the store in {time.perf_counter() - started:.1f} s")
-    return built
 
 
 def vacuum_analyze() -> None:

@@ -73,16 +73,10 @@ OTHER_TYPES = ("production", "sandbox", "trial", "production")  # each a tenth o
 TABLES = 10
 SANDBOX_TABLES, SANDBOX_ROWS = 2, 100
 REGION = "unitedstates"
-HISTORY_DAYS = 27  # inside production's 28-day window
-BATCHES = 4 * 9720  # write timestamps over the window (one a minute); a multiple of 4
-VERSIONS_PER_ROW = 4  # three older versions, then the current one
-COLUMNS = [
-    {"name": "name", "type": "text"},
-    {"name": "email", "type": "email"},
-    {"name": "city", "type": "text"},
-    {"name": "status", "type": "text"},
-    {"name": "notes", "type": "long_text"},
-]
+# The data is written as bench/builders.py writes it (its history, versions and columns).
+HISTORY_DAYS = builders.HISTORY_DAYS
+VERSIONS_PER_ROW = builders.VERSIONS_PER_ROW
+COLUMNS = builders.COLUMNS
 # Targets (issue 11)
 PAGE_MS, RATIO = 50.0, 1.5
 LOAD_P95_MS, DURING_RESTORE = 250.0, 1.3
@@ -163,38 +157,18 @@ def built_already(rows: int) -> bool:
     return total >= expected_versions(rows)
 
 
-def _indexes(cursor, table: str) -> tuple[list[tuple[str, str]], list[str]]:
-    """(constraints with an index: name and definition, other indexes' definitions)."""
-    cursor.execute(
-        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-        "WHERE conrelid = %s::regclass AND contype IN ('p', 'u', 'x') ORDER BY conname",
-        [table],
-    )
-    constraints = cursor.fetchall()
-    cursor.execute(
-        "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %s::regclass "
-        "AND indexrelid NOT IN (SELECT conindid FROM pg_constraint WHERE conrelid = %s::regclass)",
-        [table, table],
-    )
-    return constraints, [row[0] for row in cursor.fetchall()]
-
-
 def build(rows: int, admin) -> None:
     """Empty the store and fill it (see the module's docstring)."""
-    from django.db import connection, transaction
     from django.utils import timezone
 
     from backups.models import ManualBackup
     from backups.selectors import manual_retention
     from environments import columns as cols
-    from environments import layout, services, store
+    from environments import layout, services
     from environments.models import (
-        Activity,
-        ChangeBatch,
         DataTable,
         Environment,
         Generation,
-        RowVersion,
     )
 
     started = time.perf_counter()
@@ -240,105 +214,7 @@ def build(rows: int, admin) -> None:
         table_rows += [total // tables + (1 if i < total % tables else 0) for i in range(tables)]
     layout.add_partitions(table_ids)
 
-    known = {"table", "key", "valid_from", "valid_to", "values", "size", "title"}
-    unknown = [f.name for f in RowVersion._meta.concrete_fields if f.name not in known]
-    if unknown:
-        sys.exit(f"bench/scale.py does not know how the store fills RowVersion's {unknown}.")
-
-    # Version v of a row takes a write batch in the v-th quarter of [first, last], at a place a
-    # hash of (table, row, v) picks; the versions reach each partition's heap in the order the
-    # store would have written their tuples (a closed version when it was closed), never in
-    # key order: as after weeks of real writes.
-    first = created + datetime.timedelta(minutes=1)
-    last = now - datetime.timedelta(minutes=1)
-    step_us = int((last - first) / datetime.timedelta(microseconds=1)) // BATCHES
-    quarter = BATCHES // VERSIONS_PER_ROW
-
-    def batch(v: int) -> str:
-        return (
-            f"({v} * {quarter} + floor((hashint8extended(g, t.table_id * 4 + {v}) "
-            f"& 281474976710655)::float8 / 281474976710656.0 * {quarter}))::bigint"
-        )
-
-    q = connection.ops.quote_name
-    rv = RowVersion._meta.db_table
-    title = cols.title_column(columns)
-    ts = "(%(first)s::timestamptz + interval '1 microsecond' * ({} * %(step)s))"
-    insert = (
-        f"INSERT INTO {rv} ({q('table_id')}, {q('key')}, {q('valid_from')}, {q('valid_to')}, "
-        f"{q('values')}, {q('size')}, {q('title')}) "
-        # store.version_size: bytes of the key and the values' JSON; columns.title: the title
-        # column's value, cut.
-        "SELECT table_id, key, vf, vt, vals, octet_length(key) + octet_length(vals::text), "
-        f"coalesce(substr(vals ->> '{title['name']}', 1, {cols.TITLE_LENGTH}), '') FROM ("
-        f"  SELECT s.table_id, s.key, {ts.format('s.b_from')} AS vf,"
-        f"    CASE WHEN s.b_to IS NOT NULL THEN {ts.format('s.b_to')} END AS vt,"
-        "    jsonb_build_object("
-        "      'name', 'Company ' || s.g, 'email', 'contact' || s.g || '@example.com',"
-        "      'city', md5(s.g::text),"
-        "      'status', (ARRAY['Lead', 'Prospect', 'Customer', 'Active'])[s.v + 1],"
-        "      'notes', repeat(md5((s.g * 7 + s.v)::text), 6)) AS vals"
-        "  FROM ("
-        "    SELECT t.table_id, g, v, lpad(g::text, 8, '0') AS key,"
-        "      b.bs[v + 1] AS b_from, b.bs[v + 2] AS b_to"
-        "    FROM unnest(%(tables)s::bigint[], %(rows)s::bigint[]) AS t(table_id, n)"
-        "    CROSS JOIN LATERAL generate_series(1::bigint, t.n) AS g"
-        f"    CROSS JOIN LATERAL (SELECT ARRAY[{batch(0)}, {batch(1)}, {batch(2)}, {batch(3)}])"
-        "      AS b(bs)"
-        "    CROSS JOIN generate_series(0, 3) AS v"
-        "    ORDER BY coalesce(b.bs[v + 2], b.bs[v + 1])"
-        "  ) s"
-        ") w"
-    )
-    env_of_table = (
-        f"SELECT t.id AS table_id, g.environment_id FROM {DataTable._meta.db_table} t "
-        f"JOIN {Generation._meta.db_table} g ON g.id = t.generation_id "
-        "WHERE t.id = ANY(%(tables)s)"
-    )
-    params = {"tables": table_ids, "rows": table_rows, "first": first, "step": step_us}
-    cb, act = ChangeBatch._meta.db_table, Activity._meta.db_table
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL work_mem = '1GB'")
-        cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
-        cursor.execute("SET LOCAL synchronous_commit = off")
-        # The indexes are built once the partitions are full (a sort each), not row by row.
-        constraints, indexes = _indexes(cursor, rv)
-        for name, _ in constraints:
-            cursor.execute(f"ALTER TABLE {rv} DROP CONSTRAINT {q(name)}")
-        for definition in indexes:
-            cursor.execute(f"DROP INDEX {definition.split(' ON ')[0].split()[-1]}")
-        t0 = time.perf_counter()
-        cursor.execute(insert, params)
-        log(f"  {cursor.rowcount:,} versions written in {time.perf_counter() - t0:.1f} s")
-        t0 = time.perf_counter()
-        for name, definition in constraints:
-            cursor.execute(f"ALTER TABLE {rv} ADD CONSTRAINT {q(name)} {definition}")
-        for definition in indexes:
-            # A partitioned table's index, made again on the parent, is made on every partition.
-            cursor.execute(definition.replace(" ON ONLY ", " ON ", 1))
-        log(f"  indexes built in {time.perf_counter() - t0:.1f} s")
-        # The write batches (one per timestamp and environment), the hourly activity, and each
-        # environment's newest write, as the store records them.
-        cursor.execute(
-            f"INSERT INTO {cb} ({q('environment_id')}, {q('at')}, {q('changes')}) "
-            f"SELECT e.environment_id, r.{q('valid_from')}, count(*) FROM {rv} r "
-            f"JOIN ({env_of_table}) e ON e.table_id = r.{q('table_id')} GROUP BY 1, 2",
-            params,
-        )
-        cursor.execute(
-            f"INSERT INTO {act} ({q('environment_id')}, {q('hour')}, {q('changes')}) "
-            f"SELECT {q('environment_id')}, "
-            f"date_trunc('hour', {q('at')} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', "
-            f"sum({q('changes')}) FROM {cb} GROUP BY 1, 2"
-        )
-        cursor.execute(
-            f"UPDATE {Environment._meta.db_table} e SET {q('last_change_at')} = b.at FROM "
-            f"(SELECT {q('environment_id')}, max({q('at')}) AS at FROM {cb} GROUP BY 1) b "
-            f"WHERE e.id = b.{q('environment_id')}"
-        )
-    t0 = time.perf_counter()
-    store.recount()  # the tables' stored figures and row counts, from the versions
-    log(f"  stored figures rebuilt in {time.perf_counter() - t0:.1f} s")
+    builders.load_versions(table_ids, table_rows, columns=columns, created=created, now=now)
     for slug in (LARGE, SMALL):
         env = envs[slug]
         retention = manual_retention(env.type)
