@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -378,6 +379,34 @@ def load_versions(
         for env in Environment.objects.filter(generations__tables__in=table_ids).distinct():
             store.recount(env)
     log(f"  stored figures rebuilt in {time.perf_counter() - t0:.1f} s")
+
+
+class Process:
+    """A child process with its output in a file; stopped with SIGTERM, then SIGKILL."""
+
+    def __init__(self, name: str, command: list[str], env: dict, log_dir: Path):
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self.log_file = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT
+        )
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log_file.close()
 
 
 def vacuum_analyze() -> None:

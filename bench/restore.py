@@ -96,14 +96,13 @@ class WorkerDied(Exception):
         self.operation_id = operation_id
 
 
-class Worker:
+class Worker(builders.Process):
     """One `manage.py worker --no-reload` process, with the production settings."""
 
     started = 0
 
     def __init__(self, database_url: str, interval: float | None, log_dir: Path):
         Worker.started += 1
-        self.log_path = log_dir / f"worker-{Worker.started}.log"
         command = [sys.executable, "manage.py", "worker", "--no-reload"]
         if interval is not None:
             command += ["--interval", str(interval)]
@@ -118,16 +117,7 @@ class Worker:
             # build records a purge); the stale-restore sweep runs as always.
             "PURGE_INTERVAL_SECONDS": "86400",
         }
-        self.log_file = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT
-        )
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
+        super().__init__(f"worker-{Worker.started}", command, env, log_dir)
 
     def describe_end(self) -> str:
         code = self.process.poll()
@@ -154,16 +144,6 @@ class Worker:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
         return None
-
-    def stop(self) -> None:
-        if self.alive():
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log_file.close()
 
 
 class Workers:

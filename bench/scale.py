@@ -673,34 +673,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class Process:
-    """A child process with its output in a file; stopped with SIGTERM, then SIGKILL."""
-
-    def __init__(self, name: str, command: list[str], env: dict, log_dir: Path):
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        self.log_file = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT
-        )
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self) -> None:
-        if self.alive():
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log_file.close()
-
-
 def server_env(args, static_root: Path) -> dict:
     env = dict(os.environ)
     if args.conn_max_age is not None:
@@ -719,7 +691,7 @@ def server_env(args, static_root: Path) -> dict:
     }
 
 
-def wait_for(predicate, timeout: float, what: str, process: Process | None = None):
+def wait_for(predicate, timeout: float, what: str, process: builders.Process | None = None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and not process.alive():
@@ -971,13 +943,13 @@ def run_load(args, admin, page_list, large: Subject, small: Subject, log_dir: Pa
     )
     log(f"  static files collected in {time.perf_counter() - t0:.1f} s")
     port = free_port()
-    processes: list[Process] = []
+    processes: list[builders.Process] = []
     try:
-        worker = Process(
+        worker = builders.Process(
             "worker", [sys.executable, "manage.py", "worker", "--no-reload"], env, log_dir
         )
         processes.append(worker)
-        server = Process(
+        server = builders.Process(
             "gunicorn",
             [
                 sys.executable,
