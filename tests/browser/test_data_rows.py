@@ -52,6 +52,8 @@ def test_rows_page_by_key_with_the_keyboard_and_the_search_says_what_it_searches
     page.keyboard.press("Enter")
     expect(shown).to_have_text(keys(6, 11))
     expect(page).to_have_url(re.compile(r"\?before=000011$"))
+    # the swap settles with the focus back on Previous; only then type elsewhere
+    expect(page.get_by_role("link", name="Previous")).to_be_focused()
 
     page.get_by_label("Go to key").fill("000008")
     page.keyboard.press("Enter")
