@@ -1,14 +1,16 @@
 """The restore engine: overwrite a target with a source's data as of a moment, all or nothing.
 
-In ONE transaction on the default connection:
+In ONE short transaction on the default connection:
   1. lock the target, take the write timestamp `ts`;
   2. record "Before restore ..." on the target (the moment ts - 1 µs, which undo restores);
   3. end the target's live generation at ts and start a new one (two row changes, however
      many rows the target holds: old versions are never rewritten);
-  4. for each source table live at the moment, one `INSERT ... SELECT` copies the rows live
-     at the moment into the new generation's table: on PostgreSQL into a new partition with no
-     index yet, whose indexes are built once the rows are in and which is attached at the end
-     (environments.layout); on SQLite in key order;
+  4. for each source table live at the moment, make the new generation's table a *branch* of
+     it: it reads the source table as of the moment and stores only what is written to it
+     later (environments.lineage). No row is copied, so the restore takes the same time at any
+     size. Only a source table already lineage.MAX_DEPTH deep is copied instead: one
+     `INSERT ... SELECT` of its rows through its layers, on PostgreSQL into a new partition
+     with no index yet, whose indexes are built once the rows are in (environments.layout);
   5. set the target Ready, in administration mode, renamed if asked; mark the operation
      succeeded.
 Progress goes through a second connection (settings.RESTORE_PROGRESS_DATABASE) so the web
@@ -29,7 +31,7 @@ from django.utils import timezone
 
 from backups.models import ManualBackup, RestoreOperation
 from backups.selectors import manual_retention, system_retention
-from environments import layout, store
+from environments import layout, lineage, store
 from environments.models import (
     DataTable,
     Environment,
@@ -93,28 +95,33 @@ def after_table_copied(operation: RestoreOperation, table: DataTable) -> None:
     """A seam for tests that inject a failure in the middle of the copy."""
 
 
-def _copy_rows_sql(into: str) -> str:
-    rv = connection.ops.quote_name(RowVersion._meta.db_table)
+def should_branch(table: DataTable) -> bool:
+    """Whether the restore branches from `table` (else it copies its rows): a seam for tests
+    that compare the two."""
+    return table.depth < lineage.MAX_DEPTH
+
+
+def _copy_rows_sql(into: str, table: DataTable, moment) -> tuple[str, list]:
+    """The INSERT of `table`'s rows at `moment` (read through its layers) into `into`, and
+    its parameters after the new table's id and timestamp."""
     q = connection.ops.quote_name
+    select, params = lineage.copy_sql(table, moment)
     insert = (
         f"INSERT INTO {into} ({q('table_id')}, {q('key')}, {q('valid_from')}, {q('valid_to')}, "
         f"{q('values')}, {q('size')}, {q('title')}) "
-        f"SELECT %s, {q('key')}, %s, NULL, {q('values')}, {q('size')}, {q('title')} FROM {rv} "
-        f"WHERE {q('table_id')} = %s AND {q('valid_from')} <= %s "
-        f"AND ({q('valid_to')} IS NULL OR {q('valid_to')} > %s)"
+        f"SELECT %s, {q('key')}, %s, NULL, {q('values')}, {q('size')}, {q('title')} "
+        f"FROM ({select}) AS live"
     )
     if not layout.partitioned():
         # SQLite inserts into the indexed table: in key order, at the end of its index.
-        return f"{insert} ORDER BY {q('key')}"
+        return f"{insert} ORDER BY {q('key')}", params
     # PostgreSQL loads a bare partition and builds its indexes afterwards, each with a sort of
     # its own: the rows go in as they are read (one scan of the source's partition, no sort).
-    if connection.vendor == "postgresql":
-        # The new table's figures from the rows as they go in, in the same statement.
-        return (
-            f"WITH copied AS ({insert} RETURNING {q('size')}) "
-            f"SELECT COUNT(*), COALESCE(SUM({q('size')}), 0) FROM copied"
-        )
-    return insert
+    # The new table's figures come from the rows as they go in, in the same statement.
+    return (
+        f"WITH copied AS ({insert} RETURNING {q('size')}) "
+        f"SELECT COUNT(*), COALESCE(SUM({q('size')}), 0) FROM copied"
+    ), params
 
 
 def _copy_rows(
@@ -122,12 +129,9 @@ def _copy_rows(
 ) -> tuple[int, int]:
     """Copy `table`'s rows live at `moment` into `new_table`; returns (rows, bytes)."""
     adapt = connection.ops.adapt_datetimefield_value
-    into = loader.target(new_table.pk)
+    sql, params = _copy_rows_sql(loader.target(new_table.pk), table, moment)
     with connection.cursor() as cursor:
-        cursor.execute(
-            _copy_rows_sql(into),
-            [new_table.pk, adapt(ts), table.pk, adapt(moment), adapt(moment)],
-        )
+        cursor.execute(sql, [new_table.pk, adapt(ts), *params])
         if connection.vendor == "postgresql":
             rows, size = cursor.fetchone()
         else:  # SQLite: no RETURNING inside a WITH; the new table is small and just written
@@ -185,7 +189,8 @@ def _overwrite(op: RestoreOperation) -> None:
                 cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
         snapshot = store.as_of(source, moment)
         tables = list(snapshot.tables().order_by("name"))
-        counts = store.rows_at(tables, moment)
+        figures = store.figures_at(tables, moment)
+        counts = {pk: rows for pk, (rows, _) in figures.items()}
         _progress(
             op,
             phase=RestoreOperation.Phase.COPYING,
@@ -214,22 +219,33 @@ def _overwrite(op: RestoreOperation) -> None:
 
         copied = 0
         loader = layout.Loader()
+        branches = []
         for done, table in enumerate(tables, start=1):
-            new_table = DataTable.objects.create(
+            new_table = DataTable(
                 generation=generation,
                 name=table.name,
                 display_name=table.display_name,
                 columns=table.columns,
                 valid_from=ts,
             )
-            rows, size = _copy_rows(loader, new_table, table, ts, moment)
-            DataTable.objects.filter(pk=new_table.pk).update(live_rows=rows, live_bytes=size)
+            if should_branch(table):
+                rows, size = figures[table.pk]
+                new_table.base, new_table.base_at, new_table.depth = table, moment, table.depth + 1
+                new_table.live_rows = new_table.shared_rows = rows
+                new_table.live_bytes = new_table.shared_bytes = size
+                new_table.save()
+                branches.append(new_table.pk)
+            else:
+                new_table.save()
+                rows, size = _copy_rows(loader, new_table, table, ts, moment)
+                DataTable.objects.filter(pk=new_table.pk).update(live_rows=rows, live_bytes=size)
             if rows:
-                TableCount.objects.create(table=new_table, at=ts, rows=rows)
+                TableCount.objects.create(table=new_table, at=ts, rows=rows, bytes=size)
             copied += rows
             _progress(op, tables_done=done, rows_copied=copied)
             after_table_copied(op, table)
 
+        layout.add_partitions(branches)  # empty, for the versions written to them later
         _progress(op, phase=RestoreOperation.Phase.FINISHING)
         loader.finish()  # the new partitions' indexes, then attached
         details_before = {

@@ -4,6 +4,12 @@ For each environment the floor is the oldest moment anything may still ask for: 
 its restorable window, an unexpired backup's moment, a queued or running restore's moment.
 Versions that ended at or before the floor are invisible from every moment at or after it, so
 they go, in a few set-based DELETEs per environment. Nothing newer is touched.
+
+Lineage (environments.lineage) adds two rules. A table that a restored table (a branch) reads
+keeps what the branch reads: its floor is no later than the earliest moment a branch reads it
+at, and the table itself (with its generation) stays while any branch reads it. In a branch, a
+key's newest version starting at or before the floor stays even when it has ended (an update's
+old value, a delete's tombstone): it is what keeps the base's row of that key hidden.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import datetime
 from dataclasses import asdict, dataclass, field
 
 from django.db import transaction
-from django.db.models import Count, F, Min, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from backups.models import ManualBackup, RestoreOperation
@@ -56,26 +62,47 @@ def history_floor(environment: Environment, now: datetime.datetime) -> datetime.
 
 def _purge_environment(env: Environment, floor: datetime.datetime, result: PurgeResult) -> None:
     with transaction.atomic():
-        old_generations = Generation.objects.filter(environment=env, valid_to__lte=floor)
-        old_tables = DataTable.objects.filter(
-            Q(generation__in=old_generations) | Q(valid_to__lte=floor),
-            generation__environment=env,
+        tables = DataTable.objects.filter(generation__environment=env)
+        # A table a branch reads stays, and keeps what the branch reads at its moment.
+        read_at = dict(
+            DataTable.objects.filter(base__in=tables)
+            .values("base")
+            .annotate(m=Min("base_at"))
+            .values_list("base", "m")
         )
-        old = dict(old_tables.values_list("id").annotate(n=F("live_rows") + F("closed_versions")))
-        kept = DataTable.objects.filter(generation__environment=env).exclude(pk__in=old)
-        kept_ids = list(kept.values_list("id", flat=True))
-        # Each query names its tables, so that PostgreSQL reads only their partitions.
-        expired = RowVersion.objects.filter(table_id__in=kept_ids, valid_to__lte=floor)
-        # The kept tables' figures lose what goes, in the same transaction as the delete.
-        for pk, n, size in (
-            expired.values("table_id")
-            .annotate(n=Count("*"), size=Sum("size"))
-            .values_list("table_id", "n", "size")
-        ):
-            DataTable.objects.filter(pk=pk).update(
-                closed_versions=F("closed_versions") - n, closed_bytes=F("closed_bytes") - size
+        old_generations = Generation.objects.filter(environment=env, valid_to__lte=floor).exclude(
+            tables__in=list(read_at)
+        )
+        old_tables = tables.filter(
+            Q(generation__in=old_generations) | Q(valid_to__lte=floor)
+        ).exclude(pk__in=list(read_at))
+        old = dict(
+            old_tables.values_list("id").annotate(
+                n=F("live_rows") - F("shared_rows") + F("closed_versions")
             )
-        versions, _ = expired.delete()
+        )
+        kept = tables.exclude(pk__in=old)
+        versions = 0
+        for pk, base_id in kept.values_list("pk", "base_id"):
+            # Each query names its table, so that PostgreSQL reads only its partition.
+            table_floor = min(floor, read_at.get(pk, floor))
+            expired = RowVersion.objects.filter(table_id=pk, valid_to__lte=table_floor)
+            if base_id is not None:
+                newer = RowVersion.objects.filter(
+                    table_id=pk,
+                    key=OuterRef("key"),
+                    valid_from__gt=OuterRef("valid_from"),
+                    valid_from__lte=table_floor,
+                )
+                expired = expired.filter(Exists(newer))
+            # The table's figures lose what goes, in the same transaction as the delete.
+            gone = expired.aggregate(n=Count("*"), size=Sum("size", default=0))
+            if gone["n"]:
+                DataTable.objects.filter(pk=pk).update(
+                    closed_versions=F("closed_versions") - gone["n"],
+                    closed_bytes=F("closed_bytes") - gone["size"],
+                )
+                versions += expired.delete()[0]
         # Whole tables go at once: their partitions emptied (their figures say how many).
         if layout.partitioned():
             layout.empty_partitions(old)

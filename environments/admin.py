@@ -59,10 +59,29 @@ class GenerationAdmin(ReadOnlyAdmin):
 
 @admin.register(DataTable)
 class DataTableAdmin(ReadOnlyAdmin):
-    list_display = ("display_name", "name", "environment", "valid_from", "valid_to", "versions")
+    list_display = (
+        "display_name",
+        "name",
+        "environment",
+        "valid_from",
+        "valid_to",
+        "reads_from",
+        "depth",
+        "versions",
+    )
     list_filter = ("generation__environment",)
     search_fields = ("name", "display_name", "generation__environment__name")
-    list_select_related = ("generation__environment",)
+    list_select_related = ("generation__environment", "base__generation__environment")
+
+    @admin.display(description="Reads from")
+    def reads_from(self, obj: DataTable):
+        """A restored table's base: the table it reads and the moment it reads it at."""
+        if obj.base is None:
+            return "Its own rows"
+        return (
+            f"{obj.base.display_name} of {obj.base.generation.environment} "
+            f"as of {obj.base_at:%Y-%m-%d %H:%M:%S} UTC"
+        )
 
     @admin.display(description="Environment")
     def environment(self, obj: DataTable):
@@ -96,7 +115,7 @@ class DataTableAdmin(ReadOnlyAdmin):
             versions = versions.filter(key=key) if cols.KEY_RE.match(key) else versions.none()
         paginator = Paginator(versions, 100)
         if not key:  # the table's stored figures: no count of its (maybe millions of) versions
-            paginator.count = table.live_rows + table.closed_versions
+            paginator.count = table.live_rows - table.shared_rows + table.closed_versions
         page = paginator.get_page(request.GET.get("page"))
         context = {
             **self.admin_site.each_context(request),

@@ -130,7 +130,13 @@ class Generation(models.Model):
 
 
 class DataTable(models.Model):
-    """A table of an environment, in one generation. Its columns are fixed when it is made."""
+    """A table of an environment, in one generation. Its columns are fixed when it is made.
+
+    A table made by a restore is a *branch*: it reads the rows of its `base` table as they were
+    at `base_at` and stores only its own versions, written after it was made. A key the branch
+    has written (at or before the moment read) is the branch's own from then on: its base row no
+    longer shows through, and a deleted base row leaves a tombstone, an own version that ends
+    where it starts (live at no moment). See environments.lineage."""
 
     generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="tables")
     name = models.CharField(max_length=63)
@@ -145,6 +151,17 @@ class DataTable(models.Model):
     live_bytes = models.PositiveBigIntegerField(default=0)
     closed_versions = models.PositiveBigIntegerField(default=0)
     closed_bytes = models.PositiveBigIntegerField(default=0)
+    # A branch's base, read as of base_at (both empty for a table that stores all its rows).
+    # PROTECT: nothing deletes a table a branch still reads; purge waits until none does.
+    base = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="branches"
+    )
+    base_at = models.DateTimeField(null=True, blank=True)
+    # How many tables the reads go through: 0 for a plain table, base's depth + 1 for a branch.
+    depth = models.PositiveSmallIntegerField(default=0)
+    # Of the live rows and bytes, those read from the base (shared, stored once, in the base).
+    shared_rows = models.PositiveBigIntegerField(default=0)
+    shared_bytes = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -152,6 +169,11 @@ class DataTable(models.Model):
                 fields=["generation", "name"],
                 condition=Q(valid_to__isnull=True),
                 name="one_live_table_per_name",
+            ),
+            models.CheckConstraint(
+                condition=Q(base__isnull=True, base_at__isnull=True, depth=0)
+                | Q(base__isnull=False, base_at__isnull=False, depth__gt=0),
+                name="branch_has_base_and_moment",
             ),
         ]
 
@@ -194,9 +216,9 @@ class RowVersion(models.Model):
 
 
 class TableCount(models.Model):
-    """A table's row count after a write that changed it: the count at any moment T is the
-    newest entry at or before T (one index probe), which the overwrite preview and the restore's
-    progress read instead of counting the rows live at T."""
+    """A table's row count and bytes after a write that changed them: the figures at any moment
+    T are the newest entry at or before T (one index probe), which the overwrite preview, the
+    restore's progress and a new branch's figures read instead of counting the rows live at T."""
 
     # The unique (table, at) index serves every lookup; no second one on table.
     table = models.ForeignKey(
@@ -204,6 +226,7 @@ class TableCount(models.Model):
     )
     at = models.DateTimeField()
     rows = models.PositiveBigIntegerField()
+    bytes = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [

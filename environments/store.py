@@ -23,7 +23,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from environments import columns as cols
-from environments import layout
+from environments import layout, lineage
 from environments.models import (
     Activity,
     ChangeBatch,
@@ -44,8 +44,7 @@ class StoreError(Refused):
     """A write the store refuses, with a message fit to show to the person who asked."""
 
 
-def live_at(moment: datetime.datetime) -> Q:
-    return Q(valid_from__lte=moment) & (Q(valid_to__isnull=True) | Q(valid_to__gt=moment))
+live_at = lineage.live_at
 
 
 @dataclass(frozen=True)
@@ -70,16 +69,11 @@ class Snapshot:
     def table(self, name: str) -> DataTable | None:
         return self.tables().filter(name=name).first()
 
-    def rows(self, table: DataTable) -> QuerySet[RowVersion]:
+    def rows(self, table: DataTable) -> QuerySet[RowVersion] | lineage.Rows:
+        """The table's rows, in key order; read through its lineage when it is a branch."""
         if self.generation is None or table.generation_id != self.generation.pk:
             return RowVersion.objects.none()
-        qs = RowVersion.objects.filter(table=table)
-        qs = (
-            qs.filter(valid_to__isnull=True)
-            if self.moment is None
-            else qs.filter(live_at(self.moment))
-        )
-        return qs.order_by("key")
+        return lineage.rows(table, self.moment)
 
     def as_dict(self) -> dict[str, dict[str, dict[str, Any]]]:
         """{table name: {row key: values}}: for comparisons in tests and for small exports."""
@@ -113,7 +107,8 @@ class ChangeSet:
         self.generation = generation
         self.ts = ts
         self.changes = 0
-        # Per table touched: [live rows, live bytes, closed versions, closed bytes] to add.
+        # Per table touched, what to add to its figures: live rows, live bytes, closed versions,
+        # closed bytes, shared rows, shared bytes (FIGURES, in that order).
         self._figures: dict[int, list[int]] = {}
 
     # -- tables --
@@ -144,9 +139,23 @@ class ChangeSet:
 
     def drop_table(self, table: DataTable) -> None:
         self._check_table(table)
-        table.refresh_from_db(fields=["live_rows", "live_bytes"])
+        self.save_figures()
+        table.refresh_from_db(fields=["live_rows", "live_bytes", "shared_rows", "shared_bytes"])
         RowVersion.objects.filter(table=table, valid_to__isnull=True).update(valid_to=self.ts)
-        self._count(table, -table.live_rows, -table.live_bytes, table.live_rows, table.live_bytes)
+        # Its own live versions become history; the rows it read from its base are simply gone.
+        own_rows, own_bytes = (
+            table.live_rows - table.shared_rows,
+            table.live_bytes - table.shared_bytes,
+        )
+        self._count(
+            table,
+            rows=-table.live_rows,
+            live_bytes=-table.live_bytes,
+            closed=own_rows,
+            closed_bytes=own_bytes,
+            shared=-table.shared_rows,
+            shared_bytes=-table.shared_bytes,
+        )
         table.valid_to = self.ts
         table.save(update_fields=["valid_to"])
 
@@ -164,16 +173,11 @@ class ChangeSet:
             raise ValidationError({"key": f"A row with key {key!r} already exists."})
         self.changes += 1
         size = version_size(key, clean)
-        self._count(table, 1, size)
-        return RowVersion.objects.create(
-            table=table,
-            key=key,
-            valid_from=self.ts,
-            valid_to=None,
-            values=clean,
-            size=size,
-            title=cols.title(table.columns, clean),
-        )
+        # A branch's tombstone of this key made in this same transaction gives way to the row.
+        if RowVersion.objects.filter(table=table, key=key, valid_from=self.ts).delete()[0]:
+            self._count(table, closed=-1)
+        self._count(table, rows=1, live_bytes=size)
+        return self._add_version(table, key, clean, size)
 
     def update_row(self, table: DataTable, key: str, values: dict[str, Any]) -> RowVersion:
         self._check_table(table)
@@ -183,71 +187,96 @@ class ChangeSet:
             return version
         self.changes += 1
         size = version_size(key, clean)
+        if version.table_id != table.pk:
+            # A base row: the branch's own version shadows it from now on.
+            self._count(
+                table, live_bytes=size - version.size, shared=-1, shared_bytes=-version.size
+            )
+            return self._add_version(table, key, clean, size)
         if version.valid_from == self.ts:
             # Made earlier in this same transaction: nobody can have seen it, so amend it.
             RowVersion.objects.filter(pk=version.pk).update(
                 values=clean, size=size, title=cols.title(table.columns, clean)
             )
-            self._count(table, 0, size - version.size)
+            self._count(table, live_bytes=size - version.size)
             version.values, version.size = clean, size
             return version
         RowVersion.objects.filter(pk=version.pk).update(valid_to=self.ts)
-        self._count(table, 0, size - version.size, 1, version.size)
-        return RowVersion.objects.create(
-            table=table,
-            key=key,
-            valid_from=self.ts,
-            valid_to=None,
-            values=clean,
-            size=size,
-            title=cols.title(table.columns, clean),
-        )
+        self._count(table, live_bytes=size - version.size, closed=1, closed_bytes=version.size)
+        return self._add_version(table, key, clean, size)
 
     def delete_row(self, table: DataTable, key: str) -> None:
         self._check_table(table)
         version = self._require_current(table, key)
         self.changes += 1
-        if version.valid_from == self.ts:
+        self._count(table, rows=-1, live_bytes=-version.size)
+        if version.table_id != table.pk:
+            # A base row: a tombstone (an own version live at no moment) hides it from now on.
+            self._count(table, closed=1, shared=-1, shared_bytes=-version.size)
+            RowVersion.objects.create(
+                table=table, key=key, valid_from=self.ts, valid_to=self.ts, values={}, size=0
+            )
+        elif version.valid_from == self.ts and table.base_id is not None:
+            # Made in this transaction over a base row, maybe: it becomes the tombstone.
+            self._count(table, closed=1)
+            RowVersion.objects.filter(pk=version.pk).update(
+                valid_to=self.ts, values={}, size=0, title=""
+            )
+        elif version.valid_from == self.ts:
             RowVersion.objects.filter(pk=version.pk).delete()
-            self._count(table, -1, -version.size)
         else:
             RowVersion.objects.filter(pk=version.pk).update(valid_to=self.ts)
-            self._count(table, -1, -version.size, 1, version.size)
+            self._count(table, closed=1, closed_bytes=version.size)
 
     def save_figures(self) -> None:
         """Add this transaction's changes to the tables' stored figures, and record the new row
-        count of each table whose count changed (called by `changes()` before it commits)."""
-        for pk, (rows, live_bytes, closed, closed_bytes) in self._figures.items():
+        count and bytes of each table whose figures changed (called by `changes()` before it
+        commits)."""
+        changed = []
+        for pk, figures in self._figures.items():
             DataTable.objects.filter(pk=pk).update(
-                live_rows=F("live_rows") + rows,
-                live_bytes=F("live_bytes") + live_bytes,
-                closed_versions=F("closed_versions") + closed,
-                closed_bytes=F("closed_bytes") + closed_bytes,
+                **{name: F(name) + delta for name, delta in zip(FIGURES, figures, strict=True)}
             )
-        recount = [pk for pk, figures in self._figures.items() if figures[0]]
-        if recount:
+            if figures[0] or figures[1]:
+                changed.append(pk)
+        if changed:
             TableCount.objects.bulk_create(
-                TableCount(table_id=pk, at=self.ts, rows=rows)
-                for pk, rows in DataTable.objects.filter(pk__in=recount).values_list(
-                    "pk", "live_rows"
-                )
+                (
+                    TableCount(table_id=pk, at=self.ts, rows=rows, bytes=size)
+                    for pk, rows, size in DataTable.objects.filter(pk__in=changed).values_list(
+                        "pk", "live_rows", "live_bytes"
+                    )
+                ),
+                update_conflicts=True,
+                unique_fields=["table", "at"],
+                update_fields=["rows", "bytes"],
             )
         self._figures.clear()
 
     # -- helpers --
-    def _count(
-        self, table: DataTable, rows: int, live_bytes: int, closed: int = 0, closed_bytes: int = 0
-    ) -> None:
-        figures = self._figures.setdefault(table.pk, [0, 0, 0, 0])
-        for i, delta in enumerate((rows, live_bytes, closed, closed_bytes)):
-            figures[i] += delta
+    def _add_version(self, table: DataTable, key: str, values: dict, size: int) -> RowVersion:
+        return RowVersion.objects.create(
+            table=table,
+            key=key,
+            valid_from=self.ts,
+            valid_to=None,
+            values=values,
+            size=size,
+            title=cols.title(table.columns, values),
+        )
+
+    def _count(self, table: DataTable, **deltas: int) -> None:
+        figures = self._figures.setdefault(table.pk, [0] * len(FIGURES))
+        for name, delta in deltas.items():
+            figures[COUNTED.index(name)] += delta
 
     def _check_table(self, table: DataTable) -> None:
         if table.generation_id != self.generation.pk or table.valid_to is not None:
             raise StoreError(f"Table {table.display_name} is not part of the live data.")
 
     def _current_version(self, table: DataTable, key: str) -> RowVersion | None:
-        return RowVersion.objects.filter(table=table, key=key, valid_to__isnull=True).first()
+        """The key's live version: the table's own, or (in a branch) its base's."""
+        return lineage.rows(table, None).filter(key=key).first()
 
     def _require_current(self, table: DataTable, key: str) -> RowVersion:
         version = self._current_version(table, key)
@@ -256,14 +285,29 @@ class ChangeSet:
         return version
 
     def _next_key(self, table: DataTable) -> str:
-        # Keys are zero-padded numbers so that key order is creation order in the browser.
-        last = (
-            RowVersion.objects.filter(table=table, key__regex=r"^[0-9]{6,}$")
+        # Keys are zero-padded numbers so that key order is creation order in the browser; a
+        # branch goes on from the largest key in any of its layers.
+        numbered = [
+            RowVersion.objects.filter(table_id=layer.table_id, key__regex=r"^[0-9]{6,}$")
             .order_by("-key")
             .values_list("key", flat=True)
             .first()
-        )
-        return f"{int(last or 0) + 1:06d}"
+            for layer in lineage.layers(table, None)
+        ]
+        last = max(filter(None, numbered), key=lambda k: (len(k), k), default=0)
+        return f"{int(last) + 1:06d}"
+
+
+# The stored figures of a DataTable that a ChangeSet adds to, and the names _count takes.
+FIGURES = (
+    "live_rows",
+    "live_bytes",
+    "closed_versions",
+    "closed_bytes",
+    "shared_rows",
+    "shared_bytes",
+)
+COUNTED = ("rows", "live_bytes", "closed", "closed_bytes", "shared", "shared_bytes")
 
 
 @contextmanager
@@ -394,35 +438,58 @@ class Storage:
     current_bytes: int
     history_versions: int
     history_bytes: int
+    # Of the current rows, those a restored table reads from the table it was restored from:
+    # stored once, there (they count in the source's figures, not again in these).
+    shared_rows: int = 0
+    shared_bytes: int = 0
 
 
 def storage_used(environment: Environment) -> Storage:
-    """Bytes of row values held now and in history (all generations): a sum over the
-    environment's tables' stored figures, however many rows they hold."""
+    """Rows and bytes held now and in history (all generations): a sum over the environment's
+    tables' stored figures, however many rows they hold. History is what the environment
+    stores of its own beyond its current rows."""
     is_current = Q(valid_to__isnull=True, generation__valid_to__isnull=True)
     figures = DataTable.objects.filter(generation__environment=environment).aggregate(
         current_rows=Coalesce(Sum("live_rows", filter=is_current), 0),
         current_bytes=Coalesce(Sum("live_bytes", filter=is_current), 0),
-        all_versions=Coalesce(Sum(F("live_rows") + F("closed_versions")), 0),
-        all_bytes=Coalesce(Sum(F("live_bytes") + F("closed_bytes")), 0),
+        current_shared_rows=Coalesce(Sum("shared_rows", filter=is_current), 0),
+        current_shared_bytes=Coalesce(Sum("shared_bytes", filter=is_current), 0),
+        own_versions=Coalesce(Sum(F("live_rows") - F("shared_rows") + F("closed_versions")), 0),
+        own_bytes=Coalesce(Sum(F("live_bytes") - F("shared_bytes") + F("closed_bytes")), 0),
     )
+    current_own_rows = figures["current_rows"] - figures["current_shared_rows"]
+    current_own_bytes = figures["current_bytes"] - figures["current_shared_bytes"]
     return Storage(
         current_rows=figures["current_rows"],
         current_bytes=figures["current_bytes"],
-        history_versions=figures["all_versions"] - figures["current_rows"],
-        history_bytes=figures["all_bytes"] - figures["current_bytes"],
+        history_versions=figures["own_versions"] - current_own_rows,
+        history_bytes=figures["own_bytes"] - current_own_bytes,
+        shared_rows=figures["current_shared_rows"],
+        shared_bytes=figures["current_shared_bytes"],
     )
+
+
+def figures_at(
+    tables: Iterable[DataTable], moment: datetime.datetime
+) -> dict[int, tuple[int, int]]:
+    """{table pk: (rows, bytes) live at `moment`} from the stored counts: one index probe per
+    table."""
+    pks = [t.pk for t in tables]
+    newest = TableCount.objects.filter(table=OuterRef("pk"), at__lte=moment).order_by("-at")
+    return {
+        pk: (rows, size)
+        for pk, rows, size in DataTable.objects.filter(pk__in=pks)
+        .annotate(
+            n=Coalesce(Subquery(newest.values("rows")[:1]), 0),
+            b=Coalesce(Subquery(newest.values("bytes")[:1]), 0),
+        )
+        .values_list("pk", "n", "b")
+    }
 
 
 def rows_at(tables: Iterable[DataTable], moment: datetime.datetime) -> dict[int, int]:
-    """{table pk: rows live at `moment`} from the stored counts: one index probe per table."""
-    pks = [t.pk for t in tables]
-    newest = TableCount.objects.filter(table=OuterRef("pk"), at__lte=moment).order_by("-at")
-    return dict(
-        DataTable.objects.filter(pk__in=pks)
-        .annotate(n=Coalesce(Subquery(newest.values("rows")[:1]), 0))
-        .values_list("pk", "n")
-    )
+    """{table pk: rows live at `moment`} from the stored counts."""
+    return {pk: rows for pk, (rows, _) in figures_at(tables, moment).items()}
 
 
 def version_size(key: str, values: dict[str, Any]) -> int:
@@ -432,8 +499,9 @@ def version_size(key: str, values: dict[str, Any]) -> int:
 def recount(environment: Environment | None = None) -> None:
     """Rebuild the stored figures from the versions themselves, in set-based SQL: after data
     was written around the store (the demo's history, a migration, a benchmark's bulk load).
-    The store keeps them itself on every write; tests compare the two."""
-    tables = DataTable.objects.all()
+    The store keeps them itself on every write; tests compare the two. Branches (restored
+    tables, which only the store and the restore engine write) keep the figures they have."""
+    tables = DataTable.objects.filter(base__isnull=True)
     if environment is not None:
         tables = tables.filter(generation__environment=environment)
     versions = RowVersion.objects.filter(table=OuterRef("pk"))
@@ -449,19 +517,21 @@ def recount(environment: Environment | None = None) -> None:
         closed_bytes=total(closed, Sum("size")),
     )
     TableCount.objects.filter(table__in=tables).delete()
-    # Each version adds one row at valid_from and takes it away at valid_to; the count after
-    # each moment is the running sum of those steps (moments that change nothing are left out).
+    # Each version adds one row and its bytes at valid_from and takes them away at valid_to; the
+    # figures after each moment are running sums of those steps (moments that change nothing
+    # are left out).
     ids, params = tables.values("pk").query.sql_with_params()
     q = connection.ops.quote_name
     rv, tc = RowVersion._meta.db_table, TableCount._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {tc} ({q('table_id')}, {q('at')}, {q('rows')}) "
-            f"SELECT t, at, SUM(SUM(d)) OVER (PARTITION BY t ORDER BY at) FROM ("
-            f"SELECT {q('table_id')} AS t, {q('valid_from')} AS at, 1 AS d FROM {rv} "
-            f"WHERE {q('table_id')} IN ({ids}) "
-            f"UNION ALL SELECT {q('table_id')}, {q('valid_to')}, -1 FROM {rv} "
+            f"INSERT INTO {tc} ({q('table_id')}, {q('at')}, {q('rows')}, {q('bytes')}) "
+            f"SELECT t, at, SUM(SUM(d)) OVER (PARTITION BY t ORDER BY at), "
+            f"SUM(SUM(b)) OVER (PARTITION BY t ORDER BY at) FROM ("
+            f"SELECT {q('table_id')} AS t, {q('valid_from')} AS at, 1 AS d, {q('size')} AS b "
+            f"FROM {rv} WHERE {q('table_id')} IN ({ids}) "
+            f"UNION ALL SELECT {q('table_id')}, {q('valid_to')}, -1, -{q('size')} FROM {rv} "
             f"WHERE {q('valid_to')} IS NOT NULL AND {q('table_id')} IN ({ids})"
-            f") steps GROUP BY t, at HAVING SUM(d) <> 0",
+            f") steps GROUP BY t, at HAVING SUM(d) <> 0 OR SUM(b) <> 0",
             [*params, *params],
         )

@@ -2,11 +2,11 @@ import datetime
 
 import factory
 import time_machine
-from django.db.models import Count, Q, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from environments import columns as cols
-from environments import services, store
+from environments import lineage, services, store
 from environments.models import DataTable, Environment, EnvironmentType, Membership, RowVersion
 from portal.models import User
 
@@ -106,35 +106,44 @@ def build_history(env):
 
 def assert_stored_figures(env, moments=()):
     """The figures the store keeps (per table: live rows and bytes, closed versions and bytes,
-    and the row count at each moment) equal what counting the versions gives."""
+    the live rows and bytes read from a base, and the row count at each moment) equal what
+    counting the versions gives (through the lineage, for a restored table)."""
     tables = DataTable.objects.filter(generation__environment=env)
+    own_current = {"rows": 0, "bytes": 0}
     for table in tables:
         versions = RowVersion.objects.filter(table=table)
-        counted = versions.aggregate(
-            live_rows=Count("key", filter=Q(valid_to__isnull=True)),
-            live_bytes=Sum("size", filter=Q(valid_to__isnull=True), default=0),
-            closed_versions=Count("key", filter=Q(valid_to__isnull=False)),
-            closed_bytes=Sum("size", filter=Q(valid_to__isnull=False), default=0),
-        )
+        closed = versions.filter(valid_to__isnull=False)
+        live = list(lineage.rows(table, None)) if table.valid_to is None else []
+        shared = [v for v in live if v.table_id != table.pk]
+        counted = {
+            "live_rows": len(live),
+            "live_bytes": sum(v.size for v in live),
+            "closed_versions": closed.count(),
+            "closed_bytes": closed.aggregate(n=Sum("size", default=0))["n"],
+            "shared_rows": len(shared),
+            "shared_bytes": sum(v.size for v in shared),
+        }
         kept = {name: getattr(table, name) for name in counted}
         assert kept == counted, table
-        for version in versions:
+        for version in versions.filter(Q(valid_to__isnull=True) | Q(valid_to__gt=F("valid_from"))):
             assert version.size == store.version_size(version.key, version.values)
             assert version.title == cols.title(table.columns, version.values)
+        if table.valid_to is None and table.generation.valid_to is None:
+            own_current["rows"] += len(live) - len(shared)
+            own_current["bytes"] += counted["live_bytes"] - counted["shared_bytes"]
     for moment in moments:
-        live = store.as_of(env, moment).tables()
-        expected = {
-            t.pk: RowVersion.objects.filter(table=t).filter(store.live_at(moment)).count()
-            for t in live
-        }
+        snapshot = store.as_of(env, moment)
+        live = snapshot.tables()
+        expected = {t.pk: snapshot.rows(t).count() for t in live}
         assert store.rows_at(live, moment) == expected, moment
-    is_current = Q(valid_to__isnull=True, table__valid_to__isnull=True) & Q(
-        table__generation__valid_to__isnull=True
-    )
+    current = store.current(env)
+    rows = [r for t in current.tables() for r in current.rows(t)]
     every = RowVersion.objects.filter(table__generation__environment=env)
     assert store.storage_used(env) == store.Storage(
-        current_rows=every.filter(is_current).count(),
-        current_bytes=every.filter(is_current).aggregate(n=Sum("size", default=0))["n"],
-        history_versions=every.exclude(is_current).count(),
-        history_bytes=every.exclude(is_current).aggregate(n=Sum("size", default=0))["n"],
+        current_rows=len(rows),
+        current_bytes=sum(r.size for r in rows),
+        history_versions=every.count() - own_current["rows"],
+        history_bytes=every.aggregate(n=Sum("size", default=0))["n"] - own_current["bytes"],
+        shared_rows=sum(1 for r in rows if r.table.generation_id != current.generation.pk),
+        shared_bytes=sum(r.size for r in rows if r.table.generation_id != current.generation.pk),
     )

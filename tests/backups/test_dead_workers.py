@@ -21,7 +21,7 @@ from django_tasks_db.models import DBTaskResult
 
 from backups import engine, restores
 from backups.models import RestoreOperation
-from environments import layout, store
+from environments import lineage, store
 from portal.errors import Conflict
 from tests.backups.workers import (
     POSTGRES_ONLY,
@@ -189,23 +189,22 @@ def test_a_worker_killed_after_claiming_the_task_frees_the_target(admin, pair):
         _stop(replacement)
 
 
-# The restore's copy, as pg_stat_activity shows it: an insert into a new table's partition.
-COPY_STATEMENT = 'INSERT INTO "environments_rowversion_t'
+# The point inside a restore's transaction where a test holds its worker: once the new
+# generation and its tables are made, attaching their partitions to the versions table (which
+# waits while the test holds that table in SHARE UPDATE EXCLUSIVE mode; reads and writes go on).
+COPY_STATEMENT = 'ALTER TABLE "environments_rowversion" ATTACH PARTITION'
 
 
 @contextlib.contextmanager
 def _held_mid_copy(op: RestoreOperation):
-    """A worker that took `op` and is inside its copy, held there (its INSERT waits on the
-    test's lock of the source's partitions) until the block ends; yields the worker process.
-    If the block leaves it alive, the restore is let go and run to its end."""
+    """A worker that took `op` and is inside its transaction, past the generation's change,
+    held there (attaching the new tables' partitions waits on the test's lock) until the block
+    ends; yields the worker process. If the block leaves it alive, the restore is let go and
+    run to its end."""
     lock = blocker()
     worker = _start_worker()
-    # The copy reads the source's tables, each from its own partition (environments.layout).
-    partitions = ", ".join(
-        layout.partition_name(t.pk) for t in store.as_of(op.source, op.moment).tables()
-    )
     try:
-        lock.execute(f"LOCK TABLE {partitions} IN ACCESS EXCLUSIVE MODE")
+        lock.execute("LOCK TABLE environments_rowversion IN SHARE UPDATE EXCLUSIVE MODE")
         wait_until(
             lambda: (
                 RestoreOperation.objects.filter(pk=op.pk, phase="copying").exists()
@@ -446,7 +445,7 @@ def _fingerprint(snapshot) -> list[tuple]:
     """Each table's name, row count and a digest of its keys and values, computed in SQL."""
     found = []
     for table in snapshot.tables():
-        sql, params = snapshot.rows(table).values("key", "values").query.sql_with_params()
+        sql, params = lineage.copy_sql(table, snapshot.moment)  # through a branch's layers
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(*), md5(coalesce(string_agg(r.key || '=' || r.\"values\"::text, "
@@ -457,11 +456,23 @@ def _fingerprint(snapshot) -> list[tuple]:
     return found
 
 
+# Points inside a restore's transaction where a round holds the worker before killing it: the
+# lock a test connection takes, and the statement the worker then waits in.
+HOLD_POINTS = {
+    # mid-restore: the new generation and its tables are made, their partitions not attached
+    "mid-restore": (
+        "LOCK TABLE environments_rowversion IN SHARE UPDATE EXCLUSIVE MODE",
+        COPY_STATEMENT,
+    ),
+}
+
+
 @pytest.mark.slow
 def test_killed_at_random_points_twenty_times_the_target_is_never_half_restored(admin):
-    """Each round: a restore, its worker killed at a random moment once it has claimed it (at
-    the claim, preparing, mid-copy, finishing, or just after the commit), and a new worker.
-    Every time the target either reads as before and is Ready within the stale limit, or holds
+    """Each round: a restore, its worker killed once it has claimed it, at a point held by a
+    lock (mid-restore, with the generation changed) or at a random moment (at the claim, while it
+    prepares, or just after the commit: a restore takes milliseconds), and a new worker. Every
+    time the target either reads as before and is Ready within the stale limit, or holds
     exactly the restored data; after a failure a retry restores exactly."""
     source = _bulk_source("src", tables=4, rows=30_000)
     target = _environment("dst", "sandbox", 100)
@@ -477,6 +488,10 @@ def test_killed_at_random_points_twenty_times_the_target_is_never_half_restored(
             before = _fingerprint(store.current(target))
             moment = timezone.now()
             expected = _fingerprint(store.as_of(source, moment))
+            point = rng.choice([*HOLD_POINTS, "anywhere"])
+            lock = blocker()
+            if point in HOLD_POINTS:
+                lock.execute(HOLD_POINTS[point][0])
             op = restores.restore_start(
                 source=source, target=target, moment=moment, requested_by=admin
             )
@@ -490,10 +505,21 @@ def test_killed_at_random_points_twenty_times_the_target_is_never_half_restored(
                 timeout=60,
                 what=f"round {round_}: the worker to claim the restore",
             )
-            time.sleep(rng.uniform(0, 1.0))  # the random point of the kill, not a wait
+            if point in HOLD_POINTS:
+                statement = HOLD_POINTS[point][1]
+                wait_until(
+                    lambda statement=statement: waiting_on_lock(statement),
+                    what=f"round {round_}: the worker to reach {point}",
+                )
+            else:
+                time.sleep(rng.uniform(0, 0.05))  # the random point of the kill, not a wait
             worker.kill()
             worker.wait(timeout=30)
             killed = time.monotonic()
+            if point in HOLD_POINTS:
+                _end_dead_sessions(HOLD_POINTS[point][1])
+            lock.rollback()
+            lock.close()
             worker = _start_worker()  # frees the target, runs the retry and the next round
             op = wait_until(
                 functools.partial(_freed, op),
@@ -501,6 +527,7 @@ def test_killed_at_random_points_twenty_times_the_target_is_never_half_restored(
                 what=f"round {round_}: the restore to end or be freed",
             )
             if op.status == "succeeded":
+                assert point == "anywhere", f"round {round_}: succeeded though held"
                 assert _fingerprint(store.current(target)) == expected, (
                     f"round {round_}: half restored"
                 )
@@ -517,10 +544,11 @@ def test_killed_at_random_points_twenty_times_the_target_is_never_half_restored(
                 )
                 assert done.status == "succeeded", done.error
                 assert _fingerprint(store.current(target)) == expected
-            outcomes.append(op.status)
+            outcomes.append((point, op.status))
     finally:
         _stop(worker)
-    assert outcomes.count("failed") >= 5, outcomes  # most kills landed inside restores
+    held = [status for point, status in outcomes if point in HOLD_POINTS]
+    assert len(held) >= 8 and set(held) == {"failed"}, outcomes
 
 
 def test_a_restore_asked_for_while_another_copies_is_refused_at_once(admin, pair, settings):

@@ -1,0 +1,167 @@
+"""Reading a table through its lineage: a branch's own versions over its base's rows.
+
+A restore makes *branches* (see DataTable): the new table records its base table and the moment
+it reads it at, and stores only the versions written to it afterwards. The rows of a table at a
+moment are then read in *layers*: the table itself at that moment, its base at `base_at`, the
+base's base at its `base_at`, and so on. A row of a layer counts only if no layer above it has
+touched its key by that layer's moment (any version of the key starting at or before it: a
+later update shadows the base row, a delete leaves a tombstone that is live at no moment). So
+each key is read from exactly one layer, and the layers' rows never overlap.
+
+Each layer is one queryset over one table's partition with a NOT EXISTS probe per layer above
+it on the (table, key, valid_from) primary key. `Rows` keeps the layers' querysets in step and
+merges their results in the order asked for: a page of n rows reads at most n rows from each
+layer, in the order of its index, instead of one UNION the planner would scan in full.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
+from operator import attrgetter, itemgetter
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from environments.models import DataTable, RowVersion
+
+# A restore from a table this deep materialises its rows instead of branching from it (and the
+# flattener keeps lineages shallower than this), so a read never goes through more layers.
+MAX_DEPTH = 3
+
+
+def live_at(moment: datetime.datetime) -> Q:
+    return Q(valid_from__lte=moment) & (Q(valid_to__isnull=True) | Q(valid_to__gt=moment))
+
+
+@dataclass(frozen=True)
+class Layer:
+    table_id: int
+    moment: datetime.datetime | None  # None: the live versions
+
+
+def layers(table: DataTable, moment: datetime.datetime | None) -> list[Layer]:
+    """The table at `moment` (None: now), then each base at the moment it is read at."""
+    found = [Layer(table.pk, moment)]
+    base_id, base_at = table.base_id, table.base_at
+    while base_id is not None:
+        found.append(Layer(base_id, base_at))
+        base_id, base_at = (
+            DataTable.objects.filter(pk=base_id).values_list("base_id", "base_at").get()
+        )
+    return found
+
+
+def touched(layer: Layer, key=None) -> QuerySet[RowVersion]:
+    """The versions of `layer`'s table that make a key its own by the layer's moment."""
+    qs = RowVersion.objects.filter(
+        table_id=layer.table_id, key=OuterRef("key") if key is None else key
+    )
+    return qs if layer.moment is None else qs.filter(valid_from__lte=layer.moment)
+
+
+def layer_querysets(found: list[Layer]) -> list[QuerySet[RowVersion]]:
+    querysets = []
+    for i, layer in enumerate(found):
+        qs = RowVersion.objects.filter(table_id=layer.table_id)
+        qs = (
+            qs.filter(valid_to__isnull=True)
+            if layer.moment is None
+            else qs.filter(live_at(layer.moment))
+        )
+        for above in found[:i]:
+            qs = qs.filter(~Exists(touched(above)))
+        querysets.append(qs)
+    return querysets
+
+
+def rows(table: DataTable, moment: datetime.datetime | None) -> QuerySet[RowVersion] | Rows:
+    """The table's rows at `moment` (None: now): a plain queryset for a table that stores all
+    its rows, otherwise the merged layers (`Rows`), which answer the same calls."""
+    querysets = layer_querysets(layers(table, moment))
+    if len(querysets) == 1:
+        return querysets[0].order_by("key")
+    return Rows(querysets).order_by("key")
+
+
+class Rows:
+    """The querysets of a table's layers, kept in step: each filter, annotation or ordering
+    goes to every layer, and a read merges the layers' rows in the ordering asked for. It does
+    what the store's readers need of a queryset (filter, exclude, annotate, only, values,
+    order_by, slices, first, get, exists, count, iteration), nothing more."""
+
+    def __init__(self, querysets: list[QuerySet], ordering: tuple[str, ...] = ()):
+        self.querysets = querysets
+        self.ordering = ordering
+
+    def _each(self, method: str, *args, **kwargs) -> Rows:
+        return Rows([getattr(qs, method)(*args, **kwargs) for qs in self.querysets], self.ordering)
+
+    def filter(self, *args, **kwargs) -> Rows:
+        return self._each("filter", *args, **kwargs)
+
+    def exclude(self, *args, **kwargs) -> Rows:
+        return self._each("exclude", *args, **kwargs)
+
+    def annotate(self, *args, **kwargs) -> Rows:
+        return self._each("annotate", *args, **kwargs)
+
+    def only(self, *fields: str) -> Rows:
+        return self._each("only", *fields)
+
+    def values(self, *fields: str) -> Rows:
+        return self._each("values", *fields)
+
+    def none(self) -> Rows:
+        return self._each("none")
+
+    def order_by(self, *fields: str) -> Rows:
+        ordered = self._each("order_by", *fields)
+        ordered.ordering = fields
+        return ordered
+
+    def _merge(self, found: list) -> list:
+        for field in reversed(self.ordering):
+            name = field.lstrip("-")
+            get = itemgetter(name) if found and isinstance(found[0], dict) else attrgetter(name)
+            found.sort(key=get, reverse=field.startswith("-"))
+        return found
+
+    def __getitem__(self, index: slice) -> list:
+        if not isinstance(index, slice) or index.step or (index.start or 0) < 0:
+            raise TypeError("Rows of a lineage are read by [start:stop] slices only.")
+        stop = index.stop
+        found = [row for qs in self.querysets for row in (qs if stop is None else qs[:stop])]
+        return self._merge(found)[index]
+
+    def __iter__(self) -> Iterator:
+        return iter(self[:])
+
+    def first(self) -> Any:
+        found = self[:1]
+        return found[0] if found else None
+
+    def get(self, **kwargs) -> Any:
+        found = self.filter(**kwargs)[:2]
+        if len(found) != 1:
+            model = RowVersion.DoesNotExist if not found else RowVersion.MultipleObjectsReturned
+            raise model(f"{len(found)} rows match {kwargs}")
+        return found[0]
+
+    def exists(self) -> bool:
+        return any(qs.exists() for qs in self.querysets)
+
+    def count(self) -> int:
+        return sum(qs.count() for qs in self.querysets)
+
+
+def copy_sql(table: DataTable, moment: datetime.datetime | None) -> tuple[str, list]:
+    """One SELECT of the table's rows at `moment` through its layers (key, values, size, title):
+    what a restore that materialises, and the flattener, insert from."""
+    parts, params = [], []
+    for qs in layer_querysets(layers(table, moment)):
+        sql, p = qs.order_by().values_list("key", "values", "size", "title").query.sql_with_params()
+        parts.append(sql)
+        params.extend(p)
+    return " UNION ALL ".join(parts), params

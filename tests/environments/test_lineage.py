@@ -1,0 +1,184 @@
+"""Restored tables read through their lineage (environments.lineage) exactly what a copy of the
+source's rows would hold: the same random writes, restores, restores of restores, undos and
+purges, run once with branching restores and once with copying ones, read the same at every
+moment, and the store's figures stay equal to counting."""
+
+import datetime
+
+import pytest
+import time_machine
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from backups import engine, purge, restores, selectors
+from environments import lineage, store
+from environments.models import DataTable, RowVersion
+from tests.factories import EnvironmentFactory, UserFactory, assert_stored_figures, make_table
+
+T0 = datetime.datetime(2026, 9, 1, tzinfo=datetime.UTC)
+HOUR = datetime.timedelta(hours=1)
+COLUMNS = [{"name": "name", "type": "text"}, {"name": "v", "type": "integer"}]
+
+STEP = st.one_of(
+    # several changes in one transaction, to the restored environment or to the other one
+    st.tuples(
+        st.sampled_from(["write", "write other"]),
+        st.lists(
+            st.tuples(st.sampled_from("abcdef"), st.sampled_from(["set", "delete"])),
+            min_size=1,
+            max_size=4,
+        ),
+    ),
+    st.tuples(st.just("table"), st.sampled_from(["create", "drop"])),
+    st.tuples(st.sampled_from(["restore", "restore from other"]), st.floats(0, 1)),
+    st.tuples(st.just("undo"), st.none()),
+    st.tuples(st.just("purge"), st.floats(0, 3)),
+)
+
+
+class World:
+    """An environment restored over and over, and another it is sometimes restored from;
+    `branch` says whether its restores branch (the store as it is) or copy every row."""
+
+    def __init__(self, admin, branch: bool):
+        self.admin, self.branch, self.last = admin, branch, None
+        self.env = EnvironmentFactory(type="sandbox", created_at=T0)
+        self.other = EnvironmentFactory(type="sandbox", created_at=T0)
+        with time_machine.travel(T0, tick=False):
+            for env in (self.env, self.other):
+                make_table(env, "t", columns=COLUMNS)
+            store.row_create(
+                environment=self.other, table_name="t", key="a", values={"name": "O", "v": 0}
+            )
+
+    def run(self, op) -> None:
+        with pytest.MonkeyPatch.context() as patch:
+            if not self.branch:
+                patch.setattr(engine, "should_branch", lambda table: False)
+            assert engine.restore_run(op.pk) == "succeeded"
+
+    def step(self, action: str, arg, n: int, now: datetime.datetime) -> None:
+        self.env.refresh_from_db()
+        self.other.refresh_from_db()
+        live = store.current(self.env).table("t")
+        if action.startswith("write"):
+            env = self.other if action == "write other" else self.env
+            if store.current(env).table("t") is not None:
+                self.write(env, arg, n)
+        elif action == "table" and arg == "create" and live is None:
+            make_table(self.env, "t", columns=COLUMNS)
+        elif action == "table" and live is not None:
+            with store.changes(self.env) as cs:
+                cs.drop_table(cs.table("t"))
+        elif action.startswith("restore"):
+            source = self.other if action == "restore from other" else self.env
+            window = selectors.restorable_window(source)
+            moment = window.start + (window.end - window.start) * arg
+            self.last = restores.restore_start(
+                source=source, target=self.env, moment=moment, requested_by=self.admin
+            )
+            self.run(self.last)
+        elif action == "undo" and self.last is not None and selectors.undo_possible(self.last):
+            undo = restores.restore_undo(operation=self.last, requested_by=self.admin)
+            self.run(undo)
+            self.last = None
+        elif action == "purge":
+            purge.backups_purge(now=now)
+
+    @staticmethod
+    def write(env, changes, n: int) -> None:
+        with store.changes(env) as cs:
+            table = cs.table("t")
+            for key, how in changes:
+                exists = store.current(env).rows(table).filter(key=key).exists()
+                values = {"name": f"{key.upper()}{n}", "v": n}
+                if how == "set" and exists:
+                    cs.update_row(table, key, values)
+                elif how == "set":
+                    cs.create_row(table, values, key=key)
+                elif exists:
+                    cs.delete_row(table, key)
+
+    def read(self, moment: datetime.datetime) -> dict:
+        return store.as_of(self.env, moment).as_dict()
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=st.lists(st.tuples(STEP, st.floats(0.5, 30)), min_size=2, max_size=24))
+def test_branching_restores_read_what_copying_restores_hold(steps):
+    admin = UserFactory(tenant_role="global_admin")
+    branched, copied = World(admin, branch=True), World(admin, branch=False)
+    clock, moments = T0, [T0]
+    for n, ((action, arg), wait_hours) in enumerate(steps, start=1):
+        clock += wait_hours * HOUR
+        purge_at = clock + arg * 24 * HOUR if action == "purge" else clock
+        with time_machine.travel(clock, tick=False):
+            for world in (branched, copied):
+                world.step(action, arg, n, purge_at)
+        moments += [clock - store.TICK, clock, clock + store.TICK]
+    branched.env.refresh_from_db()
+    floor = purge.history_floor(branched.env, clock)
+    for moment in moments:
+        if moment >= max(floor, branched.env.purged_before or floor):
+            assert branched.read(moment) == copied.read(moment), moment
+    assert store.storage_used(branched.env).current_rows == (
+        store.storage_used(copied.env).current_rows
+    )
+    assert_stored_figures(branched.env, [m for m in moments if m >= floor])
+    assert_stored_figures(copied.env, [m for m in moments if m >= floor])
+    # Reads never go through more layers than the limit.
+    assert all(t.depth <= lineage.MAX_DEPTH for t in DataTable.objects.all())
+
+
+@pytest.mark.django_db
+def test_a_restore_copies_no_row(source, target, clock):
+    admin = UserFactory(tenant_role="global_admin")
+    versions = RowVersion.objects.count()
+    op = restores.restore_start(
+        source=source, target=target, moment=source.last_change_at, requested_by=admin
+    )
+    assert engine.restore_run(op.pk) == "succeeded"
+    assert RowVersion.objects.count() == versions
+    restored = {t.name: t for t in store.current(target).tables()}
+    assert {name: (t.base.generation.environment, t.depth) for name, t in restored.items()} == {
+        "accounts": (source, 1),
+        "contacts": (source, 1),
+    }
+    assert store.current(target).as_dict() == store.as_of(source, op.moment).as_dict()
+    storage = store.storage_used(target)
+    assert storage.shared_rows == storage.current_rows == 3
+
+
+@pytest.mark.django_db
+def test_writes_to_a_branch_shadow_and_hide_its_base_rows(source, target, clock):
+    admin = UserFactory(tenant_role="global_admin")
+    moment = source.last_change_at
+    op = restores.restore_start(source=source, target=target, moment=moment, requested_by=admin)
+    assert engine.restore_run(op.pk) == "succeeded"
+    op.refresh_from_db()
+    target.refresh_from_db()
+    before = store.current(target).as_dict()["accounts"]
+    first, second = sorted(before)
+    store.row_update(
+        environment=target, table_name="accounts", key=first, values={"name": "Changed"}
+    )
+    store.row_delete(environment=target, table_name="accounts", key=second)
+    added = store.row_create(environment=target, table_name="accounts", values={"name": "New"})
+    accounts = store.current(target).table("accounts")
+    now = store.current(target).as_dict()["accounts"]
+    assert {key: values["name"] for key, values in now.items()} == {
+        first: "Changed",
+        added.key: "New",
+    }
+    assert added.key not in before
+    # The base is untouched, and the moment before the writes still reads it.
+    assert store.as_of(source, moment).as_dict()["accounts"] == before
+    assert store.as_of(target, op.generation.valid_from).as_dict()["accounts"] == before
+    tombstone = RowVersion.objects.get(table=accounts, key=second)
+    assert tombstone.valid_from == tombstone.valid_to
+    assert_stored_figures(target, [moment])
