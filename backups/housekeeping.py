@@ -6,7 +6,9 @@ A thread of the worker process (`manage.py worker`) wakes every HOUSEKEEPING_INT
     closes their rows in the task queue; each target is Ready again, with a clear reason and a
     Retry;
   - when the last purge (by any worker) is PURGE_INTERVAL old, deletes expired backups and
-    the history nothing can reach.
+    the history nothing can reach;
+  - flattens restored tables that should hold their own rows (purge.branches_to_flatten), a
+    few chunks per round (FLATTEN_CHUNKS_PER_ROUND), so that a round stays short.
 So `make run` needs no cron, and a worker killed at any point holds nothing for long: the next
 worker (or any other one already running) frees it.
 """
@@ -21,6 +23,7 @@ from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from backups import purge, restores
+from environments import flatten
 from portal.models import AuditEvent
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,23 @@ def run_once(*, purge_due: bool) -> None:
             purge.backups_purge()
         except Exception:
             log.exception("The purge failed")
+    try:
+        flatten_some(settings.FLATTEN_CHUNKS_PER_ROUND)
+    except Exception:
+        log.exception("Flattening failed")
+
+
+def flatten_some(chunks: int) -> int:
+    """Flatten the most urgent restored tables by up to `chunks` chunks; returns how many ran."""
+    done = 0
+    for table_id in purge.branches_to_flatten():
+        while done < chunks:
+            done += 1
+            if flatten.flatten_chunk(table_id, settings.FLATTEN_CHUNK_ROWS):
+                break
+        if done >= chunks:
+            break
+    return done
 
 
 class Housekeeper(threading.Thread):

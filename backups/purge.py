@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from backups.models import ManualBackup, RestoreOperation
 from backups.selectors import restorable_window
-from environments import layout
+from environments import layout, lineage
 from environments.models import (
     Activity,
     ChangeBatch,
@@ -165,8 +165,15 @@ def backups_purge(
             details={"backup": backup.pk},
         )
     result.backups_deleted, _ = expired.delete()
-    for env in Environment.objects.all():
-        _purge_environment(env, history_floor(env, now), result)
+    floors = [(env, history_floor(env, now)) for env in Environment.objects.all()]
+    # A table kept because a restored table read it goes once that reader has gone: again,
+    # until a round deletes no table (a lineage is at most a few tables deep).
+    for _ in range(lineage.MAX_DEPTH + 2):
+        tables = result.tables_deleted
+        for env, floor in floors:
+            _purge_environment(env, floor, result)
+        if result.tables_deleted == tables:
+            break
     layout.drop_orphan_partitions()
     audit_record(
         action="purge",
@@ -176,3 +183,25 @@ def backups_purge(
         details={k: v for k, v in result.as_dict().items() if k != "environments"},
     )
     return result
+
+
+def branches_to_flatten(now: datetime.datetime | None = None) -> list[int]:
+    """The live restored tables that should hold their own rows (environments.flatten), most
+    urgent first: those read through more than one base (so that restores of restored
+    environments stay shallow), then those whose base's environment would already have purged
+    the history they read (so that it can)."""
+    now = now or timezone.now()
+    live = DataTable.objects.filter(
+        base__isnull=False, valid_to__isnull=True, generation__valid_to__isnull=True
+    ).select_related("base__generation__environment")
+    deep, stale, floors = [], [], {}
+    for table in live.order_by("-depth", "pk"):
+        if table.depth > 1:
+            deep.append(table.pk)
+            continue
+        owner = table.base.generation.environment
+        if owner.pk not in floors:
+            floors[owner.pk] = history_floor(owner, now)
+        if table.base_at < floors[owner.pk]:
+            stale.append(table.pk)
+    return deep + stale

@@ -230,8 +230,8 @@ def verify_restore(built: builders.BenchStore, op) -> None:
     columns), the same keys and the same values; and nothing else."""
     from django.db import connection
 
-    from environments import store
-    from environments.models import DataTable, Generation, RowVersion
+    from environments import lineage, store
+    from environments.models import DataTable, Generation
 
     built.target.refresh_from_db()
     live = Generation.objects.get(environment=built.target, valid_to__isnull=True)
@@ -245,30 +245,25 @@ def verify_restore(built: builders.BenchStore, op) -> None:
 
     if shape(source_tables) != shape(target_tables):
         raise BenchFailure(f"restore {op.pk}: the target's tables differ from the source's")
-    rv, dt = RowVersion._meta.db_table, DataTable._meta.db_table
+    # Each side through its layers (environments.lineage): a restored table reads its source.
     q = connection.ops.quote_name
-    sql = (
-        f"SELECT count(*) FILTER (WHERE s.{q('key')} IS NULL OR t.{q('key')} IS NULL "
-        f"  OR s.{q('values')} IS DISTINCT FROM t.{q('values')}), count(s.{q('key')}), "
-        f"  count(t.{q('key')}) "
-        f"FROM (SELECT d.name, r.{q('key')}, r.{q('values')} FROM {rv} r JOIN {dt} d "
-        f"  ON d.id = r.{q('table_id')} WHERE d.id = ANY(%s) AND r.{q('valid_from')} <= %s "
-        f"  AND (r.{q('valid_to')} IS NULL OR r.{q('valid_to')} > %s)) s "
-        f"FULL JOIN (SELECT d.name, r.{q('key')}, r.{q('values')} FROM {rv} r JOIN {dt} d "
-        f"  ON d.id = r.{q('table_id')} WHERE d.id = ANY(%s) AND r.{q('valid_to')} IS NULL) t "
-        f"ON s.name = t.name AND s.{q('key')} = t.{q('key')}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            sql,
-            [
-                [t.pk for t in source_tables],
-                built.moment,
-                built.moment,
-                [t.pk for t in target_tables],
-            ],
-        )
-        differ, in_source, in_target = cursor.fetchone()
+    differ = in_source = in_target = 0
+    by_name = {t.name: t for t in target_tables}
+    for table in source_tables:
+        source_sql, source_params = lineage.copy_sql(table, built.moment)
+        target_sql, target_params = lineage.copy_sql(by_name[table.name], None)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT count(*) FILTER (WHERE s.{q('key')} IS NULL OR t.{q('key')} IS NULL "
+                f"  OR s.{q('values')} IS DISTINCT FROM t.{q('values')}), count(s.{q('key')}), "
+                f"  count(t.{q('key')}) FROM ({source_sql}) s FULL JOIN ({target_sql}) t "
+                f"ON s.{q('key')} = t.{q('key')}",
+                [*source_params, *target_params],
+            )
+            table_differ, table_source, table_target = cursor.fetchone()
+        differ += table_differ
+        in_source += table_source
+        in_target += table_target
     if differ or in_source != built.rows or in_target != built.rows:
         raise BenchFailure(
             f"restore {op.pk} restored the wrong data: {differ} rows differ; the source had "

@@ -640,13 +640,15 @@ def plan_copy(large: Subject) -> list[PlanReport]:
 
     now = timezone.now()
     new_table = (DataTable.objects.aggregate(n=Max("pk"))["n"] or 0) + 1000
-    params = [new_table, now, large.table.pk, now, now]
+    _, select_params = engine._copy_rows_sql("t", large.table, now)
+    params = [new_table, now, *select_params]
     name = f"restore copy of {large.table.display_name} ({large.table.live_rows:,} rows)"
     text, plan, _ = explain(
-        lambda: engine._copy_rows_sql(layout.Loader().target(new_table)), params
+        lambda: engine._copy_rows_sql(layout.Loader().target(new_table), large.table, now)[0],
+        params,
     )
     problems, notes = check_plan(plan, {large.table.pk}, page=False)
-    statement = engine._copy_rows_sql(f'"{layout.partition_name(new_table)}"')
+    statement, _ = engine._copy_rows_sql(f'"{layout.partition_name(new_table)}"', large.table, now)
     reports = [
         PlanReport(f"{name}, as the engine runs it", problems, notes, f"{statement}\n\n{text}")
     ]

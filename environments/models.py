@@ -162,6 +162,10 @@ class DataTable(models.Model):
     # Of the live rows and bytes, those read from the base (shared, stored once, in the base).
     shared_rows = models.PositiveBigIntegerField(default=0)
     shared_bytes = models.PositiveBigIntegerField(default=0)
+    # Flattening (environments.flatten) copies a branch's base rows into it in key order, one
+    # chunk per transaction: the last key copied, and how many base rows that made its own.
+    flattened_to = models.CharField(max_length=64, blank=True, default="")
+    flattened_rows = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [

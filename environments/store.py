@@ -469,6 +469,37 @@ def storage_used(environment: Environment) -> Storage:
     )
 
 
+@dataclass(frozen=True)
+class Branch:
+    """A live table that reads rows from the table it was restored from (its base)."""
+
+    table: str
+    source: str  # the base's environment
+    moment: datetime.datetime  # the base is read as it was then
+    depth: int  # how many tables its reads go through beyond its own
+    shared_rows: int  # rows it still reads from the base
+    flattened_rows: int  # base rows flattening has made its own so far
+
+
+def branches(environment: Environment) -> list[Branch]:
+    """The environment's live restored tables that still read from their base: what the
+    environment page says about its lineage (environments.lineage, environments.flatten)."""
+    return [
+        Branch(
+            table=t.display_name,
+            source=t.base.generation.environment.name,
+            moment=t.base_at,
+            depth=t.depth,
+            shared_rows=t.shared_rows,
+            flattened_rows=t.flattened_rows,
+        )
+        for t in current(environment)
+        .tables()
+        .filter(base__isnull=False)
+        .select_related("base__generation__environment")
+    ]
+
+
 def figures_at(
     tables: Iterable[DataTable], moment: datetime.datetime
 ) -> dict[int, tuple[int, int]]:

@@ -58,6 +58,7 @@ def _detail_context(request: HtmxHttpRequest, env: Environment) -> dict:
     return {
         "environment": env,
         "storage": store.storage_used(env),
+        "branches": store.branches(env),
         "retention_days": services.system_retention(env.type).days,
         "tables": store.current(env).tables(),
         "events": env.audit_events.select_related("actor")[:10],

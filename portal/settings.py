@@ -286,10 +286,18 @@ RESTORE_HEARTBEAT = timedelta(seconds=env_int("RESTORE_HEARTBEAT_SECONDS", 5))
 RESTORE_STALE_AFTER = timedelta(seconds=env_int("RESTORE_STALE_AFTER_SECONDS", 30))
 HOUSEKEEPING_INTERVAL = timedelta(seconds=env_int("HOUSEKEEPING_INTERVAL_SECONDS", 10))
 PURGE_INTERVAL = timedelta(seconds=env_int("PURGE_INTERVAL_SECONDS", 3600))
+# Flattening restored tables (environments.flatten): rows per chunk (one transaction, which a
+# write to that environment waits for) and chunks per housekeeping round.
+FLATTEN_CHUNK_ROWS = env_int("FLATTEN_CHUNK_ROWS", 10_000)
+FLATTEN_CHUNKS_PER_ROUND = env_int("FLATTEN_CHUNKS_PER_ROUND", 20)
 if not timedelta(0) < RESTORE_HEARTBEAT < RESTORE_STALE_AFTER:
     raise ImproperlyConfigured(
         "RESTORE_HEARTBEAT_SECONDS must be above 0 and below "
         "RESTORE_STALE_AFTER_SECONDS, or live restores look dead."
+    )
+if FLATTEN_CHUNK_ROWS < 1 or FLATTEN_CHUNKS_PER_ROUND < 0:
+    raise ImproperlyConfigured(
+        "FLATTEN_CHUNK_ROWS must be above 0, FLATTEN_CHUNKS_PER_ROUND 0 (off) or more."
     )
 if timedelta(0) >= HOUSEKEEPING_INTERVAL or timedelta(0) >= PURGE_INTERVAL:
     raise ImproperlyConfigured(

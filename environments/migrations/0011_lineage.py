@@ -62,6 +62,16 @@ class Migration(migrations.Migration):
             field=models.PositiveBigIntegerField(default=0),
         ),
         migrations.AddField(
+            model_name="datatable",
+            name="flattened_to",
+            field=models.CharField(blank=True, default="", max_length=64),
+        ),
+        migrations.AddField(
+            model_name="datatable",
+            name="flattened_rows",
+            field=models.PositiveBigIntegerField(default=0),
+        ),
+        migrations.AddField(
             model_name="tablecount",
             name="bytes",
             field=models.PositiveBigIntegerField(default=0),

@@ -11,9 +11,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backups import engine, purge, restores, selectors
-from environments import lineage, store
+from environments import flatten, lineage, store
 from environments.models import DataTable, RowVersion
-from tests.factories import EnvironmentFactory, UserFactory, assert_stored_figures, make_table
+from tests.factories import (
+    NOW,
+    EnvironmentFactory,
+    UserFactory,
+    assert_stored_figures,
+    make_table,
+)
 
 T0 = datetime.datetime(2026, 9, 1, tzinfo=datetime.UTC)
 HOUR = datetime.timedelta(hours=1)
@@ -33,6 +39,8 @@ STEP = st.one_of(
     st.tuples(st.sampled_from(["restore", "restore from other"]), st.floats(0, 1)),
     st.tuples(st.just("undo"), st.none()),
     st.tuples(st.just("purge"), st.floats(0, 3)),
+    # a few chunks of two rows of flattening, of each restored table (interleaved with writes)
+    st.tuples(st.just("flatten"), st.integers(1, 3)),
 )
 
 
@@ -84,6 +92,11 @@ class World:
             self.last = None
         elif action == "purge":
             purge.backups_purge(now=now)
+        elif action == "flatten":
+            mine = DataTable.objects.filter(generation__environment__in=[self.env, self.other])
+            for table in mine.filter(base__isnull=False).order_by("pk"):
+                for _ in range(arg):
+                    flatten.flatten_chunk(table.pk, rows=2)
 
     @staticmethod
     def write(env, changes, n: int) -> None:
@@ -105,7 +118,7 @@ class World:
 
 @pytest.mark.django_db
 @settings(
-    max_examples=40,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -182,3 +195,69 @@ def test_writes_to_a_branch_shadow_and_hide_its_base_rows(source, target, clock)
     tombstone = RowVersion.objects.get(table=accounts, key=second)
     assert tombstone.valid_from == tombstone.valid_to
     assert_stored_figures(target, [moment])
+
+
+def _restore(source, target, moment, admin):
+    op = restores.restore_start(source=source, target=target, moment=moment, requested_by=admin)
+    assert engine.restore_run(op.pk) == "succeeded"
+    op.refresh_from_db()
+    target.refresh_from_db()
+    return op
+
+
+@pytest.mark.django_db
+def test_flattening_in_chunks_reads_the_same_after_each_and_drops_the_base(source, target, clock):
+    admin = UserFactory(tenant_role="global_admin")
+    op = _restore(source, target, source.last_change_at, admin)
+    store.row_update(environment=target, table_name="accounts", key="b", values={"name": "B3"})
+    again = EnvironmentFactory(type="sandbox", region=target.region)
+    clock.shift(datetime.timedelta(minutes=1))
+    _restore(target, again, target.last_change_at, admin)  # reads through target to source
+    moments = [op.generation.valid_from, target.last_change_at]
+    expected = {m: store.as_of(target, m).as_dict() for m in moments}
+    expected_again = store.current(again).as_dict()
+    accounts = store.current(target).table("accounts")
+    chunks = 0
+    while not flatten.flatten_chunk(accounts.pk, rows=1):
+        chunks += 1
+        assert {m: store.as_of(target, m).as_dict() for m in moments} == expected
+        assert store.current(again).as_dict() == expected_again
+    assert chunks == 2  # b and c, one key per chunk
+    accounts.refresh_from_db()
+    assert (accounts.base, accounts.depth, accounts.shared_rows) == (None, 0, 0)
+    assert store.current(again).table("accounts").depth == 1  # one layer less
+    assert {m: store.as_of(target, m).as_dict() for m in moments} == expected
+    assert store.current(again).as_dict() == expected_again
+    assert_stored_figures(target, moments)
+
+
+@pytest.mark.django_db
+def test_housekeeping_flattens_deep_tables_and_those_whose_base_would_be_purged(
+    source, target, clock, settings
+):
+    from backups import housekeeping
+
+    admin = UserFactory(tenant_role="global_admin")
+    _restore(source, target, source.last_change_at, admin)
+    again = EnvironmentFactory(type="sandbox", region=target.region)
+    clock.shift(datetime.timedelta(minutes=1))
+    _restore(target, again, target.last_change_at, admin)
+    deep = {t.pk for t in store.current(again).tables()}
+    assert set(purge.branches_to_flatten()) == deep  # target's base is read within its window
+    assert housekeeping.flatten_some(chunks=50) > 0
+    assert not DataTable.objects.filter(pk__in=deep, base__isnull=False).exists()
+    # 29 days on, the source's own window no longer reaches the moment the target reads it at.
+    later = NOW + datetime.timedelta(days=29)
+    assert set(purge.branches_to_flatten(later)) == {t.pk for t in store.current(target).tables()}
+
+
+@pytest.mark.django_db
+def test_the_environment_page_says_what_a_restored_table_reads(client_admin, source, target, clock):
+    admin = UserFactory(tenant_role="global_admin")
+    _restore(source, target, source.last_change_at, admin)
+    page = client_admin.get(f"/environments/{target.slug}/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Restored tables" in text
+    assert "Accounts: reads 2 rows from Contoso Prod as of" in text
+    assert "(1 table deep)" in text
