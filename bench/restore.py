@@ -388,11 +388,11 @@ def timed_dump_restore(built: builders.BenchStore, database_url: str) -> tuple[f
 
 
 def copy_plan(built: builders.BenchStore, *, analyze: bool) -> tuple[str, str]:
-    """EXPLAIN of the engine's copy statement for the source's first table, as the engine runs
-    it (JIT off, into a new table's own partition where the versions table is partitioned).
+    """EXPLAIN of the engine's copy statement for the source's first table (what a restore from a
+    table lineage.MAX_DEPTH deep runs instead of branching), as the engine runs it (JIT off,
+    into a new table's own partition where the versions table is partitioned).
     With `analyze` it really runs, in a transaction that is rolled back. Returns the statement
     and its plan, and what it scans sequentially."""
-    import inspect
     import re
 
     from django.db import connection, transaction
@@ -404,20 +404,17 @@ def copy_plan(built: builders.BenchStore, *, analyze: bool) -> tuple[str, str]:
     adapt = connection.ops.adapt_datetimefield_value
     table = built.source_tables[0]
     new_table = (DataTable.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
-    params = [new_table, adapt(timezone.now()), table.pk, adapt(built.moment), adapt(built.moment)]
     options = "(ANALYZE, BUFFERS, TIMING OFF)" if analyze else ""
     layout = builders.optional_layout()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL jit = off")
-        if inspect.signature(engine._copy_rows_sql).parameters:
-            into = (
-                layout.Loader().target(new_table)
-                if layout is not None and hasattr(layout, "Loader")
-                else connection.ops.quote_name(RowVersion._meta.db_table)
-            )
-            sql = engine._copy_rows_sql(into)
-        else:
-            sql = engine._copy_rows_sql()
+        into = (
+            layout.Loader().target(new_table)
+            if layout is not None
+            else connection.ops.quote_name(RowVersion._meta.db_table)
+        )
+        sql, tail = engine._copy_rows_sql(into, table, built.moment)
+        params = [new_table, adapt(timezone.now()), *tail]
         if sql.count("%s") != len(params):
             return f"(the copy statement takes {sql.count('%s')} parameters)\n{sql}", "unknown"
         cursor.execute(f"EXPLAIN {options} {sql}", params)

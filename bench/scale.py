@@ -1,4 +1,4 @@
-"""Every page at real sizes, on PostgreSQL (issue 11; not a test).
+"""Every page at real sizes, on PostgreSQL (issues 11 and 12; not a test).
 
     .venv/bin/python bench/scale.py                  # builds 1,000,000 rows (minutes), then times
     .venv/bin/python bench/scale.py --reuse          # the same data, already built: time only
@@ -27,6 +27,13 @@ if missing) and does, in order:
    the large environment (all its rows) runs through the worker, into a sandbox made for it and
    deleted at the end. Targets: p95 under 250 ms, no errors; during the restore p95 no more
    than 1.3x.
+
+5. Lineage (issue 12): the large environment restored into a new sandbox (a branch: no row
+   copied), 1% of its browsed table's rows updated there through the store, the environment's
+   pages timed on it; then flattened (every base row copied into the branch, chunk by chunk:
+   rows per second) and the same pages timed again. Target: each page on the branch within
+   1.25x of the flattened one, and under 50 ms. Under load (4.), one more round: while a new
+   restore of the large environment is flattened by another process.
 
 Exit status 1 when a plan check fails, a page answers other than 200, a request under load
 errors or times out, or the restore fails; a missed target is reported ("no") and fails the run
@@ -69,6 +76,8 @@ DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/envportal_scale"
 LARGE, SMALL = "scale-large", "scale-small"
 SANDBOX = "scale-sandbox"  # the restore panel's target
 RESTORE_TARGET = "scale-restore-target"  # what the restore under load overwrites
+BRANCH = "scale-branch"  # the large environment restored (a branch), changed, then flattened
+CHANGED_SHARE = 0.01  # of the browsed table's rows, updated on the branch
 OTHER_TYPES = ("production", "sandbox", "trial", "production")  # each a tenth of the large one
 TABLES = 10
 SANDBOX_TABLES, SANDBOX_ROWS = 2, 100
@@ -80,6 +89,8 @@ COLUMNS = builders.COLUMNS
 # Targets (issue 11)
 PAGE_MS, RATIO = 50.0, 1.5
 LOAD_P95_MS, DURING_RESTORE = 250.0, 1.3
+# Targets (issue 12): a branch's pages against the same pages once it is flattened
+BRANCH_RATIO = 1.25
 CLIENT_TIMEOUT = 10.0
 SEQ_SCAN_LIMIT = 10_000  # versions a page may read in a sequential scan of a partition
 
@@ -524,8 +535,12 @@ def _nodes(plan: dict):
         yield from _nodes(child)
 
 
-def check_plan(plan: dict, own: set[int], *, page: bool) -> tuple[list[str], list[str]]:
-    """(problems, notes) of one plan (EXPLAIN ANALYZE, FORMAT JSON)."""
+def check_plan(
+    plan: dict, own: set[int], *, page: bool, partitions: int = 1
+) -> tuple[list[str], list[str]]:
+    """(problems, notes) of one plan (EXPLAIN ANALYZE, FORMAT JSON). A query of a restored
+    table's layers (environments.lineage) may read `partitions` partitions: its own and its
+    base's."""
     parent = versions_table()
     partition = re.compile(rf"{re.escape(parent)}_t(\d+)")
     problems, notes = [], []
@@ -549,7 +564,7 @@ def check_plan(plan: dict, own: set[int], *, page: bool) -> tuple[list[str], lis
                 problems.append(what)
             else:
                 notes.append(what)
-    if len(read) > 1:
+    if len(read) > partitions:
         problems.append(f"reads {len(read)} partitions of the versions table: {sorted(read)}")
     foreign = read - own
     if foreign:
@@ -584,7 +599,16 @@ class PlanReport:
     shown: str  # the heaviest query and its plan
 
 
-def plan_pages(client, page_list: list[Page], large: Subject, sandbox) -> list[PlanReport]:
+def plan_pages(
+    client,
+    page_list: list[Page],
+    large: Subject,
+    sandbox,
+    bases: frozenset[int] = frozenset(),
+    partitions: int = 1,
+) -> list[PlanReport]:
+    """The plans of each page's queries on the versions; `bases`: the tables the subject's
+    restored tables read from (and may read, `partitions` partitions per query)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -597,6 +621,7 @@ def plan_pages(client, page_list: list[Page], large: Subject, sandbox) -> list[P
         with CaptureQueriesContext(connection) as captured:
             send(client, request)
         own = {large.table.pk} if page.scope == "table" else large.table_ids | sandbox_tables
+        own |= bases
         problems: list[str] = []
         notes: list[str] = []
         selects = [
@@ -609,7 +634,7 @@ def plan_pages(client, page_list: list[Page], large: Subject, sandbox) -> list[P
         for sql in on_versions or selects:
             text, plan, ms = explain(sql)
             if on_versions:
-                found, noted = check_plan(plan, own, page=True)
+                found, noted = check_plan(plan, own, page=True, partitions=partitions)
                 problems += found
                 notes += noted
             if heaviest is None or ms > heaviest[0]:
@@ -1060,7 +1085,28 @@ def run_load(args, admin, page_list, large: Subject, small: Subject, log_dir: Pa
         )
         if not ended:
             restore_summary += f" (the load stopped after {args.duration:.0f} s, before its end)"
-        results = [single, steady, during]
+        # Then a process flattens the restored environment (all its rows) under the same load.
+        log(f"  load while another process flattens {RESTORE_TARGET}")
+        flattener = builders.Process(
+            "flatten",
+            [sys.executable, "manage.py", "shell", "-c", FLATTEN_CODE.format(slug=RESTORE_TARGET)],
+            env,
+            log_dir,
+        )
+        processes.append(flattener)
+        deadline = time.monotonic() + args.duration
+        meter = CpuMeter(server.process.pid)
+        samples, seconds = drive(
+            port, mix, keys, lambda: not flattener.alive() or time.monotonic() > deadline
+        )
+        flattening = LoadResult("during flattening", samples, seconds, meter.stop(len(samples)))
+        if flattener.alive():
+            restore_summary += f"; the flattening outlasted the {args.duration:.0f} s of load"
+        else:
+            restore_summary += f"; then {flattener.output().strip().splitlines()[-1]}"
+            if flattener.process.returncode != 0:
+                failures.append(f"the flattening ended {flattener.process.returncode}")
+        results = [single, steady, during, flattening]
         for result in results:
             for sample in result.errors[:5] + result.timeouts[:5]:
                 failures.append(f"{result.label}: {sample.page}: {sample.error}")
@@ -1076,6 +1122,140 @@ def run_load(args, admin, page_list, large: Subject, small: Subject, log_dir: Pa
             for process in processes:
                 log(f"--- {process.name} (last lines) ---\n{process.output()[-2000:]}")
         shutil.rmtree(static_root, ignore_errors=True)
+
+
+FLATTEN_CODE = """
+import time
+from environments import flatten, store
+from environments.models import DataTable, Environment
+tables = [t.pk for t in store.current(Environment.objects.get(slug={slug!r})).tables()]
+started = time.perf_counter()
+for pk in tables:
+    flatten.flatten(pk)
+took = time.perf_counter() - started
+rows = sum(DataTable.objects.filter(pk__in=tables).values_list("flattened_rows", flat=True))
+print(f"flattened {{rows:,}} rows in {{took:.1f}} s ({{rows / took:,.0f}} rows/s)")
+"""
+
+
+# -- lineage: a restored (branched) environment against its flattened self --------------------
+
+
+def make_branch(large: Subject, admin) -> tuple[float, int]:
+    """Restore the large environment into a new sandbox, in-process, and change CHANGED_SHARE of
+    its browsed table's rows there (through the store, 1,000 per transaction). Returns the
+    restore's seconds (request to committed) and the rows changed."""
+    from django.utils import timezone
+
+    from backups import engine, restores
+    from environments import services, store
+
+    drop_environment(BRANCH)
+    env = services.environment_create(
+        name="Scale branch",
+        slug=BRANCH,
+        type="sandbox",
+        region=REGION,
+        created_by=admin,
+        created_at=timezone.now() - datetime.timedelta(days=1),
+    )
+    started = time.perf_counter()
+    op = restores.restore_start(
+        source=large.env,
+        target=env,
+        requested_by=admin,
+        moment=timezone.now(),
+        idempotency_key=f"scale-{uuid.uuid4().hex}",
+    )
+    if engine.restore_run(op.pk) != "succeeded":
+        raise BenchFailure(f"the restore into {BRANCH} failed")
+    took = time.perf_counter() - started
+    env.refresh_from_db()
+    table = store.current(env).table(large.table.name)
+    step = round(1 / CHANGED_SHARE)
+    keys = [f"{n:08d}" for n in range(1, table.live_rows + 1, step)]
+    for at in range(0, len(keys), 1000):
+        with store.changes(env) as cs:
+            for key in keys[at : at + 1000]:
+                row = cs._current_version(table, key)
+                cs.update_row(table, key, {**row.values, "status": "Changed on the branch"})
+    return took, len(keys)
+
+
+def flatten_environment(slug: str) -> tuple[float, int]:
+    """Flatten every table of the environment; returns (seconds, rows made its own)."""
+    from environments import flatten, store
+    from environments.models import DataTable, Environment
+
+    tables = list(store.current(Environment.objects.get(slug=slug)).tables())
+    started = time.perf_counter()
+    for table in tables:
+        flatten.flatten(table.pk)
+    took = time.perf_counter() - started
+    rows = sum(
+        DataTable.objects.filter(pk__in=[t.pk for t in tables]).values_list(
+            "flattened_rows", flat=True
+        )
+    )
+    return took, rows
+
+
+def lineage_table(branched: list[Timing], flat: list[Timing]) -> tuple[str, list[str]]:
+    lines = [
+        "| page or partial | branch: median | branch: p95 | flattened: median "
+        "| flattened: p95 | branch / flattened | target met? |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    missed = []
+    for b, f in zip(branched, flat, strict=True):
+        bm, fm = statistics.median(b.large), statistics.median(f.large)
+        ratio = bm / fm if fm else float("inf")
+        met = bm < PAGE_MS and ratio <= BRANCH_RATIO
+        if not met:
+            missed.append(f"branch: {b.page}")
+        lines.append(
+            f"| {b.page} | {bm:.1f} ms | {p95(b.large):.1f} ms | {fm:.1f} ms "
+            f"| {p95(f.large):.1f} ms | {ratio:.2f}x | {'yes' if met else 'no'} |"
+        )
+    return "\n".join(lines), missed
+
+
+def time_lineage(
+    client, page_list: list[Page], large: Subject, sandbox, admin, args, failures
+) -> list:
+    """Section 5: returns the targets missed."""
+    log("lineage: restoring the large environment into a branch, changing 1% there")
+    took, changed = make_branch(large, admin)
+    log(f"  restored in {took * 1000:.0f} ms; {changed:,} rows changed on the branch")
+    mine = [p for p in page_list if not p.shared]
+    branch = subject("branch", BRANCH, large.moment)
+    branched = time_pages(client, mine, branch, branch, args, failures)
+    bases = frozenset(
+        branch.env.generations.get(valid_to__isnull=True).tables.values_list("base_id", flat=True)
+    )
+    reports = plan_pages(client, mine, branch, sandbox, bases, partitions=2)
+    bad = [r for r in reports if r.problems]
+    for report in bad:
+        failures.append(f"plan on the branch: {report.name}: {'; '.join(report.problems)}")
+        print(f"### Plan on the branch: {report.name}: FAILED\n\n```\n{report.shown}\n```\n")
+    log("  flattening the branch")
+    seconds, rows = flatten_environment(BRANCH)
+    log(f"  flattened {rows:,} rows in {seconds:.1f} s")
+    flat = time_pages(client, mine, branch, branch, args, failures)
+    table, missed = lineage_table(branched, flat)
+    print(
+        f"## A restored environment (branch) against its flattened self\n\n"
+        f"The large environment restored into a new sandbox in {took * 1000:.0f} ms (request "
+        f"to committed, in-process), then {changed:,} rows ({CHANGED_SHARE:.0%} of the browsed "
+        f"table) updated there. Flattening copied {rows:,} rows in {seconds:.1f} s "
+        f"({rows / seconds:,.0f} rows/s). Target: each page on the branch within "
+        f"{BRANCH_RATIO}x of the flattened one and under {PAGE_MS:.0f} ms. Plans on the "
+        f"branch (its own partition and its base's): "
+        f"{'passed' if not bad else f'FAILED ({len(bad)})'}.\n\n{table}\n",
+        flush=True,
+    )
+    drop_environment(BRANCH)
+    return missed
 
 
 # -- the run -------------------------------------------------------------------------------------
@@ -1149,6 +1329,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"Plan check: passed ({len(page_list)} pages and the restore copy)\n", flush=True)
 
+        missed += time_lineage(client, page_list, large, sandbox, admin, args, failures)
+
         if not args.no_load:
             log("serving with gunicorn")
             with tempfile.TemporaryDirectory(prefix="scale-") as log_dir:
@@ -1156,8 +1338,9 @@ def main(argv: list[str] | None = None) -> int:
                     args, admin, page_list, large, small, Path(log_dir)
                 )
             failures += load_failures
-            _, steady, during = loads
+            _, steady, during, flattening = loads
             ratio = during.p(0.95) / steady.p(0.95)
+            flatten_ratio = flattening.p(0.95) / steady.p(0.95)
             p95_ok = steady.p(0.95) < LOAD_P95_MS and not steady.errors and not steady.timeouts
             ratio_ok = ratio <= DURING_RESTORE and not during.errors and not during.timeouts
             if not p95_ok:
@@ -1170,12 +1353,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{restore_summary}.\n\n"
                 f"p95 under {LOAD_P95_MS:.0f} ms, no errors: {'yes' if p95_ok else 'no'}; "
                 f"during the restore p95 {ratio:.2f}x of steady (at most {DURING_RESTORE}x): "
-                f"{'yes' if ratio_ok else 'no'}\n\n"
+                f"{'yes' if ratio_ok else 'no'}; during flattening p95 {flatten_ratio:.2f}x of "
+                f"steady\n\n"
                 f"{load_pages_table(loads, [p.name for p in page_list])}\n",
                 flush=True,
             )
     finally:
         drop_environment(RESTORE_TARGET)
+        drop_environment(BRANCH)
     if missed:
         print(f"Targets missed: {', '.join(missed)}")
     for failure in failures:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from operator import attrgetter, itemgetter
 from typing import Any
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from environments.models import DataTable, RowVersion
@@ -44,12 +45,15 @@ class Layer:
 def layers(table: DataTable, moment: datetime.datetime | None) -> list[Layer]:
     """The table at `moment` (None: now), then each base at the moment it is read at."""
     found = [Layer(table.pk, moment)]
-    base_id, base_at = table.base_id, table.base_at
+    base_id, base_at, below = table.base_id, table.base_at, table.depth - 1
     while base_id is not None:
         found.append(Layer(base_id, base_at))
+        if below <= 0:  # the depth says the base holds all its rows (it only ever decreases)
+            break
         base_id, base_at = (
             DataTable.objects.filter(pk=base_id).values_list("base_id", "base_at").get()
         )
+        below -= 1
     return found
 
 
@@ -62,17 +66,22 @@ def touched(layer: Layer, key=None) -> QuerySet[RowVersion]:
 
 
 def layer_querysets(found: list[Layer]) -> list[QuerySet[RowVersion]]:
+    """A queryset per layer; below a branch, the base's rows at its moment in two: its versions
+    still live and those closed since, each read in the order of an index of its own (the
+    search indexes hold either kind, not both: migrations 0010 and 0012)."""
     querysets = []
     for i, layer in enumerate(found):
         qs = RowVersion.objects.filter(table_id=layer.table_id)
-        qs = (
-            qs.filter(valid_to__isnull=True)
-            if layer.moment is None
-            else qs.filter(live_at(layer.moment))
-        )
         for above in found[:i]:
             qs = qs.filter(~Exists(touched(above)))
-        querysets.append(qs)
+        if layer.moment is None:
+            querysets.append(qs.filter(valid_to__isnull=True))
+        elif len(found) == 1:
+            querysets.append(qs.filter(live_at(layer.moment)))
+        else:
+            qs = qs.filter(valid_from__lte=layer.moment)
+            querysets.append(qs.filter(valid_to__isnull=True))
+            querysets.append(qs.filter(valid_to__gt=layer.moment))
     return querysets
 
 
@@ -132,6 +141,17 @@ class Rows:
         if not isinstance(index, slice) or index.step or (index.start or 0) < 0:
             raise TypeError("Rows of a lineage are read by [start:stop] slices only.")
         stop = index.stop
+        if (
+            stop is not None
+            and self.ordering
+            and connection.features.supports_slicing_ordering_in_compound
+        ):
+            # PostgreSQL: one statement, a UNION ALL of each layer's own ORDER BY ... LIMIT (each
+            # read in the order of its index), merged and cut again.
+            first, *rest = (qs[:stop] for qs in self.querysets)
+            return list(first.union(*rest, all=True).order_by(*self.ordering)[:stop])[
+                index.start or 0 :
+            ]
         found = [row for qs in self.querysets for row in (qs if stop is None else qs[:stop])]
         return self._merge(found)[index]
 

@@ -32,6 +32,8 @@ PAGES = [
     "API: backups list",
     "API: operation (no list endpoint)",
 ]
+# The same page whichever environment: not timed again on the restored one.
+SHARED_PAGES = {"environments list", "API: environments list", "API: operation (no list endpoint)"}
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the scale benchmark runs on PostgreSQL"
@@ -110,9 +112,15 @@ def test_small_scale_benchmark_times_every_page_checks_plans_and_loads(scale_dat
         "one client (reference)",
         "20 clients",
         "during the restore",
+        "during flattening",
     ], out
     for row in load:
         assert int(row[1].replace(",", "")) > 0  # requests
         assert row[3] == "0" and row[4] == "0"  # errors, timeouts
     assert re.search(rf"restore \d+: {ROWS:,} rows in 10 tables, succeeded", out), out
+    assert re.search(rf"then flattened {ROWS:,} rows in [0-9.]+ s", out), out
+
+    lineage = table_rows(out, "## A restored environment (branch) against its flattened self")
+    assert [row[0] for row in lineage] == [p for p in PAGES if p not in SHARED_PAGES], out
+    assert "Plans on the branch (its own partition and its base's): passed" in out, out
     assert time.monotonic() - started < 60

@@ -52,8 +52,14 @@ def test_each_table_has_a_partition_and_a_read_plans_only_that_one(source):
     assert "Append" not in plan  # one partition, pruned when planned
 
 
-def test_a_restore_attaches_loaded_partitions_with_every_index(source, target, clock):
+@pytest.mark.parametrize("branch", [True, False], ids=["branching", "copying"])
+def test_a_restore_attaches_partitions_with_every_index(source, target, clock, monkeypatch, branch):
+    """A restore gives each new table a partition with the same indexes, whether it branches
+    (an empty partition, for the versions written later) or copies (a loaded one, as it does
+    from a source already lineage.MAX_DEPTH deep)."""
     admin = UserFactory(tenant_role="global_admin")
+    if not branch:
+        monkeypatch.setattr(engine, "should_branch", lambda table: False)
     op = restores.restore_start(source=source, target=target, moment=NOW, requested_by=admin)
     assert engine.restore_run(op.pk) == "succeeded"
     restored = store.current(target).table("accounts")
@@ -64,7 +70,7 @@ def test_a_restore_attaches_loaded_partitions_with_every_index(source, target, c
     assert [d.replace(new, "p").split(" ON ")[1] for d in _indexes(new)] == [
         d.replace(old, "p").split(" ON ")[1] for d in _indexes(old)
     ]
-    assert len(_indexes(new)) == 2
+    assert len(_indexes(new)) == 3  # the primary key, the live and the closed search index
     assert store.current(target).as_dict() == store.as_of(source, NOW).as_dict()
 
 

@@ -4,6 +4,7 @@ purges, run once with branching restores and once with copying ones, read the sa
 moment, and the store's figures stay equal to counting."""
 
 import datetime
+import re
 
 import pytest
 import time_machine
@@ -261,3 +262,28 @@ def test_the_environment_page_says_what_a_restored_table_reads(client_admin, sou
     assert "Restored tables" in text
     assert "Accounts: reads 2 rows from Contoso Prod as of" in text
     assert "(1 table deep)" in text
+
+
+@pytest.mark.django_db
+def test_the_data_browser_pages_and_searches_a_restored_table(
+    client_admin, source, target, clock, settings
+):
+    from django.urls import reverse
+
+    admin = UserFactory(tenant_role="global_admin")
+    _restore(source, target, source.last_change_at, admin)
+    store.row_create(environment=target, table_name="accounts", key="d", values={"name": "Gem"})
+    store.row_update(environment=target, table_name="accounts", key="b", values={"name": "Gab"})
+    settings.DATA_PAGE_SIZE = 2
+    url = reverse("environments:rows", kwargs={"slug": target.slug, "table": "accounts"})
+
+    def keys(response) -> list[str]:
+        assert response.status_code == 200
+        return re.findall(r'<td class="mono">([^<\s]+)', response.content.decode())
+
+    assert keys(client_admin.get(url)) == ["b", "c"]  # b is the branch's own, c its base's
+    assert keys(client_admin.get(url, {"after": "c"})) == ["d"]
+    assert keys(client_admin.get(url, {"before": "d"})) == ["b", "c"]
+    assert keys(client_admin.get(url, {"q": "G"})) == ["b", "c"]  # Gab, Gamma (then Gem)
+    assert keys(client_admin.get(url, {"q": "G", "after": "c", "after_title": "GAMMA"})) == ["d"]
+    assert keys(client_admin.get(url, {"q": "c"})) == ["c"]  # the exact key
