@@ -67,6 +67,7 @@ class DataTableAdmin(ReadOnlyAdmin):
         "valid_to",
         "reads_from",
         "depth",
+        "flattening",
         "versions",
     )
     list_filter = ("generation__environment",)
@@ -86,6 +87,17 @@ class DataTableAdmin(ReadOnlyAdmin):
     @admin.display(description="Environment")
     def environment(self, obj: DataTable):
         return obj.generation.environment
+
+    @admin.display(description="Flattening")
+    def flattening(self, obj: DataTable):
+        if obj.base_id is None:
+            return "Flat" if obj.flattened_rows else "—"
+        def rows(n: int) -> str:
+            return f"{n} row{'s' * (n != 1)}"
+
+        if not obj.flattened_rows:
+            return f"Not started ({rows(obj.shared_rows)} read from the base)"
+        return f"{rows(obj.flattened_rows)} copied, up to key {obj.flattened_to}"
 
     @admin.display(description="Row versions")
     def versions(self, obj: DataTable):

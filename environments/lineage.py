@@ -66,9 +66,11 @@ def touched(layer: Layer, key=None) -> QuerySet[RowVersion]:
 
 
 def layer_querysets(found: list[Layer]) -> list[QuerySet[RowVersion]]:
-    """A queryset per layer; below a branch, the base's rows at its moment in two: its versions
-    still live and those closed since, each read in the order of an index of its own (the
-    search indexes hold either kind, not both: migrations 0010 and 0012)."""
+    """A queryset per layer; below a branch, the base's rows at its moment in two parts: its
+    versions still live (read in order from the primary key or the live versions' search
+    index, migration 0010) and those closed since the moment, which are only the base's
+    changes after it (one short range of the closed versions' index, migration 0012): one
+    query for both would read the base's whole history to find the few of the second kind."""
     querysets = []
     for i, layer in enumerate(found):
         qs = RowVersion.objects.filter(table_id=layer.table_id)

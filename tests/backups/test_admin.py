@@ -99,3 +99,24 @@ def test_a_tables_row_versions_page_counts_from_the_stored_figures(client, staff
     assert "4 versions" in response.text  # a, b (twice), c
     assert not [q for q in queries if "COUNT(" in q["sql"] and "rowversion" in q["sql"]]
     assert client.get(url, {"key": "b"}).context["page"].paginator.count == 2
+
+
+def test_the_tables_list_says_what_a_restored_table_reads_and_how_far_flattening_got(
+    client, staff, admin, source, target, run_restore
+):
+    from environments import flatten
+
+    op = run_restore(source=source, target=target, moment=ago(minutes=1), requested_by=admin)
+    assert op.status == "succeeded"
+    accounts = store.current(target).table("accounts")
+    client.force_login(staff)
+    url = reverse("admin:environments_datatable_changelist")
+    text = client.get(url, {"generation__environment": target.pk}).text
+    assert "Accounts of Contoso Prod as of" in text
+    assert "Not started (2 rows read from the base)" in text
+    flatten.flatten_chunk(accounts.pk, rows=1)
+    text = client.get(url, {"generation__environment": target.pk}).text
+    assert "1 row copied, up to key b" in text
+    flatten.flatten(accounts.pk)
+    text = client.get(url, {"generation__environment": target.pk}).text
+    assert "Flat" in text

@@ -120,7 +120,7 @@ def test_small_scale_benchmark_times_every_page_checks_plans_and_loads(scale_dat
     assert re.search(rf"restore \d+: {ROWS:,} rows in 10 tables, succeeded", out), out
     assert re.search(rf"then flattened {ROWS:,} rows in [0-9.]+ s", out), out
 
-    lineage = table_rows(out, "## A restored environment (branch) against its flattened self")
+    lineage = table_rows(out, "## A restored environment (branch) against a flattened copy")
     assert [row[0] for row in lineage] == [p for p in PAGES if p not in SHARED_PAGES], out
     assert "Plans on the branch (its own partition and its base's): passed" in out, out
     assert time.monotonic() - started < 60
