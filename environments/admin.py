@@ -92,6 +92,7 @@ class DataTableAdmin(ReadOnlyAdmin):
     def flattening(self, obj: DataTable):
         if obj.base_id is None:
             return "Flat" if obj.flattened_rows else "—"
+
         def rows(n: int) -> str:
             return f"{n} row{'s' * (n != 1)}"
 
