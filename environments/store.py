@@ -4,7 +4,10 @@ Nothing here updates a visible version in place. A write closes the current vers
 (`valid_to = ts`) and opens a new one (`valid_from = ts`); a delete only closes. Every change made
 inside one `changes()` block shares one timestamp `ts`, strictly later than the environment's
 previous write. Reads go through `as_of()` and `current()`, which first find the generation live
-at the moment and then its tables and rows, so reading one environment never scans another.
+at the moment and then its tables and rows, so reading one environment never scans another. A
+table made by a restore reads the rows of the table it was restored from as they were at the
+restore's moment, under its own later versions (environments.lineage): its writes shadow those
+rows or leave tombstones, and its figures say how many rows it shares.
 """
 
 from __future__ import annotations
@@ -174,7 +177,10 @@ class ChangeSet:
         self.changes += 1
         size = version_size(key, clean)
         # A branch's tombstone of this key made in this same transaction gives way to the row.
-        if RowVersion.objects.filter(table=table, key=key, valid_from=self.ts).delete()[0]:
+        if (
+            table.base_id is not None
+            and RowVersion.objects.filter(table=table, key=key, valid_from=self.ts).delete()[0]
+        ):
             self._count(table, closed=-1)
         self._count(table, rows=1, live_bytes=size)
         return self._add_version(table, key, clean, size)
