@@ -65,12 +65,17 @@ def touched(layer: Layer, key=None) -> QuerySet[RowVersion]:
     return qs if layer.moment is None else qs.filter(valid_from__lte=layer.moment)
 
 
-def layer_querysets(found: list[Layer]) -> list[QuerySet[RowVersion]]:
+def layer_querysets(found: list[Layer], *, prune: bool = False) -> list[QuerySet[RowVersion]]:
     """A queryset per layer; below a branch, the base's rows at its moment in two parts: its
     versions still live (read in order from the primary key or the live versions' search
     index, migration 0010) and those closed since the moment, which are only the base's
     changes after it (one short range of the closed versions' index, migration 0012): one
-    query for both would read the base's whole history to find the few of the second kind."""
+    query for both would read the base's whole history to find the few of the second kind.
+
+    With `prune`, the second part is left out when one probe of that index finds the base
+    unchanged since the moment (a restore from a backup of one's own, or of an idle source):
+    for pages, whose reads are each a statement of their own anyway. Never for a write or a
+    copy, which must read the layers in one statement."""
     querysets = []
     for i, layer in enumerate(found):
         qs = RowVersion.objects.filter(table_id=layer.table_id)
@@ -83,14 +88,19 @@ def layer_querysets(found: list[Layer]) -> list[QuerySet[RowVersion]]:
         else:
             qs = qs.filter(valid_from__lte=layer.moment)
             querysets.append(qs.filter(valid_to__isnull=True))
-            querysets.append(qs.filter(valid_to__gt=layer.moment))
+            changed = RowVersion.objects.filter(table_id=layer.table_id, valid_to__gt=layer.moment)
+            if not prune or changed.exists():
+                querysets.append(qs.filter(valid_to__gt=layer.moment))
     return querysets
 
 
-def rows(table: DataTable, moment: datetime.datetime | None) -> QuerySet[RowVersion] | Rows:
+def rows(
+    table: DataTable, moment: datetime.datetime | None, *, prune: bool = False
+) -> QuerySet[RowVersion] | Rows:
     """The table's rows at `moment` (None: now): a plain queryset for a table that stores all
-    its rows, otherwise the merged layers (`Rows`), which answer the same calls."""
-    querysets = layer_querysets(layers(table, moment))
+    its rows, otherwise the merged layers (`Rows`), which answer the same calls. `prune`: see
+    layer_querysets."""
+    querysets = layer_querysets(layers(table, moment), prune=prune)
     if len(querysets) == 1:
         return querysets[0].order_by("key")
     return Rows(querysets).order_by("key")

@@ -76,7 +76,8 @@ class Snapshot:
         """The table's rows, in key order; read through its lineage when it is a branch."""
         if self.generation is None or table.generation_id != self.generation.pk:
             return RowVersion.objects.none()
-        return lineage.rows(table, self.moment)
+        # Pages read with `prune`: the store's writes read through lineage.rows themselves.
+        return lineage.rows(table, self.moment, prune=True)
 
     def as_dict(self) -> dict[str, dict[str, dict[str, Any]]]:
         """{table name: {row key: values}}: for comparisons in tests and for small exports."""
