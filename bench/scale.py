@@ -497,10 +497,15 @@ def time_pages(
     return results
 
 
-def timing_table(results: list[Timing]) -> tuple[str, list[str]]:
+def timing_table(
+    results: list[Timing], sides=("large", "small"), limit: float = RATIO, missed_as: str = ""
+) -> tuple[str, list[str]]:
+    """The table of timings: each page's two sides, their ratio (met when under `limit`, and
+    the first side under PAGE_MS), and the pages that missed (named with `missed_as` first)."""
+    first, second = sides
     lines = [
-        "| page or partial | large: median | large: p95 | small: median | small: p95 "
-        "| large / small | target met? |",
+        f"| page or partial | {first}: median | {first}: p95 | {second}: median "
+        f"| {second}: p95 | {first} / {second} | target met? |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     missed = []
@@ -512,10 +517,10 @@ def timing_table(results: list[Timing]) -> tuple[str, list[str]]:
             small = statistics.median(r.small)
             ratio_value = large / small if small else float("inf")
             small_cells = f"{small:.1f} ms | {p95(r.small):.1f} ms"
-            ratio, ratio_ok = f"{ratio_value:.2f}x", ratio_value < RATIO
+            ratio, ratio_ok = f"{ratio_value:.2f}x", ratio_value < limit
         met = large < PAGE_MS and ratio_ok
         if not met:
-            missed.append(r.page)
+            missed.append(missed_as + r.page)
         lines.append(
             f"| {r.page} | {large:.1f} ms | {p95(r.large):.1f} ms | {small_cells} | {ratio} "
             f"| {'yes' if met else 'no'} |"
@@ -1128,15 +1133,8 @@ def run_load(args, admin, page_list, large: Subject, small: Subject, log_dir: Pa
 
 
 FLATTEN_CODE = """
-import time
-from environments import flatten, store
-from environments.models import DataTable, Environment
-tables = [t.pk for t in store.current(Environment.objects.get(slug={slug!r})).tables()]
-started = time.perf_counter()
-for pk in tables:
-    flatten.flatten(pk)
-took = time.perf_counter() - started
-rows = sum(DataTable.objects.filter(pk__in=tables).values_list("flattened_rows", flat=True))
+from bench.scale import flatten_environment
+took, rows = flatten_environment({slug!r})
 print(f"flattened {{rows:,}} rows in {{took:.1f}} s ({{rows / took:,.0f}} rows/s)")
 """
 
@@ -1203,26 +1201,6 @@ def flatten_environment(slug: str) -> tuple[float, int]:
     return took, rows
 
 
-def lineage_table(results: list[Timing]) -> tuple[str, list[str]]:
-    lines = [
-        "| page or partial | branch: median | branch: p95 | flattened: median "
-        "| flattened: p95 | branch / flattened | target met? |",
-        "|---|---:|---:|---:|---:|---:|---|",
-    ]
-    missed = []
-    for r in results:
-        bm, fm = statistics.median(r.large), statistics.median(r.small)
-        ratio = bm / fm if fm else float("inf")
-        met = bm < PAGE_MS and ratio <= BRANCH_RATIO
-        if not met:
-            missed.append(f"branch: {r.page}")
-        lines.append(
-            f"| {r.page} | {bm:.1f} ms | {p95(r.large):.1f} ms | {fm:.1f} ms "
-            f"| {p95(r.small):.1f} ms | {ratio:.2f}x | {'yes' if met else 'no'} |"
-        )
-    return "\n".join(lines), missed
-
-
 def time_lineage(
     client, page_list: list[Page], large: Subject, sandbox, admin, args, failures
 ) -> list:
@@ -1246,7 +1224,7 @@ def time_lineage(
     for report in bad:
         failures.append(f"plan on the branch: {report.name}: {'; '.join(report.problems)}")
         print(f"### Plan on the branch: {report.name}: FAILED\n\n```\n{report.shown}\n```\n")
-    table, missed = lineage_table(results)
+    table, missed = timing_table(results, ("branch", "flattened"), BRANCH_RATIO, "branch: ")
     print(
         f"## A restored environment (branch) against a flattened copy\n\n"
         f"The large environment restored into a new sandbox in {took * 1000:.0f} ms (request "
