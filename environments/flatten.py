@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Max, Q, Sum
 
 from environments import lineage
 from environments.models import DataTable, Environment, RowVersion
@@ -105,17 +105,21 @@ def flatten_chunk(table_id: int, rows: int = CHUNK_ROWS) -> bool:
             live_bytes=Sum("size", filter=Q(valid_to__isnull=True), default=0),
             closed=Count("key", filter=Q(valid_to__isnull=False)),
             closed_bytes=Sum("size", filter=Q(valid_to__isnull=False), default=0),
+            closed_until=Max("valid_to"),
         )
         # The copied rows were shared (read from the base) and are the branch's own now; the
         # ones it had since changed are its history. What it shows is the same.
-        DataTable.objects.filter(pk=table.pk).update(
-            flattened_to=last,
-            flattened_rows=F("flattened_rows") + copied["live"] + copied["closed"],
-            shared_rows=F("shared_rows") - copied["live"],
-            shared_bytes=F("shared_bytes") - copied["live_bytes"],
-            closed_versions=F("closed_versions") + copied["closed"],
-            closed_bytes=F("closed_bytes") + copied["closed_bytes"],
-        )
+        figures = {
+            "flattened_to": last,
+            "flattened_rows": F("flattened_rows") + copied["live"] + copied["closed"],
+            "shared_rows": F("shared_rows") - copied["live"],
+            "shared_bytes": F("shared_bytes") - copied["live_bytes"],
+            "closed_versions": F("closed_versions") + copied["closed"],
+            "closed_bytes": F("closed_bytes") + copied["closed_bytes"],
+        }
+        if copied["closed_until"] is not None:  # rows that end: what reads the branch must see
+            figures["closed_until"] = lineage.ended_by(copied["closed_until"])
+        DataTable.objects.filter(pk=table.pk).update(**figures)
     return False
 
 

@@ -23,7 +23,8 @@ from operator import attrgetter, itemgetter
 from typing import Any
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Expression, F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, Greatest
 
 from environments.models import DataTable, RowVersion
 
@@ -40,29 +41,63 @@ def live_at(moment: datetime.datetime) -> Q:
 class Layer:
     table_id: int
     moment: datetime.datetime | None  # None: the live versions
+    # Whether a version of the table may have ended after `moment` (from its closed_until):
+    # else its rows at the moment are just its live versions that had started by then.
+    changed_since: bool = True
 
 
 def layers(table: DataTable, moment: datetime.datetime | None) -> list[Layer]:
-    """The table at `moment` (None: now), then each base at the moment it is read at."""
+    """The table at `moment` (None: now), then each base at the moment it is read at. The first
+    base comes with the table when it was fetched with select_related("base") (as
+    Snapshot.tables() does); otherwise it and each deeper one cost a query, once per table
+    object (Django keeps the related object on it)."""
     found = [Layer(table.pk, moment)]
-    base_id, base_at, below = table.base_id, table.base_at, table.depth - 1
-    while base_id is not None:
-        found.append(Layer(base_id, base_at))
-        if below <= 0:  # the depth says the base holds all its rows (it only ever decreases)
-            break
-        base_id, base_at = (
-            DataTable.objects.filter(pk=base_id).values_list("base_id", "base_at").get()
-        )
-        below -= 1
+    reader = table
+    while reader.base_id is not None:
+        base = reader.base
+        changed = base.closed_until is not None and base.closed_until > reader.base_at
+        found.append(Layer(base.pk, reader.base_at, changed))
+        reader = base
     return found
 
 
-def touched(layer: Layer, key=None) -> QuerySet[RowVersion]:
-    """The versions of `layer`'s table that make a key its own by the layer's moment."""
-    qs = RowVersion.objects.filter(
-        table_id=layer.table_id, key=OuterRef("key") if key is None else key
-    )
-    return qs if layer.moment is None else qs.filter(valid_from__lte=layer.moment)
+def ended_by(moment: datetime.datetime):
+    """A table's closed_until once one of its versions ends at `moment` (it only moves forward;
+    GREATEST of NULL is NULL on SQLite, hence the COALESCE)."""
+    at = Value(moment)
+    return Greatest(Coalesce("closed_until", at), at)
+
+
+class Untouched(Expression):
+    """NOT EXISTS a version of `layer`'s table that makes the row's key its own by the layer's
+    moment: a probe of the (table, key, valid_from) primary key. Written as SQL, not as an
+    `Exists` of a queryset: a page builds and compiles one per layer above each layer on every
+    read, and the ORM's subquery costs more Python than the whole query costs PostgreSQL."""
+
+    output_field = BooleanField()
+
+    def __init__(self, layer: Layer):
+        super().__init__()
+        self.layer = layer
+        self.key = F("key")  # the outer row's: resolved (and relabelled) by the ORM
+
+    def get_source_expressions(self):
+        return [self.key]
+
+    def set_source_expressions(self, exprs):
+        (self.key,) = exprs
+
+    def as_sql(self, compiler, connection):
+        key_sql, key_params = compiler.compile(self.key)
+        sql = (
+            f"NOT EXISTS (SELECT 1 FROM {connection.ops.quote_name(RowVersion._meta.db_table)} "
+            f"above_layer WHERE above_layer.table_id = %s AND above_layer.key = {key_sql}"
+        )
+        params = [self.layer.table_id, *key_params]
+        if self.layer.moment is not None:
+            sql += " AND above_layer.valid_from <= %s"
+            params.append(connection.ops.adapt_datetimefield_value(self.layer.moment))
+        return sql + ")", params
 
 
 def layer_querysets(found: list[Layer], *, prune: bool = False) -> list[QuerySet[RowVersion]]:
@@ -72,25 +107,24 @@ def layer_querysets(found: list[Layer], *, prune: bool = False) -> list[QuerySet
     changes after it (one short range of the closed versions' index, migration 0012): one
     query for both would read the base's whole history to find the few of the second kind.
 
-    With `prune`, the second part is left out when one probe of that index finds the base
-    unchanged since the moment (a restore from a backup of one's own, or of an idle source):
-    for pages, whose reads are each a statement of their own anyway. Never for a write or a
-    copy, which must read the layers in one statement."""
+    With `prune`, the second part is left out when the base's closed_until says none of its
+    versions has ended since the moment (a restore from a backup of one's own, or of an idle
+    source): for pages, whose reads are each a statement of their own anyway. Never for a
+    write or a copy, which must read the layers in one statement (a base written between
+    reading its closed_until and reading its rows would lose the rows it changed)."""
     querysets = []
     for i, layer in enumerate(found):
-        qs = RowVersion.objects.filter(table_id=layer.table_id)
-        for above in found[:i]:
-            qs = qs.filter(~Exists(touched(above)))
+        # One filter() per queryset: each call clones the query, and pages build these often.
+        where = [Q(table_id=layer.table_id), *(Untouched(above) for above in found[:i])]
         if layer.moment is None:
-            querysets.append(qs.filter(valid_to__isnull=True))
+            querysets.append(RowVersion.objects.filter(*where, valid_to__isnull=True))
         elif len(found) == 1:
-            querysets.append(qs.filter(live_at(layer.moment)))
+            querysets.append(RowVersion.objects.filter(*where, live_at(layer.moment)))
         else:
-            qs = qs.filter(valid_from__lte=layer.moment)
-            querysets.append(qs.filter(valid_to__isnull=True))
-            changed = RowVersion.objects.filter(table_id=layer.table_id, valid_to__gt=layer.moment)
-            if not prune or changed.exists():
-                querysets.append(qs.filter(valid_to__gt=layer.moment))
+            where.append(Q(valid_from__lte=layer.moment))
+            querysets.append(RowVersion.objects.filter(*where, valid_to__isnull=True))
+            if layer.changed_since or not prune:
+                querysets.append(RowVersion.objects.filter(*where, valid_to__gt=layer.moment))
     return querysets
 
 

@@ -166,6 +166,10 @@ class DataTable(models.Model):
     # chunk per transaction: the last key copied, and how many base rows that made its own.
     flattened_to = models.CharField(max_length=64, blank=True, default="")
     flattened_rows = models.PositiveBigIntegerField(default=0)
+    # No version of this table ends later than this (empty: none has ended yet). A branch that
+    # reads this table as of a moment at or after it needs only the versions still live, and a
+    # page skips looking for rows changed since (environments.lineage). Only ever moves forward.
+    closed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

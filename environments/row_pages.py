@@ -45,7 +45,15 @@ def keyset_page(
             rows = found[:size][::-1]
             return Page(rows, True, bool(fetch(cursor_of(rows[-1]), True, 1)))
         after, inclusive = None, False  # not a whole page before it: the first page
-    found = fetch(after, True, size + 1, inclusive)
+    if after is not None and not inclusive:
+        # The cursor's own row too, when it is still there: then there is a row before this
+        # page without asking again.
+        found = fetch(after, True, size + 2, True)
+        if found and cursor_of(found[0]) == after:
+            return Page(found[1 : size + 1], True, len(found) > size + 1)
+        found = found[: size + 1]
+    else:
+        found = fetch(after, True, size + 1, inclusive)
     rows = found[:size]
     if after is not None and not rows:
         found = fetch(None, False, size + 1)
@@ -105,11 +113,8 @@ def search_page(
         title, key = cursor
         # Two index ranges: the rest of the cursor's title, then the titles beyond it. One OR
         # of both would read every row with that title (a common first name) on each page.
-        found = list(
-            matches.filter(
-                title_upper=title, **{"key__gt" if forward else "key__lt": key}
-            ).order_by(order[1])[:limit]
-        )
+        lookup = ("key__gt" if forward else "key__lt") + ("e" if inclusive else "")
+        found = list(matches.filter(title_upper=title, **{lookup: key}).order_by(order[1])[:limit])
         if len(found) < limit:
             beyond = {"title_upper__gt" if forward else "title_upper__lt": title}
             found += matches.filter(**beyond).order_by(*order)[: limit - len(found)]

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -67,7 +67,8 @@ class Snapshot:
             if self.moment is None
             else qs.filter(live_at(self.moment))
         )
-        return qs.order_by("display_name", "id")
+        # With its base: a page reading a branch knows from it how to read the base.
+        return qs.select_related("base").order_by("display_name", "id")
 
     def table(self, name: str) -> DataTable | None:
         return self.tables().filter(name=name).first()
@@ -114,6 +115,7 @@ class ChangeSet:
         # Per table touched, what to add to its figures: live rows, live bytes, closed versions,
         # closed bytes, shared rows, shared bytes (FIGURES, in that order).
         self._figures: dict[int, list[int]] = {}
+        self._closed: set[int] = set()  # the tables a version of which ended at self.ts
 
     # -- tables --
     def table(self, name: str) -> DataTable:
@@ -241,9 +243,10 @@ class ChangeSet:
         commits)."""
         changed = []
         for pk, figures in self._figures.items():
-            DataTable.objects.filter(pk=pk).update(
-                **{name: F(name) + delta for name, delta in zip(FIGURES, figures, strict=True)}
-            )
+            added = {name: F(name) + delta for name, delta in zip(FIGURES, figures, strict=True)}
+            if pk in self._closed:
+                added["closed_until"] = lineage.ended_by(self.ts)
+            DataTable.objects.filter(pk=pk).update(**added)
             if figures[0] or figures[1]:
                 changed.append(pk)
         if changed:
@@ -259,6 +262,7 @@ class ChangeSet:
                 update_fields=["rows", "bytes"],
             )
         self._figures.clear()
+        self._closed.clear()
 
     # -- helpers --
     def _add_version(self, table: DataTable, key: str, values: dict, size: int) -> RowVersion:
@@ -274,6 +278,8 @@ class ChangeSet:
 
     def _count(self, table: DataTable, **deltas: int) -> None:
         figures = self._figures.setdefault(table.pk, [0] * len(FIGURES))
+        if deltas.get("closed", 0) > 0:  # a version ended (or a tombstone was written) now
+            self._closed.add(table.pk)
         for name, delta in deltas.items():
             figures[COUNTED.index(name)] += delta
 
@@ -553,6 +559,7 @@ def recount(environment: Environment | None = None) -> None:
         live_bytes=total(live, Sum("size")),
         closed_versions=total(closed, Count("*")),
         closed_bytes=total(closed, Sum("size")),
+        closed_until=Subquery(closed.values("table").annotate(m=Max("valid_to")).values("m")),
     )
     TableCount.objects.filter(table__in=tables).delete()
     # Each version adds one row and its bytes at valid_from and takes them away at valid_to; the

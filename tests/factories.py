@@ -2,7 +2,7 @@ import datetime
 
 import factory
 import time_machine
-from django.db.models import F, Q, Sum
+from django.db.models import F, Max, Q, Sum
 from django.utils import timezone
 
 from environments import columns as cols
@@ -125,6 +125,9 @@ def assert_stored_figures(env, moments=()):
         }
         kept = {name: getattr(table, name) for name in counted}
         assert kept == counted, table
+        # closed_until bounds every end, or pages would skip a base's changed rows.
+        ended = closed.aggregate(last=Max("valid_to"))["last"]
+        assert ended is None or (table.closed_until and table.closed_until >= ended), table
         for version in versions.filter(Q(valid_to__isnull=True) | Q(valid_to__gt=F("valid_from"))):
             assert version.size == store.version_size(version.key, version.values)
             assert version.title == cols.title(table.columns, version.values)

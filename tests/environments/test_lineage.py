@@ -8,6 +8,8 @@ import re
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +27,7 @@ from tests.factories import (
 T0 = datetime.datetime(2026, 9, 1, tzinfo=datetime.UTC)
 HOUR = datetime.timedelta(hours=1)
 COLUMNS = [{"name": "name", "type": "text"}, {"name": "v", "type": "integer"}]
+ENDED = re.compile(r'"valid_to" > ')  # a read of the versions ended after a moment
 
 STEP = st.one_of(
     # several changes in one transaction, to the restored environment or to the other one
@@ -287,3 +290,26 @@ def test_the_data_browser_pages_and_searches_a_restored_table(
     assert keys(client_admin.get(url, {"q": "G"})) == ["b", "c"]  # Gab, Gamma (then Gem)
     assert keys(client_admin.get(url, {"q": "G", "after": "c", "after_title": "GAMMA"})) == ["d"]
     assert keys(client_admin.get(url, {"q": "c"})) == ["c"]  # the exact key
+
+
+@pytest.mark.django_db
+def test_a_page_looks_for_a_bases_changed_rows_only_once_it_has_changed(source, target, clock):
+    admin = UserFactory(tenant_role="global_admin")
+    _restore(source, target, source.last_change_at, admin)
+
+    def page() -> tuple[dict, int]:
+        """The branch's accounts as a page reads them, and how many reads of the base looked
+        for versions ended since the moment."""
+        snapshot = store.current(target)
+        with CaptureQueriesContext(connection) as queries:
+            found = {r.key: r.values["name"] for r in snapshot.rows(snapshot.table("accounts"))}
+        return found, sum(bool(ENDED.search(q["sql"])) for q in queries.captured_queries)
+
+    before, looked = page()
+    assert looked == 0  # the source has not changed since the moment: its live rows are enough
+    clock.shift(datetime.timedelta(minutes=1))
+    key = sorted(before)[0]
+    store.row_update(environment=source, table_name="accounts", key=key, values={"name": "Later"})
+    assert store.current(source).table("accounts").closed_until == source.last_change_at
+    after, looked = page()
+    assert (after, looked) == (before, 1)  # the changed row is read as it was, from its end
