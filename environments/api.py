@@ -1,4 +1,4 @@
-"""API: environments: list, get, change type, administration mode."""
+"""API: environments: list, get, create, change type, administration mode."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Literal
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import Field, Path, Query, Router
+from ninja import Field, Path, Query, Router, Status
 from pydantic import StrictBool
 
 from environments import services
@@ -39,6 +39,9 @@ class EnvironmentOut(CamelSchema):
     background_operations: bool
     restorable_days: int = Field(description="Length of the restorable window (system backups).")
     created_date_time: datetime.datetime
+    expiration_date_time: datetime.datetime | None = Field(
+        description="A trial's end (30 days after it was made); null for other types."
+    )
 
 
 def environment_out(env: Environment) -> dict:
@@ -56,7 +59,21 @@ def environment_out(env: Environment) -> dict:
         "background_operations": env.background_operations,
         "restorable_days": services.system_retention(env.type).days,
         "created_date_time": env.created_at,
+        "expiration_date_time": env.expires_at,
     }
+
+
+class EnvironmentIn(CamelSchema):
+    name: str = Field(max_length=100)
+    slug: str = Field(
+        max_length=63, description="The URL name: lowercase letters, digits and hyphens."
+    )
+    type: EnvironmentTypeName = Field(
+        description="Trial environments expire after 30 days and are not backed up; a tenant "
+        "has one Default environment."
+    )
+    region: RegionName
+    security_group_id: str = Field("", max_length=100)
 
 
 class EnvironmentFilter(CamelSchema):
@@ -87,6 +104,27 @@ def environment_list(request: HttpRequest, filters: Query[EnvironmentFilter]):
     if filters.region:
         environments = environments.filter(region=filters.region)
     return [environment_out(env) for env in environments]
+
+
+@router.post(
+    "/environments",
+    response={201: EnvironmentOut, **error_responses(403, 422)},
+    summary="Create an empty environment",
+    description="Global and Power Platform admins only. Refused (422) when the URL name is "
+    "taken or reserved, when a Default environment exists already, or when less than 1 GB of "
+    "the tenant's storage capacity would remain free.",
+)
+def environment_create(request: HttpRequest, payload: EnvironmentIn):
+    require_admin_center(request.auth)
+    env = services.environment_new(
+        actor=request.auth,
+        name=payload.name,
+        slug=payload.slug,
+        type=payload.type,
+        region=payload.region,
+        security_group=payload.security_group_id,
+    )
+    return Status(201, environment_out(env))
 
 
 @router.get(

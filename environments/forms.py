@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 from django.core.validators import RegexValidator
 
 from environments import columns as cols
@@ -37,6 +38,32 @@ class EnvironmentFilterForm(forms.Form):
         desc = sort.startswith("-")
         field = SORTABLE[sort.lstrip("-")]
         return [f"-{field}" if desc else field, "name"]
+
+
+class EnvironmentCreateForm(forms.Form):
+    """The New environment page. The service checks everything again (the API and the command
+    call it directly); the form gives each field its own message."""
+
+    name = forms.CharField(label="Name", max_length=100)
+    slug = forms.CharField(
+        label="URL name",
+        max_length=63,
+        help_text="Lowercase letters, digits and hyphens. The environment's address is "
+        "https://<URL name>.example.test; it cannot be changed later.",
+    )
+    type = forms.ChoiceField(
+        label="Type",
+        choices=list(EnvironmentType.choices),
+        initial=EnvironmentType.SANDBOX,
+        help_text="Trial environments expire after 30 days and are not backed up.",
+    )
+    region = forms.ChoiceField(label="Region", choices=settings.REGIONS)
+    security_group = forms.CharField(
+        label="Security group",
+        max_length=100,
+        required=False,
+        help_text="Optional: only its members can use the environment's data.",
+    )
 
 
 class ConvertForm(forms.Form):

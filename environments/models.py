@@ -56,6 +56,8 @@ class Environment(models.Model):
     # History before this moment may have been purged: the restorable window never reaches back
     # past it, whatever the retention (converting sandbox -> production does not revive it).
     purged_before = models.DateTimeField(null=True, blank=True)
+    # A trial's end (settings.TRIAL_DAYS after it was made): the worker disables it then.
+    expires_at = models.DateTimeField("expires on", null=True, blank=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="environments"
     )

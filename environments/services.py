@@ -9,11 +9,12 @@ from __future__ import annotations
 import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from environments import store
-from environments.models import Environment, EnvironmentState, EnvironmentType
+from environments import capacity, store
+from environments.models import Environment, EnvironmentState, EnvironmentType, slug_validator
 from portal import permissions
 from portal.audit import audit_record
 from portal.errors import Conflict, NotAllowed, Refused
@@ -53,6 +54,8 @@ def environment_create(
     )
     if version:
         env.version = version
+    if type == EnvironmentType.TRIAL:
+        env.expires_at = env.created_at + datetime.timedelta(days=settings.TRIAL_DAYS)
     env.full_clean()
     try:
         with transaction.atomic():
@@ -68,6 +71,50 @@ def environment_create(
         at=env.created_at,
     )
     return env
+
+
+# URL names the portal's own pages use beside environments' (/environments/new/, ...).
+RESERVED_SLUGS = frozenset({"new", "deleted"})
+
+
+def environment_new(
+    *, actor: User, name: str, slug: str, type: str, region: str, security_group: str = ""
+) -> Environment:
+    """Create an empty environment for a person (the New page, the API, the command): they
+    must be a tenant admin, the input must be valid, and the tenant must have room."""
+    decision = permissions.can_create_environment(actor)
+    if not decision:
+        raise NotAllowed(decision.reason)
+    name, slug, security_group = name.strip(), slug.strip(), security_group.strip()
+    if not name:
+        raise Refused("Give the environment a name.", field="name")
+    if len(name) > Environment._meta.get_field("name").max_length:
+        raise Refused("The name is too long (100 characters at most).", field="name")
+    if slug in RESERVED_SLUGS:
+        raise Refused(f"The URL name {slug!r} is reserved; choose another.", field="slug")
+    try:
+        slug_validator(slug)
+    except ValidationError as exc:
+        raise Refused(
+            f"The URL name {slug!r} is not valid: {exc.messages[0]}", field="slug"
+        ) from None
+    if type not in EnvironmentType.values:
+        raise Refused(f"{type!r} is not an environment type.", field="type")
+    if region not in dict(settings.REGIONS):
+        raise Refused(f"{region!r} is not a region.", field="region")
+    if len(security_group) > Environment._meta.get_field("security_group").max_length:
+        raise Refused(
+            "The security group is too long (100 characters at most).", field="security_group"
+        )
+    capacity.require_room("create an environment")
+    return environment_create(
+        name=name,
+        slug=slug,
+        type=type,
+        region=region,
+        security_group=security_group,
+        created_by=actor,
+    )
 
 
 def _locked(environment: Environment) -> Environment:

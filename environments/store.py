@@ -457,6 +457,11 @@ class Storage:
     shared_bytes: int = 0
 
 
+# What a table stores of its own (its own live versions and its history), in bytes: a
+# branch's shared rows are stored once, in its base, and counted there.
+OWN_BYTES = F("live_bytes") - F("shared_bytes") + F("closed_bytes")
+
+
 def storage_used(environment: Environment) -> Storage:
     """Rows and bytes held now and in history (all generations): a sum over the environment's
     tables' stored figures, however many rows they hold. History is what the environment
@@ -468,7 +473,7 @@ def storage_used(environment: Environment) -> Storage:
         current_shared_rows=Coalesce(Sum("shared_rows", filter=is_current), 0),
         current_shared_bytes=Coalesce(Sum("shared_bytes", filter=is_current), 0),
         own_versions=Coalesce(Sum(F("live_rows") - F("shared_rows") + F("closed_versions")), 0),
-        own_bytes=Coalesce(Sum(F("live_bytes") - F("shared_bytes") + F("closed_bytes")), 0),
+        own_bytes=Coalesce(Sum(OWN_BYTES), 0),
     )
     current_own_rows = figures["current_rows"] - figures["current_shared_rows"]
     current_own_bytes = figures["current_bytes"] - figures["current_shared_bytes"]
@@ -479,6 +484,16 @@ def storage_used(environment: Environment) -> Storage:
         history_bytes=figures["own_bytes"] - current_own_bytes,
         shared_rows=figures["current_shared_rows"],
         shared_bytes=figures["current_shared_bytes"],
+    )
+
+
+def stored_bytes() -> dict[int, int]:
+    """{environment id: bytes it stores}, every generation: one grouped query over the
+    tables' stored figures (what capacity counts)."""
+    return dict(
+        DataTable.objects.values("generation__environment")
+        .annotate(n=Sum(OWN_BYTES))
+        .values_list("generation__environment", "n")
     )
 
 

@@ -6,6 +6,7 @@ app_name = "environments"
 
 urlpatterns = [
     path("", views.environment_list, name="list"),
+    path("new/", views.environment_new, name="new"),  # "new" is a reserved URL name
     path("<slug:slug>/", views.environment_detail, name="detail"),
     path("<slug:slug>/convert/", views.environment_convert, name="convert"),
     path("<slug:slug>/admin-mode/", views.environment_admin_mode, name="admin-mode"),

@@ -9,8 +9,13 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from environments import services, store
-from environments.forms import ConvertForm, EnvironmentFilterForm, SwitchForm
+from environments import capacity, services, store
+from environments.forms import (
+    ConvertForm,
+    EnvironmentCreateForm,
+    EnvironmentFilterForm,
+    SwitchForm,
+)
 from environments.models import Environment, EnvironmentType
 from portal import lookups, permissions
 from portal.errors import NotAllowed, Refused
@@ -37,9 +42,15 @@ def environment_list(request: HtmxHttpRequest) -> HttpResponse:
             environments = environments.filter(type=form.cleaned_data["type"])
         ordering = form.ordering()
         sort = form.cleaned_data.get("sort") or ""
+    tenant = capacity.tenant()
+    environments = list(environments.order_by(*ordering))
+    for env in environments:
+        env.stored_bytes = tenant.by_environment.get(env.pk, 0)
     context = {
         "form": form if form.is_bound else EnvironmentFilterForm(),
-        "environments": environments.order_by(*ordering),
+        "environments": environments,
+        "capacity": tenant,
+        "can_create": permissions.can_create_environment(request.user),
         "sort": sort or "name",
         "columns": [
             ("name", "Name"),
@@ -48,9 +59,33 @@ def environment_list(request: HtmxHttpRequest) -> HttpResponse:
             ("region", "Region"),
             ("admin_mode", "Administration mode"),
             ("created", "Created"),
+            ("", "Storage"),  # not sortable: a sum over the tables, not a column
         ],
     }
     return render_partial(request, "environments/list.html", context, "environment-table")
+
+
+@require_http_methods(["GET", "POST"])
+def environment_new(request: HtmxHttpRequest) -> HttpResponse:
+    lookups.require_admin_center(request.user)
+    decision = permissions.can_create_environment(request.user)
+    if not decision:
+        raise PermissionDenied(decision.reason)
+    form = EnvironmentCreateForm(request.POST or None)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            env = services.environment_new(actor=request.user, **form.cleaned_data)
+        except Refused as exc:
+            if exc.field in form.fields:
+                form.add_error(exc.field, exc.message)
+            else:
+                error = exc.message
+        else:
+            messages.success(request, f"{env.name} is created. It has no tables yet.")
+            return redirect("environments:detail", slug=env.slug)
+    context = {"form": form, "error": error, "capacity": capacity.tenant()}
+    return render(request, "environments/new.html", context)
 
 
 def _detail_context(request: HtmxHttpRequest, env: Environment) -> dict:

@@ -73,6 +73,14 @@ def can_manage_environment(user: User, environment: Environment) -> bool:
     )
 
 
+def can_create_environment(user: User) -> Decision:
+    if not is_tenant_admin(user):
+        return Decision(
+            False, "Only Global admins and Power Platform admins can create environments."
+        )
+    return ALLOW
+
+
 def can_change_type(user: User, environment: Environment) -> Decision:
     if not can_manage_environment(user, environment):
         return Decision(False, "You do not manage this environment.")

@@ -277,6 +277,14 @@ REGIONS = [
     ("asia", "Asia"),
 ]
 DATA_PAGE_SIZE = env_int("DATA_PAGE_SIZE", 25)
+# The tenant's storage capacity (environments.capacity): creating, copying or restoring an
+# environment is refused when less than CAPACITY_MIN_FREE_GB would remain. A trial environment
+# lasts TRIAL_DAYS from its creation, then is disabled.
+TENANT_CAPACITY_GB = env_int("TENANT_CAPACITY_GB", 20)
+CAPACITY_MIN_FREE_GB = 1
+TRIAL_DAYS = 30
+if TENANT_CAPACITY_GB < 1:
+    raise ImproperlyConfigured("TENANT_CAPACITY_GB must be 1 or more.")
 # A running restore writes a heartbeat this often (besides its progress), and one silent for
 # RESTORE_STALE_AFTER is taken for dead (its worker died); so is a queued restore whose task a
 # worker claimed that long ago without starting it. Every worker's housekeeping looks every

@@ -150,3 +150,15 @@ def assert_stored_figures(env, moments=()):
         shared_rows=sum(1 for r in rows if r.table.generation_id != current.generation.pk),
         shared_bytes=sum(r.size for r in rows if r.table.generation_id != current.generation.pk),
     )
+
+
+def stores_gigabytes(env, gigabytes: float) -> DataTable:
+    """Make `env` store that much: a table's stored figure (what capacity reads), no rows."""
+    return DataTable.objects.create(
+        generation=store.current(env).generation,
+        name="big",
+        display_name="Big",
+        columns=[],
+        valid_from=env.created_at,
+        live_bytes=int(gigabytes * 1024**3),
+    )

@@ -3,7 +3,7 @@ import pytest
 from environments.models import Environment
 from portal.models import AuditEvent
 from tests.api.conftest import assert_error
-from tests.factories import EnvironmentFactory
+from tests.factories import EnvironmentFactory, stores_gigabytes
 
 
 @pytest.fixture
@@ -171,3 +171,45 @@ def test_administration_mode_of_a_restoring_environment_is_a_409(api, sandbox):
 
 def test_a_wrong_method_is_405(api, sandbox):
     assert api.delete("/environments/sales-sandbox").status_code == 405
+
+
+# -- create --
+
+NEW = {"name": "Test Lab", "slug": "test-lab", "type": "trial", "region": "asia"}
+
+
+def test_a_tenant_admin_creates_an_environment(api, clock):
+    response = api.post("/environments", {**NEW, "securityGroupId": "Lab team"})
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["slug"], body["type"], body["region"], body["securityGroupId"]) == (
+        "test-lab",
+        "trial",
+        "asia",
+        "Lab team",
+    )
+    assert body["expirationDateTime"] == "2026-12-20T12:00:00Z"
+    assert Environment.objects.get(slug="test-lab").created_by.username == "global"
+    assert AuditEvent.objects.filter(action="environment.create", environment__slug="test-lab")
+
+
+def test_creating_refuses_a_taken_url_name_with_its_field(api, sandbox):
+    assert_error(
+        api.post("/environments", {**NEW, "slug": "sales-sandbox"}),
+        422,
+        "refused",
+        field="slug",
+        match="is taken",
+    )
+
+
+def test_creating_refuses_what_the_schema_does_not_allow(api, db):
+    assert api.post("/environments", {**NEW, "type": "staging"}).status_code == 400
+    assert api.post("/environments", {**NEW, "slug": "x" * 64}).status_code == 400
+    assert not Environment.objects.exists()
+
+
+def test_creating_is_refused_when_the_tenant_has_no_room(api, sandbox, settings):
+    settings.TENANT_CAPACITY_GB = 2
+    stores_gigabytes(sandbox, 1.5)
+    assert_error(api.post("/environments", NEW), 422, "refused", match="must remain free")

@@ -19,6 +19,18 @@ CASES = {
         "support": 403,
         "outsider": 403,
     },
+    (
+        "POST",
+        "/environments",
+        '{"name": "Lab", "slug": "lab", "type": "sandbox", "region": "europe"}',
+    ): {
+        "global_admin": 201,
+        "service_admin": 201,
+        "env_admin": 403,
+        "maker": 403,
+        "support": 403,
+        "outsider": 403,
+    },
     ("GET", "/environments/sales-sandbox", None): {
         "global_admin": 200,
         "service_admin": 200,

@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from environments.models import Environment
 from tests.cli.conftest import manage
 from tests.factories import EnvironmentFactory
 
@@ -57,3 +58,30 @@ def test_without_a_user_it_is_bad_usage_exit_2():
 def test_an_unknown_subcommand_is_bad_usage_exit_2():
     done = manage("environments", "frobnicate")
     assert done.returncode == 2 and "invalid choice" in done.stderr
+
+
+def test_create_makes_an_environment_as_the_acting_user(run, global_admin, clock):
+    result = run(
+        "environments", "create", "--name", "Test Lab", "--slug", "test-lab", "--type",
+        "trial", "--region", "asia", "--as", "global",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert result.out.strip() == ("Created test-lab (trial); it expires 2026-12-20 12:00:00 UTC.")
+    env = Environment.objects.get(slug="test-lab")
+    assert (env.name, env.region, env.created_by) == ("Test Lab", "asia", global_admin)
+
+
+def test_create_refuses_an_environment_admin_and_a_taken_url_name(
+    run, global_admin, env_admin, sandbox
+):
+    args = ["--name", "X", "--type", "sandbox", "--region", "europe"]
+    result = run("environments", "create", "--slug", "lab", *args, "--as", "envadmin")
+    assert result.code == 1 and "Only Global admins" in result.err
+    result = run("environments", "create", "--slug", "sales-sandbox", *args, "--as", "global")
+    assert (result.code, result.err) == (1, "The URL name 'sales-sandbox' is taken.")
+    assert not Environment.objects.filter(slug="lab").exists()
+
+
+def test_create_checks_its_arguments(run, global_admin):
+    result = manage("environments", "create", "--name", "X", "--slug", "x", "--as", "global")
+    assert result.returncode == 2 and "--type" in result.stderr

@@ -1,4 +1,4 @@
-"""manage.py environments list: the environments the acting user manages."""
+"""manage.py environments list | create: the environments the acting user manages; a new one."""
 
 from __future__ import annotations
 
@@ -7,28 +7,49 @@ import json
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from environments import services
 from environments.models import EnvironmentType
 from portal import cli, permissions
 from portal.lookups import require_admin_center
 
 
 class Command(BaseCommand):
-    help = "List the environments you manage (exit 0 done, 1 refused, 2 bad usage)."
+    help = "List the environments you manage, or create one (exit 0 done, 1 refused, 2 bad usage)."
 
     def add_arguments(self, parser):
-        actions = parser.add_subparsers(dest="action", required=True, metavar="list")
+        actions = parser.add_subparsers(dest="action", required=True, metavar="list|create")
         listing = actions.add_parser("list", help="list environments")
         listing.add_argument("--type", choices=EnvironmentType.values)
         listing.add_argument("--region", choices=[code for code, _ in settings.REGIONS])
         listing.add_argument("--json", action="store_true", help="print JSON")
         cli.add_actor_argument(listing)
+        create = actions.add_parser("create", help="create an empty environment")
+        create.add_argument("--name", required=True)
+        create.add_argument("--slug", required=True, help="the URL name")
+        create.add_argument("--type", required=True, choices=EnvironmentType.values)
+        create.add_argument("--region", required=True, choices=[c for c, _ in settings.REGIONS])
+        create.add_argument("--security-group", default="")
+        cli.add_actor_argument(create)
 
     def handle(self, *args, **options):
         user = cli.actor(options)
         try:
             require_admin_center(user)
+            if options["action"] == "create":
+                env = services.environment_new(
+                    actor=user,
+                    name=options["name"],
+                    slug=options["slug"],
+                    type=options["type"],
+                    region=options["region"],
+                    security_group=options["security_group"],
+                )
         except Exception as exc:
             raise cli.refusal(exc) from None
+        if options["action"] == "create":
+            expires = f"; it expires {cli.when(env.expires_at)}" if env.expires_at else ""
+            self.stdout.write(f"Created {env.slug} ({env.get_type_display().lower()}){expires}.")
+            return
         environments = permissions.manageable_environments(user).order_by("name")
         if options["type"]:
             environments = environments.filter(type=options["type"])
