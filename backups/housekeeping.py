@@ -8,7 +8,8 @@ A thread of the worker process (`manage.py worker`) wakes every HOUSEKEEPING_INT
   - when the last purge (by any worker) is PURGE_INTERVAL old, deletes expired backups and
     the history nothing can reach;
   - flattens restored tables that should hold their own rows (purge.branches_to_flatten), a
-    few chunks per round (FLATTEN_CHUNKS_PER_ROUND), so that a round stays short.
+    few chunks per round (FLATTEN_CHUNKS_PER_ROUND), so that a round stays short;
+  - disables trial environments whose 30 days are over.
 So `make run` needs no cron, and a worker killed at any point holds nothing for long: the next
 worker (or any other one already running) frees it.
 """
@@ -23,7 +24,7 @@ from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from backups import purge, restores
-from environments import flatten
+from environments import flatten, services
 from portal.models import AuditEvent
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,10 @@ def run_once(*, purge_due: bool) -> None:
         flatten_some(settings.FLATTEN_CHUNKS_PER_ROUND)
     except Exception:
         log.exception("Flattening failed")
+    try:
+        services.trials_expire()
+    except Exception:
+        log.exception("Expiring trials failed")
 
 
 def flatten_some(chunks: int) -> int:

@@ -35,6 +35,12 @@ def _check_restore_rules(
     backup: ManualBackup | None,
     now: datetime.datetime,
 ) -> None:
+    if not selectors.backed_up(source):
+        raise Refused(
+            f"{source.get_type_display()} environments are not backed up, so there is nothing "
+            f"of {source.name} to restore.",
+            field="moment",
+        )
     if target.type != EnvironmentType.SANDBOX:
         hint = (
             " Convert it to a sandbox first, restore, then convert it back to production."

@@ -46,6 +46,11 @@ class Window:
         return self.start <= moment <= self.end
 
 
+def backed_up(environment: Environment) -> bool:
+    """Whether the environment has system backups at all (trials have none)."""
+    return system_retention(environment.type) > datetime.timedelta(0)
+
+
 def restorable_window(environment: Environment, *, now: datetime.datetime | None = None) -> Window:
     """[max(created, now - retention), now], never before history that was purged."""
     now = now or timezone.now()

@@ -54,6 +54,9 @@ def _tab_context(request, env: Environment, tab: str) -> dict:
 @require_GET
 def system_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     env = lookups.environment_for_backups(request.user, slug)
+    if not selectors.backed_up(env):
+        context = {**_tab_context(request, env, "system"), "not_backed_up": True}
+        return render_partial(request, "backups/manage.html", context, partial="tab-body")
     now = timezone.now()
     # A zone typed by name or city; none means the viewer's. One that names no zone is said
     # next to the field, and meanwhile the page shows times in the viewer's zone.

@@ -200,3 +200,27 @@ def _set_switch(
             )
     environment.refresh_from_db()
     return environment
+
+
+def trials_expire(now: datetime.datetime | None = None) -> int:
+    """Disable each trial environment whose time is up (the worker's housekeeping calls this):
+    its data stays, read-only. Returns how many were disabled."""
+    now = now or timezone.now()
+    expired = 0
+    for env in Environment.objects.filter(
+        type=EnvironmentType.TRIAL, state=EnvironmentState.READY, expires_at__lte=now
+    ):
+        with transaction.atomic():
+            env = _locked(env)
+            if env.state != EnvironmentState.READY:  # being restored, or done by another worker
+                continue
+            env.state = EnvironmentState.DISABLED
+            env.save(update_fields=["state"])
+            audit_record(
+                action="environment.expire",
+                actor=None,
+                environment=env,
+                summary=f"Trial {env.name} expired after {settings.TRIAL_DAYS} days: disabled",
+            )
+        expired += 1
+    return expired

@@ -260,7 +260,7 @@ BACKUP_RETENTION = {
     "system": {
         "production": timedelta(days=env_int("RETENTION_PRODUCTION_DAYS", 28)),
         "sandbox": timedelta(days=7),
-        "trial": timedelta(days=7),
+        "trial": timedelta(0),  # trials are not backed up
         "developer": timedelta(days=7),
         "default": timedelta(days=7),
     },

@@ -159,3 +159,46 @@ def test_the_new_page_says_when_the_tenant_has_no_room(login, global_admin, sand
     assert response.status_code == 200
     assert "You cannot create an environment" in response.context["error"]
     assert not Environment.objects.filter(slug="test-lab").exists()
+
+
+# -- the rules of trial environments --
+
+
+def test_a_trial_is_disabled_once_its_30_days_are_over(global_admin, clock):
+    trial = new(global_admin, type="trial")
+    other = new(global_admin, slug="other", type="sandbox")
+    assert services.trials_expire(now=trial.expires_at - datetime.timedelta(seconds=1)) == 0
+    assert services.trials_expire(now=trial.expires_at) == 1
+    assert services.trials_expire(now=trial.expires_at) == 0  # once
+    trial.refresh_from_db()
+    other.refresh_from_db()
+    assert (trial.state, other.state) == ("disabled", "ready")
+    event = AuditEvent.objects.get(action="environment.expire")
+    assert (event.environment, event.actor) == (trial, None)
+    with pytest.raises(store.StoreError, match="disabled; its data cannot be changed"):
+        store.row_create(environment=trial, table_name="t", values={})
+
+
+def test_the_workers_housekeeping_expires_trials(global_admin, clock):
+    from backups import housekeeping
+
+    trial = new(global_admin, type="trial")
+    clock.move_to(trial.expires_at)
+    housekeeping.run_once(purge_due=False)
+    trial.refresh_from_db()
+    assert trial.state == "disabled"
+
+
+def test_a_trial_is_not_backed_up(login, global_admin, sandbox, clock):
+    from backups import restores
+
+    trial = new(global_admin, type="trial", region=sandbox.region)
+    with pytest.raises(Refused, match="Trial environments are not backed up"):
+        restores.restore_start(source=trial, target=sandbox, moment=NOW, requested_by=global_admin)
+    client = login(global_admin)
+    system = client.get(reverse("backups:system", args=[trial.slug]))
+    assert system.status_code == 200
+    assert "Trial environments are not backed up" in system.content.decode()
+    detail = client.get(reverse("environments:detail", args=[trial.slug])).content.decode()
+    assert "None: trial environments are not backed up" in detail
+    assert "<dt>Expires on</dt>" in detail
