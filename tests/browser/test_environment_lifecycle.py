@@ -1,0 +1,69 @@
+"""Creating an environment in Chromium, with and without JavaScript: the New command on the
+environments list, each refusal beside its field, and the tenant's storage capacity."""
+
+import re
+
+from playwright.sync_api import expect
+
+from environments.models import Environment
+from tests.browser.conftest import PASSWORD
+from tests.factories import EnvironmentFactory, stores_gigabytes
+
+
+def fill_new_environment(page, *, name: str, slug: str, type_label: str, region: str) -> None:
+    page.get_by_role("textbox", name="Name", exact=True).fill(name)
+    page.get_by_label("URL name").fill(slug)
+    page.get_by_label("Type").select_option(label=type_label)
+    page.get_by_label("Region").select_option(label=region)
+
+
+def test_a_tenant_admin_creates_a_trial_from_the_environments_list(
+    signed_in_page, global_admin, axe_check, screenshot
+):
+    EnvironmentFactory(name="Contoso Sandbox", slug="contoso-sandbox", type="sandbox")
+    page = signed_in_page(global_admin)
+    page.goto("/environments/")
+    expect(page.get_by_text(re.compile(r"Tenant storage: .* used"))).to_be_visible()
+    page.get_by_role("link", name="New", exact=True).click()
+    expect(page.get_by_role("heading", name="New environment")).to_be_visible()
+    axe_check(page)
+    # A URL name already in use: said beside the field, and what was typed stays.
+    fill_new_environment(
+        page, name="Lab", slug="contoso-sandbox", type_label="Trial", region="Asia"
+    )
+    page.get_by_role("button", name="Create").click()
+    expect(page.get_by_text("The URL name 'contoso-sandbox' is taken.")).to_be_visible()
+    expect(page.get_by_role("textbox", name="Name", exact=True)).to_have_value("Lab")
+    expect(page.get_by_label("URL name")).to_have_attribute("aria-invalid", "true")
+    page.get_by_label("URL name").fill("lab")
+    page.keyboard.press("Enter")  # the keyboard submits the form
+    expect(page).to_have_url(re.compile(r"/environments/lab/$"))
+    expect(page.get_by_text("Lab is created. It has no tables yet.")).to_be_visible()
+    expect(page.get_by_text("None: trial environments are not backed up")).to_be_visible()
+    expect(page.locator("dt", has_text="Expires on")).to_be_visible()
+    screenshot(page, "environment-created")
+    assert Environment.objects.get(slug="lab").created_by == global_admin
+
+
+def test_without_javascript_the_form_still_creates_and_refuses(
+    new_context, page_problems, global_admin, settings
+):
+    context = new_context(java_script_enabled=False)
+    page_problems.watch(context)
+    page = context.new_page()
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(global_admin.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    # No room: less than 1 GB would remain free.
+    settings.TENANT_CAPACITY_GB = 2
+    stores_gigabytes(EnvironmentFactory(slug="big", type="production"), 1.5)
+    page.goto("/environments/new/")
+    fill_new_environment(page, name="Lab", slug="lab", type_label="Sandbox", region="Europe")
+    page.get_by_role("button", name="Create").click()
+    expect(page.get_by_role("alert")).to_contain_text("You cannot create an environment")
+    assert not Environment.objects.filter(slug="lab").exists()
+    settings.TENANT_CAPACITY_GB = 3
+    page.get_by_role("button", name="Create").click()
+    expect(page).to_have_url(re.compile(r"/environments/lab/$"))
+    assert Environment.objects.get(slug="lab").type == "sandbox"
