@@ -17,6 +17,7 @@ from environments.models import Environment
 from portal import permissions
 from portal.api.errors import error_responses
 from portal.api.schemas import ENVIRONMENT_REF, CamelSchema, Moment
+from portal.errors import Refused
 from portal.lookups import (
     environment_for_admin,
     environment_for_backups,
@@ -302,6 +303,18 @@ def operation_out(op: RestoreOperation) -> dict:
     }
 
 
+def _restore_point(request: HttpRequest, payload: RestoreIn | RestoreToNewIn):
+    """(moment, backup) as restore_start takes them: a moment, LATEST, or a manual backup."""
+    moment = backup = None
+    if payload.backup_id is not None:
+        backup = selectors.backup_to_restore(request.auth, payload.backup_id)
+    if payload.restore_point_date_time == "latest":
+        moment = restores.LATEST
+    elif payload.restore_point_date_time is not None:
+        moment = payload.restore_point_date_time.astimezone(datetime.UTC)
+    return moment, backup
+
+
 def _accepted(response: HttpResponse, op: RestoreOperation):
     op = RestoreOperation.objects.select_related("source", "target", "requested_by").get(pk=op.pk)
     response["Location"] = reverse("api-v1:operation_get", kwargs={"operation_id": op.pk})
@@ -324,13 +337,7 @@ def restore(
 ):
     target = environment_for_admin(request.auth, environment)
     source = visible_environment(request.auth, payload.source_environment_id)
-    moment = backup = None
-    if payload.backup_id is not None:
-        backup = selectors.backup_to_restore(request.auth, payload.backup_id)
-    if payload.restore_point_date_time == "latest":
-        moment = restores.LATEST
-    elif payload.restore_point_date_time is not None:
-        moment = payload.restore_point_date_time.astimezone(datetime.UTC)
+    moment, backup = _restore_point(request, payload)
     op = restores.restore_start(
         source=source,
         target=target,
@@ -342,6 +349,65 @@ def restore(
         idempotency_key=idempotency_key,
     )
     return _accepted(response, op)
+
+
+class RestoreToNewIn(CamelSchema):
+    restore_point_date_time: Moment | Literal["latest"] | None = Field(
+        None,
+        description="The moment to restore (ISO 8601 with an offset), or `latest`. "
+        "Give this or `backupId`.",
+    )
+    backup_id: int | None = Field(
+        None, ge=1, le=2**62, description="A manual backup of the source (this environment)."
+    )
+    target_environment_name: str = Field(max_length=100, description="The new sandbox's name.")
+    target_environment_slug: str = Field(
+        max_length=63, description="The new sandbox's URL name (unique)."
+    )
+    target_security_group_id: str = Field("", max_length=100)
+
+
+@router.post(
+    "/environments/{environment}/restore-to-new",
+    response={202: OperationOut, **error_responses(403, 404, 409, 422, 429)},
+    summary="Restore this environment's backup into a new sandbox environment",
+    description="A separate endpoint rather than a flag of `/restore`, whose path names the "
+    "environment to overwrite: here the path names the source, and the new sandbox is made "
+    "in its region, with you as its admin (Global and Power Platform admins only). The "
+    "sandbox and the queued restore are made together or not at all; answers 202 at once, "
+    "like `/restore`.",
+)
+def restore_to_new(
+    request: HttpRequest,
+    response: HttpResponse,
+    payload: RestoreToNewIn,
+    environment: str = EnvRef,
+    idempotency_key: str | None = IDEMPOTENCY,
+):
+    source = environment_for_backups(request.auth, environment)
+    moment, backup = _restore_point(request, payload)
+    try:
+        op = restores.restore_to_new(
+            source=source,
+            requested_by=request.auth,
+            name=payload.target_environment_name,
+            slug=payload.target_environment_slug,
+            security_group=payload.target_security_group_id,
+            moment=moment,
+            backup=backup,
+            idempotency_key=idempotency_key,
+        )
+    except Refused as exc:  # the new environment's fields, as this request names them
+        exc.field = NEW_TARGET_FIELDS.get(exc.field, exc.field)
+        raise
+    return _accepted(response, op)
+
+
+NEW_TARGET_FIELDS = {
+    "name": "targetEnvironmentName",
+    "slug": "targetEnvironmentSlug",
+    "security_group": "targetSecurityGroupId",
+}
 
 
 def _operation_for(request: HttpRequest, operation_id: int) -> RestoreOperation:

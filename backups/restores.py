@@ -20,7 +20,9 @@ from django_tasks_db.models import DBTaskResult
 
 from backups import engine, selectors, services
 from backups.models import ManualBackup, RestoreOperation
-from environments.models import Environment, EnvironmentState, EnvironmentType
+from environments import capacity
+from environments import services as env_services
+from environments.models import Environment, EnvironmentState, EnvironmentType, Membership
 from portal import permissions
 from portal.audit import audit_record
 from portal.errors import Conflict, NotAllowed, Refused
@@ -41,6 +43,7 @@ def _check_restore_rules(
             f"of {source.name} to restore.",
             field="moment",
         )
+    capacity.require_room("restore")
     if target.type != EnvironmentType.SANDBOX:
         hint = (
             " Convert it to a sandbox first, restore, then convert it back to production."
@@ -342,6 +345,59 @@ def _enqueue(operation: RestoreOperation) -> None:
         )
         raise
     RestoreOperation.objects.filter(pk=operation.pk).update(task_id=str(result.id)[:64])
+
+
+def restore_to_new(
+    *,
+    source: Environment,
+    requested_by: User,
+    name: str,
+    slug: str,
+    security_group: str = "",
+    moment: datetime.datetime | str | None = None,
+    backup: ManualBackup | None = None,
+    idempotency_key: str | None = None,
+) -> RestoreOperation:
+    """Restore `source` into a new sandbox environment made for it, in the source's region,
+    whose admin the requester becomes: the environment and the queued restore are made in one
+    transaction, so a refusal of either leaves neither. The same idempotency key again
+    returns the first restore (and its environment)."""
+    idempotency_key = (idempotency_key or "").strip()[:100] or uuid.uuid4().hex
+    existing = (
+        RestoreOperation.objects.filter(requested_by=requested_by, idempotency_key=idempotency_key)
+        .select_related("target")
+        .first()
+    )
+    if existing is not None:
+        return restore_start(
+            source=source,
+            target=existing.target,
+            requested_by=requested_by,
+            moment=moment,
+            backup=backup,
+            idempotency_key=idempotency_key,
+        )
+    decision = permissions.can_manage_backups(requested_by, source)
+    if not decision:
+        raise NotAllowed(decision.reason)
+    with transaction.atomic():
+        target = env_services.environment_new(
+            actor=requested_by,
+            name=name,
+            slug=slug,
+            type=EnvironmentType.SANDBOX,
+            region=source.region,
+            security_group=security_group,
+        )
+        Membership.objects.create(environment=target, user=requested_by, role=Membership.Role.ADMIN)
+        return restore_start(
+            source=source,
+            target=target,
+            requested_by=requested_by,
+            moment=moment,
+            backup=backup,
+            idempotency_key=idempotency_key,
+        )
 
 
 def restore_undo(

@@ -303,3 +303,40 @@ def test_the_same_key_for_another_point_is_refused(api, run_on_commit, source, t
         restorePointDateTime=ago(days=2).isoformat(),
     )
     assert_error(other, 422, "refused", field="Idempotency-Key", match="different restore")
+
+
+# -- into a new sandbox --
+
+
+def test_a_restore_into_a_new_sandbox_answers_202_and_makes_it(api, run_on_commit, source):
+    moment = ago(days=2, hours=-1)
+    body = {
+        "restorePointDateTime": moment.isoformat(),
+        "targetEnvironmentName": "Contoso Copy",
+        "targetEnvironmentSlug": "contoso-copy",
+    }
+    response = run_on_commit(api.post, "/environments/contoso-prod/restore-to-new", body)
+    assert response.status_code == 202, response.content
+    op = response.json()
+    assert (op["sourceEnvironment"], op["targetEnvironment"]) == ("contoso-prod", "contoso-copy")
+    assert api.get(f"/operations/{op['id']}").json()["status"] == "succeeded"
+    new = Environment.objects.get(slug="contoso-copy")
+    assert (new.type, new.region) == ("sandbox", source.region)
+    assert store.current(new).as_dict() == store.as_of(source, moment).as_dict()
+
+
+def test_a_restore_into_a_new_sandbox_refuses_a_taken_url_name(api, source, target):
+    body = {
+        "restorePointDateTime": "latest",
+        "targetEnvironmentName": "Again",
+        "targetEnvironmentSlug": "contoso-test",
+    }
+    assert_error(
+        api.post("/environments/contoso-prod/restore-to-new", body),
+        422,
+        "refused",
+        field="targetEnvironmentSlug",
+        match="is taken",
+    )
+    assert not RestoreOperation.objects.exists()
+    assert api.post("/environments/contoso-prod/restore-to-new", {}).status_code == 400

@@ -195,6 +195,9 @@ def test_a_malformed_moment_is_bad_usage(run, pair, at, message):
         (["--source", "a", "--target", "b", "--latest", "--backup", "1"], "not allowed with"),
         (["--source", "a", "--target", "b", "--at", "soon"], "is not an ISO 8601"),
         (["--target", "b", "--latest"], "--source"),
+        (["--source", "a", "--latest"], "one of the arguments --target --new is required"),
+        (["--source", "a", "--target", "b", "--new", "c", "--latest"], "not allowed with"),
+        (["--source", "a", "--new", "c", "--latest"], "--new needs --name"),
     ],
 )
 def test_bad_usage_exits_2_in_a_real_process(args, message):
@@ -276,3 +279,31 @@ def test_latest_with_the_same_key_twice_is_one_restore(run, settings, pair):
     assert first.code == again.code == 0, again.err
     op = RestoreOperation.objects.get()
     assert f"Restore {op.pk}:" in first.out and f"Restore {op.pk}:" in again.out
+
+
+def test_new_makes_a_sandbox_in_the_sources_region_and_restores_into_it(run, settings, pair):
+    settings.TASKS_BACKEND = "default"
+    admin, source, _ = pair
+    result = run(
+        "restore", "--as", "boss", "--source", "contoso-prod", "--new", "contoso-copy",
+        "--name", "Contoso Copy", "--latest",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    op = RestoreOperation.objects.get()
+    assert f"Restore {op.pk}: Contoso Prod as of" in result.out
+    assert "into the new sandbox Contoso Copy." in result.out
+    assert (op.target.slug, op.target.type, op.target.region, op.target.created_by) == (
+        "contoso-copy",
+        "sandbox",
+        source.region,
+        admin,
+    )
+
+
+def test_new_refuses_a_taken_url_name_and_changes_nothing(run, pair):
+    result = run(
+        "restore", "--as", "boss", "--source", "contoso-prod", "--new", "contoso-test",
+        "--name", "Again", "--latest",
+    )  # fmt: skip
+    assert (result.code, result.err) == (1, "The URL name 'contoso-test' is taken.")
+    assert not RestoreOperation.objects.exists()

@@ -1,7 +1,13 @@
-"""manage.py restore: restore a source environment, as it was at a moment, over a sandbox.
+"""manage.py restore: restore a source environment, as it was at a moment, over a sandbox
+or into a new one.
 
     manage.py restore --as alex --source contoso-prod --target contoso-test \\
         (--at 2026-11-20T09:30:00+01:00 | --backup ID | --latest) [--name NEW] [--wait]
+    manage.py restore --as alex --source contoso-prod --new contoso-copy --name "Contoso Copy" \\
+        --latest [--security-group GROUP] [--wait]
+
+With --new, a sandbox of that URL name is made in the source's region (Global and Power
+Platform admins only), with the acting user as its admin, and the restore runs into it.
 
 The restore runs in the background worker (`manage.py worker`). With --wait the command
 follows it, printing progress, and exits 0 when it succeeded, 1 when it failed.
@@ -29,14 +35,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--source", required=True, help="source environment: slug or id")
-        parser.add_argument("--target", required=True, help="the sandbox to overwrite: slug or id")
+        into = parser.add_mutually_exclusive_group(required=True)
+        into.add_argument("--target", help="the sandbox to overwrite: slug or id")
+        into.add_argument(
+            "--new", metavar="URL_NAME", help="make a new sandbox of this URL name (needs --name)"
+        )
         point = parser.add_mutually_exclusive_group(required=True)
         point.add_argument(
             "--at", metavar="ISO", help="a moment, ISO 8601 with offset: 2026-11-20T09:30:00+01:00"
         )
         point.add_argument("--backup", type=int, metavar="ID", help="a manual backup's id")
         point.add_argument("--latest", action="store_true", help="the source as it is now")
-        parser.add_argument("--name", help="rename the target")
+        parser.add_argument("--name", help="rename the target; with --new, the new one's name")
         parser.add_argument(
             "--security-group", help="set the target's security group (empty: none)"
         )
@@ -54,32 +64,46 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         moment = cli.parse_moment(options["at"]) if options["at"] else None
+        if options["new"] and not options["name"]:
+            raise CommandError("--new needs --name: the new environment's name.", returncode=2)
         user = cli.actor(options)
         try:
-            target = environment_for_admin(user, options["target"])
+            # The target first: one who cannot see it learns nothing about the source.
+            target = None if options["new"] else environment_for_admin(user, options["target"])
             source = visible_environment(user, options["source"])
             backup = (
                 selectors.backup_to_restore(user, options["backup"]) if options["backup"] else None
             )
             if options["latest"]:
                 moment = restores.LATEST
-            op = restores.restore_start(
-                source=source,
-                target=target,
-                requested_by=user,
-                moment=moment,
-                backup=backup,
-                new_name=options["name"],
-                security_group=options["security_group"],
-                idempotency_key=options["idempotency_key"],
-            )
+            point = {"requested_by": user, "moment": moment, "backup": backup}
+            key = options["idempotency_key"]
+            if options["new"]:
+                op = restores.restore_to_new(
+                    source=source,
+                    name=options["name"],
+                    slug=options["new"],
+                    security_group=options["security_group"] or "",
+                    idempotency_key=key,
+                    **point,
+                )
+            else:
+                op = restores.restore_start(
+                    source=source,
+                    target=target,
+                    new_name=options["name"],
+                    security_group=options["security_group"],
+                    idempotency_key=key,
+                    **point,
+                )
         except CommandError:
             raise
         except Exception as exc:
             raise cli.refusal(exc) from None
         op.refresh_from_db()
+        where = "into the new sandbox" if options["new"] else "over"
         self.stdout.write(
-            f"Restore {op.pk}: {source.name} as of {cli.when(op.moment)} over {target.name}."
+            f"Restore {op.pk}: {source.name} as of {cli.when(op.moment)} {where} {op.target.name}."
         )
         if not options["wait"]:
             if op.is_active:

@@ -1,0 +1,100 @@
+"""Restore into a new sandbox environment: made in the source's region, its creator its admin,
+and the environment and the restore made together or not at all."""
+
+import pytest
+
+from backups import restores
+from backups.models import RestoreOperation
+from environments import store
+from environments.models import Environment, Membership
+from portal.errors import NotAllowed, Refused
+from portal.models import AuditEvent
+from tests.factories import EnvironmentFactory, ago, stores_gigabytes
+
+pytestmark = pytest.mark.usefixtures("clock")
+
+
+@pytest.fixture
+def to_new(django_capture_on_commit_callbacks):
+    """restore_to_new, and the queued restore run in-process when the transaction commits."""
+
+    def _run(**kwargs):
+        fields = {"name": "Contoso Copy", "slug": "contoso-copy"}
+        with django_capture_on_commit_callbacks(execute=True):
+            op = restores.restore_to_new(**{**fields, **kwargs})
+        op.refresh_from_db()
+        return op
+
+    return _run
+
+
+def test_it_makes_a_sandbox_in_the_sources_region_and_restores_into_it(admin, source, to_new):
+    moment = ago(days=2, hours=-1)
+    op = to_new(source=source, moment=moment, requested_by=admin, security_group="Testers")
+    assert op.status == "succeeded", op.error
+    new = Environment.objects.get(slug="contoso-copy")
+    assert (new.name, new.type, new.region, new.security_group, new.admin_mode) == (
+        "Contoso Copy",
+        "sandbox",
+        source.region,
+        "Testers",
+        True,  # like every restored environment, until an admin turns it off
+    )
+    assert op.target == new and new.created_by == admin
+    assert Membership.objects.get(environment=new).user == admin
+    assert Membership.objects.get(environment=new).role == "admin"
+    assert store.current(new).as_dict() == store.as_of(source, moment).as_dict()
+    assert [e.action for e in AuditEvent.objects.filter(environment=new).order_by("id")][:2] == [
+        "environment.create",
+        "restore.start",
+    ]
+
+
+def test_the_same_request_twice_makes_one_environment_and_one_restore(admin, source, to_new):
+    first = to_new(source=source, moment=ago(days=1), requested_by=admin, idempotency_key="k")
+    again = to_new(source=source, moment=ago(days=1), requested_by=admin, idempotency_key="k")
+    assert again.pk == first.pk
+    assert Environment.objects.filter(slug="contoso-copy").count() == 1
+    assert RestoreOperation.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("setup", "match"),
+    [
+        ("taken", "is taken"),
+        ("trial", "Trial environments are not backed up"),
+        ("outside", "outside that window"),
+        ("full", "must remain free"),
+    ],
+)
+def test_a_refusal_leaves_neither_environment_nor_restore(
+    admin, source, to_new, settings, setup, match
+):
+    moment = ago(days=1)
+    if setup == "taken":
+        EnvironmentFactory(slug="contoso-copy")
+    elif setup == "trial":
+        source = EnvironmentFactory(type="trial", region=source.region, created_at=ago(days=3))
+    elif setup == "outside":
+        moment = ago(days=60)
+    else:
+        settings.TENANT_CAPACITY_GB = 2
+        stores_gigabytes(source, 1.5)
+    before = (Environment.objects.count(), Membership.objects.count(), AuditEvent.objects.count())
+    with pytest.raises(Refused, match=match):
+        to_new(source=source, moment=moment, requested_by=admin)
+    assert not RestoreOperation.objects.exists()
+    after = (Environment.objects.count(), Membership.objects.count(), AuditEvent.objects.count())
+    assert after == before
+
+
+def test_an_environment_admin_cannot_make_environments(env_admin, source, to_new):
+    Membership.objects.create(environment=source, user=env_admin, role="admin")
+    with pytest.raises(NotAllowed, match="Only Global admins and Power Platform admins"):
+        to_new(source=source, moment=ago(days=1), requested_by=env_admin)
+    assert not Environment.objects.filter(slug="contoso-copy").exists()
+
+
+def test_one_who_does_not_manage_the_source_is_refused_first(maker, source, to_new):
+    with pytest.raises(NotAllowed, match="cannot use its backups"):
+        to_new(source=source, moment=ago(days=1), requested_by=maker)
