@@ -133,6 +133,10 @@ class PointForm(forms.Form):
         raise forms.ValidationError(self.MISSING)
 
 
+# The target choice that makes a new sandbox ("new" is a URL name no environment can have).
+NEW_TARGET = "new"
+
+
 class RestoreForm(forms.Form):
     """The restore panel: the target and, under Edit details, its new name and security group."""
 
@@ -148,14 +152,47 @@ class RestoreForm(forms.Form):
         help_text="Leave as it is to keep the target's group.",
     )
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+    # "A new sandbox environment" as the target: what to call it.
+    new_env_name = forms.CharField(label="Name", required=False, max_length=100)
+    new_env_slug = forms.CharField(
+        label="URL name",
+        required=False,
+        max_length=63,
+        help_text="Lowercase letters, digits and hyphens; the environment's address.",
+    )
+    new_env_security_group = forms.CharField(
+        label="Security group", required=False, max_length=100, help_text="Optional."
+    )
 
-    def __init__(self, *args, targets, **kwargs):
+    def __init__(self, *args, targets, can_create: bool = False, preview: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        self.preview = preview  # a change of target: nothing to say yet about empty fields
         self.targets = {t.slug: t for t in targets}
-        self.fields["target"].choices = [("", "Select an environment")] + [
+        new = [(NEW_TARGET, "A new sandbox environment")] if can_create else []
+        self.fields["target"].choices = [("", "Select an environment"), *new] + [
             (t.slug, f"{t.name} ({t.get_type_display()}, {t.get_region_display()})")
             for t in targets
         ]
+
+    @property
+    def new_target(self) -> bool:
+        return self.is_bound and self.data.get("target") == NEW_TARGET
+
+    def clean(self):
+        data = super().clean()
+        if data.get("target") == NEW_TARGET and not self.preview:
+            for field in ("new_env_name", "new_env_slug"):
+                if not (data.get(field) or "").strip():
+                    self.add_error(field, "Required for a new environment.")
+        return data
+
+    def new_environment(self) -> dict:
+        """The new sandbox as restores.restore_to_new takes it."""
+        return {
+            "name": self.cleaned_data["new_env_name"],
+            "slug": self.cleaned_data["new_env_slug"],
+            "security_group": self.cleaned_data["new_env_security_group"],
+        }
 
     def details(self, target) -> dict:
         """Edit details as restore_start takes them: an empty field keeps what the target

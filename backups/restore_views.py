@@ -70,7 +70,13 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         data["idempotency_key"] = uuid.uuid4().hex
     targets = selectors.restore_targets(request.user, source)
     form_class = ConfirmForm if step == "confirm" else RestoreForm
-    form = form_class(data, targets=targets, initial={"idempotency_key": uuid.uuid4().hex})
+    form = form_class(
+        data,
+        targets=targets,
+        can_create=bool(permissions.can_create_environment(request.user)),
+        preview=step == "preview",
+        initial={"idempotency_key": uuid.uuid4().hex},
+    )
     context = {
         "environment": source,
         "pick": point.data.get("pick", ""),
@@ -92,6 +98,8 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         if step == "confirm" and form.errors and target:
             return render_partial(request, "backups/restore.html", context, "confirm-dialog")
         return _panel(request, context)
+    if form.new_target:  # nothing is overwritten, so nothing to confirm
+        return _restore_to_new(request, context, source, point, form)
 
     wanted = {
         "source": source,
@@ -118,6 +126,31 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         return _panel(request, context)
     if not repeated:  # a second click of the same form lands on the same restore
         messages.info(request, f"Restore of {operation.target.name} started.")
+    url = reverse("environments:detail", kwargs={"slug": operation.target.slug})
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def _restore_to_new(request, context, source, point, form) -> HttpResponse:
+    key = f"portal-{form.cleaned_data['idempotency_key']}"
+    try:
+        operation = restores.restore_to_new(
+            source=source,
+            requested_by=request.user,
+            moment=None if point.backup else point.moment,
+            backup=point.backup,
+            idempotency_key=key,
+            **form.new_environment(),
+        )
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.message) from exc
+    except Refused as exc:
+        field = f"new_env_{exc.field}"
+        if field in form.fields:
+            form.add_error(field, exc.message)
+        else:
+            context["error"] = exc.message
+        return _panel(request, context)
+    messages.info(request, f"{operation.target.name} is created; the restore into it started.")
     url = reverse("environments:detail", kwargs={"slug": operation.target.slug})
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 

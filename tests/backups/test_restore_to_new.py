@@ -98,3 +98,70 @@ def test_an_environment_admin_cannot_make_environments(env_admin, source, to_new
 def test_one_who_does_not_manage_the_source_is_refused_first(maker, source, to_new):
     with pytest.raises(NotAllowed, match="cannot use its backups"):
         to_new(source=source, moment=ago(days=1), requested_by=maker)
+
+
+# -- the restore panel's "A new sandbox environment" --
+
+
+def panel(client, source, **data):
+    from django.urls import reverse
+
+    body = {"pick": f"at:{ago(days=1).isoformat()}", "idempotency_key": "k", **data}
+    return client.post(reverse("backups:restore", kwargs={"slug": source.slug}), body)
+
+
+def test_the_panel_offers_a_new_sandbox_to_tenant_admins_only(client, admin, env_admin, source):
+    from django.urls import reverse
+
+    url = reverse("backups:restore", kwargs={"slug": source.slug})
+    pick = {"pick": f"at:{ago(days=1).isoformat()}"}
+    client.force_login(admin)
+    assert '<option value="new">A new sandbox environment</option>' in (
+        client.get(url, pick).content.decode()
+    )
+    Membership.objects.create(environment=source, user=env_admin, role="admin")
+    client.force_login(env_admin)
+    assert "A new sandbox environment" not in client.get(url, pick).content.decode()
+
+
+def test_choosing_a_new_sandbox_asks_for_its_name_and_url_name(client_admin, source):
+    page = panel(client_admin, source, target="new", step="preview").content.decode()
+    assert "<legend>A new sandbox environment</legend>" in page
+    assert "Required for a new environment" not in page  # not yet: nothing was asked
+    assert "Nothing is overwritten" in page and "Edit details" not in page
+    response = panel(client_admin, source, target="new", step="review")
+    assert response.context["form"].errors == {
+        "new_env_name": ["Required for a new environment."],
+        "new_env_slug": ["Required for a new environment."],
+    }
+    response = panel(
+        client_admin,
+        source,
+        target="new",
+        step="review",
+        new_env_name="Copy",
+        new_env_slug="contoso-prod",
+    )
+    assert response.context["form"].errors == {
+        "new_env_slug": ["The URL name 'contoso-prod' is taken."]
+    }
+    assert not RestoreOperation.objects.exists()
+
+
+def test_restore_on_a_new_sandbox_makes_it_and_starts_without_a_typed_confirmation(
+    client_admin, source, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = panel(
+            client_admin,
+            source,
+            target="new",
+            step="review",
+            new_env_name="Contoso Copy",
+            new_env_slug="contoso-copy",
+        )
+    assert response.status_code == 302
+    assert response["Location"] == "/environments/contoso-copy/"
+    op = RestoreOperation.objects.get()
+    op.refresh_from_db()
+    assert (op.target.slug, op.status) == ("contoso-copy", "succeeded")

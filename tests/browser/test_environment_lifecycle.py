@@ -6,7 +6,7 @@ import re
 from playwright.sync_api import expect
 
 from environments.models import Environment
-from tests.browser.conftest import PASSWORD
+from tests.browser.conftest import PASSWORD, wait_for_restore
 from tests.factories import EnvironmentFactory, stores_gigabytes
 
 
@@ -67,3 +67,50 @@ def test_without_javascript_the_form_still_creates_and_refuses(
     page.get_by_role("button", name="Create").click()
     expect(page).to_have_url(re.compile(r"/environments/lab/$"))
     assert Environment.objects.get(slug="lab").type == "sandbox"
+
+
+def test_restore_production_into_a_new_sandbox(
+    signed_in_page, global_admin, tenant, worker, axe_check, screenshot
+):
+    page = signed_in_page(global_admin)
+    page.goto("/environments/contoso-prod/backups/system/")
+    page.get_by_role("button", name="1 hour ago").click()
+    page.get_by_role("button", name="Confirm").click()
+    page.get_by_label("Environment to overwrite").select_option(label="A new sandbox environment")
+    fieldset = page.get_by_role("group", name="A new sandbox environment")
+    expect(fieldset).to_contain_text("Made in United States, like Contoso Production")
+    axe_check(page)
+    screenshot(page, "restore-into-new-panel")
+    fieldset.get_by_role("textbox", name="Name", exact=True).fill("Contoso Copy")
+    fieldset.get_by_role("textbox", name="URL name").fill("contoso-sandbox")  # taken
+    page.get_by_role("button", name="Restore", exact=True).click()
+    expect(page.get_by_text("The URL name 'contoso-sandbox' is taken.")).to_be_visible()
+    page.get_by_role("textbox", name="URL name").fill("contoso-copy")
+    page.get_by_role("button", name="Restore", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/environments/contoso-copy/$"))
+    op = wait_for_restore(worker)
+    assert op.target.slug == "contoso-copy" and op.target.created_by == global_admin
+    page.goto("/environments/contoso-copy/data/accounts/")
+    expect(page.get_by_role("cell", name="Adatum", exact=True)).to_be_visible()
+
+
+def test_without_javascript_a_new_sandbox_can_be_chosen_and_restored_into(
+    new_context, page_problems, global_admin, tenant, worker
+):
+    context = new_context(java_script_enabled=False)
+    page_problems.watch(context)
+    page = context.new_page()
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(global_admin.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto("/environments/contoso-prod/backups/system/?preset=1h")
+    page.get_by_role("button", name="Confirm").click()
+    page.get_by_label("Environment to overwrite").select_option(label="A new sandbox environment")
+    page.get_by_role("button", name="Show what will be overwritten").click()
+    fieldset = page.get_by_role("group", name="A new sandbox environment")
+    fieldset.get_by_role("textbox", name="Name", exact=True).fill("Contoso Copy")
+    fieldset.get_by_role("textbox", name="URL name").fill("contoso-copy")
+    page.get_by_role("button", name="Restore", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/environments/contoso-copy/$"))
+    assert wait_for_restore(worker).target.slug == "contoso-copy"
