@@ -191,6 +191,8 @@ def _overwrite(op: RestoreOperation) -> None:
         tables = list(snapshot.tables().order_by("name"))
         figures = store.figures_at(tables, moment)
         counts = {pk: rows for pk, (rows, _) in figures.items()}
+        if op.kind == RestoreOperation.Kind.COPY_SCHEMA:
+            counts = {}
         _progress(
             op,
             phase=RestoreOperation.Phase.COPYING,
@@ -203,7 +205,7 @@ def _overwrite(op: RestoreOperation) -> None:
         ts = store.next_timestamp(target)
         before = ManualBackup.objects.create(
             environment=target,
-            kind=ManualBackup.Kind.PRE_RESTORE,
+            kind=ManualBackup.Kind.PRE_COPY if op.is_copy else ManualBackup.Kind.PRE_RESTORE,
             label=pre_restore_label(op, ts - store.TICK),
             backup_at=ts - store.TICK,
             created_by=op.requested_by,
@@ -214,7 +216,7 @@ def _overwrite(op: RestoreOperation) -> None:
         generation = Generation.objects.create(
             environment=target,
             valid_from=ts,
-            reason=f"Restored from {source.name} at {moment:%Y-%m-%d %H:%M:%S} UTC"[:200],
+            reason=f"{ORIGINS[op.kind]} from {source.name} at {moment:%Y-%m-%d %H:%M:%S} UTC"[:200],
         )
 
         copied = 0
@@ -228,7 +230,11 @@ def _overwrite(op: RestoreOperation) -> None:
                 columns=table.columns,
                 valid_from=ts,
             )
-            if should_branch(table):
+            if op.kind == RestoreOperation.Kind.COPY_SCHEMA:  # its columns, none of its rows
+                new_table.save()
+                branches.append(new_table.pk)  # an empty partition, as for a branch
+                rows = 0
+            elif should_branch(table):
                 rows, size = figures[table.pk]
                 new_table.base, new_table.base_at, new_table.depth = table, moment, table.depth + 1
                 new_table.live_rows = new_table.shared_rows = rows
@@ -290,7 +296,7 @@ def _overwrite(op: RestoreOperation) -> None:
             tables_total=len(tables),
             **details_before,
         )
-        what = "Undid restore of" if op.undo_of_id else "Restored"
+        what = "Undid restore of" if op.undo_of_id else VERBS[op.kind]
         renamed = f"; renamed to {target.name}" if target.name != name_before else ""
         audit_record(
             action="restore.succeed",
@@ -312,16 +318,31 @@ def _overwrite(op: RestoreOperation) -> None:
         )
 
 
+# How the audit log ("Restored Contoso Test from ...") and a generation ("Restored from ...")
+# say what made it.
+VERBS = {
+    RestoreOperation.Kind.RESTORE: "Restored",
+    RestoreOperation.Kind.COPY: "Copied into",
+    RestoreOperation.Kind.COPY_SCHEMA: "Copied the schema into",
+}
+ORIGINS = {
+    RestoreOperation.Kind.RESTORE: "Restored",
+    RestoreOperation.Kind.COPY: "Copied",
+    RestoreOperation.Kind.COPY_SCHEMA: "Schema copied",
+}
+
+
 def pre_restore_label(op: RestoreOperation, moment: datetime.datetime) -> str:
     """The label of the backup the engine records just before it overwrites the target; the
     time in it is the backup's own (pages show it in the viewer's zone, see local_times)."""
     when = f" at {moment:%Y-%m-%d %H:%M:%S} UTC"
     if op.undo_of_id:
         return f"Before undo of restore #{op.undo_of_id}{when}"
-    room = 100 - len("Before restore from ") - len(when)
+    before = "Before copy from " if op.is_copy else "Before restore from "
+    room = 100 - len(before) - len(when)
     name = op.source_name or op.source.name
     name = name if len(name) <= room else name[: room - 1] + "…"
-    return f"Before restore from {name}{when}"
+    return f"{before}{name}{when}"
 
 
 def restore_fail(

@@ -12,6 +12,10 @@ class ManualBackup(models.Model):
         MANUAL = "manual", "Manual backup"
         VERSION_UPDATE = "version_update", "Before version update"
         PRE_RESTORE = "pre_restore", "Before restore"
+        PRE_COPY = "pre_copy", "Before copy"
+
+    # What a restore or a copy records of its target just before it overwrites it.
+    BEFORE_OVERWRITE = (Kind.PRE_RESTORE, Kind.PRE_COPY)
 
     environment = models.ForeignKey(
         "environments.Environment", on_delete=models.CASCADE, related_name="manual_backups"
@@ -52,8 +56,16 @@ class RestoreOperation(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
-    ACTIVE = (Status.QUEUED, Status.RUNNING)
+    class Kind(models.TextChoices):
+        RESTORE = "restore", "Restore"
+        COPY = "copy", "Copy (everything)"
+        COPY_SCHEMA = "copy_schema", "Copy (schema only)"
 
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+    COPIES = (Kind.COPY, Kind.COPY_SCHEMA)
+
+    # A copy is a restore of the source as it is now; schema only: its tables, none of its rows.
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.RESTORE)
     source = models.ForeignKey(
         "environments.Environment", on_delete=models.PROTECT, related_name="restores_from"
     )
@@ -138,8 +150,14 @@ class RestoreOperation(models.Model):
 
     @property
     def label(self) -> str:
-        """How pages name it: "Restore #12", or "Undo #13" for the undo of a restore."""
-        return f"{'Undo' if self.undo_of_id else 'Restore'} #{self.pk}"
+        """How pages name it: "Restore #12", "Copy #14", or "Undo #13" for an undo."""
+        if self.undo_of_id:
+            return f"Undo #{self.pk}"
+        return f"{'Copy' if self.is_copy else 'Restore'} #{self.pk}"
+
+    @property
+    def is_copy(self) -> bool:
+        return self.kind in self.COPIES
 
     @property
     def is_active(self) -> bool:

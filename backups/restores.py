@@ -36,14 +36,16 @@ def _check_restore_rules(
     moment: datetime.datetime,
     backup: ManualBackup | None,
     now: datetime.datetime,
+    kind: str = RestoreOperation.Kind.RESTORE,
 ) -> None:
-    if not selectors.backed_up(source):
+    # A copy takes the source as it is now, backed up or not (a trial can be copied).
+    if kind not in RestoreOperation.COPIES and not selectors.backed_up(source):
         raise Refused(
             f"{source.get_type_display()} environments are not backed up, so there is nothing "
             f"of {source.name} to restore.",
             field="moment",
         )
-    capacity.require_room("restore")
+    capacity.require_room("copy" if kind in RestoreOperation.COPIES else "restore")
     if target.type != EnvironmentType.SANDBOX:
         hint = (
             " Convert it to a sandbox first, restore, then convert it back to production."
@@ -95,6 +97,7 @@ def restore_validate(
     security_group: str | None = None,
     check_permission: bool = True,
     check_ready: bool = True,
+    kind: str = RestoreOperation.Kind.RESTORE,
 ) -> RestoreRequest:
     """Every rule of a restore, without starting it: the review step of the portal uses it."""
     if check_permission:
@@ -117,7 +120,7 @@ def restore_validate(
     if group is not None and len(group) > 100:
         raise Refused("The security group can be at most 100 characters.", field="security_group")
     _check_restore_rules(
-        source=source, target=target, moment=moment, backup=backup, now=timezone.now()
+        source=source, target=target, moment=moment, backup=backup, now=timezone.now(), kind=kind
     )
     if check_ready:  # on a fresh read of the target
         services.require_ready(Environment.objects.get(pk=target.pk), "restore over it")
@@ -155,6 +158,7 @@ def restore_start(
     undo_of: RestoreOperation | None = None,
     retry_of: RestoreOperation | None = None,
     actor: User | None = None,
+    kind: str = RestoreOperation.Kind.RESTORE,
 ) -> RestoreOperation:
     """Validate and record a restore of `source` as of `moment` (a datetime, or LATEST) or
     `backup` over `target`, and queue it. The same idempotency key from the same person, for
@@ -165,6 +169,7 @@ def restore_start(
         _as_asked(moment, backup),
         (new_name or "").strip(),
         None if security_group is None else security_group.strip(),
+        kind,
     )
     existing = RestoreOperation.objects.filter(
         requested_by=requested_by, idempotency_key=idempotency_key
@@ -183,6 +188,7 @@ def restore_start(
         new_name=new_name,
         security_group=security_group,
         check_ready=False,
+        kind=kind,
     )
     moment, name, group = checked.moment, checked.new_name, checked.security_group
     # Busy environments are refused at once, without waiting on their rows: a running restore
@@ -224,7 +230,12 @@ def restore_start(
             # The rules again, on the locked rows: the target may have been converted to
             # production, or moved, since they were checked.
             _check_restore_rules(
-                source=locked_source, target=locked, moment=moment, backup=backup, now=now
+                source=locked_source,
+                target=locked,
+                moment=moment,
+                backup=backup,
+                now=now,
+                kind=kind,
             )
             if locked_source.pk != locked.pk and not locked_source.is_ready:
                 raise Conflict(
@@ -243,6 +254,7 @@ def restore_start(
                     "when that has finished."
                 )
             operation = RestoreOperation.objects.create(
+                kind=kind,
                 source=locked_source,
                 target=locked,
                 moment=moment,
@@ -261,9 +273,11 @@ def restore_start(
             )
             locked.state = EnvironmentState.RESTORING
             locked.save(update_fields=["state"])
-            what = "Undo of restore" if undo_of else "Restore"
+            what = "Undo of restore" if undo_of else operation.get_kind_display()
             audit_record(
-                action="restore.undo" if undo_of else "restore.start",
+                action="restore.undo"
+                if undo_of
+                else ("copy.start" if operation.is_copy else "restore.start"),
                 actor=actor,
                 environment=locked,
                 related_environment=locked_source,
@@ -315,15 +329,16 @@ def _same_request(
 ) -> RestoreOperation:
     """The first operation of this key, if this is the same request as sent: the same source,
     target, restore point ("latest" as such) and details."""
-    point, name, group = asked
+    point, name, group, kind = asked
     first = (
         existing.source_id,
         existing.target_id,
         existing.requested_point,
         existing.new_name,
         existing.new_security_group if existing.change_security_group else None,
+        existing.kind,
     )
-    if first != (source.pk, target.pk, point, name, group):
+    if first != (source.pk, target.pk, point, name, group, kind):
         raise Refused(
             "This idempotency key was already used for a different restore.",
             field="idempotency_key",
@@ -357,11 +372,12 @@ def restore_to_new(
     moment: datetime.datetime | str | None = None,
     backup: ManualBackup | None = None,
     idempotency_key: str | None = None,
+    kind: str = RestoreOperation.Kind.RESTORE,
 ) -> RestoreOperation:
-    """Restore `source` into a new sandbox environment made for it, in the source's region,
-    whose admin the requester becomes: the environment and the queued restore are made in one
-    transaction, so a refusal of either leaves neither. The same idempotency key again
-    returns the first restore (and its environment)."""
+    """Restore (or copy, by `kind`) `source` into a new sandbox environment made for it, in
+    the source's region, whose admin the requester becomes: the environment and the queued
+    restore are made in one transaction, so a refusal of either leaves neither. The same
+    idempotency key again returns the first restore (and its environment)."""
     idempotency_key = (idempotency_key or "").strip()[:100] or uuid.uuid4().hex
     existing = (
         RestoreOperation.objects.filter(requested_by=requested_by, idempotency_key=idempotency_key)
@@ -376,6 +392,7 @@ def restore_to_new(
             moment=moment,
             backup=backup,
             idempotency_key=idempotency_key,
+            kind=kind,
         )
     decision = permissions.can_manage_backups(requested_by, source)
     if not decision:
@@ -397,7 +414,30 @@ def restore_to_new(
             moment=moment,
             backup=backup,
             idempotency_key=idempotency_key,
+            kind=kind,
         )
+
+
+def copy_start(
+    *,
+    source: Environment,
+    requested_by: User,
+    schema_only: bool = False,
+    target: Environment | None = None,
+    new: dict | None = None,
+    idempotency_key: str | None = None,
+) -> RestoreOperation:
+    """Copy `source` as it is now over the sandbox `target`, or into a new sandbox (`new`:
+    name, slug and security_group, as restore_to_new takes them): everything, or with
+    `schema_only` its tables and columns without rows. A copy is a restore of the source's
+    latest moment, so the target gets a "Before copy" backup, administration mode and an undo."""
+    if (target is None) == (new is None):
+        raise Refused("Choose the environment to copy to, or a new one.", field="target")
+    kind = RestoreOperation.Kind.COPY_SCHEMA if schema_only else RestoreOperation.Kind.COPY
+    point = {"source": source, "requested_by": requested_by, "moment": LATEST, "kind": kind}
+    if new is not None:
+        return restore_to_new(**point, **new, idempotency_key=idempotency_key)
+    return restore_start(**point, target=target, idempotency_key=idempotency_key)
 
 
 def restore_undo(
@@ -446,6 +486,7 @@ def restore_retry(*, operation: RestoreOperation, actor: User) -> RestoreOperati
         new_name=operation.new_name or None,
         security_group=operation.new_security_group if operation.change_security_group else None,
         idempotency_key=f"retry-{operation.pk}-{len(retries) + 1}",
+        kind=operation.kind,
         retry_of=operation,
         undo_of=operation.undo_of,
         actor=actor,

@@ -190,13 +190,13 @@ def restore_candidates(
         if point != items[0].moment:
             items.append(Candidate(point, "system", "System backup"))
     backups = unexpired_backups(environment, now=now)
-    named = backups.exclude(kind=ManualBackup.Kind.PRE_RESTORE)
+    named = backups.exclude(kind__in=ManualBackup.BEFORE_OVERWRITE)
     nearest = list(named.filter(backup_at__lte=around).order_by("-backup_at")[:3]) + list(
         named.filter(backup_at__gt=around).order_by("backup_at")[:3]
     )
     # Every restore records a "Before restore" backup; offer only the one nearest the moment
     # so that they do not crowd out the backups people named.
-    before_restores = backups.filter(kind=ManualBackup.Kind.PRE_RESTORE)
+    before_restores = backups.filter(kind__in=ManualBackup.BEFORE_OVERWRITE)
     nearest += sorted(
         [
             b

@@ -280,7 +280,7 @@ def build(environment: Environment, window: Window, zone: str) -> Timeline:
         )
         for b in ManualBackup.objects.filter(
             environment=environment, backup_at__gte=window.start
-        ).exclude(kind=ManualBackup.Kind.PRE_RESTORE)
+        ).exclude(kind__in=ManualBackup.BEFORE_OVERWRITE)
     ]
     markers += [
         Marker(

@@ -114,7 +114,7 @@ def manual_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         op.pre_restore_backup_id: op
         for op in RestoreOperation.objects.filter(
             pre_restore_backup__in=[
-                b.pk for b in backups if b.kind == ManualBackup.Kind.PRE_RESTORE
+                b.pk for b in backups if b.kind in ManualBackup.BEFORE_OVERWRITE
             ]
         )
     }
