@@ -137,7 +137,35 @@ class PointForm(forms.Form):
 NEW_TARGET = "new"
 
 
-class RestoreForm(forms.Form):
+class NewSandboxFields(forms.Form):
+    """ "A new sandbox environment" as the target of a restore or a copy: what to call it."""
+
+    new_env_name = forms.CharField(label="Name", required=False, max_length=100)
+    new_env_slug = forms.CharField(
+        label="URL name",
+        required=False,
+        max_length=63,
+        help_text="Lowercase letters, digits and hyphens; the environment's address.",
+    )
+    new_env_security_group = forms.CharField(
+        label="Security group", required=False, max_length=100, help_text="Optional."
+    )
+
+    def require_new_sandbox_fields(self, data: dict) -> None:
+        for field in ("new_env_name", "new_env_slug"):
+            if not (data.get(field) or "").strip():
+                self.add_error(field, "Required for a new environment.")
+
+    def new_sandbox(self) -> dict:
+        """The new sandbox as restores.restore_to_new takes it."""
+        return {
+            "name": self.cleaned_data["new_env_name"],
+            "slug": self.cleaned_data["new_env_slug"],
+            "security_group": self.cleaned_data["new_env_security_group"],
+        }
+
+
+class RestoreForm(NewSandboxFields):
     """The restore panel: the target and, under Edit details, its new name and security group."""
 
     target = forms.ChoiceField(
@@ -152,17 +180,6 @@ class RestoreForm(forms.Form):
         help_text="Leave as it is to keep the target's group.",
     )
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
-    # "A new sandbox environment" as the target: what to call it.
-    new_env_name = forms.CharField(label="Name", required=False, max_length=100)
-    new_env_slug = forms.CharField(
-        label="URL name",
-        required=False,
-        max_length=63,
-        help_text="Lowercase letters, digits and hyphens; the environment's address.",
-    )
-    new_env_security_group = forms.CharField(
-        label="Security group", required=False, max_length=100, help_text="Optional."
-    )
 
     def __init__(self, *args, targets, can_create: bool = False, preview: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -181,18 +198,8 @@ class RestoreForm(forms.Form):
     def clean(self):
         data = super().clean()
         if data.get("target") == NEW_TARGET and not self.preview:
-            for field in ("new_env_name", "new_env_slug"):
-                if not (data.get(field) or "").strip():
-                    self.add_error(field, "Required for a new environment.")
+            self.require_new_sandbox_fields(data)
         return data
-
-    def new_environment(self) -> dict:
-        """The new sandbox as restores.restore_to_new takes it."""
-        return {
-            "name": self.cleaned_data["new_env_name"],
-            "slug": self.cleaned_data["new_env_slug"],
-            "security_group": self.cleaned_data["new_env_security_group"],
-        }
 
     def details(self, target) -> dict:
         """Edit details as restore_start takes them: an empty field keeps what the target
@@ -215,6 +222,67 @@ class ConfirmForm(RestoreForm):
         if target is not None and data.get("confirm_name", "").strip() != target.name:
             self.add_error("confirm_name", f"Type {target.name} exactly to confirm.")
         return data
+
+
+class CopyForm(NewSandboxFields):
+    """Copy environment: where to (a sandbox of the source's region, or a new one), what
+    (everything, or the schema only), and, over an existing sandbox, its name typed to confirm."""
+
+    target = forms.ChoiceField(label="Copy to")
+    what = forms.ChoiceField(
+        label="What to copy",
+        choices=[
+            ("everything", "Everything: the tables and all their rows"),
+            ("schema", "Schema only: the tables and their columns, no rows"),
+        ],
+        initial="everything",
+        widget=forms.RadioSelect,
+    )
+    confirm_name = forms.CharField(
+        label="Type the target environment's name to confirm", max_length=100, required=False
+    )
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+
+    def __init__(self, *args, targets, can_create: bool, preview: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.targets = {t.slug: t for t in targets}
+        self.preview = preview  # a change of target: nothing to say yet about empty fields
+        new = [(NEW_TARGET, "A new sandbox environment")] if can_create else []
+        self.fields["target"].choices = [("", "Select an environment"), *new] + [
+            (t.slug, f"{t.name} ({t.get_type_display()}, {t.get_region_display()})")
+            for t in targets
+        ]
+
+    @property
+    def new_target(self) -> bool:
+        return self.is_bound and self.data.get("target") == NEW_TARGET
+
+    @property
+    def chosen_target(self):
+        """The existing sandbox chosen, if one is."""
+        return self.targets.get(self.data.get("target", "")) if self.is_bound else None
+
+    def clean(self):
+        data = super().clean()
+        if self.preview:
+            return data
+        if data.get("target") == NEW_TARGET:
+            self.require_new_sandbox_fields(data)
+        elif (target := self.chosen_target) is not None and (
+            data.get("confirm_name") or ""
+        ).strip() != target.name:
+            self.add_error("confirm_name", f"Type {target.name} exactly to confirm.")
+        return data
+
+    def copy_arguments(self) -> dict:
+        """What restores.copy_start takes besides the source and the requester."""
+        data = self.cleaned_data
+        arguments = {"schema_only": data["what"] == "schema"}
+        if data["target"] == NEW_TARGET:
+            arguments["new"] = self.new_sandbox()
+        else:
+            arguments["target"] = self.targets[data["target"]]
+        return arguments
 
 
 class UndoForm(forms.Form):

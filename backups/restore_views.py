@@ -22,6 +22,7 @@ from django_htmx.http import (
 from backups import restores, selectors
 from backups.forms import (
     ConfirmForm,
+    CopyForm,
     PointForm,
     RestoreForm,
     UndoForm,
@@ -139,7 +140,7 @@ def _restore_to_new(request, context, source, point, form) -> HttpResponse:
             moment=None if point.backup else point.moment,
             backup=point.backup,
             idempotency_key=key,
-            **form.new_environment(),
+            **form.new_sandbox(),
         )
     except NotAllowed as exc:
         raise PermissionDenied(exc.message) from exc
@@ -153,6 +154,47 @@ def _restore_to_new(request, context, source, point, form) -> HttpResponse:
     messages.info(request, f"{operation.target.name} is created; the restore into it started.")
     url = reverse("environments:detail", kwargs={"slug": operation.target.slug})
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+# -- copy ----------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def copy_environment(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """Copy environment: the source as it is now, everything or its schema, over a sandbox of
+    its region (its name typed to confirm) or into a new one. A change of target (htmx, or
+    the button shown without JavaScript) shows the fields that target needs."""
+    source = lookups.environment_for_backups(request.user, slug)
+    step = request.POST.get("step", "") if request.method == "POST" else ""
+    form = CopyForm(
+        request.POST if request.method == "POST" else None,
+        targets=[t for t in selectors.restore_targets(request.user, source) if t != source],
+        can_create=bool(permissions.can_create_environment(request.user)),
+        preview=step == "preview",
+        initial={"idempotency_key": uuid.uuid4().hex, "what": "everything"},
+    )
+    context = {"environment": source, "form": form, "error": ""}
+    if request.method == "POST" and step == "copy" and form.is_valid():
+        try:
+            operation = restores.copy_start(
+                source=source,
+                requested_by=request.user,
+                idempotency_key=f"portal-copy-{form.cleaned_data['idempotency_key']}",
+                **form.copy_arguments(),
+            )
+        except NotAllowed as exc:
+            raise PermissionDenied(exc.message) from exc
+        except Refused as exc:
+            field = f"new_env_{exc.field}" if form.new_target else exc.field
+            if field in form.fields:
+                form.add_error(field, exc.message)
+            else:
+                context["error"] = exc.message
+        else:
+            messages.info(request, f"Copy of {source.name} to {operation.target.name} started.")
+            url = reverse("environments:detail", kwargs={"slug": operation.target.slug})
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    return render_partial(request, "backups/copy.html", context, partial="copy-form")
 
 
 # -- a restore in progress -----------------------------------------------------------------------

@@ -11,6 +11,7 @@ urlpatterns = [
     path("environments/<slug:slug>/backups/<int:pk>/edit/", views.backup_edit, name="edit"),
     path("environments/<slug:slug>/backups/<int:pk>/delete/", views.backup_delete, name="delete"),
     path("environments/<slug:slug>/backups/restore/", restore_views.restore_panel, name="restore"),
+    path("environments/<slug:slug>/copy/", restore_views.copy_environment, name="copy"),
     path("environments/<slug:slug>/update-version/", views.version_update, name="update-version"),
     path("restores/<int:pk>/", restore_views.operation_progress, name="operation"),
     path("restores/<int:pk>/undo/", restore_views.operation_undo, name="undo"),

@@ -1,0 +1,143 @@
+"""Copy environment: the source as it is now over a sandbox (or into a new one), everything or
+the schema only, with a "Before copy" backup, administration mode and an undo, like a restore."""
+
+import pytest
+from django.urls import reverse
+
+from backups import engine, restores
+from backups.models import ManualBackup, RestoreOperation
+from environments import store
+from environments.models import Environment
+from portal.errors import Refused
+from tests.factories import EnvironmentFactory, ago
+
+pytestmark = pytest.mark.usefixtures("clock")
+
+
+@pytest.fixture
+def copy(django_capture_on_commit_callbacks):
+    """copy_start, and the queued copy run in-process when the transaction commits."""
+
+    def _run(**kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            op = restores.copy_start(**kwargs)
+        op.refresh_from_db()
+        return op
+
+    return _run
+
+
+@pytest.fixture
+def same_region_target(target, source):
+    Environment.objects.filter(pk=target.pk).update(region=source.region)
+    target.refresh_from_db()
+    return target
+
+
+def test_everything_makes_the_target_hold_the_source_as_it_is_now(
+    admin, source, same_region_target, copy
+):
+    target = same_region_target
+    op = copy(source=source, target=target, requested_by=admin)
+    assert (op.status, op.kind, op.label) == ("succeeded", "copy", f"Copy #{op.pk}")
+    assert store.current(target).as_dict() == store.current(source).as_dict()
+    target.refresh_from_db()
+    assert target.admin_mode
+    before = op.pre_restore_backup
+    assert (before.kind, before.get_kind_display()) == ("pre_copy", "Before copy")
+    assert before.label.startswith("Before copy from Contoso Prod at ")
+
+
+def test_schema_only_makes_the_tables_and_columns_without_rows(
+    admin, source, same_region_target, copy
+):
+    target = same_region_target
+    op = copy(source=source, target=target, requested_by=admin, schema_only=True)
+    assert (op.status, op.kind, op.rows_total) == ("succeeded", "copy_schema", 0)
+    copied = {t.name: t.columns for t in store.current(target).tables()}
+    assert copied == {t.name: t.columns for t in store.current(source).tables()}
+    assert all(rows == {} for rows in store.current(target).as_dict().values())
+    # The empty tables take writes (each has its partition on PostgreSQL).
+    store.row_create(environment=target, table_name="accounts", values={"name": "New"})
+    assert store.storage_used(target).current_rows == 1
+
+
+def test_a_copy_can_be_undone(admin, source, same_region_target, copy):
+    target = same_region_target
+    before = store.current(target).as_dict()
+    op = copy(source=source, target=target, requested_by=admin)
+    undo = restores.restore_undo(operation=op, actor=admin)
+    assert engine.restore_run(undo.pk) == "succeeded"
+    assert store.current(target).as_dict() == before
+
+
+def test_a_trial_can_be_copied_though_it_is_not_backed_up(admin, same_region_target, copy):
+    trial = EnvironmentFactory(
+        type="trial", region=same_region_target.region, created_at=ago(days=3)
+    )
+    op = copy(source=trial, target=same_region_target, requested_by=admin)
+    assert op.status == "succeeded", op.error
+
+
+def test_a_copy_into_a_new_sandbox(admin, source, copy):
+    op = copy(
+        source=source,
+        requested_by=admin,
+        new={"name": "Contoso Archive", "slug": "contoso-archive", "security_group": ""},
+    )
+    archive = Environment.objects.get(slug="contoso-archive")
+    assert (op.target, archive.type, archive.region) == (archive, "sandbox", source.region)
+    assert store.current(archive).as_dict() == store.current(source).as_dict()
+
+
+def test_a_production_target_is_refused(admin, source, copy):
+    prod = EnvironmentFactory(type="production", region=source.region)
+    with pytest.raises(Refused, match="Only sandbox environments can be restored to"):
+        copy(source=source, target=prod, requested_by=admin)
+    assert not RestoreOperation.objects.exists()
+
+
+# -- the page --
+
+
+def test_the_environment_page_has_a_copy_command(client_admin, source):
+    page = client_admin.get(reverse("environments:detail", args=[source.slug])).content.decode()
+    assert f'href="{reverse("backups:copy", args=[source.slug])}">Copy</a>' in page
+
+
+def post(client, source, **data):
+    body = {"idempotency_key": "k", "what": "everything", "step": "copy", **data}
+    return client.post(reverse("backups:copy", args=[source.slug]), body)
+
+
+def test_the_copy_page_asks_for_the_targets_name_before_overwriting_it(
+    client_admin, source, same_region_target, django_capture_on_commit_callbacks
+):
+    target = same_region_target
+    page = client_admin.get(reverse("backups:copy", args=[source.slug]))
+    assert page.status_code == 200
+    preview = post(client_admin, source, target=target.slug, step="preview").content.decode()
+    assert f"{target.name} will be overwritten" in preview
+    wrong = post(client_admin, source, target=target.slug, confirm_name="nope")
+    assert wrong.context["form"].errors == {
+        "confirm_name": [f"Type {target.name} exactly to confirm."]
+    }
+    assert not RestoreOperation.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        done = post(
+            client_admin, source, target=target.slug, confirm_name=target.name, what="schema"
+        )
+    assert done.status_code == 302 and done["Location"] == f"/environments/{target.slug}/"
+    op = RestoreOperation.objects.get()
+    assert op.kind == "copy_schema"
+    assert ManualBackup.objects.filter(environment=target, kind="pre_copy").count() == 1
+
+
+def test_the_copy_page_makes_a_new_sandbox(client_admin, source):
+    wrong = post(client_admin, source, target="new", new_env_name="A", new_env_slug="contoso-prod")
+    assert wrong.context["form"].errors == {
+        "new_env_slug": ["The URL name 'contoso-prod' is taken."]
+    }
+    done = post(client_admin, source, target="new", new_env_name="A", new_env_slug="archive")
+    assert done.status_code == 302
+    assert RestoreOperation.objects.get().target.slug == "archive"
