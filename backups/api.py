@@ -253,6 +253,9 @@ class RestoreIn(CamelSchema):
 
 class OperationOut(CamelSchema):
     id: int
+    kind: Literal[tuple(RestoreOperation.Kind.values)] = Field(  # type: ignore[valid-type]
+        description="`restore`, `copy` (everything) or `copy_schema` (the schema only)."
+    )
     status: Literal[tuple(RestoreOperation.Status.values)]  # type: ignore[valid-type]
     phase: Literal[tuple(RestoreOperation.Phase.values)]  # type: ignore[valid-type]
     phase_label: str
@@ -279,6 +282,7 @@ class OperationOut(CamelSchema):
 def operation_out(op: RestoreOperation) -> dict:
     return {
         "id": op.pk,
+        "kind": op.kind,
         "status": op.status,
         "phase": op.phase,
         "phase_label": op.get_phase_display(),
@@ -408,6 +412,68 @@ NEW_TARGET_FIELDS = {
     "slug": "targetEnvironmentSlug",
     "security_group": "targetSecurityGroupId",
 }
+
+
+class CopyIn(CamelSchema):
+    copy_type: Literal["everything", "schemaOnly"] = Field(
+        "everything", description="`schemaOnly`: the tables and their columns, no rows."
+    )
+    target_environment_id: int | str | None = Field(
+        None,
+        description="The sandbox to overwrite (" + ENVIRONMENT_REF + "). Or give "
+        "`targetEnvironmentName` and `targetEnvironmentSlug` for a new sandbox.",
+    )
+    target_environment_name: str | None = Field(None, max_length=100)
+    target_environment_slug: str | None = Field(None, max_length=63)
+    target_security_group_id: str = Field("", max_length=100)
+
+
+@router.post(
+    "/environments/{environment}/copy",
+    response={202: OperationOut, **error_responses(403, 404, 409, 422, 429)},
+    summary="Copy this environment as it is now to a sandbox, or into a new sandbox",
+    description="Everything, or the schema only. Over an existing sandbox of the same region "
+    '(`targetEnvironmentId`) it replaces its data, records a "Before copy" backup and can be '
+    "undone; with `targetEnvironmentName` and `targetEnvironmentSlug` it makes a new sandbox "
+    "first (Global and Power Platform admins only). Answers 202 at once, like `/restore`.",
+)
+def copy(
+    request: HttpRequest,
+    response: HttpResponse,
+    payload: CopyIn,
+    environment: str = EnvRef,
+    idempotency_key: str | None = IDEMPOTENCY,
+):
+    source = environment_for_backups(request.auth, environment)
+    new = payload.target_environment_name is not None or payload.target_environment_slug
+    if (payload.target_environment_id is None) == (not new):
+        raise Refused(
+            "Give either targetEnvironmentId, or targetEnvironmentName and "
+            "targetEnvironmentSlug for a new sandbox.",
+            field="targetEnvironmentId",
+        )
+    where: dict = {}
+    if new:
+        where["new"] = {
+            "name": payload.target_environment_name or "",
+            "slug": payload.target_environment_slug or "",
+            "security_group": payload.target_security_group_id,
+        }
+    else:
+        where["target"] = environment_for_admin(request.auth, payload.target_environment_id)
+    try:
+        op = restores.copy_start(
+            source=source,
+            requested_by=request.auth,
+            schema_only=payload.copy_type == "schemaOnly",
+            idempotency_key=idempotency_key,
+            **where,
+        )
+    except Refused as exc:
+        if new:
+            exc.field = NEW_TARGET_FIELDS.get(exc.field, exc.field)
+        raise
+    return _accepted(response, op)
 
 
 def _operation_for(request: HttpRequest, operation_id: int) -> RestoreOperation:

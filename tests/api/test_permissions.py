@@ -44,6 +44,19 @@ CASES = {
         "support": 403,
         "outsider": 403,
     },
+    (
+        "POST",
+        "/environments/sales-sandbox/copy",
+        '{"copyType": "schemaOnly", "targetEnvironmentName": "Lab",'
+        ' "targetEnvironmentSlug": "lab"}',
+    ): {
+        "global_admin": 202,
+        "service_admin": 202,
+        "env_admin": 403,  # manages the source, but only tenant admins make environments
+        "maker": 403,
+        "support": 403,
+        "outsider": 403,
+    },
     ("GET", "/environments/sales-sandbox", None): {
         "global_admin": 200,
         "service_admin": 200,

@@ -340,3 +340,43 @@ def test_a_restore_into_a_new_sandbox_refuses_a_taken_url_name(api, source, targ
     )
     assert not RestoreOperation.objects.exists()
     assert api.post("/environments/contoso-prod/restore-to-new", {}).status_code == 400
+
+
+# -- copy --
+
+
+def test_a_copy_of_the_schema_into_a_new_sandbox(api, run_on_commit, source):
+    body = {
+        "copyType": "schemaOnly",
+        "targetEnvironmentName": "Contoso Schema",
+        "targetEnvironmentSlug": "contoso-schema",
+    }
+    response = run_on_commit(api.post, "/environments/contoso-prod/copy", body)
+    assert response.status_code == 202, response.content
+    op = response.json()
+    assert (op["kind"], op["targetEnvironment"]) == ("copy_schema", "contoso-schema")
+    new = Environment.objects.get(slug="contoso-schema")
+    assert {t.name for t in store.current(new).tables()} == {"accounts", "contacts"}
+    assert store.storage_used(new).current_rows == 0
+
+
+def test_a_copy_over_an_existing_sandbox(api, run_on_commit, source, target):
+    Environment.objects.filter(pk=target.pk).update(region=source.region)
+    body = {"targetEnvironmentId": target.pk}
+    response = run_on_commit(api.post, "/environments/contoso-prod/copy", body)
+    assert response.status_code == 202, response.content
+    assert response.json()["kind"] == "copy"
+    assert store.current(target).as_dict() == store.current(source).as_dict()
+
+
+def test_a_copy_needs_one_target(api, source, target):
+    both = {"targetEnvironmentId": "contoso-test", "targetEnvironmentSlug": "x"}
+    for body in ({}, both):
+        assert_error(
+            api.post("/environments/contoso-prod/copy", body),
+            422,
+            "refused",
+            field="targetEnvironmentId",
+            match="Give either",
+        )
+    assert not RestoreOperation.objects.exists()

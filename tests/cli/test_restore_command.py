@@ -307,3 +307,27 @@ def test_new_refuses_a_taken_url_name_and_changes_nothing(run, pair):
     )  # fmt: skip
     assert (result.code, result.err) == (1, "The URL name 'contoso-test' is taken.")
     assert not RestoreOperation.objects.exists()
+
+
+def test_copy_makes_a_schema_only_copy_in_a_new_sandbox(run, settings, pair):
+    settings.TASKS_BACKEND = "default"
+    result = run(
+        "copy", "--as", "boss", "--source", "contoso-prod", "--new", "contoso-schema",
+        "--name", "Contoso Schema", "--schema-only",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    op = RestoreOperation.objects.get()
+    assert result.out.startswith(f"Copy {op.pk}: Contoso Prod as of ")
+    assert "into the new sandbox Contoso Schema." in result.out
+    assert (op.kind, op.target.slug) == ("copy_schema", "contoso-schema")
+
+
+def test_copy_over_a_sandbox_and_its_refusals(run, settings, pair):
+    settings.TASKS_BACKEND = "default"
+    ok = run("copy", "--as", "boss", "--source", "contoso-prod", "--target", "contoso-test")
+    assert ok.code == 0, ok.err
+    assert RestoreOperation.objects.get().kind == "copy"
+    refused = run("copy", "--as", "boss", "--source", "contoso-test", "--target", "contoso-prod")
+    assert refused.code == 1 and "Only sandbox environments" in refused.err
+    usage = manage("copy", "--as", "boss", "--source", "contoso-prod")
+    assert usage.returncode == 2 and "one of the arguments --target --new" in usage.stderr

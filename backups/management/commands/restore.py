@@ -63,39 +63,13 @@ class Command(BaseCommand):
         cli.add_actor_argument(parser)
 
     def handle(self, *args, **options):
-        moment = cli.parse_moment(options["at"]) if options["at"] else None
         if options["new"] and not options["name"]:
             raise CommandError("--new needs --name: the new environment's name.", returncode=2)
+        # Bad usage is said before anything is looked up.
+        options["moment"] = cli.parse_moment(options["at"]) if options.get("at") else None
         user = cli.actor(options)
         try:
-            # The target first: one who cannot see it learns nothing about the source.
-            target = None if options["new"] else environment_for_admin(user, options["target"])
-            source = visible_environment(user, options["source"])
-            backup = (
-                selectors.backup_to_restore(user, options["backup"]) if options["backup"] else None
-            )
-            if options["latest"]:
-                moment = restores.LATEST
-            point = {"requested_by": user, "moment": moment, "backup": backup}
-            key = options["idempotency_key"]
-            if options["new"]:
-                op = restores.restore_to_new(
-                    source=source,
-                    name=options["name"],
-                    slug=options["new"],
-                    security_group=options["security_group"] or "",
-                    idempotency_key=key,
-                    **point,
-                )
-            else:
-                op = restores.restore_start(
-                    source=source,
-                    target=target,
-                    new_name=options["name"],
-                    security_group=options["security_group"],
-                    idempotency_key=key,
-                    **point,
-                )
+            op = self.start(user, options)
         except CommandError:
             raise
         except Exception as exc:
@@ -103,7 +77,8 @@ class Command(BaseCommand):
         op.refresh_from_db()
         where = "into the new sandbox" if options["new"] else "over"
         self.stdout.write(
-            f"Restore {op.pk}: {source.name} as of {cli.when(op.moment)} {where} {op.target.name}."
+            f"{'Copy' if op.is_copy else 'Restore'} {op.pk}: {op.source.name} as of "
+            f"{cli.when(op.moment)} {where} {op.target.name}."
         )
         if not options["wait"]:
             if op.is_active:
@@ -114,6 +89,34 @@ class Command(BaseCommand):
             return self._finish(op)
         self._follow(op, options["poll_interval"])
         return self._finish(op)
+
+    def start(self, user, options: dict) -> RestoreOperation:
+        moment = options["moment"]
+        # The target first: one who cannot see it learns nothing about the source.
+        target = None if options["new"] else environment_for_admin(user, options["target"])
+        source = visible_environment(user, options["source"])
+        backup = selectors.backup_to_restore(user, options["backup"]) if options["backup"] else None
+        if options["latest"]:
+            moment = restores.LATEST
+        point = {"requested_by": user, "moment": moment, "backup": backup}
+        key = options["idempotency_key"]
+        if options["new"]:
+            return restores.restore_to_new(
+                source=source,
+                name=options["name"],
+                slug=options["new"],
+                security_group=options["security_group"] or "",
+                idempotency_key=key,
+                **point,
+            )
+        return restores.restore_start(
+            source=source,
+            target=target,
+            new_name=options["name"],
+            security_group=options["security_group"],
+            idempotency_key=key,
+            **point,
+        )
 
     def _follow(self, op: RestoreOperation, interval: float) -> None:
         last = None
@@ -150,8 +153,9 @@ class Command(BaseCommand):
             seconds = selectors.elapsed(op).total_seconds()
             op.target.refresh_from_db()
             self.stdout.write(
-                f"Done: restored {op.rows_copied:,} rows in {op.tables_total} tables in "
+                f"Done: {'copied' if op.is_copy else 'restored'} {op.rows_copied:,} rows in "
+                f"{op.tables_total} tables in "
                 f"{seconds:.1f} s. {op.target.name} is in administration mode."
             )
         elif op.status == RestoreOperation.Status.FAILED:
-            raise CommandError(f"Restore {op.pk} failed: {op.error}", returncode=cli.REFUSED)
+            raise CommandError(f"{op.label} failed: {op.error}", returncode=cli.REFUSED)
