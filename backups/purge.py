@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import asdict, dataclass, field
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Exists, F, Min, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
@@ -30,6 +31,7 @@ from environments.models import (
     DataTable,
     Environment,
     Generation,
+    Membership,
     RowVersion,
     TableCount,
 )
@@ -43,6 +45,7 @@ class PurgeResult:
     versions_deleted: int = 0
     tables_deleted: int = 0
     generations_deleted: int = 0
+    environments_removed: int = 0
     environments: dict[str, str] = field(default_factory=dict)  # slug -> floor (ISO)
 
     def as_dict(self) -> dict:
@@ -50,6 +53,8 @@ class PurgeResult:
 
 
 def history_floor(environment: Environment, now: datetime.datetime) -> datetime.datetime:
+    if environment.removed_at is not None:  # deleted for good: nothing may ask for any of it
+        return now
     floor = restorable_window(environment, now=now).start
     oldest_backup = ManualBackup.objects.filter(
         environment=environment, expires_at__gt=now
@@ -150,6 +155,34 @@ def _purge_environment(env: Environment, floor: datetime.datetime, result: Purge
         )
 
 
+def _remove_deleted(now: datetime.datetime) -> int:
+    """Remove for good the environments deleted RECOVERY_DAYS ago: their backups and members
+    go, their live data ends now (so that the purge below deletes all their history but what
+    restored tables of other environments still read), and their URL name is free again. The
+    row stays, named as it was, for the restores and the audit log that mention it."""
+    removed = 0
+    due = Environment.objects.filter(
+        deleted_at__lte=now - datetime.timedelta(days=settings.RECOVERY_DAYS),
+        removed_at__isnull=True,
+    )
+    for env in due:
+        with transaction.atomic():
+            ManualBackup.objects.filter(environment=env).delete()
+            Membership.objects.filter(environment=env).delete()
+            Generation.objects.filter(environment=env, valid_to__isnull=True).update(valid_to=now)
+            slug = env.slug
+            Environment.objects.filter(pk=env.pk).update(removed_at=now, slug=f"removed-{env.pk}")
+            audit_record(
+                action="environment.remove",
+                actor=None,
+                environment=env,
+                summary=f"Removed deleted environment {env.name} for good ({slug}); its URL "
+                "name is free again",
+            )
+        removed += 1
+    return removed
+
+
 def backups_purge(
     *, now: datetime.datetime | None = None, actor: User | None = None
 ) -> PurgeResult:
@@ -165,6 +198,7 @@ def backups_purge(
             details={"backup": backup.pk},
         )
     result.backups_deleted, _ = expired.delete()
+    result.environments_removed = _remove_deleted(now)
     floors = [(env, history_floor(env, now)) for env in Environment.objects.all()]
     # A table kept because a restored table read it goes once that reader has gone: again,
     # until a round deletes no table (a lineage is at most a few tables deep).

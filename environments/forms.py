@@ -66,6 +66,13 @@ class EnvironmentCreateForm(forms.Form):
     )
 
 
+class DeleteForm(forms.Form):
+    confirm_name = forms.CharField(label="Type the environment's name to confirm", max_length=100)
+    confirm_production = forms.BooleanField(
+        label="Yes, delete this production environment", required=False
+    )
+
+
 class ConvertForm(forms.Form):
     type = forms.ChoiceField(
         choices=[(EnvironmentType.PRODUCTION, "Production"), (EnvironmentType.SANDBOX, "Sandbox")]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -58,6 +60,13 @@ class Environment(models.Model):
     purged_before = models.DateTimeField(null=True, blank=True)
     # A trial's end (settings.TRIAL_DAYS after it was made): the worker disables it then.
     expires_at = models.DateTimeField("expires on", null=True, blank=True)
+    # Deleted: hidden everywhere but the Deleted environments list, from which a tenant admin
+    # can recover it for settings.RECOVERY_DAYS; then a purge removes its data for good.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    removed_at = models.DateTimeField(null=True, blank=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="environments"
     )
@@ -81,6 +90,12 @@ class Environment(models.Model):
     @property
     def is_ready(self) -> bool:
         return self.state == EnvironmentState.READY
+
+    @property
+    def recoverable_until(self) -> datetime.datetime | None:
+        if self.deleted_at is None or self.removed_at is not None:
+            return None
+        return self.deleted_at + datetime.timedelta(days=settings.RECOVERY_DAYS)
 
 
 class Membership(models.Model):

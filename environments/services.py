@@ -41,7 +41,14 @@ def environment_create(
         raise Refused(
             "There is already a Default environment; a tenant has exactly one.", field="type"
         )
-    if Environment.objects.filter(slug=slug).exists():
+    taken = Environment.objects.filter(slug=slug).first()
+    if taken is not None and taken.deleted_at is not None:
+        raise Refused(
+            f"The URL name {slug!r} belongs to a deleted environment, which can be recovered "
+            f"until {taken.recoverable_until:%Y-%m-%d %H:%M} UTC.",
+            field="slug",
+        )
+    if taken is not None:
         raise Refused(f"The URL name {slug!r} is taken.", field="slug")
     env = Environment(
         name=name.strip(),
@@ -224,3 +231,67 @@ def trials_expire(now: datetime.datetime | None = None) -> int:
             )
         expired += 1
     return expired
+
+
+def environment_delete(
+    *, environment: Environment, actor: User, confirm_name: str, confirm_production: bool = False
+) -> Environment:
+    """Delete an environment: out of sight at once, its data kept for RECOVERY_DAYS (a tenant
+    admin can recover it meanwhile), then removed for good by a purge. The name must be typed
+    to confirm, and a production environment needs a second confirmation."""
+    with transaction.atomic():
+        env = _locked(environment)
+        if env.deleted_at is not None:
+            raise Conflict(f"{env.name} is already deleted.")
+        decision = permissions.can_delete_environment(actor, env)
+        if not decision:
+            if not permissions.can_manage_environment(actor, env):
+                raise NotAllowed(decision.reason)
+            raise (Conflict if env.state == EnvironmentState.RESTORING else Refused)(
+                decision.reason
+            )
+        if confirm_name.strip() != env.name:
+            raise Refused(f"Type {env.name} exactly to confirm.", field="confirm_name")
+        if env.type == EnvironmentType.PRODUCTION and not confirm_production:
+            raise Refused(
+                f"{env.name} is a production environment: confirm that you mean to delete it, "
+                "or convert it to a sandbox first.",
+                field="confirm_production",
+            )
+        env.deleted_at, env.deleted_by = timezone.now(), actor
+        env.save(update_fields=["deleted_at", "deleted_by"])
+        audit_record(
+            action="environment.delete",
+            actor=actor,
+            environment=env,
+            summary=f"Deleted {env.get_type_display().lower()} environment {env.name}; "
+            f"recoverable until {env.recoverable_until:%Y-%m-%d %H:%M} UTC",
+        )
+    environment.refresh_from_db()
+    return environment
+
+
+def environment_recover(*, environment: Environment, actor: User) -> Environment:
+    """Bring a deleted environment back, as it was, within RECOVERY_DAYS of its deletion."""
+    decision = permissions.can_recover_environments(actor)
+    if not decision:
+        raise NotAllowed(decision.reason)
+    with transaction.atomic():
+        env = _locked(environment)
+        if env.deleted_at is None:
+            raise Conflict(f"{env.name} is not deleted.")
+        if env.removed_at is not None or timezone.now() >= env.recoverable_until:
+            raise Refused(
+                f"{env.name} was deleted more than {settings.RECOVERY_DAYS} days ago and can "
+                "no longer be recovered."
+            )
+        env.deleted_at = env.deleted_by = None
+        env.save(update_fields=["deleted_at", "deleted_by"])
+        audit_record(
+            action="environment.recover",
+            actor=actor,
+            environment=env,
+            summary=f"Recovered {env.name}",
+        )
+    environment.refresh_from_db()
+    return environment

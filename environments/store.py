@@ -332,6 +332,8 @@ def changes(environment: Environment) -> Iterator[ChangeSet]:
     """
     with transaction.atomic():
         env = Environment.objects.select_for_update().get(pk=environment.pk)
+        if env.deleted_at is not None:
+            raise StoreError(f"{env.name} is deleted; its data cannot be changed.")
         if env.state != EnvironmentState.READY:
             raise StoreError(
                 f"{env.name} is {env.get_state_display().lower()}; its data cannot be changed now."

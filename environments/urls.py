@@ -7,8 +7,11 @@ app_name = "environments"
 urlpatterns = [
     path("", views.environment_list, name="list"),
     path("new/", views.environment_new, name="new"),  # "new" is a reserved URL name
+    path("deleted/", views.deleted_list, name="deleted"),  # and so is "deleted"
+    path("deleted/<int:pk>/recover/", views.environment_recover, name="recover"),
     path("<slug:slug>/", views.environment_detail, name="detail"),
     path("<slug:slug>/convert/", views.environment_convert, name="convert"),
+    path("<slug:slug>/delete/", views.environment_delete, name="delete"),
     path("<slug:slug>/admin-mode/", views.environment_admin_mode, name="admin-mode"),
     path(
         "<slug:slug>/background-operations/",

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import datetime
+
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from environments import capacity, services, store
 from environments.forms import (
     ConvertForm,
+    DeleteForm,
     EnvironmentCreateForm,
     EnvironmentFilterForm,
     SwitchForm,
@@ -51,6 +56,7 @@ def environment_list(request: HtmxHttpRequest) -> HttpResponse:
         "environments": environments,
         "capacity": tenant,
         "can_create": permissions.can_create_environment(request.user),
+        "can_recover": permissions.can_recover_environments(request.user),
         "sort": sort or "name",
         "columns": [
             ("name", "Name"),
@@ -88,6 +94,68 @@ def environment_new(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "environments/new.html", context)
 
 
+@require_http_methods(["GET", "POST"])
+def environment_delete(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    env = _get_environment_for_admin(request, slug)
+    decision = permissions.can_delete_environment(request.user, env)
+    form = DeleteForm(request.POST or None)
+    error = "" if decision else decision.reason
+    if request.method == "POST" and decision and form.is_valid():
+        try:
+            services.environment_delete(environment=env, actor=request.user, **form.cleaned_data)
+        except NotAllowed as exc:
+            raise PermissionDenied(exc.message) from exc
+        except Refused as exc:
+            if exc.field in form.fields:
+                form.add_error(exc.field, exc.message)
+            else:
+                error = exc.message
+        else:
+            messages.success(
+                request,
+                f"{env.name} is deleted. A Global or Power Platform admin can recover it from "
+                f"Deleted environments until {env.recoverable_until:%Y-%m-%d %H:%M} UTC.",
+            )
+            return redirect("environments:list")
+    context = {
+        "environment": env,
+        "form": form,
+        "error": error,
+        "recovery_days": settings.RECOVERY_DAYS,
+    }
+    return render(request, "environments/delete.html", context)
+
+
+@require_GET
+def deleted_list(request: HtmxHttpRequest) -> HttpResponse:
+    lookups.require_admin_center(request.user)
+    decision = permissions.can_recover_environments(request.user)
+    if not decision:
+        raise PermissionDenied(decision.reason)
+    since = timezone.now() - datetime.timedelta(days=settings.RECOVERY_DAYS)
+    deleted = (
+        Environment.objects.filter(deleted_at__gt=since, removed_at__isnull=True)
+        .select_related("deleted_by")
+        .order_by("-deleted_at", "name")
+    )
+    context = {"environments": deleted, "recovery_days": settings.RECOVERY_DAYS}
+    return render(request, "environments/deleted.html", context)
+
+
+@require_POST
+def environment_recover(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    env = lookups.deleted_environment(request.user, pk)
+    try:
+        services.environment_recover(environment=env, actor=request.user)
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.message) from exc
+    except Refused as exc:
+        messages.error(request, exc.message)
+        return redirect("environments:deleted")
+    messages.success(request, f"{env.name} is recovered, as it was when it was deleted.")
+    return redirect("environments:detail", slug=env.slug)
+
+
 def _detail_context(request: HtmxHttpRequest, env: Environment) -> dict:
     # The backup and restore parts of the page come from the backups app's template tags.
     return {
@@ -98,6 +166,7 @@ def _detail_context(request: HtmxHttpRequest, env: Environment) -> dict:
         "tables": store.current(env).tables(),
         "events": env.audit_events.select_related("actor")[:10],
         "can_convert": permissions.can_change_type(request.user, env),
+        "can_delete": permissions.can_delete_environment(request.user, env),
     }
 
 

@@ -20,14 +20,30 @@ def require_admin_center(user: User) -> None:
         )
 
 
-def find_environment(ref: str | int) -> Environment | None:
+def find_environment(ref: str | int, *, deleted: bool = False) -> Environment | None:
+    """The environment a slug or an id names; a deleted one only when `deleted` is asked
+    for (the Deleted environments list and Recover), and never one removed for good."""
     ref = str(ref).strip()
     if "\x00" in ref:  # no slug has one, and PostgreSQL refuses it in a query
         return None
-    env = Environment.objects.filter(slug=ref).first() if ref else None
+    environments = Environment.objects.filter(
+        deleted_at__isnull=not deleted, removed_at__isnull=True
+    )
+    env = environments.filter(slug=ref).first() if ref else None
     # ASCII digits only: "²".isdigit() is true, and int() refuses it.
     if env is None and ref.isascii() and ref.isdigit() and len(ref) < 19:
-        env = Environment.objects.filter(pk=int(ref)).first()
+        env = environments.filter(pk=int(ref)).first()
+    return env
+
+
+def deleted_environment(user: User, ref: str | int) -> Environment:
+    """A deleted environment that can still be recovered, for one who may see those."""
+    decision = permissions.can_recover_environments(user)
+    if not decision:
+        raise PermissionDenied(decision.reason)
+    env = find_environment(ref, deleted=True)
+    if env is None:
+        raise Http404(f"There is no deleted environment {str(ref)[:100]!r} to recover.")
     return env
 
 

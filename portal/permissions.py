@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
-from environments.models import Environment, EnvironmentType, Membership
+from environments.models import Environment, EnvironmentState, EnvironmentType, Membership
 from portal.models import User
 
 
@@ -55,12 +55,17 @@ def can_use_admin_center(user: User) -> bool:
     )
 
 
+def _not_deleted() -> QuerySet[Environment]:
+    """Deleted environments are out of sight everywhere but the Deleted environments list."""
+    return Environment.objects.filter(deleted_at__isnull=True)
+
+
 def manageable_environments(user: User) -> QuerySet[Environment]:
     if is_tenant_admin(user):
-        return Environment.objects.all()
+        return _not_deleted()
     if not (user.is_authenticated and user.is_active):
         return Environment.objects.none()
-    return Environment.objects.filter(membership__user=user, membership__role=Membership.Role.ADMIN)
+    return _not_deleted().filter(membership__user=user, membership__role=Membership.Role.ADMIN)
 
 
 def can_manage_environment(user: User, environment: Environment) -> bool:
@@ -77,6 +82,29 @@ def can_create_environment(user: User) -> Decision:
     if not is_tenant_admin(user):
         return Decision(
             False, "Only Global admins and Power Platform admins can create environments."
+        )
+    return ALLOW
+
+
+def can_delete_environment(user: User, environment: Environment) -> Decision:
+    if not can_manage_environment(user, environment):
+        return Decision(False, "You do not manage this environment.")
+    if environment.type == EnvironmentType.DEFAULT:
+        return Decision(False, "The Default environment cannot be deleted.")
+    if environment.state == EnvironmentState.RESTORING:
+        return Decision(
+            False, f"{environment.name} is being restored; delete it when that has finished."
+        )
+    return ALLOW
+
+
+def can_recover_environments(user: User) -> Decision:
+    """The Deleted environments list and Recover."""
+    if not is_tenant_admin(user):
+        return Decision(
+            False,
+            "Only Global admins and Power Platform admins can see and recover deleted "
+            "environments.",
         )
     return ALLOW
 
@@ -117,10 +145,10 @@ def can_restore_to(user: User, target: Environment) -> Decision:
 def data_environments(user: User) -> QuerySet[Environment]:
     """Environments whose data the user may open (before administration mode is considered)."""
     if is_tenant_admin(user):
-        return Environment.objects.all()
+        return _not_deleted()
     if not (user.is_authenticated and user.is_active):
         return Environment.objects.none()
-    return Environment.objects.filter(membership__user=user)
+    return _not_deleted().filter(membership__user=user)
 
 
 def can_read_data(user: User, environment: Environment) -> Decision:

@@ -283,6 +283,7 @@ DATA_PAGE_SIZE = env_int("DATA_PAGE_SIZE", 25)
 TENANT_CAPACITY_GB = env_int("TENANT_CAPACITY_GB", 20)
 CAPACITY_MIN_FREE_GB = 1
 TRIAL_DAYS = 30
+RECOVERY_DAYS = 7  # a deleted environment can be recovered this long
 if TENANT_CAPACITY_GB < 1:
     raise ImproperlyConfigured("TENANT_CAPACITY_GB must be 1 or more.")
 # A running restore writes a heartbeat this often (besides its progress), and one silent for
