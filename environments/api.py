@@ -1,4 +1,4 @@
-"""API: environments: list, get, create, change type, administration mode."""
+"""API: environments: list, get, create, delete and recover, change type, administration mode."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import datetime
 from typing import Literal
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from ninja import Field, Path, Query, Router, Status
 from pydantic import StrictBool
@@ -15,7 +16,7 @@ from environments.models import Environment, EnvironmentState, EnvironmentType
 from portal import permissions
 from portal.api.errors import error_responses
 from portal.api.schemas import ENVIRONMENT_REF, CamelSchema
-from portal.lookups import environment_for_admin, require_admin_center
+from portal.lookups import deleted_environment, environment_for_admin, require_admin_center
 
 router = Router(tags=["environments"], by_alias=True)
 
@@ -42,6 +43,12 @@ class EnvironmentOut(CamelSchema):
     expiration_date_time: datetime.datetime | None = Field(
         description="A trial's end (30 days after it was made); null for other types."
     )
+    deleted_date_time: datetime.datetime | None = Field(
+        description="When it was deleted; null unless it is."
+    )
+    recoverable_until_date_time: datetime.datetime | None = Field(
+        description="A deleted environment can be recovered until then (7 days)."
+    )
 
 
 def environment_out(env: Environment) -> dict:
@@ -60,6 +67,8 @@ def environment_out(env: Environment) -> dict:
         "restorable_days": services.system_retention(env.type).days,
         "created_date_time": env.created_at,
         "expiration_date_time": env.expires_at,
+        "deleted_date_time": env.deleted_at,
+        "recoverable_until_date_time": env.recoverable_until,
     }
 
 
@@ -162,3 +171,52 @@ def environment_admin_mode(request: HttpRequest, payload: AdminModeIn, environme
         environment=env, enabled=payload.enabled, actor=request.auth
     )
     return environment_out(env)
+
+
+class DeleteQuery(CamelSchema):
+    confirm_production: bool = Field(
+        False, description="Needed to delete a production environment: `true`."
+    )
+
+
+@router.delete(
+    "/environments/{environment}",
+    response={200: EnvironmentOut, **error_responses(403, 404, 409, 422, 429)},
+    summary="Delete an environment (recoverable for 7 days)",
+    description="It is out of sight at once; a Global or Power Platform admin can recover it "
+    "for 7 days (`/deleted-environments`), then a purge removes it for good. A production "
+    "environment needs `confirmProduction=true`; the Default environment cannot be deleted.",
+)
+def environment_delete(request: HttpRequest, query: Query[DeleteQuery], environment: str = EnvRef):
+    env = environment_for_admin(request.auth, environment)
+    env = services.environment_delete(
+        environment=env,
+        actor=request.auth,
+        confirm_name=env.name,  # the name typed in the browser: the path names it here
+        confirm_production=query.confirm_production,
+    )
+    return environment_out(env)
+
+
+@router.get(
+    "/deleted-environments",
+    response={200: list[EnvironmentOut], **error_responses(403)},
+    summary="List the deleted environments that can still be recovered",
+)
+def deleted_environment_list(request: HttpRequest):
+    require_admin_center(request.auth)
+    decision = permissions.can_recover_environments(request.auth)
+    if not decision:
+        raise PermissionDenied(decision.reason)
+    return [environment_out(env) for env in services.recoverable_environments()]
+
+
+@router.post(
+    "/deleted-environments/{environment}/recover",
+    response={200: EnvironmentOut, **error_responses(403, 404, 409, 422, 429)},
+    summary="Recover a deleted environment, as it was (within 7 days)",
+)
+def environment_recover(request: HttpRequest, environment: str = EnvRef):
+    require_admin_center(request.auth)
+    env = deleted_environment(request.auth, environment)
+    return environment_out(services.environment_recover(environment=env, actor=request.auth))

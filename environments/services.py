@@ -271,6 +271,16 @@ def environment_delete(
     return environment
 
 
+def recoverable_environments():
+    """The deleted environments that can still be recovered, the latest deleted first."""
+    since = timezone.now() - datetime.timedelta(days=settings.RECOVERY_DAYS)
+    return (
+        Environment.objects.filter(deleted_at__gt=since, removed_at__isnull=True)
+        .select_related("deleted_by")
+        .order_by("-deleted_at", "name")
+    )
+
+
 def environment_recover(*, environment: Environment, actor: User) -> Environment:
     """Bring a deleted environment back, as it was, within RECOVERY_DAYS of its deletion."""
     decision = permissions.can_recover_environments(actor)

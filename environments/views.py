@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import datetime
-
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from environments import capacity, services, store
@@ -132,13 +129,10 @@ def deleted_list(request: HtmxHttpRequest) -> HttpResponse:
     decision = permissions.can_recover_environments(request.user)
     if not decision:
         raise PermissionDenied(decision.reason)
-    since = timezone.now() - datetime.timedelta(days=settings.RECOVERY_DAYS)
-    deleted = (
-        Environment.objects.filter(deleted_at__gt=since, removed_at__isnull=True)
-        .select_related("deleted_by")
-        .order_by("-deleted_at", "name")
-    )
-    context = {"environments": deleted, "recovery_days": settings.RECOVERY_DAYS}
+    context = {
+        "environments": services.recoverable_environments(),
+        "recovery_days": settings.RECOVERY_DAYS,
+    }
     return render(request, "environments/deleted.html", context)
 
 

@@ -32,6 +32,7 @@ API_FIELD_NAMES = {
     "security_group": "targetSecurityGroupId",
     "target": "environment",
     "idempotency_key": "Idempotency-Key",
+    "confirm_production": "confirmProduction",
 }
 
 _PLACES = {"body", "query", "path", "header", "cookie", "form", "file", "payload"}

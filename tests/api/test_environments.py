@@ -170,7 +170,7 @@ def test_administration_mode_of_a_restoring_environment_is_a_409(api, sandbox):
 
 
 def test_a_wrong_method_is_405(api, sandbox):
-    assert api.delete("/environments/sales-sandbox").status_code == 405
+    assert api.patch("/environments/sales-sandbox").status_code == 405
 
 
 # -- create --
@@ -213,3 +213,43 @@ def test_creating_is_refused_when_the_tenant_has_no_room(api, sandbox, settings)
     settings.TENANT_CAPACITY_GB = 2
     stores_gigabytes(sandbox, 1.5)
     assert_error(api.post("/environments", NEW), 422, "refused", match="must remain free")
+
+
+# -- delete and recover --
+
+
+def test_delete_and_recover(api, sandbox, clock):
+    response = api.delete("/environments/sales-sandbox")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["deletedDateTime"], body["recoverableUntilDateTime"]) == (
+        "2026-11-20T12:00:00Z",
+        "2026-11-27T12:00:00Z",
+    )
+    assert api.get("/environments/sales-sandbox").status_code == 404
+    assert [e["slug"] for e in api.get("/deleted-environments").json()] == ["sales-sandbox"]
+    recovered = api.post("/deleted-environments/sales-sandbox/recover")
+    assert recovered.status_code == 200 and recovered.json()["deletedDateTime"] is None
+    assert api.get("/environments/sales-sandbox").status_code == 200
+
+
+def test_deleting_production_needs_its_confirmation(api, production):
+    assert_error(
+        api.delete("/environments/sales"),
+        422,
+        "refused",
+        field="confirmProduction",
+        match="production environment",
+    )
+    assert api.delete("/environments/sales?confirmProduction=true").status_code == 200
+
+
+def test_the_default_environment_cannot_be_deleted(api, db):
+    EnvironmentFactory(type="default", slug="contoso-default")
+    assert_error(
+        api.delete("/environments/contoso-default"), 422, "refused", match="Default environment"
+    )
+
+
+def test_recovering_what_is_not_deleted_is_a_404(api, sandbox):
+    assert api.post("/deleted-environments/sales-sandbox/recover").status_code == 404

@@ -85,3 +85,31 @@ def test_create_refuses_an_environment_admin_and_a_taken_url_name(
 def test_create_checks_its_arguments(run, global_admin):
     result = manage("environments", "create", "--name", "X", "--slug", "x", "--as", "global")
     assert result.returncode == 2 and "--type" in result.stderr
+
+
+def test_delete_list_and_recover(run, global_admin, sandbox, clock):
+    refused = run(
+        "environments", "delete", "sales-sandbox", "--confirm-name", "x", "--as", "global"
+    )
+    assert (refused.code, refused.err) == (1, "Type Sales Sandbox exactly to confirm.")
+    done = run(
+        "environments", "delete", "sales-sandbox", "--confirm-name", "Sales Sandbox",
+        "--as", "global",
+    )  # fmt: skip
+    assert done.code == 0, done.err
+    assert done.out.strip() == (
+        "Deleted sales-sandbox; it can be recovered until 2026-11-27 12:00:00 UTC."
+    )
+    listed = run("environments", "deleted", "--as", "global")
+    assert listed.out.splitlines()[1].startswith("sales-sandbox  Sales Sandbox  Sandbox")
+    assert "sales-sandbox" not in run("environments", "list", "--as", "global").out
+    back = run("environments", "recover", "sales-sandbox", "--as", "global")
+    assert (back.code, back.out.strip()) == (0, "Recovered sales-sandbox.")
+    assert run("environments", "deleted", "--as", "global").out.strip() == (
+        "No deleted environments can be recovered."
+    )
+
+
+def test_only_tenant_admins_list_or_recover_deleted_environments(run, env_admin, sandbox):
+    result = run("environments", "deleted", "--as", "envadmin")
+    assert result.code == 1 and "Only Global admins" in result.err

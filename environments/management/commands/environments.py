@@ -1,4 +1,5 @@
-"""manage.py environments list | create: the environments the acting user manages; a new one."""
+"""manage.py environments list | create | delete | deleted | recover: the environments the acting
+user manages, a new one, deleting one and recovering it within 7 days."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ from django.core.management.base import BaseCommand
 from environments import services
 from environments.models import EnvironmentType
 from portal import cli, permissions
-from portal.lookups import require_admin_center
+from portal.errors import NotAllowed
+from portal.lookups import deleted_environment, environment_for_admin, require_admin_center
 
 
 class Command(BaseCommand):
     help = "List the environments you manage, or create one (exit 0 done, 1 refused, 2 bad usage)."
 
     def add_arguments(self, parser):
-        actions = parser.add_subparsers(dest="action", required=True, metavar="list|create")
+        actions = parser.add_subparsers(
+            dest="action", required=True, metavar="list|create|delete|deleted|recover"
+        )
         listing = actions.add_parser("list", help="list environments")
         listing.add_argument("--type", choices=EnvironmentType.values)
         listing.add_argument("--region", choices=[code for code, _ in settings.REGIONS])
@@ -30,11 +34,56 @@ class Command(BaseCommand):
         create.add_argument("--region", required=True, choices=[c for c, _ in settings.REGIONS])
         create.add_argument("--security-group", default="")
         cli.add_actor_argument(create)
+        delete = actions.add_parser("delete", help="delete an environment (recoverable 7 days)")
+        delete.add_argument("environment", help="slug or id")
+        delete.add_argument("--confirm-name", required=True, help="the environment's name")
+        delete.add_argument(
+            "--confirm-production", action="store_true", help="needed for a production one"
+        )
+        cli.add_actor_argument(delete)
+        deleted = actions.add_parser("deleted", help="list deleted environments to recover")
+        cli.add_actor_argument(deleted)
+        recover = actions.add_parser("recover", help="recover a deleted environment")
+        recover.add_argument("environment", help="slug or id")
+        cli.add_actor_argument(recover)
 
     def handle(self, *args, **options):
         user = cli.actor(options)
         try:
             require_admin_center(user)
+            if options["action"] == "delete":
+                env = services.environment_delete(
+                    environment=environment_for_admin(user, options["environment"]),
+                    actor=user,
+                    confirm_name=options["confirm_name"],
+                    confirm_production=options["confirm_production"],
+                )
+                self.stdout.write(
+                    f"Deleted {env.slug}; it can be recovered until "
+                    f"{cli.when(env.recoverable_until)}."
+                )
+                return
+            if options["action"] == "recover":
+                env = services.environment_recover(
+                    environment=deleted_environment(user, options["environment"]), actor=user
+                )
+                self.stdout.write(f"Recovered {env.slug}.")
+                return
+            if options["action"] == "deleted":
+                decision = permissions.can_recover_environments(user)
+                if not decision:
+                    raise NotAllowed(decision.reason)
+                rows = [
+                    [e.slug, e.name, e.get_type_display(), cli.when(e.deleted_at),
+                     cli.when(e.recoverable_until)]
+                    for e in services.recoverable_environments()
+                ]  # fmt: skip
+                self.stdout.write(
+                    cli.table(rows, ["SLUG", "NAME", "TYPE", "DELETED", "RECOVERABLE UNTIL"])
+                    if rows
+                    else "No deleted environments can be recovered."
+                )
+                return
             if options["action"] == "create":
                 env = services.environment_new(
                     actor=user,
