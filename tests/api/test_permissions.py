@@ -57,6 +57,22 @@ CASES = {
         "support": 403,
         "outsider": 403,
     },
+    ("DELETE", "/environments/sales-sandbox", None): {
+        "global_admin": 200,
+        "service_admin": 200,
+        "env_admin": 200,
+        "maker": 403,
+        "support": 403,
+        "outsider": 403,
+    },
+    ("GET", "/deleted-environments", None): {
+        "global_admin": 200,
+        "service_admin": 200,
+        "env_admin": 403,
+        "maker": 403,
+        "support": 403,
+        "outsider": 403,
+    },
     ("GET", "/environments/sales-sandbox", None): {
         "global_admin": 200,
         "service_admin": 200,
@@ -163,7 +179,8 @@ def test_the_permission_matrix(client, users, sandbox, production, role, via, ca
     else:
         client.force_login(user)
         api = Api(client)
-    response = api.get(path) if method == "GET" else api.call(method, path, json.loads(body))
+    body = None if body is None else json.loads(body)
+    response = api.get(path) if method == "GET" else api.call(method, path, body)
     assert response.status_code == CASES[case][role], response.content
     if response.status_code >= 400:
         assert set(response.json()) >= {"code", "message"}

@@ -114,3 +114,44 @@ def test_without_javascript_a_new_sandbox_can_be_chosen_and_restored_into(
     page.get_by_role("button", name="Restore", exact=True).click()
     expect(page).to_have_url(re.compile(r"/environments/contoso-copy/$"))
     assert wait_for_restore(worker).target.slug == "contoso-copy"
+
+
+def test_delete_an_environment_then_recover_it(signed_in_page, global_admin, tenant, axe_check):
+    page = signed_in_page(global_admin)
+    page.goto("/environments/contoso-sandbox/")
+    page.get_by_role("link", name="Delete", exact=True).click()
+    expect(page.get_by_role("heading", name="Delete Contoso Sandbox")).to_be_visible()
+    axe_check(page)
+    page.get_by_label("Type the environment's name to confirm").fill("Contoso")
+    page.get_by_role("button", name="Delete Contoso Sandbox").click()
+    expect(page.get_by_text("Type Contoso Sandbox exactly to confirm.")).to_be_visible()
+    page.get_by_label("Type the environment's name to confirm").fill("Contoso Sandbox")
+    page.get_by_role("button", name="Delete Contoso Sandbox").click()
+    expect(page).to_have_url(re.compile(r"/environments/$"))
+    expect(page.get_by_text("Contoso Sandbox is deleted.")).to_be_visible()
+    expect(page.get_by_role("link", name="Contoso Sandbox")).to_have_count(0)
+    page.get_by_role("link", name="Deleted environments").click()
+    axe_check(page)
+    page.get_by_role("button", name="Recover Contoso Sandbox").click()
+    expect(page).to_have_url(re.compile(r"/environments/contoso-sandbox/$"))
+    expect(page.get_by_text("Contoso Sandbox is recovered")).to_be_visible()
+
+
+def test_copy_production_schema_over_a_sandbox(
+    signed_in_page, global_admin, tenant, worker, axe_check, screenshot
+):
+    page = signed_in_page(global_admin)
+    page.goto("/environments/contoso-prod/")
+    page.get_by_role("link", name="Copy", exact=True).click()
+    page.get_by_label("Copy to").select_option(label="Contoso Sandbox (Sandbox, United States)")
+    expect(page.get_by_text("Contoso Sandbox will be overwritten")).to_be_visible()
+    page.get_by_label("Schema only: the tables and their columns, no rows").check()
+    axe_check(page)
+    screenshot(page, "copy-environment")
+    page.get_by_label("Type the target environment's name to confirm").fill("Contoso Sandbox")
+    page.get_by_role("button", name="Copy", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/environments/contoso-sandbox/$"))
+    op = wait_for_restore(worker)
+    assert op.kind == "copy_schema"
+    page.goto("/environments/contoso-sandbox/data/accounts/")
+    expect(page.get_by_text("This table is empty.")).to_be_visible()
