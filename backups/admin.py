@@ -21,6 +21,7 @@ class ManualBackupAdmin(ReadOnlyAdmin):
 class RestoreOperationAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
+        "kind",
         "target",
         "source",
         "moment",
@@ -31,7 +32,7 @@ class RestoreOperationAdmin(ReadOnlyAdmin):
         "created_at",
         "finished_at",
     )
-    list_filter = ("status", ("created_at", admin.DateFieldListFilter), "phase")
+    list_filter = ("kind", "status", ("created_at", admin.DateFieldListFilter), "phase")
     search_fields = (
         "target__name",
         "target__slug",

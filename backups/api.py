@@ -489,6 +489,36 @@ def _operation_for(request: HttpRequest, operation_id: int) -> RestoreOperation:
     return op
 
 
+class OperationFilter(CamelSchema):
+    environment: str | None = Field(
+        None, max_length=100, description="Only the operations on this target environment."
+    )
+    status: Literal[tuple(RestoreOperation.Status.values)] | None = None  # type: ignore[valid-type]
+    kind: Literal[tuple(RestoreOperation.Kind.values)] | None = None  # type: ignore[valid-type]
+    limit: int = Field(50, ge=1, le=200, description="The newest this many.")
+
+
+@router.get(
+    "/operations",
+    response={200: list[OperationOut], **error_responses(403, 404)},
+    summary="Restores, copies and undos on the environments you manage, newest first",
+)
+def operation_list(request: HttpRequest, filters: Query[OperationFilter]):
+    require_admin_center(request.auth)
+    operations = RestoreOperation.objects.filter(
+        target__in=permissions.manageable_environments(request.auth)
+    ).select_related("source", "target", "requested_by")
+    if filters.environment is not None:
+        operations = operations.filter(
+            target=environment_for_admin(request.auth, filters.environment)
+        )
+    if filters.status:
+        operations = operations.filter(status=filters.status)
+    if filters.kind:
+        operations = operations.filter(kind=filters.kind)
+    return [operation_out(op) for op in operations.order_by("-created_at", "-id")[: filters.limit]]
+
+
 @router.get(
     "/operations/{operation_id}",
     url_name="operation_get",

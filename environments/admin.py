@@ -17,6 +17,21 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ("user",)
 
 
+class DeletedFilter(admin.SimpleListFilter):
+    title = "deleted"
+    parameter_name = "deleted"
+
+    def lookups(self, request, model_admin):
+        return [("no", "In use"), ("recoverable", "Deleted, recoverable"), ("removed", "Removed")]
+
+    def queryset(self, request, queryset):
+        return {
+            "no": queryset.filter(deleted_at__isnull=True),
+            "recoverable": queryset.filter(deleted_at__isnull=False, removed_at__isnull=True),
+            "removed": queryset.filter(removed_at__isnull=False),
+        }.get(self.value(), queryset)
+
+
 @admin.register(Environment)
 class EnvironmentAdmin(admin.ModelAdmin):
     list_display = (
@@ -28,8 +43,9 @@ class EnvironmentAdmin(admin.ModelAdmin):
         "admin_mode",
         "version",
         "created_at",
+        "lifecycle",
     )
-    list_filter = ("type", "state", "region", "admin_mode")
+    list_filter = ("type", "state", "region", "admin_mode", DeletedFilter)
     search_fields = ("name", "slug", "security_group")
     # Lifecycle changes go through the portal's services (audited, permission-checked).
     readonly_fields = (
@@ -40,8 +56,22 @@ class EnvironmentAdmin(admin.ModelAdmin):
         "created_at",
         "created_by",
         "last_change_at",
+        "expires_at",
+        "deleted_at",
+        "deleted_by",
+        "removed_at",
     )
     inlines = [MembershipInline]
+
+    @admin.display(description="Deleted / expires")
+    def lifecycle(self, obj: Environment) -> str:
+        if obj.removed_at:
+            return f"Removed {obj.removed_at:%Y-%m-%d}"
+        if obj.deleted_at:
+            return f"Deleted; recoverable until {obj.recoverable_until:%Y-%m-%d %H:%M} UTC"
+        if obj.expires_at:
+            return f"Trial: expires {obj.expires_at:%Y-%m-%d}"
+        return ""
 
     def has_add_permission(self, request):
         return False

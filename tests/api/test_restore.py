@@ -380,3 +380,27 @@ def test_a_copy_needs_one_target(api, source, target):
             match="Give either",
         )
     assert not RestoreOperation.objects.exists()
+
+
+def test_the_operations_list_shows_what_the_caller_manages_newest_first(
+    api, api_as, run_on_commit, env_admin, source, target
+):
+    first = restore(
+        api, run_on_commit, sourceEnvironmentId="contoso-test", restorePointDateTime="latest"
+    ).json()
+    body = {"targetEnvironmentName": "Copy", "targetEnvironmentSlug": "contoso-copy"}
+    second = run_on_commit(api.post, "/environments/contoso-prod/copy", body).json()
+    listed = api.get("/operations").json()
+    assert [(o["id"], o["kind"]) for o in listed] == [
+        (second["id"], "copy"),
+        (first["id"], "restore"),
+    ]
+    assert [o["id"] for o in api.get("/operations", params={"kind": "restore"}).json()] == [
+        first["id"]
+    ]
+    assert [
+        o["id"] for o in api.get("/operations", params={"environment": "contoso-copy"}).json()
+    ] == [second["id"]]
+    # An environment admin sees the operations on the environments they manage only.
+    assert [o["id"] for o in api_as(env_admin).get("/operations").json()] == [first["id"]]
+    assert api.get("/operations", params={"environment": "nowhere"}).status_code == 404

@@ -157,3 +157,14 @@ def test_the_default_environment_shows_no_delete_command(login, global_admin, db
         login(global_admin).get(reverse("environments:delete", args=[default.slug])).status_code
         == 200
     )
+
+
+def test_support_staff_see_deleted_environments_in_the_django_admin(
+    client, staff, global_admin, sandbox
+):
+    delete(sandbox, global_admin)
+    client.force_login(staff)
+    url = reverse("admin:environments_environment_changelist")
+    page = client.get(url, {"deleted": "recoverable"}).content.decode()
+    assert "Sales Sandbox" in page and "Deleted; recoverable until 2026-11-27 12:00 UTC" in page
+    assert "Sales Sandbox" not in client.get(url, {"deleted": "no"}).content.decode()
