@@ -1,6 +1,7 @@
 """Creating an environment in Chromium, with and without JavaScript: the New command on the
 environments list, each refusal beside its field, and the tenant's storage capacity."""
 
+import datetime
 import re
 
 from playwright.sync_api import expect
@@ -8,6 +9,17 @@ from playwright.sync_api import expect
 from environments.models import Environment
 from tests.browser.conftest import PASSWORD, wait_for_restore
 from tests.factories import EnvironmentFactory, stores_gigabytes
+
+
+def sign_in_without_javascript(new_context, page_problems, user):
+    context = new_context(java_script_enabled=False)
+    page_problems.watch(context)
+    page = context.new_page()
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    return page
 
 
 def fill_new_environment(page, *, name: str, slug: str, type_label: str, region: str) -> None:
@@ -48,13 +60,7 @@ def test_a_tenant_admin_creates_a_trial_from_the_environments_list(
 def test_without_javascript_the_form_still_creates_and_refuses(
     new_context, page_problems, global_admin, settings
 ):
-    context = new_context(java_script_enabled=False)
-    page_problems.watch(context)
-    page = context.new_page()
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(global_admin.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page = sign_in_without_javascript(new_context, page_problems, global_admin)
     # No room: less than 1 GB would remain free.
     settings.TENANT_CAPACITY_GB = 2
     stores_gigabytes(EnvironmentFactory(slug="big", type="production"), 1.5)
@@ -97,13 +103,7 @@ def test_restore_production_into_a_new_sandbox(
 def test_without_javascript_a_new_sandbox_can_be_chosen_and_restored_into(
     new_context, page_problems, global_admin, tenant, worker
 ):
-    context = new_context(java_script_enabled=False)
-    page_problems.watch(context)
-    page = context.new_page()
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(global_admin.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page = sign_in_without_javascript(new_context, page_problems, global_admin)
     page.goto("/environments/contoso-prod/backups/system/?preset=1h")
     page.get_by_role("button", name="Confirm").click()
     page.get_by_label("Environment to overwrite").select_option(label="A new sandbox environment")
@@ -155,3 +155,49 @@ def test_copy_production_schema_over_a_sandbox(
     assert op.kind == "copy_schema"
     page.goto("/environments/contoso-sandbox/data/accounts/")
     expect(page.get_by_text("This table is empty.")).to_be_visible()
+
+
+def test_without_javascript_copy_into_a_new_sandbox_then_delete_and_recover_it(
+    new_context, page_problems, global_admin, tenant, worker
+):
+    page = sign_in_without_javascript(new_context, page_problems, global_admin)
+    page.goto("/environments/contoso-prod/copy/")
+    page.get_by_label("Copy to").select_option(label="A new sandbox environment")
+    page.get_by_role("button", name="Show what this target needs").click()
+    fieldset = page.get_by_role("group", name="A new sandbox environment")
+    fieldset.get_by_role("textbox", name="Name", exact=True).fill("Contoso Archive")
+    fieldset.get_by_role("textbox", name="URL name").fill("contoso-archive")
+    page.get_by_role("button", name="Copy", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/environments/contoso-archive/$"))
+    assert wait_for_restore(worker).kind == "copy"
+
+    page.goto("/environments/contoso-archive/delete/")
+    page.get_by_label("Type the environment's name to confirm").fill("Contoso Archive")
+    page.get_by_role("button", name="Delete Contoso Archive").click()
+    expect(page.get_by_text("Contoso Archive is deleted.")).to_be_visible()
+    page.goto("/environments/deleted/")
+    page.get_by_role("button", name="Recover Contoso Archive").click()
+    expect(page).to_have_url(re.compile(r"/environments/contoso-archive/$"))
+
+
+def test_recover_is_refused_once_the_7_days_are_over(
+    new_context, page_problems, global_admin, tenant
+):
+    from django.utils import timezone
+
+    sandbox = Environment.objects.get(slug="contoso-sandbox")
+    Environment.objects.filter(pk=sandbox.pk).update(
+        deleted_at=timezone.now() - datetime.timedelta(days=6, hours=23)
+    )
+    page = sign_in_without_javascript(new_context, page_problems, global_admin)
+    page.goto("/environments/deleted/")
+    recover = page.get_by_role("button", name="Recover Contoso Sandbox")
+    expect(recover).to_be_visible()
+    # The page was read in time; the 7 days run out before the click.
+    Environment.objects.filter(pk=sandbox.pk).update(
+        deleted_at=timezone.now() - datetime.timedelta(days=8)
+    )
+    recover.click()
+    expect(page.get_by_text("was deleted more than 7 days ago")).to_be_visible()
+    expect(page.get_by_text("No deleted environments can be recovered.")).to_be_visible()
+    assert Environment.objects.get(pk=sandbox.pk).deleted_at is not None

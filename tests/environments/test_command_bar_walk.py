@@ -125,3 +125,27 @@ def test_create_is_offered_where_manual_backups_are_allowed(client, every_type, 
     client.force_login(roles["global admin"])
     page = client.get(reverse("environments:detail", kwargs={"slug": env.slug})).content.decode()
     assert f'href="{reverse("backups:create", kwargs={"slug": env.slug})}"' in page
+
+
+@pytest.mark.parametrize(
+    "role",
+    [
+        "global admin",
+        "Power Platform admin",
+        "environment admin",
+        "environment maker",
+        "support staff",
+    ],
+)
+def test_no_link_on_the_environments_list_answers_a_server_error(client, every_type, roles, role):
+    client.force_login(roles[role])
+    page = client.get(reverse("environments:list"))
+    assert page.status_code in (200, 403)
+    if page.status_code != 200:
+        return
+    links = _links(page.content.decode())
+    if role.endswith("admin") and role != "environment admin":
+        assert reverse("environments:new") in links and reverse("environments:deleted") in links
+    for link in links:
+        response = client.get(link)
+        assert response.status_code < 500, f"{role}: GET {link} answered {response.status_code}"
