@@ -37,6 +37,7 @@ def _check_restore_rules(
     backup: ManualBackup | None,
     now: datetime.datetime,
     kind: str = RestoreOperation.Kind.RESTORE,
+    undo: bool = False,
 ) -> None:
     # A copy takes the source as it is now, backed up or not (a trial can be copied).
     if kind not in RestoreOperation.COPIES and not selectors.backed_up(source):
@@ -45,7 +46,8 @@ def _check_restore_rules(
             f"of {source.name} to restore.",
             field="moment",
         )
-    capacity.require_room("copy" if kind in RestoreOperation.COPIES else "restore")
+    if not undo:  # an undo stores nothing new, and a full tenant must still be able to undo
+        capacity.require_room("copy" if kind in RestoreOperation.COPIES else "restore")
     if target.type != EnvironmentType.SANDBOX:
         hint = (
             " Convert it to a sandbox first, restore, then convert it back to production."
@@ -98,6 +100,7 @@ def restore_validate(
     check_permission: bool = True,
     check_ready: bool = True,
     kind: str = RestoreOperation.Kind.RESTORE,
+    undo: bool = False,
 ) -> RestoreRequest:
     """Every rule of a restore, without starting it: the review step of the portal uses it."""
     if check_permission:
@@ -120,7 +123,13 @@ def restore_validate(
     if group is not None and len(group) > 100:
         raise Refused("The security group can be at most 100 characters.", field="security_group")
     _check_restore_rules(
-        source=source, target=target, moment=moment, backup=backup, now=timezone.now(), kind=kind
+        source=source,
+        target=target,
+        moment=moment,
+        backup=backup,
+        now=timezone.now(),
+        kind=kind,
+        undo=undo,
     )
     if check_ready:  # on a fresh read of the target
         services.require_ready(Environment.objects.get(pk=target.pk), "restore over it")
@@ -189,6 +198,7 @@ def restore_start(
         security_group=security_group,
         check_ready=False,
         kind=kind,
+        undo=undo_of is not None,
     )
     moment, name, group = checked.moment, checked.new_name, checked.security_group
     # Busy environments are refused at once, without waiting on their rows: a running restore
@@ -236,6 +246,7 @@ def restore_start(
                 backup=backup,
                 now=now,
                 kind=kind,
+                undo=undo_of is not None,
             )
             if locked_source.pk != locked.pk and not locked_source.is_ready:
                 raise Conflict(

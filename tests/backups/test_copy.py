@@ -141,3 +141,17 @@ def test_the_copy_page_makes_a_new_sandbox(client_admin, source):
     done = post(client_admin, source, target="new", new_env_name="A", new_env_slug="archive")
     assert done.status_code == 302
     assert RestoreOperation.objects.get().target.slug == "archive"
+
+
+def test_a_full_tenant_refuses_a_copy_but_still_lets_a_copy_be_undone(
+    admin, source, same_region_target, copy, settings
+):
+    from tests.factories import stores_gigabytes
+
+    op = copy(source=source, target=same_region_target, requested_by=admin)
+    settings.TENANT_CAPACITY_GB = 2
+    stores_gigabytes(source, 1.5)
+    with pytest.raises(Refused, match="You cannot copy: the tenant's storage capacity"):
+        copy(source=source, target=same_region_target, requested_by=admin)
+    undo = restores.restore_undo(operation=op, actor=admin)
+    assert engine.restore_run(undo.pk) == "succeeded"
