@@ -160,6 +160,11 @@ class RestoreOperation(models.Model):
         return self.kind in self.COPIES
 
     @property
+    def noun(self) -> str:
+        """How sentences name it: "the copy failed", "Undo restore"."""
+        return "copy" if self.is_copy else "restore"
+
+    @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
 

@@ -36,7 +36,7 @@ from portal.http import HtmxHttpRequest, render_partial
 def _get_operation_for_user(request: HtmxHttpRequest, pk: int) -> RestoreOperation:
     op = get_object_or_404(
         RestoreOperation.objects.select_related(
-            "source", "target", "backup", "pre_restore_backup", "requested_by"
+            "source", "target", "backup", "pre_restore_backup", "requested_by", "undo_of"
         ),
         pk=pk,
     )

@@ -31,7 +31,7 @@ def restore_banner(environment: Environment) -> dict:
     """The latest restore of the environment while it runs, and its outcome for a while."""
     latest = (
         RestoreOperation.objects.filter(target=environment)
-        .select_related("source", "target")
+        .select_related("source", "target", "undo_of")
         .order_by("-created_at", "-id")
         .first()
     )
@@ -50,7 +50,7 @@ def restore_banner(environment: Environment) -> dict:
 def recent_restores(environment: Environment) -> dict:
     restores = list(
         RestoreOperation.objects.filter(target=environment)
-        .select_related("source", "target", "pre_restore_backup", "requested_by")
+        .select_related("source", "target", "pre_restore_backup", "requested_by", "undo_of")
         .order_by("-created_at", "-id")[:6]
     )
     # Only the target's latest succeeded restore can be undone: check that one, not each row.

@@ -155,3 +155,13 @@ def test_a_full_tenant_refuses_a_copy_but_still_lets_a_copy_be_undone(
         copy(source=source, target=same_region_target, requested_by=admin)
     undo = restores.restore_undo(operation=op, actor=admin)
     assert engine.restore_run(undo.pk) == "succeeded"
+
+
+def test_the_pages_name_a_copy_a_copy(client_admin, admin, source, same_region_target, copy):
+    op = copy(source=source, target=same_region_target, requested_by=admin)
+    page = client_admin.get(reverse("backups:operation", args=[op.pk])).content.decode()
+    assert f"Copy #{op.pk} of Contoso Test" in page
+    assert "Contoso Test now holds a copy</strong> from Contoso Prod" in page
+    assert ">Undo copy</a>" in page
+    env_page = client_admin.get(reverse("environments:detail", args=[same_region_target.slug]))
+    assert "Copy (everything): Contoso Test from Contoso Prod" in env_page.content.decode()
