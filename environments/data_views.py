@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from environments import columns as cols
 from environments import row_pages, store
-from environments.forms import RowListForm
+from environments.forms import ColumnFormSet, RowListForm, TableForm
 from environments.models import DataTable, Environment, RowVersion
 from portal import permissions
 from portal.errors import Refused
@@ -54,6 +54,33 @@ def table_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     return render(
         request, "environments/data/tables.html", {**_base_context(request, env), "tables": tables}
     )
+
+
+@require_http_methods(["GET", "POST"])
+def table_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """New table: a name and its columns (a schema change: the environment's admins only)."""
+    env = _get_environment_for_data(request, slug, write=True)
+    if not permissions.can_manage_environment(request.user, env):
+        raise PermissionDenied("Only the environment's administrators can add tables.")
+    data = request.POST if request.method == "POST" else None
+    form, columns = TableForm(data), ColumnFormSet(data, prefix="columns")
+    if request.method == "POST" and form.is_valid() and columns.is_valid():
+        try:
+            table = store.table_create(
+                environment=env,
+                name=form.cleaned_data["name"],
+                display_name=form.cleaned_data["display_name"],
+                columns=[c for c in (f.column() for f in columns) if c is not None],
+            )
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        except Refused as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Table {table.display_name} added.")
+            return redirect("environments:rows", slug=env.slug, table=table.name)
+    context = {**_base_context(request, env), "form": form, "columns": columns}
+    return render(request, "environments/data/table_form.html", context)
 
 
 # -- the row list (its pages: environments.row_pages) and a row's forms ---------------------

@@ -151,3 +151,48 @@ class RowListForm(forms.Form):
         return [
             f"{names[name]} was ignored: {' '.join(errors)}" for name, errors in self.errors.items()
         ]
+
+
+class TableForm(forms.Form):
+    """New table: its name and label; its columns come from ColumnFormSet."""
+
+    name = forms.CharField(
+        label="Name",
+        max_length=63,
+        help_text="Lowercase letters, digits and _, starting with a letter; it cannot be "
+        "changed later.",
+    )
+    display_name = forms.CharField(label="Display name", max_length=100, required=False)
+
+
+class ColumnForm(forms.Form):
+    """One column of a new table; a row left blank is no column."""
+
+    name = forms.CharField(label="Column name", max_length=63, required=False)
+    label = forms.CharField(label="Label", max_length=100, required=False)
+    type = forms.ChoiceField(
+        label="Type",
+        choices=[(t, t.replace("_", " ").capitalize()) for t in cols.COLUMN_TYPES],
+        initial="text",
+    )
+    required = forms.BooleanField(label="Required", required=False)
+    choices = forms.CharField(
+        label="Choices", max_length=1000, required=False, help_text="For Choice: comma-separated."
+    )
+
+    def column(self) -> dict | None:
+        data = self.cleaned_data
+        if not data.get("name"):
+            return None
+        column = {
+            "name": data["name"].strip(),
+            "label": data["label"].strip(),
+            "type": data["type"],
+            "required": data["required"],
+        }
+        if data["type"] == "choice":
+            column["choices"] = [c.strip() for c in data["choices"].split(",") if c.strip()]
+        return column
+
+
+ColumnFormSet = forms.formset_factory(ColumnForm, extra=6, max_num=40, absolute_max=40)

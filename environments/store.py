@@ -425,6 +425,13 @@ def start_first_generation(environment: Environment) -> Generation:
 # -- one-change helpers for callers that make a single change ------------------------------------
 
 
+def table_create(
+    *, environment: Environment, name: str, display_name: str, columns: list[dict]
+) -> DataTable:
+    with changes(environment) as cs:
+        return cs.create_table(name=name, display_name=display_name, columns=columns)
+
+
 def row_create(
     *, environment: Environment, table_name: str, values: dict[str, Any], key: str | None = None
 ) -> RowVersion:

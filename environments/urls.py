@@ -19,6 +19,8 @@ urlpatterns = [
         name="background-operations",
     ),
     path("<slug:slug>/data/", data_views.table_list, name="tables"),
+    # "new-table" has a hyphen: no table is named so.
+    path("<slug:slug>/data/new-table/", data_views.table_create, name="table-create"),
     path("<slug:slug>/data/<slug:table>/", data_views.row_list, name="rows"),
     path("<slug:slug>/data/<slug:table>/new/", data_views.row_create, name="row-create"),
     path("<slug:slug>/data/<slug:table>/rows/<str:key>/", data_views.row_edit, name="row-edit"),

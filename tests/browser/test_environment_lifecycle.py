@@ -55,6 +55,18 @@ def test_a_tenant_admin_creates_a_trial_from_the_environments_list(
     expect(page.locator("dt", has_text="Expires on")).to_be_visible()
     screenshot(page, "environment-created")
     assert Environment.objects.get(slug="lab").created_by == global_admin
+    # An empty environment is usable: a table, then a row in it.
+    page.get_by_role("link", name="Open data").click()
+    page.get_by_role("link", name="+ New table").click()
+    page.get_by_role("textbox", name="Name", exact=True).fill("projects")
+    page.get_by_label("Column name of column 1").fill("title")
+    axe_check(page)
+    page.get_by_role("button", name="Create table").click()
+    expect(page.get_by_text("Table Projects added.")).to_be_visible()
+    page.get_by_role("link", name="+ New row").click()
+    page.get_by_label("Title").fill("First project")
+    page.get_by_role("button", name="Add row").click()
+    expect(page.get_by_role("cell", name="First project")).to_be_visible()
 
 
 def test_without_javascript_the_form_still_creates_and_refuses(

@@ -414,3 +414,59 @@ def test_a_signed_in_user_is_told_about_csrf(client, maker, rows):
     assert (
         not store.current(rows.generation.environment).rows(rows).filter(values__name="X").exists()
     )
+
+
+# -- New table: what makes a new environment usable without the demo data --
+
+
+def new_table_data(**columns):
+    data = {
+        "name": "projects",
+        "display_name": "Projects",
+        "columns-TOTAL_FORMS": "3",
+        "columns-INITIAL_FORMS": "0",
+        "columns-0-name": "title",
+        "columns-0-type": "text",
+        "columns-0-required": "on",
+        "columns-1-name": "stage",
+        "columns-1-type": "choice",
+        "columns-1-choices": "Idea, Doing, Done",
+        "columns-2-type": "text",  # left blank: no column
+    }
+    return {**data, **columns}
+
+
+def test_an_admin_adds_a_table_and_rows_can_be_added_to_it(login, env_admin, sandbox):
+    client = login(env_admin)
+    page = client.get(url("tables")).content.decode()
+    assert f'href="{url("table-create")}">+ New table</a>' in page
+    response = client.post(url("table-create"), new_table_data(), follow=True)
+    assert response.redirect_chain == [(url("rows", table="projects"), 302)]
+    table = store.current(sandbox).table("projects")
+    assert [(c["name"], c["type"], c["required"]) for c in table.columns] == [
+        ("title", "text", True),
+        ("stage", "choice", False),
+    ]
+    assert table.columns[1]["choices"] == ["Idea", "Doing", "Done"]
+    store.row_create(environment=sandbox, table_name="projects", values={"title": "Portal"})
+    assert store.storage_used(sandbox).current_rows == 1
+
+
+def test_a_bad_table_is_refused_with_a_message_and_nothing_made(login, env_admin, sandbox):
+    client = login(env_admin)
+    bad_name = client.post(url("table-create"), new_table_data(name="Projects!"))
+    assert "lowercase" in bad_name.context["form"].errors["name"][0]
+    no_columns = client.post(
+        url("table-create"), new_table_data(**{"columns-0-name": "", "columns-1-name": ""})
+    )
+    assert no_columns.context["form"].non_field_errors() == ["A table needs at least one column."]
+    no_choices = client.post(url("table-create"), new_table_data(**{"columns-1-choices": " , "}))
+    assert "needs a list of text choices" in no_choices.context["form"].non_field_errors()[0]
+    assert store.current(sandbox).table("projects") is None
+
+
+def test_makers_cannot_add_tables(login, maker, sandbox):
+    client = login(maker)
+    assert ">+ New table</a>" not in client.get(url("tables")).content.decode()
+    assert client.post(url("table-create"), new_table_data()).status_code == 403
+    assert store.current(sandbox).table("projects") is None
