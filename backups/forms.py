@@ -137,6 +137,15 @@ class PointForm(forms.Form):
 NEW_TARGET = "new"
 
 
+def target_choices(targets, can_create: bool) -> list[tuple[str, str]]:
+    """The sandboxes one may overwrite, then (for those who may make environments) a new one."""
+    new = [(NEW_TARGET, "A new sandbox environment")] if can_create else []
+    existing = [
+        (t.slug, f"{t.name} ({t.get_type_display()}, {t.get_region_display()})") for t in targets
+    ]
+    return [("", "Select an environment"), *existing, *new]
+
+
 class NewSandboxFields(forms.Form):
     """ "A new sandbox environment" as the target of a restore or a copy: what to call it."""
 
@@ -185,11 +194,7 @@ class RestoreForm(NewSandboxFields):
         super().__init__(*args, **kwargs)
         self.preview = preview  # a change of target: nothing to say yet about empty fields
         self.targets = {t.slug: t for t in targets}
-        new = [(NEW_TARGET, "A new sandbox environment")] if can_create else []
-        self.fields["target"].choices = [("", "Select an environment"), *new] + [
-            (t.slug, f"{t.name} ({t.get_type_display()}, {t.get_region_display()})")
-            for t in targets
-        ]
+        self.fields["target"].choices = target_choices(targets, can_create)
 
     @property
     def new_target(self) -> bool:
@@ -247,11 +252,7 @@ class CopyForm(NewSandboxFields):
         super().__init__(*args, **kwargs)
         self.targets = {t.slug: t for t in targets}
         self.preview = preview  # a change of target: nothing to say yet about empty fields
-        new = [(NEW_TARGET, "A new sandbox environment")] if can_create else []
-        self.fields["target"].choices = [("", "Select an environment"), *new] + [
-            (t.slug, f"{t.name} ({t.get_type_display()}, {t.get_region_display()})")
-            for t in targets
-        ]
+        self.fields["target"].choices = target_choices(targets, can_create)
 
     @property
     def new_target(self) -> bool:
