@@ -337,7 +337,7 @@ def pre_restore_label(op: RestoreOperation, moment: datetime.datetime) -> str:
     time in it is the backup's own (pages show it in the viewer's zone, see local_times)."""
     when = f" at {moment:%Y-%m-%d %H:%M:%S} UTC"
     if op.undo_of_id:
-        return f"Before undo of restore #{op.undo_of_id}{when}"
+        return f"Before undo of {op.undo_of.noun} #{op.undo_of_id}{when}"
     before = "Before copy from " if op.is_copy else "Before restore from "
     room = 100 - len(before) - len(when)
     name = op.source_name or op.source.name

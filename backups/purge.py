@@ -161,17 +161,19 @@ def _remove_deleted(now: datetime.datetime) -> int:
     restored tables of other environments still read), and their URL name is free again. The
     row stays, named as it was, for the restores and the audit log that mention it."""
     removed = 0
-    due = Environment.objects.filter(
-        deleted_at__lte=now - datetime.timedelta(days=settings.RECOVERY_DAYS),
-        removed_at__isnull=True,
-    )
+    cutoff = now - datetime.timedelta(days=settings.RECOVERY_DAYS)
+    due = Environment.objects.filter(deleted_at__lte=cutoff, removed_at__isnull=True)
     for env in due:
         with transaction.atomic():
+            env = Environment.objects.select_for_update().get(pk=env.pk)
+            if env.removed_at is not None or env.deleted_at is None or env.deleted_at > cutoff:
+                continue  # recovered (and maybe deleted again) meanwhile
             ManualBackup.objects.filter(environment=env).delete()
             Membership.objects.filter(environment=env).delete()
             Generation.objects.filter(environment=env, valid_to__isnull=True).update(valid_to=now)
             slug = env.slug
-            Environment.objects.filter(pk=env.pk).update(removed_at=now, slug=f"removed-{env.pk}")
+            # A "." is in no URL name a person can give: this one never collides with theirs.
+            Environment.objects.filter(pk=env.pk).update(removed_at=now, slug=f"removed.{env.pk}")
             audit_record(
                 action="environment.remove",
                 actor=None,

@@ -40,7 +40,9 @@ def _get_operation_for_user(request: HtmxHttpRequest, pk: int) -> RestoreOperati
         ),
         pk=pk,
     )
-    if not permissions.can_manage_environment(request.user, op.target):
+    if op.target.deleted_at is not None or not permissions.can_manage_environment(
+        request.user, op.target
+    ):
         raise Http404("No such restore")
     return op
 

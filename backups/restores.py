@@ -39,6 +39,9 @@ def _check_restore_rules(
     kind: str = RestoreOperation.Kind.RESTORE,
     undo: bool = False,
 ) -> None:
+    for env in (source, target):
+        if env.deleted_at is not None:
+            raise Refused(f"{env.name} is deleted; recover it first.", field="target")
     # A copy takes the source as it is now, backed up or not (a trial can be copied).
     if kind not in RestoreOperation.COPIES and not selectors.backed_up(source):
         raise Refused(
@@ -248,7 +251,7 @@ def restore_start(
                 kind=kind,
                 undo=undo_of is not None,
             )
-            if locked_source.pk != locked.pk and not locked_source.is_ready:
+            if locked_source.pk != locked.pk and locked_source.state == EnvironmentState.RESTORING:
                 raise Conflict(
                     f"{locked_source.name} is being restored itself; restore from "
                     "it when that has finished."
@@ -396,6 +399,11 @@ def restore_to_new(
         .first()
     )
     if existing is not None:
+        if existing.target.slug != slug.strip():
+            raise Refused(
+                "This idempotency key was already used for a different restore.",
+                field="idempotency_key",
+            )
         return restore_start(
             source=source,
             target=existing.target,
@@ -444,6 +452,12 @@ def copy_start(
     latest moment, so the target gets a "Before copy" backup, administration mode and an undo."""
     if (target is None) == (new is None):
         raise Refused("Choose the environment to copy to, or a new one.", field="target")
+    if target is not None and target.pk == source.pk:
+        raise Refused(
+            f"Copy {source.name} to another environment (to take it back to an earlier "
+            "moment, restore it).",
+            field="target",
+        )
     kind = RestoreOperation.Kind.COPY_SCHEMA if schema_only else RestoreOperation.Kind.COPY
     point = {"source": source, "requested_by": requested_by, "moment": LATEST, "kind": kind}
     if new is not None:
@@ -492,7 +506,8 @@ def restore_retry(*, operation: RestoreOperation, actor: User) -> RestoreOperati
         source=operation.source,
         target=operation.target,
         requested_by=operation.requested_by,
-        moment=None if operation.backup else operation.moment,
+        # A copy takes its source as it is now, again; a restore, the moment it asked for.
+        moment=LATEST if operation.is_copy else (None if operation.backup else operation.moment),
         backup=operation.backup,
         new_name=operation.new_name or None,
         security_group=operation.new_security_group if operation.change_security_group else None,

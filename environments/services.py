@@ -42,10 +42,11 @@ def environment_create(
             "There is already a Default environment; a tenant has exactly one.", field="type"
         )
     taken = Environment.objects.filter(slug=slug).first()
-    if taken is not None and taken.deleted_at is not None:
+    until = taken.recoverable_until if taken is not None else None
+    if until is not None and until > timezone.now():
         raise Refused(
             f"The URL name {slug!r} belongs to a deleted environment, which can be recovered "
-            f"until {taken.recoverable_until:%Y-%m-%d %H:%M} UTC.",
+            f"until {until:%Y-%m-%d %H:%M} UTC.",
             field="slug",
         )
     if taken is not None:

@@ -165,3 +165,9 @@ def test_the_pages_name_a_copy_a_copy(client_admin, admin, source, same_region_t
     assert ">Undo copy</a>" in page
     env_page = client_admin.get(reverse("environments:detail", args=[same_region_target.slug]))
     assert "Copy (everything): Contoso Test from Contoso Prod" in env_page.content.decode()
+
+
+def test_a_copy_onto_its_own_source_is_refused(admin, source, copy):
+    sandbox = EnvironmentFactory(type="sandbox", region=source.region, created_at=ago(days=3))
+    with pytest.raises(Refused, match="to another environment"):
+        copy(source=sandbox, target=sandbox, requested_by=admin)

@@ -165,3 +165,16 @@ def test_restore_on_a_new_sandbox_makes_it_and_starts_without_a_typed_confirmati
     op = RestoreOperation.objects.get()
     op.refresh_from_db()
     assert (op.target.slug, op.status) == ("contoso-copy", "succeeded")
+
+
+def test_the_same_key_for_another_new_sandbox_is_refused(admin, source, to_new):
+    to_new(source=source, moment=ago(days=1), requested_by=admin, idempotency_key="k")
+    with pytest.raises(Refused, match="already used for a different restore"):
+        to_new(
+            source=source,
+            moment=ago(days=1),
+            requested_by=admin,
+            idempotency_key="k",
+            slug="another-copy",
+        )
+    assert not Environment.objects.filter(slug="another-copy").exists()

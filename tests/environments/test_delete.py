@@ -105,7 +105,7 @@ def test_after_7_days_a_purge_removes_it_but_keeps_what_branches_read(global_adm
     assert result.environments_removed == 1
     assert (source.removed_at, source.slug, source.name) == (
         NOW + 7 * DAY,
-        f"removed-{source.pk}",
+        f"removed.{source.pk}",
         "Old Prod",
     )
     # Its own tables went, but the ones the restored sandbox reads stay as long as it reads them.
@@ -168,3 +168,44 @@ def test_support_staff_see_deleted_environments_in_the_django_admin(
     page = client.get(url, {"deleted": "recoverable"}).content.decode()
     assert "Sales Sandbox" in page and "Deleted; recoverable until 2026-11-27 12:00 UTC" in page
     assert "Sales Sandbox" not in client.get(url, {"deleted": "no"}).content.decode()
+
+
+def test_nothing_restores_into_or_from_a_deleted_environment(
+    global_admin, client, source, target, clock
+):
+    op = restores.restore_start(
+        source=source, target=target, moment=ago(days=1), requested_by=global_admin
+    )
+    assert engine.restore_run(op.pk) == "succeeded"
+    op.refresh_from_db()
+    target.refresh_from_db()
+    delete(target, global_admin)
+    with pytest.raises(Refused, match="Contoso Test is deleted; recover it first"):
+        restores.restore_undo(operation=op, actor=global_admin)
+    with pytest.raises(Refused, match="is deleted"):
+        restores.restore_start(
+            source=target, target=target, moment=ago(days=1), requested_by=global_admin
+        )
+    client.force_login(global_admin)
+    assert client.get(reverse("backups:operation", args=[op.pk])).status_code == 404
+
+
+def test_a_removed_environments_url_name_is_taken_not_a_server_error(global_admin, sandbox):
+    from django.db.models import F
+
+    delete(sandbox, global_admin)
+    purge.backups_purge(now=NOW + 8 * DAY)
+    sandbox.refresh_from_db()
+    assert sandbox.slug == f"removed.{sandbox.pk}"
+    with pytest.raises(Refused, match="is not valid"):  # no one can ask for it
+        services.environment_new(
+            actor=global_admin, name="X", slug=sandbox.slug, type="sandbox", region="europe"
+        )
+    # A name that was deleted but is past recovery and not yet purged reads as taken.
+    other = EnvironmentFactory(slug="other")
+    delete(other, global_admin)
+    Environment.objects.filter(pk=other.pk).update(deleted_at=F("deleted_at") - 8 * DAY)
+    with pytest.raises(Refused, match="'other' is taken"):
+        services.environment_new(
+            actor=global_admin, name="X", slug="other", type="sandbox", region="europe"
+        )
