@@ -15,10 +15,11 @@ old value, a delete's tombstone): it is what keeps the base's row of that key hi
 from __future__ import annotations
 
 import datetime
+import logging
 from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Count, Exists, F, Min, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
@@ -37,6 +38,8 @@ from environments.models import (
 )
 from portal.audit import audit_record
 from portal.models import User
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -164,25 +167,32 @@ def _remove_deleted(now: datetime.datetime) -> int:
     cutoff = now - datetime.timedelta(days=settings.RECOVERY_DAYS)
     due = Environment.objects.filter(deleted_at__lte=cutoff, removed_at__isnull=True)
     for env in due:
-        with transaction.atomic():
-            env = Environment.objects.select_for_update().get(pk=env.pk)
-            if env.removed_at is not None or env.deleted_at is None or env.deleted_at > cutoff:
-                continue  # recovered (and maybe deleted again) meanwhile
-            ManualBackup.objects.filter(environment=env).delete()
-            Membership.objects.filter(environment=env).delete()
-            Generation.objects.filter(environment=env, valid_to__isnull=True).update(valid_to=now)
-            slug = env.slug
-            # A "." is in no URL name a person can give: this one never collides with theirs.
-            Environment.objects.filter(pk=env.pk).update(removed_at=now, slug=f"removed.{env.pk}")
-            audit_record(
-                action="environment.remove",
-                actor=None,
-                environment=env,
-                summary=f"Removed deleted environment {env.name} for good ({slug}); its URL "
-                "name is free again",
-            )
-        removed += 1
+        try:
+            removed += _remove_one(env.pk, now, cutoff)
+        except DatabaseError:  # never the whole purge for one environment: the next one tries
+            log.exception("Could not remove deleted environment %s", env.pk)
     return removed
+
+
+def _remove_one(pk: int, now: datetime.datetime, cutoff: datetime.datetime) -> int:
+    with transaction.atomic():
+        env = Environment.objects.select_for_update().get(pk=pk)
+        if env.removed_at is not None or env.deleted_at is None or env.deleted_at > cutoff:
+            return 0  # recovered (and maybe deleted again) meanwhile
+        ManualBackup.objects.filter(environment=env).delete()
+        Membership.objects.filter(environment=env).delete()
+        Generation.objects.filter(environment=env, valid_to__isnull=True).update(valid_to=now)
+        slug = env.slug
+        # A "." is in no URL name a person can give: this one never collides with theirs.
+        Environment.objects.filter(pk=env.pk).update(removed_at=now, slug=f"removed.{env.pk}")
+        audit_record(
+            action="environment.remove",
+            actor=None,
+            environment=env,
+            summary=f"Removed deleted environment {env.name} for good ({slug}); its URL "
+            "name is free again",
+        )
+    return 1
 
 
 def backups_purge(

@@ -209,3 +209,27 @@ def test_a_removed_environments_url_name_is_taken_not_a_server_error(global_admi
         services.environment_new(
             actor=global_admin, name="X", slug="other", type="sandbox", region="europe"
         )
+
+
+def test_one_environment_that_cannot_be_removed_does_not_stop_the_purge(
+    global_admin, db, monkeypatch
+):
+    from django.db import DatabaseError
+
+    first, second = EnvironmentFactory(slug="first"), EnvironmentFactory(slug="second")
+    delete(first, global_admin)
+    delete(second, global_admin)
+    remove_one = purge._remove_one
+
+    def failing(pk, now, cutoff):
+        if pk == first.pk:
+            raise DatabaseError("lock timeout")
+        return remove_one(pk, now, cutoff)
+
+    monkeypatch.setattr(purge, "_remove_one", failing)
+    result = purge.backups_purge(now=NOW + 8 * DAY)
+    assert result.environments_removed == 1
+    assert AuditEvent.objects.filter(action="purge").exists()  # the purge ran to its end
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.removed_at, second.removed_at) == (None, NOW + 8 * DAY)
