@@ -416,24 +416,35 @@ def restore_to_new(
     decision = permissions.can_manage_backups(requested_by, source)
     if not decision:
         raise NotAllowed(decision.reason)
-    with transaction.atomic():
-        target = env_services.environment_new(
-            actor=requested_by,
-            name=name,
-            slug=slug,
-            type=EnvironmentType.SANDBOX,
-            region=source.region,
-            security_group=security_group,
+    asked = {"source": source, "requested_by": requested_by, "moment": moment, "backup": backup}
+    try:
+        with transaction.atomic():
+            target = env_services.environment_new(
+                actor=requested_by,
+                name=name,
+                slug=slug,
+                type=EnvironmentType.SANDBOX,
+                region=source.region,
+                security_group=security_group,
+            )
+            Membership.objects.create(
+                environment=target, user=requested_by, role=Membership.Role.ADMIN
+            )
+            return restore_start(**asked, target=target, idempotency_key=idempotency_key, kind=kind)
+    except Refused:
+        # The same request sent twice at once: the one that lost the URL name (or the
+        # environment's row) to the other returns the other's restore.
+        existing = (
+            RestoreOperation.objects.filter(
+                requested_by=requested_by, idempotency_key=idempotency_key
+            )
+            .select_related("target")
+            .first()
         )
-        Membership.objects.create(environment=target, user=requested_by, role=Membership.Role.ADMIN)
+        if existing is None or existing.target.slug != slug.strip():
+            raise
         return restore_start(
-            source=source,
-            target=target,
-            requested_by=requested_by,
-            moment=moment,
-            backup=backup,
-            idempotency_key=idempotency_key,
-            kind=kind,
+            **asked, target=existing.target, idempotency_key=idempotency_key, kind=kind
         )
 
 

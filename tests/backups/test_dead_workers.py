@@ -22,6 +22,7 @@ from django_tasks_db.models import DBTaskResult
 from backups import engine, restores
 from backups.models import RestoreOperation
 from environments import lineage, store
+from environments.models import Environment
 from portal.errors import Conflict
 from tests.backups.workers import (
     POSTGRES_ONLY,
@@ -393,6 +394,26 @@ def test_the_same_request_twice_at_once_gets_the_one_operation(admin, pair):
     assert all(isinstance(r, RestoreOperation) for r in results), results
     assert len({r.pk for r in results}) == 1
     assert RestoreOperation.objects.count() == 1
+
+
+def test_the_same_restore_into_a_new_sandbox_twice_at_once_makes_one(admin, pair):
+    source, _ = pair
+    results = _race(
+        [
+            lambda: restores.restore_to_new(
+                source=source,
+                name="Twice",
+                slug="twice",
+                moment=restores.LATEST,
+                requested_by=admin,
+                idempotency_key="deploy-10",
+            )
+            for _ in range(3)
+        ]
+    )
+    assert all(isinstance(r, RestoreOperation) for r in results), results
+    assert len({r.pk for r in results}) == 1
+    assert Environment.objects.filter(slug="twice").count() == 1
 
 
 def test_the_restore_commit_is_durable(admin, pair, monkeypatch):
