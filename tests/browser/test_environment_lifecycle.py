@@ -130,6 +130,12 @@ def test_without_javascript_a_new_sandbox_can_be_chosen_and_restored_into(
 
 def test_delete_an_environment_then_recover_it(signed_in_page, global_admin, tenant, axe_check):
     page = signed_in_page(global_admin)
+    # A production environment needs the second confirmation.
+    page.goto("/environments/contoso-prod/delete/")
+    page.get_by_label("Type the environment's name to confirm").fill("Contoso Production")
+    page.get_by_role("button", name="Delete Contoso Production").click()
+    expect(page.get_by_text("is a production environment: confirm")).to_be_visible()
+    assert Environment.objects.get(slug="contoso-prod").deleted_at is None
     page.goto("/environments/contoso-sandbox/")
     page.get_by_role("link", name="Delete", exact=True).click()
     expect(page.get_by_role("heading", name="Delete Contoso Sandbox")).to_be_visible()
