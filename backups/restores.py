@@ -20,7 +20,7 @@ from django_tasks_db.models import DBTaskResult
 
 from backups import engine, selectors, services
 from backups.models import ManualBackup, RestoreOperation
-from environments import capacity
+from environments import capacity, store
 from environments import services as env_services
 from environments.models import Environment, EnvironmentState, EnvironmentType, Membership
 from portal import permissions
@@ -50,7 +50,10 @@ def _check_restore_rules(
             field="moment",
         )
     if not undo:  # an undo stores nothing new, and a full tenant must still be able to undo
-        capacity.require_room("copy" if kind in RestoreOperation.COPIES else "restore")
+        capacity.require_room(
+            "copy" if kind in RestoreOperation.COPIES else "restore",
+            adds=_bytes_copied(source, moment, kind),
+        )
     if target.type != EnvironmentType.SANDBOX:
         hint = (
             " Convert it to a sandbox first, restore, then convert it back to production."
@@ -80,6 +83,16 @@ def _check_restore_rules(
             f"UTC to now; {moment:%Y-%m-%d %H:%M:%S} UTC is outside that window.",
             field="moment",
         )
+
+
+def _bytes_copied(source: Environment, moment: datetime.datetime, kind: str) -> int:
+    """What the restore will store anew: the rows of the source's tables it copies (those
+    already lineage.MAX_DEPTH deep, engine.should_branch); it branches from the others,
+    storing nothing until they are written."""
+    if kind == RestoreOperation.Kind.COPY_SCHEMA:
+        return 0
+    copied = [t for t in store.as_of(source, moment).tables() if not engine.should_branch(t)]
+    return sum(size for _, size in store.figures_at(copied, moment).values())
 
 
 @dataclass(frozen=True)

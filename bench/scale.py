@@ -440,7 +440,7 @@ def pages(sandbox, operation, token: str) -> list[Page]:
             lambda s: Request("GET", f"/api/v1/environments/{s.env.slug}/backups", headers=api),
         ),
         Page(
-            "API: operation (no list endpoint)",
+            "API: one operation",
             lambda s: Request("GET", f"/api/v1/operations/{operation.pk}", headers=api),
             shared=True,
         ),

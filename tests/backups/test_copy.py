@@ -171,3 +171,27 @@ def test_a_copy_onto_its_own_source_is_refused(admin, source, copy):
     sandbox = EnvironmentFactory(type="sandbox", region=source.region, created_at=ago(days=3))
     with pytest.raises(Refused, match="to another environment"):
         copy(source=sandbox, target=sandbox, requested_by=admin)
+
+
+def test_capacity_counts_the_rows_a_restore_copies_and_not_those_it_shares(
+    admin, source, same_region_target, settings, monkeypatch
+):
+    from environments import capacity
+    from tests.factories import stores_gigabytes
+
+    settings.TENANT_CAPACITY_GB = 2
+    used = capacity.tenant().used
+    # 100 bytes more than the 1 GB that must stay free: less than the source's rows.
+    stores_gigabytes(same_region_target, (capacity.GB - 100 - used) / capacity.GB)
+    assert store.storage_used(source).current_bytes > 100
+    moment = ago(days=1)
+    # A restore that branches stores nothing new: it may go ahead.
+    restores.restore_validate(
+        source=source, target=same_region_target, moment=moment, requested_by=admin
+    )
+    # One that copies the rows (from a source already MAX_DEPTH deep) would store them.
+    monkeypatch.setattr(engine, "should_branch", lambda table: False)
+    with pytest.raises(Refused, match="You cannot restore"):
+        restores.restore_validate(
+            source=source, target=same_region_target, moment=moment, requested_by=admin
+        )

@@ -30,10 +30,10 @@ PAGES = [
     "Manual tab (page)",
     "API: environments list",
     "API: backups list",
-    "API: operation (no list endpoint)",
+    "API: one operation",
 ]
 # The same page whichever environment: not timed again on the restored one.
-SHARED_PAGES = {"environments list", "API: environments list", "API: operation (no list endpoint)"}
+SHARED_PAGES = {"environments list", "API: environments list", "API: one operation"}
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the scale benchmark runs on PostgreSQL"
