@@ -14,7 +14,6 @@ from __future__ import annotations
 from backups import restores
 from backups.management.commands import restore
 from backups.models import RestoreOperation
-from portal import cli
 from portal.lookups import environment_for_admin, visible_environment
 
 
@@ -24,25 +23,16 @@ class Command(restore.Command):
         "(exit 0 done, 1 refused or failed, 2 bad usage)."
     )
 
+    noun = "copy"
+
     def add_arguments(self, parser):
-        parser.add_argument("--source", required=True, help="environment to copy: slug or id")
-        into = parser.add_mutually_exclusive_group(required=True)
-        into.add_argument("--target", help="the sandbox to overwrite: slug or id")
-        into.add_argument(
-            "--new", metavar="URL_NAME", help="make a new sandbox of this URL name (needs --name)"
-        )
+        self.add_source_and_target(parser)
         parser.add_argument("--name", help="with --new: the new environment's name")
         parser.add_argument("--security-group", default="", help="with --new: its security group")
         parser.add_argument(
             "--schema-only", action="store_true", help="the tables and columns, no rows"
         )
-        parser.add_argument(
-            "--idempotency-key",
-            help="run again with the same key to get the same operation, not a second copy",
-        )
-        parser.add_argument("--wait", action="store_true", help="follow the copy until it finishes")
-        parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds")
-        cli.add_actor_argument(parser)
+        self.add_following(parser)
 
     def start(self, user, options: dict) -> RestoreOperation:
         where: dict = {}

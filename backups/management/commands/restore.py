@@ -33,13 +33,10 @@ class Command(BaseCommand):
         "(exit 0 done, 1 refused or failed, 2 bad usage)."
     )
 
+    noun = "restore"
+
     def add_arguments(self, parser):
-        parser.add_argument("--source", required=True, help="source environment: slug or id")
-        into = parser.add_mutually_exclusive_group(required=True)
-        into.add_argument("--target", help="the sandbox to overwrite: slug or id")
-        into.add_argument(
-            "--new", metavar="URL_NAME", help="make a new sandbox of this URL name (needs --name)"
-        )
+        self.add_source_and_target(parser)
         point = parser.add_mutually_exclusive_group(required=True)
         point.add_argument(
             "--at", metavar="ISO", help="a moment, ISO 8601 with offset: 2026-11-20T09:30:00+01:00"
@@ -50,14 +47,26 @@ class Command(BaseCommand):
         parser.add_argument(
             "--security-group", help="set the target's security group (empty: none)"
         )
+        self.add_following(parser)
+
+    def add_source_and_target(self, parser) -> None:
+        parser.add_argument("--source", required=True, help="source environment: slug or id")
+        into = parser.add_mutually_exclusive_group(required=True)
+        into.add_argument("--target", help="the sandbox to overwrite: slug or id")
+        into.add_argument(
+            "--new", metavar="URL_NAME", help="make a new sandbox of this URL name (needs --name)"
+        )
+
+    def add_following(self, parser) -> None:
+        """--idempotency-key, --wait and --poll-interval, and who acts."""
         parser.add_argument(
             "--idempotency-key",
-            help="run again with the same key to get the same operation, not a second restore",
+            help=f"run again with the same key to get the same operation, not a second {self.noun}",
         )
         parser.add_argument(
             "--wait",
             action="store_true",
-            help="follow the restore until it finishes, printing progress",
+            help=f"follow the {self.noun} until it finishes, printing progress",
         )
         parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds")
         cli.add_actor_argument(parser)
