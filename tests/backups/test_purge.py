@@ -165,3 +165,13 @@ def test_purge_keeps_what_a_queued_restore_still_needs(global_admin):
     with time_machine.travel(now, tick=False):
         assert engine.restore_run(op.pk) == "succeeded"
     assert store.current(env).as_dict() == {"t": {"a": {"v": 1}}}
+
+
+@pytest.mark.django_db
+def test_a_trials_history_is_kept_for_the_grace_a_copy_of_it_is_checked_with():
+    """A trial is not backed up (its window is only "now"), but a copy of it asked for a
+    moment ago must still find that moment: purge keeps START_GRACE of its history."""
+    now = datetime.datetime(2026, 11, 20, 12, 0, tzinfo=datetime.UTC)
+    trial = EnvironmentFactory(type="trial", created_at=now - datetime.timedelta(days=3))
+    assert selectors.restorable_window(trial, now=now).start == now
+    assert purge.history_floor(trial, now) == now - selectors.START_GRACE
