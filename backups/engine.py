@@ -31,12 +31,13 @@ from django.utils import timezone
 
 from backups.models import ManualBackup, RestoreOperation
 from backups.selectors import manual_retention, system_retention
-from environments import layout, lineage, store
+from environments import capacity, layout, lineage, store
 from environments.models import (
     DataTable,
     Environment,
     EnvironmentState,
     Generation,
+    Membership,
     RowVersion,
     TableCount,
 )
@@ -176,10 +177,34 @@ def restore_run(operation_id: int) -> str:
     return RestoreOperation.Status.SUCCEEDED
 
 
+def _lock_source_and_target(op: RestoreOperation) -> tuple[Environment, Environment]:
+    """Lock the target's row to overwrite it and the source's so that it cannot be deleted
+    while it is read (FOR KEY SHARE: writes to the source go on), in id order as every restore
+    locks them, so that two restores never wait on each other in a cycle."""
+    rows = {}
+    for pk in sorted({op.source_id, op.target_id}):
+        if pk == op.target_id:
+            rows[pk] = Environment.objects.select_for_update().get(pk=pk)
+        elif connection.vendor == "postgresql":
+            table = connection.ops.quote_name(Environment._meta.db_table)
+            rows[pk] = Environment.objects.raw(
+                f"SELECT * FROM {table} WHERE id = %s FOR KEY SHARE", [pk]
+            )[0]
+        else:  # SQLite: the transaction holds the database's one write lock already
+            rows[pk] = Environment.objects.get(pk=pk)
+    source, target = rows[op.source_id], rows[op.target_id]
+    if source.deleted_at is not None:
+        raise RestoreAborted(
+            f"{op.source_name or source.name} was deleted before the {op.noun} could run. "
+            "Nothing was changed."
+        )
+    return source, target
+
+
 def _overwrite(op: RestoreOperation) -> None:
-    source, moment = op.source, op.moment
+    moment = op.moment
     with transaction.atomic():
-        target = Environment.objects.select_for_update().get(pk=op.target_id)
+        source, target = _lock_source_and_target(op)
         if connection.vendor == "postgresql":
             # JIT compiles each INSERT ... SELECT anew and costs more than it saves here. The
             # commit is durable (synchronous): a restore shown as Succeeded survives a crash.
@@ -294,8 +319,10 @@ def _overwrite(op: RestoreOperation) -> None:
             rows_copied=copied,
             tables_done=len(tables),
             tables_total=len(tables),
+            reservation=None,
             **details_before,
         )
+        capacity.release(op.reservation_id)  # what it reserved is stored now
         what = "Undid restore of" if op.undo_of_id else VERBS[op.kind]
         renamed = f"; renamed to {target.name}" if target.name != name_before else ""
         audit_record(
@@ -379,6 +406,11 @@ def restore_fail(
         Environment.objects.filter(pk=op.target_id, state=EnvironmentState.RESTORING).update(
             state=EnvironmentState.READY
         )
+        capacity.release(op.reservation_id)
+        op.reservation = None
+        op.save(update_fields=["reservation"])
+        if op.made_target:
+            _remove_new_sandbox(op, now)
         audit_record(
             action="restore.fail",
             actor=actor,
@@ -392,3 +424,29 @@ def restore_fail(
         )
     operation.refresh_from_db()
     return True
+
+
+def _remove_new_sandbox(op: RestoreOperation, now: datetime.datetime) -> None:
+    """The sandbox made for a failed restore goes with it: it never held anything but what
+    the restore would have put there. Removed as a purge removes a deleted environment (the
+    row stays for the history that names it), so its URL name is free again at once."""
+    sandbox = op.target
+    Membership.objects.filter(environment=sandbox).delete()
+    Generation.objects.filter(environment=sandbox, valid_to__isnull=True).update(valid_to=now)
+    # A "." is in no URL name a person can give: this one never collides with theirs.
+    Environment.objects.filter(pk=sandbox.pk).update(
+        deleted_at=now, removed_at=now, slug=f"removed.{sandbox.pk}"
+    )
+    op.error = (
+        f"{op.error} The new sandbox {op.target_name or sandbox.name} was removed with it; "
+        f"its URL name {sandbox.slug} is free again."
+    )[:5000]
+    op.save(update_fields=["error"])
+    audit_record(
+        action="environment.remove",
+        actor=None,
+        environment=sandbox,
+        summary=f"Removed the new sandbox {sandbox.name} ({sandbox.slug}), made for "
+        f"{op.label}, which failed; its URL name is free again",
+        details={"operation": op.pk},
+    )

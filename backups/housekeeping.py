@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from backups import purge, restores
 from environments import flatten, services
+from portal.errors import Refused
 from portal.models import AuditEvent
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,11 @@ def flatten_some(chunks: int) -> int:
     for table_id in purge.branches_to_flatten():
         while done < chunks:
             done += 1
-            if flatten.flatten_chunk(table_id, settings.FLATTEN_CHUNK_ROWS):
+            try:
+                if flatten.flatten_chunk(table_id, settings.FLATTEN_CHUNK_ROWS):
+                    break
+            except Refused as refusal:  # no room for its copy: it reads its base meanwhile
+                log.info("Flattening of table %s waits: %s", table_id, refusal)
                 break
         if done >= chunks:
             break

@@ -119,6 +119,17 @@ class RestoreOperation(models.Model):
     pre_restore_backup = models.ForeignKey(
         ManualBackup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Storage the operation will add, held from its request until it ends (a copy of rows).
+    reservation = models.OneToOneField(
+        "environments.CapacityReservation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # The target is a new sandbox made for this operation: if the operation fails, the sandbox
+    # goes too (removed, its URL name free), so a failure leaves nothing behind.
+    made_target = models.BooleanField(default=False)
     undo_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="undone_by"
     )

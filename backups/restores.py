@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
@@ -37,7 +37,6 @@ def _check_restore_rules(
     backup: ManualBackup | None,
     now: datetime.datetime,
     kind: str = RestoreOperation.Kind.RESTORE,
-    undo: bool = False,
 ) -> None:
     for env in (source, target):
         if env.deleted_at is not None:
@@ -48,11 +47,6 @@ def _check_restore_rules(
             f"{source.get_type_display()} environments are not backed up, so there is nothing "
             f"of {source.name} to restore.",
             field="moment",
-        )
-    if not undo:  # an undo stores nothing new, and a full tenant must still be able to undo
-        capacity.require_room(
-            "copy" if kind in RestoreOperation.COPIES else "restore",
-            adds=_bytes_copied(source, moment, kind),
         )
     if target.type != EnvironmentType.SANDBOX:
         hint = (
@@ -83,6 +77,10 @@ def _check_restore_rules(
             f"UTC to now; {moment:%Y-%m-%d %H:%M:%S} UTC is outside that window.",
             field="moment",
         )
+
+
+def _capacity_action(kind: str) -> str:
+    return "copy" if kind in RestoreOperation.COPIES else "restore"
 
 
 def _bytes_copied(source: Environment, moment: datetime.datetime, kind: str) -> int:
@@ -145,8 +143,10 @@ def restore_validate(
         backup=backup,
         now=timezone.now(),
         kind=kind,
-        undo=undo,
     )
+    if not undo:  # an undo stores nothing new, and a full tenant must still be able to undo
+        # A refusal before anything is locked; the decision is the reservation in restore_start.
+        capacity.require_room(_capacity_action(kind), adds=_bytes_copied(source, moment, kind))
     if check_ready:  # on a fresh read of the target
         services.require_ready(Environment.objects.get(pk=target.pk), "restore over it")
     return RestoreRequest(moment=moment, new_name=name, security_group=group)
@@ -184,10 +184,12 @@ def restore_start(
     retry_of: RestoreOperation | None = None,
     actor: User | None = None,
     kind: str = RestoreOperation.Kind.RESTORE,
+    made_target: bool = False,
 ) -> RestoreOperation:
     """Validate and record a restore of `source` as of `moment` (a datetime, or LATEST) or
     `backup` over `target`, and queue it. The same idempotency key from the same person, for
-    the same request as sent, returns the first operation, even when both arrive at once."""
+    the same request as sent, returns the first operation, even when both arrive at once.
+    `made_target`: the target is a new sandbox made for it in the caller's transaction."""
     actor = actor or requested_by
     idempotency_key = (idempotency_key or "").strip()[:100] or uuid.uuid4().hex
     asked = (
@@ -262,7 +264,6 @@ def restore_start(
                 backup=backup,
                 now=now,
                 kind=kind,
-                undo=undo_of is not None,
             )
             if locked_source.pk != locked.pk and locked_source.state == EnvironmentState.RESTORING:
                 raise Conflict(
@@ -280,6 +281,16 @@ def restore_start(
                     f"A restore from {locked.name} is under way; restore over it "
                     "when that has finished."
                 )
+            # Last of the locks (capacity.reserve's rule): what it will store is held for it
+            # from now until it ends, so concurrent requests never share the same free space.
+            reservation = (
+                None  # an undo stores nothing new, and a full tenant must still be able to undo
+                if undo_of is not None
+                else capacity.reserve(
+                    action=_capacity_action(kind),
+                    adds=_bytes_copied(locked_source, moment, kind),
+                )
+            )
             operation = RestoreOperation.objects.create(
                 kind=kind,
                 source=locked_source,
@@ -297,6 +308,8 @@ def restore_start(
                 created_at=now,
                 undo_of=undo_of,
                 retry_of=retry_of,
+                reservation=reservation,
+                made_target=made_target,
             )
             locked.state = EnvironmentState.RESTORING
             locked.save(update_fields=["state"])
@@ -403,62 +416,71 @@ def restore_to_new(
 ) -> RestoreOperation:
     """Restore (or copy, by `kind`) `source` into a new sandbox environment made for it, in
     the source's region, whose admin the requester becomes: the environment and the queued
-    restore are made in one transaction, so a refusal of either leaves neither. The same
-    idempotency key again returns the first restore (and its environment)."""
+    restore are made in one transaction, so a refusal of either leaves neither, and a restore
+    that fails later removes the sandbox (engine.restore_fail). The same idempotency key again
+    returns the first restore (and its environment), even when both requests arrive at once:
+    the URL name's unique key decides which one makes the sandbox."""
     idempotency_key = (idempotency_key or "").strip()[:100] or uuid.uuid4().hex
-    existing = (
-        RestoreOperation.objects.filter(requested_by=requested_by, idempotency_key=idempotency_key)
-        .select_related("target")
-        .first()
-    )
-    if existing is not None:
-        if existing.target.slug != slug.strip():
-            raise Refused(
-                "This idempotency key was already used for a different restore.",
-                field="idempotency_key",
-            )
-        return restore_start(
-            source=source,
-            target=existing.target,
-            requested_by=requested_by,
-            moment=moment,
-            backup=backup,
-            idempotency_key=idempotency_key,
-            kind=kind,
-        )
+    asked = {
+        "source": source,
+        "requested_by": requested_by,
+        "moment": moment,
+        "backup": backup,
+        "idempotency_key": idempotency_key,
+        "kind": kind,
+    }
+    if (again := _same_new_sandbox(requested_by, idempotency_key, name, slug)) is not None:
+        return restore_start(**asked, target=again)
     decision = permissions.can_manage_backups(requested_by, source)
     if not decision:
         raise NotAllowed(decision.reason)
-    asked = {"source": source, "requested_by": requested_by, "moment": moment, "backup": backup}
     try:
+        new = env_services.check_environment_new(
+            actor=requested_by,
+            name=name,
+            slug=slug,
+            type=EnvironmentType.SANDBOX,
+            region=source.region,
+            security_group=security_group,
+        )
         with transaction.atomic():
-            target = env_services.environment_new(
-                actor=requested_by,
-                name=name,
-                slug=slug,
-                type=EnvironmentType.SANDBOX,
-                region=source.region,
-                security_group=security_group,
-            )
+            target = env_services.environment_create(**asdict(new), created_by=requested_by)
             Membership.objects.create(
                 environment=target, user=requested_by, role=Membership.Role.ADMIN
             )
-            return restore_start(**asked, target=target, idempotency_key=idempotency_key, kind=kind)
+            return restore_start(**asked, target=target, made_target=True)
     except Refused:
-        # The same request sent twice at once: the one that lost the URL name (or the
-        # environment's row) to the other returns the other's restore.
-        existing = (
-            RestoreOperation.objects.filter(
-                requested_by=requested_by, idempotency_key=idempotency_key
-            )
-            .select_related("target")
-            .first()
-        )
-        if existing is None or existing.target.slug != slug.strip():
+        # The same request sent twice at once: the one that lost the URL name to the other
+        # returns the other's restore.
+        again = _same_new_sandbox(requested_by, idempotency_key, name, slug)
+        if again is None:
             raise
-        return restore_start(
-            **asked, target=existing.target, idempotency_key=idempotency_key, kind=kind
+        return restore_start(**asked, target=again)
+
+
+def _same_new_sandbox(user: User, key: str, name: str, slug: str) -> Environment | None:
+    """The sandbox that this person's earlier request with this key made, if it asked for the
+    same one (a different request with the key is refused)."""
+    existing = (
+        RestoreOperation.objects.filter(requested_by=user, idempotency_key=key)
+        .select_related("target")
+        .first()
+    )
+    if existing is None:
+        return None
+    target = existing.target
+    # A sandbox removed when its restore failed has lost its URL name; its name tells.
+    same = (
+        existing.target_name == name.strip()
+        if existing.made_target and target.removed_at is not None
+        else target.slug == slug.strip()
+    )
+    if not same:
+        raise Refused(
+            "This idempotency key was already used for a different restore.",
+            field="idempotency_key",
         )
+    return target
 
 
 def copy_start(
@@ -634,3 +656,21 @@ def _is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def refuse_delete_while_read(*, environment: Environment, **_) -> None:
+    """An environment that a queued or running restore or copy reads from cannot be deleted
+    until that ends (environments.signals.environment_deleting). Sent with its row locked, which
+    restore_start also locks to record an operation, so neither misses the other."""
+    reading = (
+        RestoreOperation.objects.filter(source=environment, status__in=RestoreOperation.ACTIVE)
+        .exclude(target=environment)
+        .select_related("target")
+        .first()
+    )
+    if reading is not None:
+        raise Conflict(
+            f"{environment.name} cannot be deleted while {reading.label} "
+            f"({reading.noun} into {reading.target.name}) reads from it; delete it when that "
+            "has finished."
+        )

@@ -20,9 +20,10 @@ import logging
 
 from django.db import connection, transaction
 from django.db.models import Count, F, Max, Q, Sum
+from django.db.models.functions import Greatest
 
-from environments import lineage
-from environments.models import DataTable, Environment, RowVersion
+from environments import capacity, lineage, store
+from environments.models import CapacityReservation, DataTable, Environment, RowVersion
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ def flatten_chunk(table_id: int, rows: int = CHUNK_ROWS) -> bool:
         table = DataTable.objects.filter(pk=table_id).first()
         if table is None or table.base_id is None:
             return True
+        if not CapacityReservation.objects.filter(table=table).exists():
+            _reserve(table)
         after = table.flattened_to
         # The chunk's last key: the rows-th smallest base key after the cursor.
         select, params = _base_rows_sql(table, after, None, rows)
@@ -120,13 +123,35 @@ def flatten_chunk(table_id: int, rows: int = CHUNK_ROWS) -> bool:
         if copied["closed_until"] is not None:  # rows that end: what reads the branch must see
             figures["closed_until"] = lineage.ended_by(copied["closed_until"])
         DataTable.objects.filter(pk=table.pk).update(**figures)
+        # What the chunk stored is counted as stored now, no longer as reserved.
+        CapacityReservation.objects.filter(table=table).update(
+            bytes=Greatest(F("bytes") - copied["live_bytes"] - copied["closed_bytes"], 0)
+        )
     return False
+
+
+def _reserve(table: DataTable) -> None:
+    """Before its first chunk, a flattening reserves what it will store: a copy of every base
+    row the branch reads at base_at (those it has since written too, as its history). Refused
+    when the tenant lacks the room: the branch keeps reading its base, which purge keeps, and
+    the next round tries again."""
+    (_, size) = store.figures_at([table.base], table.base_at)[table.base_id]
+    copied = RowVersion.objects.filter(
+        table=table, valid_from=table.valid_from, key__lte=table.flattened_to
+    )
+    already = copied.aggregate(n=Sum("size", default=0))["n"] if table.flattened_to else 0
+    capacity.reserve(
+        action=f"flatten the restored table {table.display_name}",
+        adds=max(size - already, 0),
+        table=table,
+    )
 
 
 def _drop_base(table: DataTable) -> None:
     """Every base row is the branch's own now: it stops reading its base, and each table that
     reads through it goes through one layer less."""
     levels = table.depth
+    CapacityReservation.objects.filter(table=table).delete()  # all of it is stored now
     DataTable.objects.filter(pk=table.pk).update(base=None, base_at=None, depth=0, flattened_to="")
     readers = list(DataTable.objects.filter(base=table).values_list("pk", flat=True))
     while readers:

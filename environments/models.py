@@ -301,3 +301,22 @@ class ChangeBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.environment} {self.at:%Y-%m-%d %H:%M:%S}: {self.changes}"
+
+
+class CapacityReservation(models.Model):
+    """Storage that an operation under way will add, counted as used from the moment it is
+    granted until the operation ends (environments.capacity): a restore or copy that copies
+    rows holds one from its request until it commits or fails, a flattening from its first
+    chunk until its branch is flat. Granted under the tenant's capacity lock, so two operations
+    can never each find the same free space."""
+
+    action = models.CharField(max_length=100)
+    bytes = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField()
+    # A flattening's branch: it shrinks as the chunks make the base's rows the branch's own.
+    table = models.OneToOneField(
+        DataTable, null=True, blank=True, on_delete=models.CASCADE, related_name="reservation"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.bytes} bytes to {self.action}"

@@ -7,6 +7,7 @@ environment inside one transaction, and write the audit log.
 from __future__ import annotations
 
 import datetime
+from dataclasses import asdict, dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from environments import capacity, store
 from environments.models import Environment, EnvironmentState, EnvironmentType, slug_validator
+from environments.signals import environment_deleting
 from portal import permissions
 from portal.audit import audit_record
 from portal.errors import Conflict, NotAllowed, Refused
@@ -37,20 +39,10 @@ def environment_create(
     version: str | None = None,
     created_at: datetime.datetime | None = None,
 ) -> Environment:
-    if type == EnvironmentType.DEFAULT and Environment.objects.filter(type=type).exists():
-        raise Refused(
-            "There is already a Default environment; a tenant has exactly one.", field="type"
-        )
-    taken = Environment.objects.filter(slug=slug).first()
-    until = taken.recoverable_until if taken is not None else None
-    if until is not None and until > timezone.now():
-        raise Refused(
-            f"The URL name {slug!r} belongs to a deleted environment, which can be recovered "
-            f"until {until:%Y-%m-%d %H:%M} UTC.",
-            field="slug",
-        )
-    if taken is not None:
-        raise Refused(f"The URL name {slug!r} is taken.", field="slug")
+    """Make an environment with these details, as given (environment_new checks a person's
+    request first). The URL name and the one Default environment are decided by the database's
+    unique constraints: two requests for the same name at once get one environment and one
+    refusal, whichever commits first."""
     env = Environment(
         name=name.strip(),
         slug=slug,
@@ -64,13 +56,14 @@ def environment_create(
         env.version = version
     if type == EnvironmentType.TRIAL:
         env.expires_at = env.created_at + datetime.timedelta(days=settings.TRIAL_DAYS)
-    env.full_clean()
+    # Uniqueness is left to the INSERT: a check here could pass for two requests at once.
+    env.full_clean(validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
             env.save()
             store.start_first_generation(env)
     except IntegrityError:
-        raise Refused("That environment conflicts with an existing one (URL or Default).") from None
+        raise _conflict(slug=slug, type=type) from None
     audit_record(
         action="environment.create",
         actor=created_by,
@@ -81,15 +74,43 @@ def environment_create(
     return env
 
 
+def _conflict(*, slug: str, type: str) -> Refused:
+    """Why the database refused a new environment, read once the other one is there."""
+    taken = Environment.objects.filter(slug=slug).first()
+    if taken is None and type == EnvironmentType.DEFAULT:
+        return Refused(
+            "There is already a Default environment; a tenant has exactly one.", field="type"
+        )
+    until = taken.recoverable_until if taken is not None else None
+    if until is not None and until > timezone.now():
+        return Refused(
+            f"The URL name {slug!r} belongs to a deleted environment, which can be recovered "
+            f"until {until:%Y-%m-%d %H:%M} UTC.",
+            field="slug",
+        )
+    return Refused(f"The URL name {slug!r} is taken.", field="slug")
+
+
 # URL names the portal's own pages use beside environments' (/environments/new/, ...).
 RESERVED_SLUGS = frozenset({"new", "deleted"})
 
 
-def environment_new(
+@dataclass(frozen=True)
+class NewEnvironment:
+    """A person's request for a new environment, checked and normalised."""
+
+    name: str
+    slug: str
+    type: str
+    region: str
+    security_group: str
+
+
+def check_environment_new(
     *, actor: User, name: str, slug: str, type: str, region: str, security_group: str = ""
-) -> Environment:
-    """Create an empty environment for a person (the New page, the API, the command): they
-    must be a tenant admin, the input must be valid, and the tenant must have room."""
+) -> NewEnvironment:
+    """Whether `actor` may make this environment and its details are valid; nothing is locked
+    or written (restores into a new sandbox check the same before their own transaction)."""
     decision = permissions.can_create_environment(actor)
     if not decision:
         raise NotAllowed(decision.reason)
@@ -114,15 +135,32 @@ def environment_new(
         raise Refused(
             "The security group is too long (100 characters at most).", field="security_group"
         )
+    if type == EnvironmentType.DEFAULT and Environment.objects.filter(type=type).exists():
+        raise Refused(
+            "There is already a Default environment; a tenant has exactly one.", field="type"
+        )
+    taken = Environment.objects.filter(slug=slug).first()
+    if taken is not None:  # the common case, answered before anything is written
+        raise _conflict(slug=slug, type=type)
     capacity.require_room("create an environment")
-    return environment_create(
-        name=name,
-        slug=slug,
-        type=type,
-        region=region,
-        security_group=security_group,
-        created_by=actor,
+    return NewEnvironment(
+        name=name, slug=slug, type=type, region=region, security_group=security_group
     )
+
+
+def environment_new(
+    *, actor: User, name: str, slug: str, type: str, region: str, security_group: str = ""
+) -> Environment:
+    """Create an empty environment for a person (the New page, the API, the command): they
+    must be a tenant admin, the input must be valid, and the tenant must have room."""
+    new = check_environment_new(
+        actor=actor, name=name, slug=slug, type=type, region=region, security_group=security_group
+    )
+    with transaction.atomic():
+        env = environment_create(**asdict(new), created_by=actor)
+        # Last, under the capacity lock, once the name is ours (capacity.reserve's rule).
+        capacity.reserve(action="create an environment")
+    return env
 
 
 def _locked(environment: Environment) -> Environment:
@@ -251,6 +289,7 @@ def environment_delete(
             raise (Conflict if env.state == EnvironmentState.RESTORING else Refused)(
                 decision.reason
             )
+        environment_deleting.send(sender=Environment, environment=env)
         if confirm_name.strip() != env.name:
             raise Refused(f"Type {env.name} exactly to confirm.", field="confirm_name")
         if env.type == EnvironmentType.PRODUCTION and not confirm_production:

@@ -331,7 +331,9 @@ def changes(environment: Environment) -> Iterator[ChangeSet]:
     serialised and each gets a timestamp later than the one before it.
     """
     with transaction.atomic():
-        env = Environment.objects.select_for_update().get(pk=environment.pk)
+        # NO KEY: a restore or copy reading this environment holds its row FOR KEY SHARE (so
+        # that it cannot be deleted meanwhile); writes to it go on regardless.
+        env = Environment.objects.select_for_update(no_key=True).get(pk=environment.pk)
         if env.deleted_at is not None:
             raise StoreError(f"{env.name} is deleted; its data cannot be changed.")
         if env.state != EnvironmentState.READY:

@@ -195,3 +195,26 @@ def test_capacity_counts_the_rows_a_restore_copies_and_not_those_it_shares(
         restores.restore_validate(
             source=source, target=same_region_target, moment=moment, requested_by=admin
         )
+
+
+def test_a_queued_copy_holds_the_room_it_will_use_until_it_ends(
+    admin, source, same_region_target, settings, monkeypatch
+):
+    from environments import capacity
+
+    monkeypatch.setattr(engine, "should_branch", lambda table: False)  # it copies the rows
+    settings.TASKS_BACKEND = "default"  # queued until the test runs it
+    size = store.storage_used(source).current_bytes
+    before = capacity.tenant()
+    op = restores.copy_start(source=source, target=same_region_target, requested_by=admin)
+    queued = capacity.tenant()
+    assert (queued.reserved, queued.used) == (size, before.used + size)
+    assert engine.restore_run(op.pk) == "succeeded"
+    done = capacity.tenant()
+    assert (done.reserved, done.stored) == (0, before.stored + size)  # stored now, once
+    # A copy that fails gives its room back.
+    monkeypatch.setattr(engine, "after_table_copied", lambda op, table: 1 / 0)
+    failing = restores.copy_start(source=source, target=same_region_target, requested_by=admin)
+    assert capacity.tenant().reserved == size
+    assert engine.restore_run(failing.pk) == "failed"
+    assert capacity.tenant().used == done.used

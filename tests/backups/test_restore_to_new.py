@@ -3,7 +3,7 @@ and the environment and the restore made together or not at all."""
 
 import pytest
 
-from backups import restores
+from backups import engine, restores
 from backups.models import RestoreOperation
 from environments import store
 from environments.models import Environment, Membership
@@ -178,3 +178,74 @@ def test_the_same_key_for_another_new_sandbox_is_refused(admin, source, to_new):
             slug="another-copy",
         )
     assert not Environment.objects.filter(slug="another-copy").exists()
+
+
+def test_a_failed_restore_removes_the_sandbox_it_made_and_frees_its_url_name(
+    admin, source, to_new, monkeypatch
+):
+    def fail(operation, table):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(engine, "after_table_copied", fail)
+    op = to_new(source=source, moment=ago(days=1), requested_by=admin)
+    assert op.status == "failed"
+    sandbox = op.target
+    assert sandbox.removed_at is not None and sandbox.slug == f"removed.{sandbox.pk}"
+    assert "The new sandbox Contoso Copy was removed with it" in op.error
+    assert "contoso-copy is free again" in op.error
+    assert not Membership.objects.filter(environment=sandbox).exists()
+    assert AuditEvent.objects.filter(action="environment.remove", environment=sandbox).exists()
+    # Nobody sees it, and its URL name can be asked for again at once.
+    assert sandbox not in Environment.objects.filter(deleted_at__isnull=True)
+    monkeypatch.undo()
+    again = to_new(source=source, moment=ago(days=1), requested_by=admin)
+    assert again.status == "succeeded" and again.target.slug == "contoso-copy"
+
+
+def test_a_restore_into_an_existing_sandbox_that_fails_keeps_the_sandbox(
+    admin, source, target, monkeypatch, django_capture_on_commit_callbacks
+):
+    Environment.objects.filter(pk=target.pk).update(region=source.region)
+    same_region_target = Environment.objects.get(pk=target.pk)
+    monkeypatch.setattr(engine, "after_table_copied", lambda op, table: 1 / 0)
+    with django_capture_on_commit_callbacks(execute=True):
+        op = restores.restore_start(
+            source=source, target=same_region_target, moment=ago(days=1), requested_by=admin
+        )
+    op.refresh_from_db()
+    same_region_target.refresh_from_db()
+    assert op.status == "failed" and "removed" not in op.error
+    assert same_region_target.removed_at is None and same_region_target.is_ready
+
+
+def test_the_stale_sweep_removes_the_sandbox_of_a_restore_whose_worker_died(
+    admin, source, clock, settings
+):
+    settings.TASKS_BACKEND = "default"  # queued; no worker ever takes it
+    op = restores.restore_to_new(
+        source=source, requested_by=admin, name="Orphan", slug="orphan", moment=ago(days=1)
+    )
+    clock.shift(settings.RESTORE_STALE_AFTER * 2)
+    assert restores.restore_sweep_stale() == 1
+    op.refresh_from_db()
+    assert op.status == "failed" and op.target.slug == f"removed.{op.target_id}"
+    assert not Environment.objects.filter(slug="orphan").exists()
+
+
+def test_the_same_key_after_the_new_sandbox_failed_returns_the_failed_restore(
+    admin, source, to_new, monkeypatch
+):
+    monkeypatch.setattr(engine, "after_table_copied", lambda op, table: 1 / 0)
+    first = to_new(source=source, moment=ago(days=1), requested_by=admin, idempotency_key="k")
+    monkeypatch.undo()
+    again = to_new(source=source, moment=ago(days=1), requested_by=admin, idempotency_key="k")
+    assert again.pk == first.pk and again.status == "failed"
+    with pytest.raises(Refused, match="already used for a different restore"):
+        to_new(
+            source=source,
+            moment=ago(days=1),
+            requested_by=admin,
+            idempotency_key="k",
+            name="Another",
+            slug="another",
+        )

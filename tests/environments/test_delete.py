@@ -233,3 +233,20 @@ def test_one_environment_that_cannot_be_removed_does_not_stop_the_purge(
     first.refresh_from_db()
     second.refresh_from_db()
     assert (first.removed_at, second.removed_at) == (None, NOW + 8 * DAY)
+
+
+def test_the_source_of_a_queued_copy_cannot_be_deleted_until_it_ends(
+    global_admin, client, sandbox, django_capture_on_commit_callbacks
+):
+    target = EnvironmentFactory(type="sandbox", slug="copy-target", region=sandbox.region)
+    op = restores.copy_start(source=sandbox, target=target, requested_by=global_admin)
+    with pytest.raises(Conflict, match=f"while Copy #{op.pk} \\(copy into {target.name}\\)"):
+        delete(sandbox, global_admin)
+    client.force_login(global_admin)
+    api = client.delete(f"/api/v1/environments/{sandbox.slug}")
+    assert api.status_code == 409 and f"Copy #{op.pk}" in api.json()["message"]
+    sandbox.refresh_from_db()
+    assert sandbox.deleted_at is None
+    assert engine.restore_run(op.pk) == "succeeded"
+    delete(sandbox, global_admin)  # the copy is over: nothing reads it any more
+    assert sandbox.deleted_at == NOW

@@ -313,3 +313,42 @@ def test_a_page_looks_for_a_bases_changed_rows_only_once_it_has_changed(source, 
     assert store.current(source).table("accounts").closed_until == source.last_change_at
     after, looked = page()
     assert (after, looked) == (before, 1)  # the changed row is read as it was, from its end
+
+
+def test_flattening_reserves_its_copy_first_and_waits_when_there_is_no_room(
+    source, target, clock, settings, monkeypatch
+):
+    from backups import housekeeping
+    from environments import capacity
+    from environments.models import CapacityReservation
+    from portal.errors import Refused
+    from tests.factories import stores_gigabytes
+
+    admin = UserFactory(tenant_role="global_admin")
+    _restore(source, target, source.last_change_at, admin)
+    accounts = store.current(target).table("accounts")
+    (_, base_bytes) = store.figures_at([accounts.base], accounts.base_at)[accounts.base_id]
+    assert base_bytes > 0
+    settings.TENANT_CAPACITY_GB = 2
+    filler = EnvironmentFactory(type="sandbox", region=target.region)
+    # Less room than the copy needs above the 1 GB that must stay free.
+    free = capacity.tenant().free - capacity.GB
+    big = stores_gigabytes(filler, (free - base_bytes // 2) / capacity.GB)
+    with pytest.raises(Refused, match="You cannot flatten the restored table Accounts"):
+        flatten.flatten_chunk(accounts.pk, rows=1)
+    accounts.refresh_from_db()
+    assert (accounts.flattened_rows, accounts.depth) == (0, 1)  # untouched: it reads its base
+    monkeypatch.setattr(purge, "branches_to_flatten", lambda: [accounts.pk])
+    assert housekeeping.flatten_some(chunks=5) == 1  # tried once, then left for the next round
+    assert not CapacityReservation.objects.exists()
+
+    DataTable.objects.filter(pk=big.pk).update(live_bytes=0)  # room again
+    used = capacity.tenant().used
+    assert not flatten.flatten_chunk(accounts.pk, rows=1)
+    # From the first chunk on, the whole copy counts as used; each chunk turns some of the
+    # reservation into stored bytes, never more than it reserved.
+    assert capacity.tenant().used == used + base_bytes
+    while not flatten.flatten_chunk(accounts.pk, rows=1):
+        assert capacity.tenant().used == used + base_bytes
+    assert not CapacityReservation.objects.exists()
+    assert capacity.tenant().used == used + base_bytes
