@@ -483,12 +483,8 @@ def _operation_for(request: HttpRequest, operation_id: int) -> RestoreOperation:
         .filter(pk=operation_id)
         .first()
     )
-    # Those who manage the target see its restores; anyone else is told nothing.
-    if (
-        op is None
-        or op.target.deleted_at is not None
-        or not permissions.can_manage_environment(request.auth, op.target)
-    ):
+    # Anyone who may not see it is told nothing.
+    if op is None or not permissions.can_see_operation(request.auth, op):
         raise Http404(f"There is no operation {operation_id} that you can see.")
     return op
 

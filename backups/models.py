@@ -176,6 +176,12 @@ class RestoreOperation(models.Model):
         return "copy" if self.is_copy else "restore"
 
     @property
+    def target_removed(self) -> bool:
+        """Its target was the new sandbox made for it, removed when it failed: the operation
+        is shown to those who manage its source, and links to no target."""
+        return self.made_target and self.target.removed_at is not None
+
+    @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
 

@@ -40,9 +40,7 @@ def _get_operation_for_user(request: HtmxHttpRequest, pk: int) -> RestoreOperati
         ),
         pk=pk,
     )
-    if op.target.deleted_at is not None or not permissions.can_manage_environment(
-        request.user, op.target
-    ):
+    if not permissions.can_see_operation(request.user, op):
         raise Http404("No such restore")
     return op
 
@@ -207,7 +205,10 @@ def operation_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     op = _get_operation_for_user(request, pk)
     if request.htmx and not op.is_active:
         # Only a running restore polls: it just ended, so reload the page around it (the
-        # environment's state, its data, the undo button) with the outcome on top.
+        # environment's state, its data, the undo button) with the outcome on top; or, when
+        # the new sandbox it was filling went with its failure, open the operation's page.
+        if op.target_removed:
+            return HttpResponseClientRedirect(reverse("backups:operation", args=[op.pk]))
         return HttpResponseClientRefresh()
     context = {**selectors.progress_context(op), "environment": op.target}
     if not request.htmx:

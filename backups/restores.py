@@ -539,6 +539,11 @@ def restore_retry(*, operation: RestoreOperation, actor: User) -> RestoreOperati
         raise NotAllowed("You may not retry restores.")
     if operation.status != RestoreOperation.Status.FAILED:
         raise Refused("Only a failed restore can be retried.")
+    if operation.made_target:
+        raise Refused(
+            "The new sandbox made for this restore was removed when it failed; restore into "
+            "a new sandbox again instead."
+        )
     retries = list(operation.retried_by.order_by("-id"))
     if retries and retries[0].is_active:
         raise Conflict(f"Restore {operation.pk} is already being retried as {retries[0].pk}.")

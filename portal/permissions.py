@@ -78,6 +78,14 @@ def can_manage_environment(user: User, environment: Environment) -> bool:
     )
 
 
+def can_see_operation(user: User, operation) -> bool:
+    """A restore, copy or undo (backups.models.RestoreOperation) is seen by those who manage
+    its target; one whose new sandbox went with its failure, by those who manage its source."""
+    if operation.target_removed:
+        return bool(can_manage_backups(user, operation.source))
+    return operation.target.deleted_at is None and can_manage_environment(user, operation.target)
+
+
 def can_create_environment(user: User) -> Decision:
     if not is_tenant_admin(user):
         return Decision(

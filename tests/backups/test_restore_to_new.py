@@ -249,3 +249,17 @@ def test_the_same_key_after_the_new_sandbox_failed_returns_the_failed_restore(
             name="Another",
             slug="another",
         )
+
+
+def test_the_pages_of_a_failed_restore_into_a_new_sandbox_say_it_was_removed(
+    admin, client_admin, source, to_new, monkeypatch
+):
+    monkeypatch.setattr(engine, "after_table_copied", lambda op, table: 1 / 0)
+    op = to_new(source=source, moment=ago(days=1), requested_by=admin)
+    page = client_admin.get(f"/restores/{op.pk}/")
+    assert page.status_code == 200
+    assert "was removed with it" in page.content.decode()
+    assert client_admin.get(f"/environments/{source.slug}/").status_code == 200
+    api = client_admin.get(f"/api/v1/operations/{op.pk}")
+    assert api.status_code == 200 and api.json()["status"] == "failed"
+    assert client_admin.get("/api/v1/operations").status_code == 200

@@ -86,3 +86,16 @@ def test_a_retried_undo_is_still_an_undo(
     assert again.status == "succeeded" and again.undo_of == restore
     target.refresh_from_db()
     assert target.name == "Contoso Test" and not target.admin_mode
+
+
+def test_a_failed_restore_into_a_new_sandbox_is_not_retried_into_the_removed_sandbox(
+    admin, staff, source, failing, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        failed = restores.restore_to_new(
+            source=source, requested_by=admin, name="Lab", slug="lab", moment=ago(days=1)
+        )
+    failed.refresh_from_db()
+    assert failed.status == "failed"
+    with pytest.raises(Refused, match="restore into a new sandbox again instead"):
+        restores.restore_retry(operation=failed, actor=staff)
