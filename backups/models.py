@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 
 
 class ManualBackup(models.Model):
@@ -174,6 +175,11 @@ class RestoreOperation(models.Model):
     def noun(self) -> str:
         """How sentences name it: "the copy failed", "Undo restore"."""
         return "copy" if self.is_copy else "restore"
+
+    @property
+    def target_url(self) -> str:
+        """Its target's page, where its progress and outcome show."""
+        return reverse("environments:detail", args=[self.target.slug])
 
     @property
     def target_removed(self) -> bool:

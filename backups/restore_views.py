@@ -7,9 +7,8 @@ from __future__ import annotations
 import uuid
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import (
@@ -29,8 +28,14 @@ from backups.forms import (
 )
 from backups.models import RestoreOperation
 from portal import lookups, permissions
-from portal.errors import NotAllowed, Refused
-from portal.http import HtmxHttpRequest, render_partial
+from portal.errors import Refused
+from portal.http import (
+    HtmxHttpRequest,
+    redirect_after_post,
+    refusal_message,
+    refusal_on_form,
+    render_partial,
+)
 
 
 def _get_operation_for_user(request: HtmxHttpRequest, pk: int) -> RestoreOperation:
@@ -120,15 +125,12 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
             requested_by=request.user, idempotency_key=key
         ).exists()
         operation = restores.restore_start(**wanted, idempotency_key=key)
-    except NotAllowed as exc:
-        raise PermissionDenied(exc.message) from exc
     except Refused as exc:
-        context["error"] = exc.message
+        context["error"] = refusal_message(exc)
         return _panel(request, context)
     if not repeated:  # a second click of the same form lands on the same restore
         messages.info(request, f"Restore of {operation.target.name} started.")
-    url = reverse("environments:detail", kwargs={"slug": operation.target.slug})
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    return redirect_after_post(request, operation.target_url)
 
 
 def _restore_to_new(request, context, source, point, form) -> HttpResponse:
@@ -142,18 +144,11 @@ def _restore_to_new(request, context, source, point, form) -> HttpResponse:
             idempotency_key=key,
             **form.new_sandbox(),
         )
-    except NotAllowed as exc:
-        raise PermissionDenied(exc.message) from exc
     except Refused as exc:
-        field = f"new_env_{exc.field}"
-        if field in form.fields:
-            form.add_error(field, exc.message)
-        else:
-            context["error"] = exc.message
+        context["error"] = refusal_on_form(form, exc, prefix="new_env_")
         return _panel(request, context)
     messages.info(request, f"{operation.target.name} is created; the restore into it started.")
-    url = reverse("environments:detail", kwargs={"slug": operation.target.slug})
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    return redirect_after_post(request, operation.target_url)
 
 
 # -- copy ----------------------------------------------------------------------------------------
@@ -182,18 +177,12 @@ def copy_environment(request: HtmxHttpRequest, slug: str) -> HttpResponse:
                 idempotency_key=f"portal-copy-{form.cleaned_data['idempotency_key']}",
                 **form.copy_arguments(),
             )
-        except NotAllowed as exc:
-            raise PermissionDenied(exc.message) from exc
         except Refused as exc:
-            field = f"new_env_{exc.field}" if form.new_target else exc.field
-            if field in form.fields:
-                form.add_error(field, exc.message)
-            else:
-                context["error"] = exc.message
+            prefix = "new_env_" if form.new_target else ""
+            context["error"] = refusal_on_form(form, exc, prefix=prefix)
         else:
             messages.info(request, f"Copy of {source.name} to {operation.target.name} started.")
-            url = reverse("environments:detail", kwargs={"slug": operation.target.slug})
-            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+            return redirect_after_post(request, operation.target_url)
     return render_partial(request, "backups/copy.html", context, partial="copy-form")
 
 
@@ -238,14 +227,11 @@ def operation_undo(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             restores.restore_undo(
                 operation=op, actor=request.user, idempotency_key=f"portal-undo-{key}"
             )
-        except NotAllowed as exc:
-            raise PermissionDenied(exc.message) from exc
         except Refused as exc:
-            error = exc.message
+            error = refusal_message(exc)
         else:
             messages.info(request, f"Undo of the restore of {target.name} started.")
-            url = reverse("environments:detail", kwargs={"slug": target.slug})
-            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+            return redirect_after_post(request, reverse("environments:detail", args=[target.slug]))
     refusal = selectors.undo_refusal(op)
     before = op.pre_restore_backup
     context = {

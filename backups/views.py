@@ -8,7 +8,6 @@ import datetime
 import math
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,9 +15,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
-from django_htmx.http import (
-    HttpResponseClientRedirect,
-)
 
 from backups import localtime, selectors, services, timeline
 from backups.forms import (
@@ -32,8 +28,14 @@ from backups.models import ManualBackup, RestoreOperation
 from environments import store
 from environments.models import Environment
 from portal import lookups
-from portal.errors import NotAllowed, Refused
-from portal.http import HtmxHttpRequest, render_partial
+from portal.errors import Refused
+from portal.http import (
+    HtmxHttpRequest,
+    redirect_after_post,
+    refusal_message,
+    refusal_on_form,
+    render_partial,
+)
 from portal.timefmt import utc_offset
 
 
@@ -163,10 +165,9 @@ def backup_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
                 label=form.cleaned_data["label"],
                 notes=form.cleaned_data["notes"],
             )
-        except NotAllowed as exc:
-            raise PermissionDenied(exc.message) from exc
         except Refused as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            if message := refusal_on_form(form, exc):
+                form.add_error(None, message)
         else:
             messages.success(
                 request,
@@ -191,7 +192,8 @@ def backup_edit(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
                 notes=form.cleaned_data["notes"],
             )
         except Refused as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            if message := refusal_on_form(form, exc):
+                form.add_error(None, message)
         else:
             messages.success(request, f"Backup “{backup.label}” saved.")
             return redirect("backups:manual", slug=env.slug)
@@ -207,11 +209,10 @@ def backup_delete(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
         try:
             services.backup_delete(backup=backup, actor=request.user)
         except Refused as exc:
-            error = exc.message
+            error = refusal_message(exc)
         else:
             messages.success(request, f"Backup “{backup.label}” deleted.")
-            url = reverse("backups:manual", kwargs={"slug": env.slug})
-            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+            return redirect_after_post(request, reverse("backups:manual", args=[env.slug]))
     return render_partial(
         request,
         "backups/backup_delete.html",
@@ -232,10 +233,9 @@ def version_update(request: HtmxHttpRequest, slug: str) -> HttpResponse:
             services.environment_update_version(
                 environment=env, new_version=form.cleaned_data["version"], actor=request.user
             )
-        except NotAllowed as exc:
-            raise PermissionDenied(exc.message) from exc
         except Refused as exc:
-            form.add_error("version" if exc.field == "version" else None, exc.message)
+            if message := refusal_on_form(form, exc):
+                form.add_error(None, message)
         else:
             messages.success(
                 request,

@@ -24,11 +24,9 @@ def _get_environment_for_data(
     env = get_object_or_404(Environment, slug=slug)
     if not permissions.data_environments(request.user).filter(pk=env.pk).exists():
         raise Http404("No such environment")
-    decision = (permissions.can_write_data if write else permissions.can_read_data)(
+    (permissions.can_write_data if write else permissions.can_read_data)(
         request.user, env
-    )
-    if not decision:
-        raise PermissionDenied(decision.reason)
+    ).require()
     return env
 
 

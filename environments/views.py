@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -20,8 +19,8 @@ from environments.forms import (
 )
 from environments.models import Environment, EnvironmentType
 from portal import lookups, permissions
-from portal.errors import NotAllowed, Refused
-from portal.http import HtmxHttpRequest, render_partial
+from portal.errors import Refused
+from portal.http import HtmxHttpRequest, refusal_message, refusal_on_form, render_partial
 
 
 def _get_environment_for_admin(request: HtmxHttpRequest, slug: str) -> Environment:
@@ -71,19 +70,14 @@ def environment_list(request: HtmxHttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def environment_new(request: HtmxHttpRequest) -> HttpResponse:
     lookups.require_admin_center(request.user)
-    decision = permissions.can_create_environment(request.user)
-    if not decision:
-        raise PermissionDenied(decision.reason)
+    permissions.can_create_environment(request.user).require()
     form = EnvironmentCreateForm(request.POST or None)
     error = ""
     if request.method == "POST" and form.is_valid():
         try:
             env = services.environment_new(actor=request.user, **form.cleaned_data)
         except Refused as exc:
-            if exc.field in form.fields:
-                form.add_error(exc.field, exc.message)
-            else:
-                error = exc.message
+            error = refusal_on_form(form, exc)
         else:
             messages.success(request, f"{env.name} is created. It has no tables yet.")
             return redirect("environments:detail", slug=env.slug)
@@ -100,13 +94,8 @@ def environment_delete(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST" and decision and form.is_valid():
         try:
             services.environment_delete(environment=env, actor=request.user, **form.cleaned_data)
-        except NotAllowed as exc:
-            raise PermissionDenied(exc.message) from exc
         except Refused as exc:
-            if exc.field in form.fields:
-                form.add_error(exc.field, exc.message)
-            else:
-                error = exc.message
+            error = refusal_on_form(form, exc)
         else:
             messages.success(
                 request,
@@ -126,9 +115,7 @@ def environment_delete(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def deleted_list(request: HtmxHttpRequest) -> HttpResponse:
     lookups.require_admin_center(request.user)
-    decision = permissions.can_recover_environments(request.user)
-    if not decision:
-        raise PermissionDenied(decision.reason)
+    permissions.can_recover_environments(request.user).require()
     context = {
         "environments": services.recoverable_environments(),
         "recovery_days": settings.RECOVERY_DAYS,
@@ -141,10 +128,8 @@ def environment_recover(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     env = lookups.deleted_environment(request.user, pk)
     try:
         services.environment_recover(environment=env, actor=request.user)
-    except NotAllowed as exc:
-        raise PermissionDenied(exc.message) from exc
     except Refused as exc:
-        messages.error(request, exc.message)
+        messages.error(request, refusal_message(exc))
         return redirect("environments:deleted")
     messages.success(request, f"{env.name} is recovered, as it was when it was deleted.")
     return redirect("environments:detail", slug=env.slug)
@@ -187,7 +172,7 @@ def environment_convert(request: HtmxHttpRequest, slug: str) -> HttpResponse:
                 environment=env, new_type=form.cleaned_data["type"], actor=request.user
             )
         except Refused as exc:
-            error = exc.message
+            error = refusal_message(exc)
         else:
             messages.success(
                 request, f"{env.name} is now a {env.get_type_display().lower()} environment."
@@ -213,10 +198,8 @@ def _switch(request: HtmxHttpRequest, slug: str, setter, label: str) -> HttpResp
     else:
         try:
             setter(environment=env, enabled=form.value, actor=request.user)
-        except NotAllowed as exc:
-            raise PermissionDenied(exc.message) from exc
         except Refused as exc:
-            messages.error(request, exc.message)
+            messages.error(request, refusal_message(exc))
         else:
             messages.success(
                 request, f"{label.capitalize()} is {form.cleaned_data['enabled']} for {env.name}."

@@ -1,7 +1,11 @@
 import zoneinfo
 from urllib.parse import unquote
 
+from django.core.exceptions import PermissionDenied
+from django.core.handlers.exception import response_for_exception
 from django.utils import timezone
+
+from portal.errors import NotAllowed
 
 TZ_COOKIE = "tz"
 
@@ -34,3 +38,20 @@ class ViewerTimezoneMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+class RefusalMiddleware:
+    """One door for the refusals a page leaves to it: NotAllowed from a service or a
+    permissions.Decision answers 403 with its reason, as PermissionDenied does. (The API maps
+    refusals itself, portal.api.errors; the commands, to exit codes, portal.cli.)"""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, NotAllowed):
+            return response_for_exception(request, PermissionDenied(exception.message))
+        return None

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 
 from environments.models import Environment, EnvironmentState, EnvironmentType, Membership
+from portal.errors import NotAllowed
 from portal.models import User
 
 
@@ -25,6 +26,12 @@ class Decision:
 
     def __bool__(self) -> bool:
         return self.allowed
+
+    def require(self) -> None:
+        """Go on only if allowed: else NotAllowed with the reason, which every door answers
+        as 403 (pages through RefusalMiddleware, the API, the commands' exit code)."""
+        if not self.allowed:
+            raise NotAllowed(self.reason)
 
 
 ALLOW = Decision(True)
