@@ -1,11 +1,16 @@
-"""Counters every process shares: one database statement per hit, so no hit is ever lost, even
-at once on many connections."""
+"""The counters behind the API's limits and the once-per-pause lockout audit: one database
+statement per hit, so every process shares a count and no hit is ever lost, even at once on
+many connections. The same limits through two real server processes are in
+tests/api/test_limits_across_processes.py."""
 
+import ast
 import datetime
 import threading
+from pathlib import Path
 
 import pytest
 from django.db import connection, connections
+from django.test import Client
 
 from backups import housekeeping
 from portal.counters import counter_hit, counter_value, counters_prune
@@ -79,6 +84,28 @@ def test_each_housekeeping_round_deletes_expired_counters(db, clock):
     assert list(RateCounter.objects.values_list("key", flat=True)) == ["current"]
 
 
+def test_no_module_of_the_portal_counts_in_the_per_process_cache():
+    """Django's cache is local to each process (settings.CACHES): a limit counted there would
+    multiply by the number of web processes. Counts belong in portal.counters."""
+    root = Path(__file__).resolve().parents[2]
+    users = set()
+    for app in ("portal", "environments", "backups"):
+        for path in (root / app).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = (
+                    [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else []
+                )
+                if any(
+                    n == "django.core.cache" or n.startswith("django.core.cache.") for n in names
+                ):
+                    users.add(str(path.relative_to(root)))
+    assert not users
+
+
 def _at_once(call, n: int) -> list:
     """`call()` from n threads at the same moment, each on its own database connection."""
     barrier = threading.Barrier(n)
@@ -112,3 +139,25 @@ def test_hits_from_many_connections_at_once_are_all_counted_once():
     # Each hit saw a count of its own: none was lost, none was counted twice.
     assert sorted(n for r in results for n in r) == list(range(1, 8 * 25 + 1))
     assert counter_value(key="k", now=NOW) == 8 * 25
+
+
+@POSTGRES_ONLY
+@pytest.mark.django_db(transaction=True)
+def test_bad_tokens_checked_at_once_get_no_more_401s_than_the_limit(settings, clock):
+    """Several checks may pass the first look at the count together; the count that each
+    failure adds decides, so exactly the limit get a 401 (time stands still: one minute)."""
+    settings.API_TOKEN_FAILURES_PER_MINUTE = 10
+
+    def guess() -> int:
+        return (
+            Client()
+            .get(
+                "/api/v1/environments",
+                headers={"Authorization": "Bearer envp_deadbeef_guess"},
+                REMOTE_ADDR="203.0.113.9",
+            )
+            .status_code
+        )
+
+    answers = _at_once(guess, 16)
+    assert sorted(answers) == [401] * 10 + [429] * 6
