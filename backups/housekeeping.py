@@ -9,7 +9,8 @@ A thread of the worker process (`manage.py worker`) wakes every HOUSEKEEPING_INT
     the history nothing can reach;
   - flattens restored tables that should hold their own rows (purge.branches_to_flatten), a
     few chunks per round (FLATTEN_CHUNKS_PER_ROUND), so that a round stays short;
-  - disables trial environments whose 30 days are over.
+  - disables trial environments whose 30 days are over;
+  - deletes the expired counters of the API's limits and of the lockout audit (portal.counters).
 So `make run` needs no cron, and a worker killed at any point holds nothing for long: the next
 worker (or any other one already running) frees it.
 """
@@ -25,6 +26,7 @@ from django.utils import timezone
 
 from backups import purge, restores
 from environments import flatten, services
+from portal.counters import counters_prune
 from portal.errors import Refused
 from portal.models import AuditEvent
 
@@ -61,6 +63,10 @@ def run_once(*, purge_due: bool) -> None:
         services.trials_expire()
     except Exception:
         log.exception("Expiring trials failed")
+    try:
+        counters_prune()
+    except Exception:
+        log.exception("Deleting expired counters failed")
 
 
 def flatten_some(chunks: int) -> int:

@@ -23,14 +23,20 @@ def ensure_support_group(sender, **kwargs) -> None:
 def record_lockout(
     sender, request=None, username: str = "", ip_address: str = "", **kwargs
 ) -> None:
-    """A sign-in lockout goes to the audit log, once per account and address per pause."""
+    """A sign-in lockout goes to the audit log, once per account and address per pause.
+
+    django-axes sends this signal again for every attempt while the pause lasts, from whichever
+    process gets it; the first hit of a counter that every process shares (and that the
+    database decides) is the one recorded."""
     from django.conf import settings
-    from django.core.cache import cache
+    from django.utils import timezone
 
     from portal.audit import audit_record
+    from portal.counters import counter_hit
 
+    now = timezone.now()
     key = f"lockout-audited:{username}:{ip_address}"
-    if not cache.add(key, 1, timeout=int(settings.AXES_COOLOFF_TIME.total_seconds())):
+    if counter_hit(key=key, expires_at=now + settings.AXES_COOLOFF_TIME, now=now) > 1:
         return
     audit_record(
         action="auth.lockout",

@@ -97,3 +97,17 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class RateCounter(models.Model):
+    """A count that every process shares (portal.counters): the API's limits per minute and the
+    once-per-pause lockout audit. Kept in the database because `make serve` runs several
+    processes and a per-process cache would multiply each limit by their number."""
+
+    key = models.CharField(max_length=255, primary_key=True)
+    hits = models.PositiveIntegerField()
+    # Past this the count starts again at 1; housekeeping deletes rows that are past it.
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.hits} until {self.expires_at:%Y-%m-%d %H:%M:%S}"

@@ -110,6 +110,9 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env_int("SIGNIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("SIGNIN_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# The failures are counted in axes' own tables (a locked row, failures + 1), so every web
+# process sees the same count; its cache handler would count per process here (see CACHES).
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 # Not reset by a success: one good sign-in (to the guesser's own account) would also wipe the
 # failures of every other account from that address. Old failures expire with the cool-off.
 AXES_RESET_ON_SUCCESS = False
@@ -182,6 +185,12 @@ TASKS = {
     "immediate": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"},
 }
 TASKS_BACKEND = env_str("TASKS_BACKEND", "default")
+
+# Django's cache stays the default, local to each process: nothing the portal counts or must
+# see once lives in it (the limits and the lockout audit count in the database, portal.counters;
+# sign-in failures in django-axes' tables; sessions in the database), so several web processes
+# need no shared cache service.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "portal.User"
@@ -314,7 +323,7 @@ if timedelta(0) >= HOUSEKEEPING_INTERVAL or timedelta(0) >= PURGE_INTERVAL:
         "HOUSEKEEPING_INTERVAL_SECONDS and PURGE_INTERVAL_SECONDS must be above 0."
     )
 # The JSON API (/api/v1/): writes allowed per token (or signed-in session) per minute, counted
-# in Django's cache (per process with the default local-memory cache). 0 turns the limit off.
+# in the database (portal.counters) so that every web process shares the count. 0: no limit.
 API_WRITES_PER_MINUTE = env_int("API_WRITES_PER_MINUTE", 60)
 # Failed API token checks allowed per client address per minute; past it the address gets 429
 # until the minute is over, so tokens cannot be guessed at speed.

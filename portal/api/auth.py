@@ -4,16 +4,17 @@ rights are all the caller gets. Writes are rate limited per token (per user for 
 
 from __future__ import annotations
 
+import datetime
 import math
 import time
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest
 from ninja.errors import AuthenticationError, Throttled
 from ninja.security import HttpBearer, SessionAuth
 from ninja.throttling import BaseThrottle
 
+from portal.counters import counter_hit, counter_value
 from portal.models import User
 from portal.tokens import token_authenticate
 
@@ -22,26 +23,32 @@ class TokenGuessing(Throttled):
     """Too many failed token checks from one address this minute."""
 
 
-def _failures_key(request: HttpRequest, now: float) -> str:
-    # REMOTE_ADDR: behind a proxy, have it set the client's address (see the README).
-    return f"api-token-failures:{request.META.get('REMOTE_ADDR', '')}:{int(now // 60)}"
+def _minute(now: float) -> tuple[int, datetime.datetime]:
+    """The calendar minute the limits count in, and when it ends."""
+    window = int(now // 60)
+    return window, datetime.datetime.fromtimestamp((window + 1) * 60, tz=datetime.UTC)
+
+
+def _seconds_left(now: float) -> int:
+    return math.ceil((int(now // 60) + 1) * 60 - now)
 
 
 class TokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> User:
         now = time.time()
-        key = _failures_key(request, now)
+        window, ends = _minute(now)
+        # REMOTE_ADDR: behind a proxy, have it set the client's address (see the README).
+        key = f"api-token-failures:{request.META.get('REMOTE_ADDR', '')}:{window}"
         limit = settings.API_TOKEN_FAILURES_PER_MINUTE
-        if limit > 0 and (cache.get(key) or 0) >= limit:
+        if limit > 0 and counter_value(key=key) >= limit:
             # Refused before the token is even looked at: guessing gains nothing.
-            raise TokenGuessing(wait=math.ceil((int(now // 60) + 1) * 60 - now))
+            raise TokenGuessing(wait=_seconds_left(now))
         row = token_authenticate(token)
         if row is None:
-            cache.add(key, 0, timeout=120)
-            try:
-                cache.incr(key)
-            except ValueError:  # expired between add and incr
-                cache.set(key, 1, timeout=120)
+            # The failure is counted first and its own count decides: of several bad tokens
+            # checked at once (in any process), only those within the limit get a 401.
+            if limit > 0 and counter_hit(key=key, expires_at=ends) > limit:
+                raise TokenGuessing(wait=_seconds_left(now))
             # A bad token is an answer, not a reason to try the session cookie instead.
             raise AuthenticationError(message="That API token is not valid, or it was revoked.")
         request.api_token = row
@@ -65,10 +72,8 @@ WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 class WriteRateThrottle(BaseThrottle):
     """At most settings.API_WRITES_PER_MINUTE writes per token (or session user) per calendar
-    minute, counted in Django's cache. Reads are not limited."""
-
-    def __init__(self) -> None:
-        self._wait: float | None = None
+    minute, counted in the database for all processes (portal.counters). Reads are not
+    limited. One instance serves every request (and thread), so it keeps no state."""
 
     def _ident(self, request: HttpRequest) -> str | None:
         token = getattr(request, "api_token", None)
@@ -82,19 +87,9 @@ class WriteRateThrottle(BaseThrottle):
         ident = self._ident(request)
         if request.method not in WRITE_METHODS or ident is None or limit <= 0:
             return True
-        now = time.time()
-        window = int(now // 60)
-        key = f"api-writes:{ident}:{window}"
-        cache.add(key, 0, timeout=120)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=120)
-            count = 1
-        if count > limit:
-            self._wait = math.ceil((window + 1) * 60 - now)
-            return False
-        return True
+        window, ends = _minute(time.time())
+        return counter_hit(key=f"api-writes:{ident}:{window}", expires_at=ends) <= limit
 
     def wait(self) -> float | None:
-        return self._wait
+        # Asked right after a refusal: the rest of the minute that refused it.
+        return _seconds_left(time.time())

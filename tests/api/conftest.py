@@ -1,16 +1,8 @@
 import json
 
 import pytest
-from django.core.cache import cache
 
 from portal.tokens import token_create
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    cache.clear()  # the write counters live in the cache
-    yield
-    cache.clear()
 
 
 def make_token(user, name="script"):

@@ -1,20 +1,11 @@
 """Failed sign-ins are throttled per account and per address (django-axes), with a clear page
 and an audit event; failed API token checks are throttled per address."""
 
-import pytest
-from django.core.cache import cache
 from django.urls import reverse
 
 from portal.models import AuditEvent
 
 PASSWORD = "secret-pass-1"  # what tests.factories.UserFactory sets
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def sign_in(client, username, password, address="203.0.113.5"):
@@ -47,6 +38,23 @@ def test_a_lockout_is_in_the_audit_log_once(client, global_admin, settings):
     events = AuditEvent.objects.filter(action="auth.lockout")
     assert events.count() == 1
     assert global_admin.username in events.get().summary
+
+
+def test_a_lockout_after_the_pause_is_over_is_audited_again(client, global_admin, settings):
+    import datetime
+
+    import time_machine
+
+    start = datetime.datetime(2026, 11, 20, 9, 0, tzinfo=datetime.UTC)
+    with time_machine.travel(start, tick=False):
+        for _ in range(settings.AXES_FAILURE_LIMIT + 1):
+            sign_in(client, global_admin.username, "wrong")
+    with time_machine.travel(
+        start + settings.AXES_COOLOFF_TIME + datetime.timedelta(minutes=1), tick=False
+    ):
+        for _ in range(settings.AXES_FAILURE_LIMIT + 1):
+            sign_in(client, global_admin.username, "wrong")
+    assert AuditEvent.objects.filter(action="auth.lockout").count() == 2
 
 
 def test_one_address_guessing_many_accounts_is_paused(
