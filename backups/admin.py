@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from backups import restores
+from backups import console
 from backups.models import ManualBackup, RestoreOperation
 from portal import permissions
 from portal.admin import ReadOnlyAdmin
@@ -65,7 +65,7 @@ class RestoreOperationAdmin(ReadOnlyAdmin):
     def retry_failed(self, request, queryset):
         for op in queryset.select_related("source", "target", "backup", "requested_by"):
             try:
-                new = restores.restore_retry(operation=op, actor=request.user)
+                new = console.restore_retry(operation=op, actor=request.user)
             except Refused as exc:
                 self.message_user(request, f"Restore {op.pk}: {exc.message}", messages.ERROR)
             else:
@@ -77,7 +77,7 @@ class RestoreOperationAdmin(ReadOnlyAdmin):
     def mark_stale_failed(self, request, queryset):
         for op in queryset.select_related("source", "target"):
             try:
-                restores.restore_mark_stale_failed(operation=op, actor=request.user)
+                console.restore_mark_stale_failed(operation=op, actor=request.user)
             except Refused as exc:
                 self.message_user(request, f"Restore {op.pk}: {exc.message}", messages.ERROR)
             else:

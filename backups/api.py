@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import Field, Header, Path, Query, Router, Status
 
-from backups import restores, selectors, services
+from backups import copies, restores, selectors, services, undos
 from backups.models import ManualBackup, RestoreOperation
 from environments.models import Environment
 from portal import permissions
@@ -343,14 +343,16 @@ def restore(
     source = visible_environment(request.auth, payload.source_environment_id)
     moment, backup = _restore_point(request, payload)
     op = restores.restore_start(
-        source=source,
-        target=target,
-        requested_by=request.auth,
-        moment=moment,
-        backup=backup,
-        new_name=payload.target_environment_name,
-        security_group=payload.target_security_group_id,
-        idempotency_key=idempotency_key,
+        restores.RestoreRequest(
+            source=source,
+            target=target,
+            requested_by=request.auth,
+            moment=moment,
+            backup=backup,
+            new_name=payload.target_environment_name,
+            security_group=payload.target_security_group_id,
+            idempotency_key=idempotency_key,
+        )
     )
     return _accepted(response, op)
 
@@ -391,15 +393,17 @@ def restore_to_new(
     source = environment_for_backups(request.auth, environment)
     moment, backup = _restore_point(request, payload)
     try:
-        op = restores.restore_to_new(
-            source=source,
-            requested_by=request.auth,
+        op = copies.restore_to_new(
+            restores.RestoreRequest(
+                source=source,
+                requested_by=request.auth,
+                moment=moment,
+                backup=backup,
+                idempotency_key=idempotency_key,
+            ),
             name=payload.target_environment_name,
             slug=payload.target_environment_slug,
             security_group=payload.target_security_group_id,
-            moment=moment,
-            backup=backup,
-            idempotency_key=idempotency_key,
         )
     except Refused as exc:  # the new environment's fields, as this request names them
         exc.field = NEW_TARGET_FIELDS.get(exc.field, exc.field)
@@ -462,7 +466,7 @@ def copy(
     else:
         where["target"] = environment_for_admin(request.auth, payload.target_environment_id)
     try:
-        op = restores.copy_start(
+        op = copies.copy_start(
             source=source,
             requested_by=request.auth,
             schema_only=payload.copy_type == "schemaOnly",
@@ -541,5 +545,5 @@ def operation_undo(
     idempotency_key: str | None = IDEMPOTENCY,
 ):
     op = _operation_for(request, operation_id)
-    undo = restores.restore_undo(operation=op, actor=request.auth, idempotency_key=idempotency_key)
+    undo = undos.restore_undo(operation=op, actor=request.auth, idempotency_key=idempotency_key)
     return _accepted(response, undo)

@@ -17,14 +17,19 @@ worker (or any other one already running) frees it.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import threading
+import uuid
 
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import DatabaseError, close_old_connections, connections
+from django.tasks import TaskResultStatus
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
-from backups import purge, restores
+from backups import engine, purge
+from backups.models import RestoreOperation
 from environments import flatten, services
 from portal.counters import counters_prune
 from portal.errors import Refused
@@ -45,7 +50,7 @@ def purge_due(now=None) -> bool:
 def run_once(*, purge_due: bool) -> None:
     """One round. Each part is guarded: housekeeping must never take the worker down."""
     try:
-        freed = restores.restore_sweep_stale()
+        freed = restore_sweep_stale()
         if freed:
             log.warning("Freed %d restore(s) whose worker had stopped", freed)
     except Exception:
@@ -108,3 +113,74 @@ class Housekeeper(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+def restore_sweep_stale(*, now: datetime.datetime | None = None) -> int:
+    """Fail the restores whose worker died, give their targets back, and close their rows in
+    the task queue. Dead means: running and silent (no heartbeat) for RESTORE_STALE_AFTER; or
+    queued, with its task claimed by a worker that long ago but never started (the worker died
+    between the two), finished without it, or gone; or queued without a task at all."""
+    now = now or timezone.now()
+    cutoff = now - settings.RESTORE_STALE_AFTER
+    silent = list(
+        RestoreOperation.objects.filter(
+            status=RestoreOperation.Status.RUNNING, heartbeat_at__lt=cutoff
+        )
+    )
+    waiting = list(
+        RestoreOperation.objects.filter(
+            status=RestoreOperation.Status.QUEUED, created_at__lt=cutoff
+        )
+    )
+    tasks = DBTaskResult.objects.in_bulk(
+        [op.task_id for op in silent + waiting if _is_uuid(op.task_id)], field_name="id"
+    )
+    tasks = {str(pk): task for pk, task in tasks.items()}
+
+    def never_started(op: RestoreOperation) -> bool:
+        task = tasks.get(op.task_id)
+        if not op.task_id or task is None:
+            return True  # never queued (the enqueue failed), or its task row is gone
+        if task.status == TaskResultStatus.RUNNING:
+            return task.started_at is not None and task.started_at < cutoff
+        return task.status in (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED)
+
+    count = 0
+    for op in silent + [op for op in waiting if never_started(op)]:
+        reason = (
+            "The restore stopped reporting progress (its worker stopped). Nothing was "
+            "changed; start the restore again."
+            if op.status == RestoreOperation.Status.RUNNING
+            else "The worker that took this restore stopped before it began. "
+            "Nothing was changed; start the restore again."
+        )
+        try:  # one operation's trouble (a database that says no) never stops the others
+            failed = engine.restore_fail(operation=op, error=reason, skip_if_held=True)
+        except DatabaseError:
+            log.exception("Could not fail the stale restore %s", op.pk)
+            continue
+        if not failed:
+            continue  # its worker is alive after all (it holds the target), or it ended
+        count += 1
+        task = tasks.get(op.task_id)
+        if task is not None and task.status == TaskResultStatus.RUNNING:
+            # No worker will ever finish that row: close it, so the queue tells the truth.
+            DBTaskResult.objects.filter(pk=task.pk, status=TaskResultStatus.RUNNING).update(
+                status=TaskResultStatus.FAILED,
+                finished_at=now,
+                exception_class_path=f"{WorkerStopped.__module__}.{WorkerStopped.__qualname__}",
+                traceback=f"Closed by the stale-restore sweep: {reason}",
+            )
+    return count
+
+
+class WorkerStopped(Exception):
+    """What a task row closed by the sweep says failed it: its worker stopped."""
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

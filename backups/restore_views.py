@@ -18,7 +18,7 @@ from django_htmx.http import (
     retarget,
 )
 
-from backups import restores, selectors
+from backups import copies, restores, selectors, undos
 from backups.forms import (
     ConfirmForm,
     CopyForm,
@@ -107,24 +107,24 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     if form.new_target:  # nothing is overwritten, so nothing to confirm
         return _restore_to_new(request, context, source, point, form)
 
-    wanted = {
-        "source": source,
-        "target": target,
-        "requested_by": request.user,
-        "moment": None if point.backup else point.moment,
-        "backup": point.backup,
+    wanted = restores.RestoreRequest(
+        source=source,
+        target=target,
+        requested_by=request.user,
+        moment=None if point.backup else point.moment,
+        backup=point.backup,
+        idempotency_key=f"portal-{form.cleaned_data['idempotency_key']}",
         **form.details(target),
-    }
+    )
     try:
         if step != "confirm":
-            restores.restore_validate(**wanted)
+            restores.restore_validate(wanted)
             confirming = {**context, "confirming": True}
             return render_partial(request, "backups/restore.html", confirming, "confirm-dialog")
-        key = f"portal-{form.cleaned_data['idempotency_key']}"
         repeated = RestoreOperation.objects.filter(
-            requested_by=request.user, idempotency_key=key
+            requested_by=request.user, idempotency_key=wanted.key
         ).exists()
-        operation = restores.restore_start(**wanted, idempotency_key=key)
+        operation = restores.restore_start(wanted)
     except Refused as exc:
         context["error"] = refusal_message(exc)
         return _panel(request, context)
@@ -134,16 +134,15 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 
 
 def _restore_to_new(request, context, source, point, form) -> HttpResponse:
-    key = f"portal-{form.cleaned_data['idempotency_key']}"
+    wanted = restores.RestoreRequest(
+        source=source,
+        requested_by=request.user,
+        moment=None if point.backup else point.moment,
+        backup=point.backup,
+        idempotency_key=f"portal-{form.cleaned_data['idempotency_key']}",
+    )
     try:
-        operation = restores.restore_to_new(
-            source=source,
-            requested_by=request.user,
-            moment=None if point.backup else point.moment,
-            backup=point.backup,
-            idempotency_key=key,
-            **form.new_sandbox(),
-        )
+        operation = copies.restore_to_new(wanted, **form.new_sandbox())
     except Refused as exc:
         context["error"] = refusal_on_form(form, exc, prefix="new_env_")
         return _panel(request, context)
@@ -171,7 +170,7 @@ def copy_environment(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     context = {"environment": source, "form": form, "error": ""}
     if request.method == "POST" and step == "copy" and form.is_valid():
         try:
-            operation = restores.copy_start(
+            operation = copies.copy_start(
                 source=source,
                 requested_by=request.user,
                 idempotency_key=f"portal-copy-{form.cleaned_data['idempotency_key']}",
@@ -224,7 +223,7 @@ def operation_undo(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             key = form.cleaned_data["idempotency_key"] or uuid.uuid4().hex
-            restores.restore_undo(
+            undos.restore_undo(
                 operation=op, actor=request.user, idempotency_key=f"portal-undo-{key}"
             )
         except Refused as exc:

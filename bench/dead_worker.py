@@ -81,7 +81,9 @@ def main() -> None:
     seconds = []
     for run in range(args.runs):
         op = restores.restore_start(
-            source=source, target=target, moment=timezone.now(), requested_by=admin
+            restores.RestoreRequest(
+                source=source, target=target, moment=timezone.now(), requested_by=admin
+            )
         )
         lock = psycopg.connect(args.database_url)
         lock.execute("LOCK TABLE environments_rowversion IN EXCLUSIVE MODE")

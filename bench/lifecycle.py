@@ -9,8 +9,8 @@ it is not there (minutes): a production environment of --rows current rows over 
 three older versions a row, five smaller ones, a sandbox. Then, --runs rounds, each operation
 once a round in turns:
 
-- restore into a new sandbox (restores.restore_to_new, the source's latest moment);
-- copy everything into a new sandbox, and the schema only (restores.copy_start, new=...);
+- restore into a new sandbox (copies.restore_to_new, the source's latest moment);
+- copy everything into a new sandbox, and the schema only (copies.copy_start, new=...);
 - copy everything over an existing sandbox (its "Before copy" backup, its old data ended).
 
 Each is timed from the request to usable: the service call (the new environment and the
@@ -65,7 +65,7 @@ def usable(slug: str) -> int:
 
 def operations(source, admin) -> dict:
     """name -> a function that runs the operation once and returns the slug it made usable."""
-    from backups import engine, restores
+    from backups import copies, engine, restores
     from environments.models import Environment
 
     def run(op) -> str:
@@ -83,21 +83,23 @@ def operations(source, admin) -> dict:
 
     return {
         "restore into a new sandbox": lambda: run(
-            restores.restore_to_new(
-                source=source,
-                requested_by=admin,
-                moment=restores.LATEST,
-                idempotency_key=key(),
-                **new("restore"),
+            copies.restore_to_new(
+                restores.RestoreRequest(
+                    source=source,
+                    requested_by=admin,
+                    moment=restores.LATEST,
+                    idempotency_key=key(),
+                    **new("restore"),
+                ),
             )
         ),
         "copy everything into a new sandbox": lambda: run(
-            restores.copy_start(
+            copies.copy_start(
                 source=source, requested_by=admin, new=new("copy"), idempotency_key=key()
             )
         ),
         "copy the schema only into a new sandbox": lambda: run(
-            restores.copy_start(
+            copies.copy_start(
                 source=source,
                 requested_by=admin,
                 new=new("schema"),
@@ -106,7 +108,7 @@ def operations(source, admin) -> dict:
             )
         ),
         "copy everything over an existing sandbox": lambda: run(
-            restores.copy_start(
+            copies.copy_start(
                 source=source,
                 requested_by=admin,
                 target=Environment.objects.get(slug=EXISTING),

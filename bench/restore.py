@@ -195,7 +195,9 @@ def timed_restore(built: builders.BenchStore, admin, worker: Worker) -> Timing:
 
     started = time.perf_counter()
     op = restores.restore_start(
-        source=built.source, target=built.target, moment=built.moment, requested_by=admin
+        restores.RestoreRequest(
+            source=built.source, target=built.target, moment=built.moment, requested_by=admin
+        )
     )
     deadline = started + RESTORE_TIMEOUT
     with connection.cursor() as cursor:

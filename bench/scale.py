@@ -292,11 +292,13 @@ def finished_restore(source, target, admin):
     from backups.models import RestoreOperation
 
     op = restores.restore_start(
-        source=source,
-        target=target,
-        requested_by=admin,
-        moment=timezone.now(),
-        idempotency_key=f"scale-{uuid.uuid4().hex}",
+        restores.RestoreRequest(
+            source=source,
+            target=target,
+            requested_by=admin,
+            moment=timezone.now(),
+            idempotency_key=f"scale-{uuid.uuid4().hex}",
+        )
     )
     status = engine.restore_run(op.pk)
     if status != RestoreOperation.Status.SUCCEEDED:
@@ -1031,11 +1033,13 @@ def run_load(args, admin, page_list, large: Subject, small: Subject, log_dir: Pa
 
         target = Environment.objects.get(slug=RESTORE_TARGET)
         op = restores.restore_start(
-            source=large.env,
-            target=target,
-            requested_by=admin,
-            moment=timezone.now(),
-            idempotency_key=f"scale-{uuid.uuid4().hex}",
+            restores.RestoreRequest(
+                source=large.env,
+                target=target,
+                requested_by=admin,
+                moment=timezone.now(),
+                idempotency_key=f"scale-{uuid.uuid4().hex}",
+            )
         )
         active = {RestoreOperation.Status.QUEUED, RestoreOperation.Status.RUNNING}
 
@@ -1162,11 +1166,13 @@ def make_branch(large: Subject, admin, slug: str) -> tuple[float, int]:
     )
     started = time.perf_counter()
     op = restores.restore_start(
-        source=large.env,
-        target=env,
-        requested_by=admin,
-        moment=timezone.now(),
-        idempotency_key=f"scale-{uuid.uuid4().hex}",
+        restores.RestoreRequest(
+            source=large.env,
+            target=env,
+            requested_by=admin,
+            moment=timezone.now(),
+            idempotency_key=f"scale-{uuid.uuid4().hex}",
+        )
     )
     if engine.restore_run(op.pk) != "succeeded":
         raise BenchFailure(f"the restore into {slug} failed")

@@ -139,7 +139,7 @@ def run_restore(django_capture_on_commit_callbacks):
 
     def _run(**kwargs):
         with django_capture_on_commit_callbacks(execute=True):
-            op = restores.restore_start(**kwargs)
+            op = restores.restore_start(restores.RestoreRequest(**kwargs))
         op.refresh_from_db()
         return op
 

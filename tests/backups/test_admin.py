@@ -73,7 +73,9 @@ def test_support_staff_retry_a_failed_restore(
 
 def test_support_staff_mark_a_stale_restore_failed(client, staff, admin, source, target):
     op = restores.restore_start(
-        source=source, target=target, moment=ago(days=1), requested_by=admin
+        restores.RestoreRequest(
+            source=source, target=target, moment=ago(days=1), requested_by=admin
+        )
     )
     client.force_login(staff)
     url = reverse("admin:backups_restoreoperation_changelist")

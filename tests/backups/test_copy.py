@@ -4,7 +4,7 @@ the schema only, with a "Before copy" backup, administration mode and an undo, l
 import pytest
 from django.urls import reverse
 
-from backups import engine, restores
+from backups import copies, engine, restores, undos
 from backups.models import ManualBackup, RestoreOperation
 from environments import store
 from environments.models import Environment
@@ -20,7 +20,7 @@ def copy(django_capture_on_commit_callbacks):
 
     def _run(**kwargs):
         with django_capture_on_commit_callbacks(execute=True):
-            op = restores.copy_start(**kwargs)
+            op = copies.copy_start(**kwargs)
         op.refresh_from_db()
         return op
 
@@ -66,7 +66,7 @@ def test_a_copy_can_be_undone(admin, source, same_region_target, copy):
     target = same_region_target
     before = store.current(target).as_dict()
     op = copy(source=source, target=target, requested_by=admin)
-    undo = restores.restore_undo(operation=op, actor=admin)
+    undo = undos.restore_undo(operation=op, actor=admin)
     assert engine.restore_run(undo.pk) == "succeeded"
     assert store.current(target).as_dict() == before
 
@@ -153,7 +153,7 @@ def test_a_full_tenant_refuses_a_copy_but_still_lets_a_copy_be_undone(
     stores_gigabytes(source, 1.5)
     with pytest.raises(Refused, match="You cannot copy: the tenant's storage capacity"):
         copy(source=source, target=same_region_target, requested_by=admin)
-    undo = restores.restore_undo(operation=op, actor=admin)
+    undo = undos.restore_undo(operation=op, actor=admin)
     assert engine.restore_run(undo.pk) == "succeeded"
 
 
@@ -186,15 +186,14 @@ def test_capacity_counts_the_rows_a_restore_copies_and_not_those_it_shares(
     assert store.storage_used(source).current_bytes > 100
     moment = ago(days=1)
     # A restore that branches stores nothing new: it may go ahead.
-    restores.restore_validate(
+    request = restores.RestoreRequest(
         source=source, target=same_region_target, moment=moment, requested_by=admin
     )
+    restores.restore_validate(request)
     # One that copies the rows (from a source already MAX_DEPTH deep) would store them.
     monkeypatch.setattr(engine, "should_branch", lambda table: False)
     with pytest.raises(Refused, match="You cannot restore"):
-        restores.restore_validate(
-            source=source, target=same_region_target, moment=moment, requested_by=admin
-        )
+        restores.restore_validate(request)
 
 
 def test_a_queued_copy_holds_the_room_it_will_use_until_it_ends(
@@ -206,7 +205,7 @@ def test_a_queued_copy_holds_the_room_it_will_use_until_it_ends(
     settings.TASKS_BACKEND = "default"  # queued until the test runs it
     size = store.storage_used(source).current_bytes
     before = capacity.tenant()
-    op = restores.copy_start(source=source, target=same_region_target, requested_by=admin)
+    op = copies.copy_start(source=source, target=same_region_target, requested_by=admin)
     queued = capacity.tenant()
     assert (queued.reserved, queued.used) == (size, before.used + size)
     assert engine.restore_run(op.pk) == "succeeded"
@@ -214,7 +213,7 @@ def test_a_queued_copy_holds_the_room_it_will_use_until_it_ends(
     assert (done.reserved, done.stored) == (0, before.stored + size)  # stored now, once
     # A copy that fails gives its room back.
     monkeypatch.setattr(engine, "after_table_copied", lambda op, table: 1 / 0)
-    failing = restores.copy_start(source=source, target=same_region_target, requested_by=admin)
+    failing = copies.copy_start(source=source, target=same_region_target, requested_by=admin)
     assert capacity.tenant().reserved == size
     assert engine.restore_run(failing.pk) == "failed"
     assert capacity.tenant().used == done.used

@@ -19,7 +19,7 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from backups import engine, restores
+from backups import console, copies, engine, housekeeping, restores, undos
 from backups.models import RestoreOperation
 from environments import lineage, store
 from environments.models import Environment
@@ -131,7 +131,9 @@ def test_a_worker_killed_after_claiming_the_task_frees_the_target(admin, pair):
     source, target = pair
     before = store.current(target).as_dict()
     op = restores.restore_start(
-        source=source, target=target, moment=timezone.now(), requested_by=admin
+        restores.RestoreRequest(
+            source=source, target=target, moment=timezone.now(), requested_by=admin
+        )
     )
     op.refresh_from_db()  # its task id, set once the queue took it
     lock = blocker()
@@ -173,7 +175,7 @@ def test_a_worker_killed_after_claiming_the_task_frees_the_target(admin, pair):
         from django.contrib.auth.models import Group
 
         support.groups.add(Group.objects.get(name="Support staff"))
-        retry = restores.restore_retry(
+        retry = console.restore_retry(
             operation=RestoreOperation.objects.get(pk=op.pk), actor=support
         )
         done = wait_until(
@@ -238,7 +240,9 @@ def test_a_worker_killed_mid_copy_frees_the_target_within_a_minute(admin, pair, 
     source, target = pair
     before = store.current(target).as_dict()
     op = restores.restore_start(
-        source=source, target=target, moment=timezone.now(), requested_by=admin
+        restores.RestoreRequest(
+            source=source, target=target, moment=timezone.now(), requested_by=admin
+        )
     )
     op.refresh_from_db()  # its task id, set once the queue took it
 
@@ -254,7 +258,7 @@ def test_a_worker_killed_mid_copy_frees_the_target_within_a_minute(admin, pair, 
             what="heartbeats beyond the stale limit",
         )
         settings.RESTORE_STALE_AFTER = datetime.timedelta(seconds=STALE_SECONDS)
-        assert restores.restore_sweep_stale() == 0
+        assert housekeeping.restore_sweep_stale() == 0
         assert RestoreOperation.objects.get(pk=op.pk).status == "running"
 
     _kill_mid_copy(op, check_heartbeat=heartbeat_outlives_the_stale_limit)
@@ -278,7 +282,9 @@ def test_an_undo_whose_worker_died_is_started_again_from_the_api_and_the_page(ad
     before = store.current(target).as_dict()
     client.force_login(admin)
     restore = restores.restore_start(
-        source=source, target=target, moment=timezone.now(), requested_by=admin
+        restores.RestoreRequest(
+            source=source, target=target, moment=timezone.now(), requested_by=admin
+        )
     )
     worker = _start_worker()
     try:
@@ -307,7 +313,7 @@ def test_an_undo_whose_worker_died_is_started_again_from_the_api_and_the_page(ad
     finally:
         _stop(worker)
     # And the page: a failed undo there is asked for again the same way.
-    undo_again = restores.restore_undo(operation=second, actor=admin)  # undo the undo
+    undo_again = undos.restore_undo(operation=second, actor=admin)  # undo the undo
     _kill_mid_copy(undo_again)
     worker = _start_worker()
     try:
@@ -366,7 +372,9 @@ def test_restores_that_meet_at_the_same_moment_each_get_an_answer(admin, request
         results = _race(
             [
                 lambda s=source, t=target: restores.restore_start(
-                    source=envs[s], target=envs[t], moment=moment, requested_by=admin
+                    restores.RestoreRequest(
+                        source=envs[s], target=envs[t], moment=moment, requested_by=admin
+                    )
                 )
                 for source, target in requests
             ]
@@ -382,11 +390,13 @@ def test_the_same_request_twice_at_once_gets_the_one_operation(admin, pair):
     results = _race(
         [
             lambda: restores.restore_start(
-                source=source,
-                target=target,
-                moment=restores.LATEST,
-                requested_by=admin,
-                idempotency_key="deploy-9",
+                restores.RestoreRequest(
+                    source=source,
+                    target=target,
+                    moment=restores.LATEST,
+                    requested_by=admin,
+                    idempotency_key="deploy-9",
+                )
             )
             for _ in range(4)
         ]
@@ -400,13 +410,15 @@ def test_the_same_restore_into_a_new_sandbox_twice_at_once_makes_one(admin, pair
     source, _ = pair
     results = _race(
         [
-            lambda: restores.restore_to_new(
-                source=source,
+            lambda: copies.restore_to_new(
+                restores.RestoreRequest(
+                    source=source,
+                    moment=restores.LATEST,
+                    requested_by=admin,
+                    idempotency_key="deploy-10",
+                ),
                 name="Twice",
                 slug="twice",
-                moment=restores.LATEST,
-                requested_by=admin,
-                idempotency_key="deploy-10",
             )
             for _ in range(3)
         ]
@@ -431,7 +443,9 @@ def test_the_restore_commit_is_durable(admin, pair, monkeypatch):
     monkeypatch.setattr(engine, "after_table_copied", look)
     source, target = pair
     op = restores.restore_start(
-        source=source, target=target, moment=timezone.now(), requested_by=admin
+        restores.RestoreRequest(
+            source=source, target=target, moment=timezone.now(), requested_by=admin
+        )
     )
     engine.restore_run(op.pk)
     assert seen == ["on"]
@@ -514,7 +528,9 @@ def test_killed_at_random_points_twenty_times_the_target_is_never_half_restored(
             if point in HOLD_POINTS:
                 lock.execute(HOLD_POINTS[point][0])
             op = restores.restore_start(
-                source=source, target=target, moment=moment, requested_by=admin
+                restores.RestoreRequest(
+                    source=source, target=target, moment=moment, requested_by=admin
+                )
             )
             op.refresh_from_db()
             wait_until(
@@ -557,7 +573,7 @@ def test_killed_at_random_points_twenty_times_the_target_is_never_half_restored(
                 assert _fingerprint(store.current(target)) == before, (
                     f"round {round_}: changed by a failed restore"
                 )
-                retry = restores.restore_retry(operation=op, actor=support)
+                retry = console.restore_retry(operation=op, actor=support)
                 done = wait_until(
                     functools.partial(_finished, retry.pk),
                     timeout=60,
@@ -578,16 +594,22 @@ def test_a_restore_asked_for_while_another_copies_is_refused_at_once(admin, pair
     source, target = pair
     other = _environment("other", "sandbox", 10)
     op = restores.restore_start(
-        source=source, target=target, moment=timezone.now(), requested_by=admin
+        restores.RestoreRequest(
+            source=source, target=target, moment=timezone.now(), requested_by=admin
+        )
     )
     with _held_mid_copy(op):
         results = _race(
             [
                 lambda: restores.restore_start(
-                    source=source, target=target, moment=timezone.now(), requested_by=admin
+                    restores.RestoreRequest(
+                        source=source, target=target, moment=timezone.now(), requested_by=admin
+                    )
                 ),
                 lambda: restores.restore_start(
-                    source=target, target=other, moment=timezone.now(), requested_by=admin
+                    restores.RestoreRequest(
+                        source=target, target=other, moment=timezone.now(), requested_by=admin
+                    )
                 ),
             ]
         )
@@ -602,7 +624,9 @@ def test_a_hung_worker_does_not_stop_the_sweep_freeing_a_dead_one(admin, pair, s
     source, target = pair
     other = _environment("other", "sandbox", 10)
     op = restores.restore_start(
-        source=source, target=target, moment=timezone.now(), requested_by=admin
+        restores.RestoreRequest(
+            source=source, target=target, moment=timezone.now(), requested_by=admin
+        )
     )
     with _held_mid_copy(op) as worker:
         worker.send_signal(signal.SIGSTOP)
@@ -620,7 +644,7 @@ def test_a_hung_worker_does_not_stop_the_sweep_freeing_a_dead_one(admin, pair, s
             type(other).objects.filter(pk=other.pk).update(state="restoring")
             started = time.monotonic()
             later = timezone.now() + datetime.timedelta(minutes=5)
-            assert restores.restore_sweep_stale(now=later) == 1
+            assert housekeeping.restore_sweep_stale(now=later) == 1
             assert time.monotonic() - started < 10  # it did not wait on the hung worker's row
             dead.refresh_from_db()
             other.refresh_from_db()

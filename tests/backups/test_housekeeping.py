@@ -22,7 +22,9 @@ def queued(admin, source, target, settings):
     """A restore recorded and queued in the database queue, as a worker would find it."""
     settings.TASKS_BACKEND = "default"
     op = restores.restore_start(
-        source=source, target=target, moment=ago(days=1), requested_by=admin
+        restores.RestoreRequest(
+            source=source, target=target, moment=ago(days=1), requested_by=admin
+        )
     )
     task = DBTaskResult.objects.create(
         args_kwargs={"args": [op.pk], "kwargs": {}},
@@ -47,7 +49,7 @@ def later(seconds):
 
 def test_a_task_waiting_for_a_worker_is_left_alone(queued, target):
     op, task = queued
-    assert restores.restore_sweep_stale(now=later(3600)) == 0
+    assert housekeeping.restore_sweep_stale(now=later(3600)) == 0
     op.refresh_from_db()
     assert op.status == "queued"
 
@@ -55,8 +57,8 @@ def test_a_task_waiting_for_a_worker_is_left_alone(queued, target):
 def test_a_task_claimed_by_a_worker_that_died_before_starting_is_freed(queued, target):
     op, task = queued
     claimed(task, NOW)
-    assert restores.restore_sweep_stale(now=later(29)) == 0  # within the 30 s stale limit
-    assert restores.restore_sweep_stale(now=later(31)) == 1
+    assert housekeeping.restore_sweep_stale(now=later(29)) == 0  # within the 30 s stale limit
+    assert housekeeping.restore_sweep_stale(now=later(31)) == 1
     op.refresh_from_db()
     target.refresh_from_db()
     task.refresh_from_db()
@@ -69,7 +71,7 @@ def test_a_task_claimed_by_a_worker_that_died_before_starting_is_freed(queued, t
 def test_a_task_that_finished_without_starting_its_restore_is_freed(queued, target):
     op, task = queued
     DBTaskResult.objects.filter(pk=task.pk).update(status=TaskResultStatus.FAILED)
-    assert restores.restore_sweep_stale(now=later(31)) == 1
+    assert housekeeping.restore_sweep_stale(now=later(31)) == 1
     target.refresh_from_db()
     assert target.state == "ready"
 
@@ -80,8 +82,8 @@ def test_a_running_restore_is_freed_after_its_heartbeat_stops(queued, target):
     RestoreOperation.objects.filter(pk=op.pk).update(
         status="running", started_at=NOW, heartbeat_at=later(20)
     )
-    assert restores.restore_sweep_stale(now=later(49)) == 0
-    assert restores.restore_sweep_stale(now=later(51)) == 1
+    assert housekeeping.restore_sweep_stale(now=later(49)) == 0
+    assert housekeeping.restore_sweep_stale(now=later(51)) == 1
     op.refresh_from_db()
     task.refresh_from_db()
     assert op.status == "failed" and "stopped reporting" in op.error
@@ -103,7 +105,9 @@ def test_one_round_frees_dead_restores_and_purges_when_due(queued, source, admin
 
 def test_a_failing_sweep_does_not_stop_the_round(monkeypatch, caplog):
     monkeypatch.setattr(
-        restores, "restore_sweep_stale", lambda **kw: (_ for _ in ()).throw(RuntimeError("db gone"))
+        housekeeping,
+        "restore_sweep_stale",
+        lambda **kw: (_ for _ in ()).throw(RuntimeError("db gone")),
     )
     housekeeping.run_once(purge_due=False)
     assert "The stale-restore sweep failed" in caplog.text

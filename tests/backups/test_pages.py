@@ -301,7 +301,9 @@ class TestProgressAndUndo:
         self, client_admin, admin, source, target
     ):
         op = restores.restore_start(
-            source=source, target=target, moment=ago(days=1), requested_by=admin
+            restores.RestoreRequest(
+                source=source, target=target, moment=ago(days=1), requested_by=admin
+            )
         )
         url = reverse("backups:operation", kwargs={"pk": op.pk})
         page = client_admin.get(url)

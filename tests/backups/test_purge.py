@@ -65,7 +65,9 @@ def test_after_a_purge_every_backup_and_every_window_moment_restores_as_before(
                 moment = window.start + (window.end - window.start) * arg
                 op = (
                     restores.restore_start(
-                        source=env, target=env, moment=moment, requested_by=admin
+                        restores.RestoreRequest(
+                            source=env, target=env, moment=moment, requested_by=admin
+                        )
                     )
                     if kind == "sandbox"
                     else None
@@ -157,7 +159,9 @@ def test_purge_keeps_what_a_queued_restore_still_needs(global_admin):
     with time_machine.travel(T0 + 6 * DAY, tick=False):
         store.row_update(environment=env, table_name="t", key="a", values={"v": 2})
         op = restores.restore_start(
-            source=env, target=env, moment=T0 + DAY, requested_by=global_admin
+            restores.RestoreRequest(
+                source=env, target=env, moment=T0 + DAY, requested_by=global_admin
+            )
         )
     now = T0 + 9 * DAY  # the window now starts after the restore's moment
     purge.backups_purge(now=now)

@@ -14,7 +14,7 @@ from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
-from backups import engine, restores
+from backups import copies, engine
 from backups.models import RestoreOperation
 from environments import capacity, services, store
 from environments.models import CapacityReservation, Environment
@@ -194,7 +194,7 @@ def test_the_same_idempotency_key_from_8_connections_returns_the_first_operation
 
 
 def _copy_to_new(admin, source, n):
-    return restores.copy_start(
+    return copies.copy_start(
         source=source,
         requested_by=admin,
         new={"name": f"Copy {n}", "slug": f"copy-{n}", "security_group": ""},

@@ -4,7 +4,7 @@ import pytest
 import time_machine
 from django.db import IntegrityError, transaction
 
-from backups import engine, restores, services
+from backups import console, engine, housekeeping, restores, services, undos
 from backups.models import ManualBackup, RestoreOperation
 from environments import store
 from environments.models import Environment, EnvironmentState, Generation, RowVersion
@@ -98,7 +98,7 @@ def test_undo_puts_the_target_back_as_it_was(
     op = run_restore(source=source, target=target, moment=ago(days=1), requested_by=admin)
     assert store.current(target).as_dict() != before
     with django_capture_on_commit_callbacks(execute=True):
-        undo = restores.restore_undo(operation=op, actor=admin)
+        undo = undos.restore_undo(operation=op, actor=admin)
     undo.refresh_from_db()
     assert undo.status == "succeeded" and undo.undo_of == op
     assert store.current(target).as_dict() == before
@@ -107,10 +107,12 @@ def test_undo_puts_the_target_back_as_it_was(
 
 def test_only_a_succeeded_restore_can_be_undone(admin, source, target):
     op = restores.restore_start(
-        source=source, target=target, moment=ago(days=1), requested_by=admin
+        restores.RestoreRequest(
+            source=source, target=target, moment=ago(days=1), requested_by=admin
+        )
     )
     with pytest.raises(Refused, match="succeeded"):
-        restores.restore_undo(operation=op, actor=admin)
+        undos.restore_undo(operation=op, actor=admin)
 
 
 def test_a_manual_backup_can_be_restored(admin, source, target, run_restore):
@@ -130,7 +132,7 @@ def refused(exc_type, match, **kwargs):
         list(Environment.objects.values_list("state", flat=True)),
     )
     with pytest.raises(exc_type, match=match):
-        restores.restore_start(**kwargs)
+        restores.restore_start(restores.RestoreRequest(**kwargs))
     assert (
         RestoreOperation.objects.count(),
         list(Environment.objects.values_list("state", flat=True)),
@@ -239,7 +241,11 @@ def test_it_refuses_a_bad_new_name(admin, source, target):
 
 
 def test_it_refuses_a_second_restore_while_one_is_queued(admin, source, target):
-    restores.restore_start(source=source, target=target, moment=ago(days=1), requested_by=admin)
+    restores.restore_start(
+        restores.RestoreRequest(
+            source=source, target=target, moment=ago(days=1), requested_by=admin
+        )
+    )
     refused(
         Conflict, "restoring", source=source, target=target, moment=ago(days=2), requested_by=admin
     )
@@ -247,7 +253,9 @@ def test_it_refuses_a_second_restore_while_one_is_queued(admin, source, target):
 
 def test_the_database_allows_one_active_restore_per_target(admin, source, target):
     op = restores.restore_start(
-        source=source, target=target, moment=ago(days=1), requested_by=admin
+        restores.RestoreRequest(
+            source=source, target=target, moment=ago(days=1), requested_by=admin
+        )
     )
     with pytest.raises(IntegrityError), transaction.atomic():
         RestoreOperation.objects.create(
@@ -264,25 +272,33 @@ def test_the_database_allows_one_active_restore_per_target(admin, source, target
 
 def test_the_same_idempotency_key_never_starts_two_operations(admin, source, target):
     first = restores.restore_start(
-        source=source,
-        target=target,
-        moment=ago(days=1),
-        requested_by=admin,
-        idempotency_key="deploy-42",
+        restores.RestoreRequest(
+            source=source,
+            target=target,
+            moment=ago(days=1),
+            requested_by=admin,
+            idempotency_key="deploy-42",
+        )
     )
     second = restores.restore_start(
-        source=source,
-        target=target,
-        moment=ago(days=1),
-        requested_by=admin,
-        idempotency_key="deploy-42",
+        restores.RestoreRequest(
+            source=source,
+            target=target,
+            moment=ago(days=1),
+            requested_by=admin,
+            idempotency_key="deploy-42",
+        )
     )
     assert first == second and RestoreOperation.objects.count() == 1
 
 
 def test_while_queued_every_other_change_to_the_target_is_refused(admin, source, target):
     backup = services.backup_create(environment=target, label="keep", actor=admin)
-    restores.restore_start(source=source, target=target, moment=ago(days=1), requested_by=admin)
+    restores.restore_start(
+        restores.RestoreRequest(
+            source=source, target=target, moment=ago(days=1), requested_by=admin
+        )
+    )
     target.refresh_from_db()
     assert target.state == EnvironmentState.RESTORING
     with pytest.raises(store.StoreError, match="restoring"):
@@ -327,13 +343,15 @@ def test_a_failure_mid_copy_leaves_the_target_exactly_as_it_was(
 def test_a_stale_running_restore_is_failed_by_the_sweep(admin, source, target, clock, settings):
     settings.RESTORE_STALE_AFTER = datetime.timedelta(minutes=5)
     op = restores.restore_start(
-        source=source, target=target, moment=ago(days=1), requested_by=admin
+        restores.RestoreRequest(
+            source=source, target=target, moment=ago(days=1), requested_by=admin
+        )
     )
     RestoreOperation.objects.filter(pk=op.pk).update(
         status="running", started_at=NOW, heartbeat_at=NOW
     )
-    assert restores.restore_sweep_stale(now=NOW + datetime.timedelta(minutes=4)) == 0
-    assert restores.restore_sweep_stale(now=NOW + datetime.timedelta(minutes=6)) == 1
+    assert housekeeping.restore_sweep_stale(now=NOW + datetime.timedelta(minutes=4)) == 0
+    assert housekeeping.restore_sweep_stale(now=NOW + datetime.timedelta(minutes=6)) == 1
     op.refresh_from_db()
     target.refresh_from_db()
     assert op.status == "failed" and "stopped reporting" in op.error
@@ -345,9 +363,11 @@ def test_a_restore_failed_by_support_does_not_run(admin, support, source, target
 
     support.groups.add(Group.objects.get(name="Support staff"))
     op = restores.restore_start(
-        source=source, target=target, moment=ago(days=1), requested_by=admin
+        restores.RestoreRequest(
+            source=source, target=target, moment=ago(days=1), requested_by=admin
+        )
     )
-    restores.restore_mark_stale_failed(operation=op, actor=support)
+    console.restore_mark_stale_failed(operation=op, actor=support)
     assert engine.restore_run(op.pk) == "failed"
     assert store.current(target).as_dict()["leads"]
 
@@ -364,9 +384,9 @@ def test_support_can_retry_a_failed_restore(
     failed = run_restore(source=source, target=target, moment=ago(days=1), requested_by=admin)
     monkeypatch.setattr(engine, "after_table_copied", lambda op, t: None)
     with django_capture_on_commit_callbacks(execute=True):
-        retry = restores.restore_retry(operation=failed, actor=support)
+        retry = console.restore_retry(operation=failed, actor=support)
     retry.refresh_from_db()
     assert retry.status == "succeeded" and retry.retry_of == failed
     assert retry.requested_by == admin
     with pytest.raises(NotAllowed):
-        restores.restore_retry(operation=failed, actor=admin)
+        console.restore_retry(operation=failed, actor=admin)

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from backups import restores
+from backups import console, housekeeping, restores, undos
 from backups.models import RestoreOperation
 from environments.models import Environment, EnvironmentState
 from portal.errors import Conflict, Refused
@@ -21,37 +21,65 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 def test_the_rules_are_checked_again_on_the_locked_target(admin, source, target):
     Environment.objects.filter(pk=target.pk).update(type="production")  # converted meanwhile
     with pytest.raises(Refused, match="Only sandbox"):
-        restores.restore_start(source=source, target=target, moment=ago(days=1), requested_by=admin)
+        restores.restore_start(
+            restores.RestoreRequest(
+                source=source, target=target, moment=ago(days=1), requested_by=admin
+            )
+        )
     assert not RestoreOperation.objects.exists()
 
 
 def test_a_source_being_restored_is_refused(admin, source, target):
     Environment.objects.filter(pk=source.pk).update(state=EnvironmentState.RESTORING)
     with pytest.raises(Conflict, match="being restored itself"):
-        restores.restore_start(source=source, target=target, moment=ago(days=1), requested_by=admin)
+        restores.restore_start(
+            restores.RestoreRequest(
+                source=source, target=target, moment=ago(days=1), requested_by=admin
+            )
+        )
 
 
 def test_an_idempotency_key_reused_for_another_restore_is_refused(admin, source, target):
     restores.restore_start(
-        source=source, target=target, moment=ago(days=1), requested_by=admin, idempotency_key="k"
+        restores.RestoreRequest(
+            source=source,
+            target=target,
+            moment=ago(days=1),
+            requested_by=admin,
+            idempotency_key="k",
+        )
     )
     with pytest.raises(Refused, match="different restore"):
         restores.restore_start(
-            source=source,
-            target=target,
-            moment=ago(days=2),
-            requested_by=admin,
-            idempotency_key="k",
+            restores.RestoreRequest(
+                source=source,
+                target=target,
+                moment=ago(days=2),
+                requested_by=admin,
+                idempotency_key="k",
+            )
         )
 
 
 def test_a_blank_idempotency_key_is_no_key(admin, source, target, db):
     other = EnvironmentFactory(type="sandbox", slug="other", created_at=ago(days=3))
     first = restores.restore_start(
-        source=source, target=target, moment=ago(days=1), requested_by=admin, idempotency_key="  "
+        restores.RestoreRequest(
+            source=source,
+            target=target,
+            moment=ago(days=1),
+            requested_by=admin,
+            idempotency_key="  ",
+        )
     )
     second = restores.restore_start(
-        source=source, target=other, moment=ago(days=1), requested_by=admin, idempotency_key="  "
+        restores.RestoreRequest(
+            source=source,
+            target=other,
+            moment=ago(days=1),
+            requested_by=admin,
+            idempotency_key="  ",
+        )
     )
     assert first != second
 
@@ -60,7 +88,7 @@ def test_only_the_latest_restore_can_be_undone(admin, source, target, run_restor
     first = run_restore(source=source, target=target, moment=ago(days=1), requested_by=admin)
     run_restore(source=source, target=target, moment=ago(days=2), requested_by=admin)
     with pytest.raises(Refused, match="later restore"):
-        restores.restore_undo(operation=first, actor=admin)
+        undos.restore_undo(operation=first, actor=admin)
 
 
 def test_a_restore_still_reporting_cannot_be_marked_failed(admin, support, source, target):
@@ -68,19 +96,23 @@ def test_a_restore_still_reporting_cannot_be_marked_failed(admin, support, sourc
 
     support.groups.add(Group.objects.get(name="Support staff"))
     op = restores.restore_start(
-        source=source, target=target, moment=ago(days=1), requested_by=admin
+        restores.RestoreRequest(
+            source=source, target=target, moment=ago(days=1), requested_by=admin
+        )
     )
     RestoreOperation.objects.filter(pk=op.pk).update(status="running", heartbeat_at=NOW)
     op.refresh_from_db()
     with pytest.raises(Conflict, match="still running"):
-        restores.restore_mark_stale_failed(operation=op, actor=support)
+        console.restore_mark_stale_failed(operation=op, actor=support)
 
 
 def test_the_sweep_frees_a_target_whose_restore_was_never_queued(admin, source, target):
     op = restores.restore_start(
-        source=source, target=target, moment=ago(days=1), requested_by=admin
+        restores.RestoreRequest(
+            source=source, target=target, moment=ago(days=1), requested_by=admin
+        )
     )  # on_commit never ran: no task id
-    assert restores.restore_sweep_stale(now=NOW + datetime.timedelta(minutes=10)) == 1
+    assert housekeeping.restore_sweep_stale(now=NOW + datetime.timedelta(minutes=10)) == 1
     target.refresh_from_db()
     op.refresh_from_db()
     assert target.state == "ready" and op.status == "failed"
@@ -88,16 +120,20 @@ def test_the_sweep_frees_a_target_whose_restore_was_never_queued(admin, source, 
 
 def test_a_moment_just_before_the_window_start_is_still_accepted(admin, source, target):
     op = restores.restore_start(
-        source=source, target=target, moment=ago(days=28, minutes=2), requested_by=admin
+        restores.RestoreRequest(
+            source=source, target=target, moment=ago(days=28, minutes=2), requested_by=admin
+        )
     )
     assert op.status == "queued"
     with pytest.raises(Refused, match="outside that window"):
         restores.restore_start(
-            source=source,
-            target=target,
-            moment=ago(days=28, minutes=20),
-            requested_by=admin,
-            idempotency_key="other",
+            restores.RestoreRequest(
+                source=source,
+                target=target,
+                moment=ago(days=28, minutes=20),
+                requested_by=admin,
+                idempotency_key="other",
+            )
         )
 
 
@@ -162,7 +198,9 @@ def test_a_source_only_admin_does_not_see_restores_of_other_environments(
 ):
     elsewhere = EnvironmentFactory(type="sandbox", slug="elsewhere", created_at=ago(days=3))
     op = restores.restore_start(
-        source=target, target=elsewhere, moment=ago(days=1), requested_by=admin
+        restores.RestoreRequest(
+            source=target, target=elsewhere, moment=ago(days=1), requested_by=admin
+        )
     )
     client.force_login(env_admin)  # admin of target (the source here), not of elsewhere
     assert client.get(reverse("backups:operation", kwargs={"pk": op.pk})).status_code == 404

@@ -8,7 +8,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from backups import restores, services
+from backups import restores, services, undos
 from backups.models import ManualBackup
 from tests.factories import EnvironmentFactory, ago
 
@@ -102,7 +102,9 @@ class TestRecentOperations:
         self, client_admin, admin, source, target, django_capture_on_commit_callbacks
     ):
         restores.restore_start(
-            source=source, target=target, moment=ago(days=1), requested_by=admin
+            restores.RestoreRequest(
+                source=source, target=target, moment=ago(days=1), requested_by=admin
+            )
         )  # not run: no worker
         page = client_admin.get(reverse("environments:detail", kwargs={"slug": target.slug}))
         events = page.content.decode().split('id="events-heading"')[1]
@@ -171,7 +173,7 @@ class TestOperationPage:
         self, client_admin, admin, target, restored, django_capture_on_commit_callbacks
     ):
         with django_capture_on_commit_callbacks(execute=True):
-            undo = restores.restore_undo(operation=restored, actor=admin)
+            undo = undos.restore_undo(operation=restored, actor=admin)
         page = client_admin.get(reverse("backups:operation", kwargs={"pk": restored.pk}))
         assert (
             f'href="{reverse("backups:operation", kwargs={"pk": undo.pk})}"'.encode()

@@ -3,7 +3,7 @@ and the environment and the restore made together or not at all."""
 
 import pytest
 
-from backups import engine, restores
+from backups import copies, engine, housekeeping, restores
 from backups.models import RestoreOperation
 from environments import store
 from environments.models import Environment, Membership
@@ -19,9 +19,10 @@ def to_new(django_capture_on_commit_callbacks):
     """restore_to_new, and the queued restore run in-process when the transaction commits."""
 
     def _run(**kwargs):
-        fields = {"name": "Contoso Copy", "slug": "contoso-copy"}
+        sandbox = {"name": "Contoso Copy", "slug": "contoso-copy", "security_group": ""}
+        sandbox.update({k: kwargs.pop(k) for k in list(sandbox) if k in kwargs})
         with django_capture_on_commit_callbacks(execute=True):
-            op = restores.restore_to_new(**{**fields, **kwargs})
+            op = copies.restore_to_new(restores.RestoreRequest(**kwargs), **sandbox)
         op.refresh_from_db()
         return op
 
@@ -210,7 +211,9 @@ def test_a_restore_into_an_existing_sandbox_that_fails_keeps_the_sandbox(
     monkeypatch.setattr(engine, "after_table_copied", lambda op, table: 1 / 0)
     with django_capture_on_commit_callbacks(execute=True):
         op = restores.restore_start(
-            source=source, target=same_region_target, moment=ago(days=1), requested_by=admin
+            restores.RestoreRequest(
+                source=source, target=same_region_target, moment=ago(days=1), requested_by=admin
+            )
         )
     op.refresh_from_db()
     same_region_target.refresh_from_db()
@@ -222,11 +225,13 @@ def test_the_stale_sweep_removes_the_sandbox_of_a_restore_whose_worker_died(
     admin, source, clock, settings
 ):
     settings.TASKS_BACKEND = "default"  # queued; no worker ever takes it
-    op = restores.restore_to_new(
-        source=source, requested_by=admin, name="Orphan", slug="orphan", moment=ago(days=1)
+    op = copies.restore_to_new(
+        restores.RestoreRequest(source=source, requested_by=admin, moment=ago(days=1)),
+        name="Orphan",
+        slug="orphan",
     )
     clock.shift(settings.RESTORE_STALE_AFTER * 2)
-    assert restores.restore_sweep_stale() == 1
+    assert housekeeping.restore_sweep_stale() == 1
     op.refresh_from_db()
     assert op.status == "failed" and op.target.slug == f"removed.{op.target_id}"
     assert not Environment.objects.filter(slug="orphan").exists()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from backups import engine, restores
+from backups import console, copies, engine, restores, undos
 from backups.models import RestoreOperation
 from portal.errors import Conflict, Refused
 from tests.factories import ago
@@ -27,7 +27,7 @@ def failing(monkeypatch):
 
 def retry(staff, op, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        new = restores.restore_retry(operation=op, actor=staff)
+        new = console.restore_retry(operation=op, actor=staff)
     new.refresh_from_db()
     return new
 
@@ -42,14 +42,14 @@ def test_a_retry_that_failed_can_be_retried_again_as_a_new_operation(
     second = retry(staff, failed, django_capture_on_commit_callbacks)
     assert second.pk not in (failed.pk, first.pk) and second.status == "succeeded"
     with pytest.raises(Refused, match=f"already retried, successfully, as {second.pk}"):
-        restores.restore_retry(operation=failed, actor=staff)
+        console.restore_retry(operation=failed, actor=staff)
 
 
 def test_a_retry_under_way_is_not_started_twice(admin, staff, source, target, run_restore, failing):
     failed = run_restore(source=source, target=target, moment=ago(days=1), requested_by=admin)
-    queued = restores.restore_retry(operation=failed, actor=staff)  # on_commit not run: queued
+    queued = console.restore_retry(operation=failed, actor=staff)  # on_commit not run: queued
     with pytest.raises(Conflict, match=f"already being retried as {queued.pk}"):
-        restores.restore_retry(operation=failed, actor=staff)
+        console.restore_retry(operation=failed, actor=staff)
 
 
 def test_a_failed_undo_is_not_retried_once_the_restore_was_undone_another_way(
@@ -59,14 +59,14 @@ def test_a_failed_undo_is_not_retried_once_the_restore_was_undone_another_way(
     restore = run_restore(source=source, target=target, moment=ago(days=1), requested_by=admin)
     failing()
     with django_capture_on_commit_callbacks(execute=True):
-        failed_undo = restores.restore_undo(operation=restore, actor=admin)
+        failed_undo = undos.restore_undo(operation=restore, actor=admin)
     failed_undo.refresh_from_db()
     assert failed_undo.status == "failed"
     failing(False)
     with django_capture_on_commit_callbacks(execute=True):
-        restores.restore_undo(operation=restore, actor=admin)  # undone from the page instead
+        undos.restore_undo(operation=restore, actor=admin)  # undone from the page instead
     with pytest.raises(Refused, match="This undo cannot run again"):
-        restores.restore_retry(operation=failed_undo, actor=staff)
+        console.restore_retry(operation=failed_undo, actor=staff)
     assert RestoreOperation.objects.filter(retry_of=failed_undo).count() == 0
 
 
@@ -79,7 +79,7 @@ def test_a_retried_undo_is_still_an_undo(
     )
     failing()
     with django_capture_on_commit_callbacks(execute=True):
-        failed_undo = restores.restore_undo(operation=restore, actor=admin)
+        failed_undo = undos.restore_undo(operation=restore, actor=admin)
     failed_undo.refresh_from_db()
     failing(False)
     again = retry(staff, failed_undo, django_capture_on_commit_callbacks)
@@ -92,10 +92,12 @@ def test_a_failed_restore_into_a_new_sandbox_is_not_retried_into_the_removed_san
     admin, staff, source, failing, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        failed = restores.restore_to_new(
-            source=source, requested_by=admin, name="Lab", slug="lab", moment=ago(days=1)
+        failed = copies.restore_to_new(
+            restores.RestoreRequest(source=source, requested_by=admin, moment=ago(days=1)),
+            name="Lab",
+            slug="lab",
         )
     failed.refresh_from_db()
     assert failed.status == "failed"
     with pytest.raises(Refused, match="restore into a new sandbox again instead"):
-        restores.restore_retry(operation=failed, actor=staff)
+        console.restore_retry(operation=failed, actor=staff)

@@ -6,7 +6,7 @@ import html
 import pytest
 from django.urls import reverse
 
-from backups import restores, selectors
+from backups import selectors, undos
 from backups.models import RestoreOperation
 from environments import services as env_services
 from environments import store
@@ -50,7 +50,7 @@ def test_undo_puts_back_the_name_the_security_group_and_the_administration_mode(
         False,
     )
     with django_capture_on_commit_callbacks(execute=True):
-        undo = restores.restore_undo(operation=renamed, actor=admin)
+        undo = undos.restore_undo(operation=renamed, actor=admin)
     undo.refresh_from_db()
     assert undo.status == RestoreOperation.Status.SUCCEEDED
     target.refresh_from_db()
@@ -67,7 +67,7 @@ def test_undo_keeps_administration_mode_on_when_it_was_on_before(
     env_services.environment_set_admin_mode(environment=target, enabled=True, actor=admin)
     op = run_restore(source=source, target=target, moment=ago(days=1), requested_by=admin)
     with django_capture_on_commit_callbacks(execute=True):
-        restores.restore_undo(operation=op, actor=admin)
+        undos.restore_undo(operation=op, actor=admin)
     target.refresh_from_db()
     assert target.admin_mode
 
@@ -162,7 +162,7 @@ def test_undo_leaves_alone_what_the_restore_did_not_change(
         name=None, security_group=None, admin_mode=False
     )
     with django_capture_on_commit_callbacks(execute=True):
-        restores.restore_undo(operation=op, actor=admin)
+        undos.restore_undo(operation=op, actor=admin)
     target.refresh_from_db()
     assert (target.name, target.security_group) == ("Renamed by hand", "Hand group")
 

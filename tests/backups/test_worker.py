@@ -11,7 +11,7 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from backups import restores
+from backups import housekeeping, restores
 from backups.models import ManualBackup, RestoreOperation
 from environments import store
 from environments.models import Generation
@@ -82,11 +82,13 @@ def test_concurrent_restore_starts_on_one_target_start_exactly_one(pair):
         try:
             barrier.wait()
             restores.restore_start(
-                source=source,
-                target=target,
-                moment=moment,
-                requested_by=admin,
-                idempotency_key=f"k{n}",
+                restores.RestoreRequest(
+                    source=source,
+                    target=target,
+                    moment=moment,
+                    requested_by=admin,
+                    idempotency_key=f"k{n}",
+                )
             )
             outcomes.append("started")
         except Conflict:
@@ -107,7 +109,9 @@ def test_a_real_worker_runs_the_restore(pair):
     admin, source, target = pair
     moment = timezone.now()
     expected = store.as_of(source, moment).as_dict()
-    op = restores.restore_start(source=source, target=target, moment=moment, requested_by=admin)
+    op = restores.restore_start(
+        restores.RestoreRequest(source=source, target=target, moment=moment, requested_by=admin)
+    )
     worker = _start_worker()
     output, _ = worker.communicate(timeout=120)
     assert worker.returncode == 0, output
@@ -122,7 +126,9 @@ def test_a_worker_killed_mid_restore_leaves_the_target_unchanged_and_the_sweep_f
     before = store.current(target).as_dict()
     generations = list(Generation.objects.filter(environment=target).values_list("pk", "valid_to"))
     op = restores.restore_start(
-        source=source, target=target, moment=timezone.now(), requested_by=admin
+        restores.RestoreRequest(
+            source=source, target=target, moment=timezone.now(), requested_by=admin
+        )
     )
     lock = blocker()
     worker = None
@@ -144,7 +150,9 @@ def test_a_worker_killed_mid_restore_leaves_the_target_unchanged_and_the_sweep_f
         lock.close()
         if worker and worker.poll() is None:
             worker.kill()
-    assert restores.restore_sweep_stale(now=timezone.now() + datetime.timedelta(minutes=10)) == 1
+    assert (
+        housekeeping.restore_sweep_stale(now=timezone.now() + datetime.timedelta(minutes=10)) == 1
+    )
     op.refresh_from_db()
     target.refresh_from_db()
     assert op.status == "failed" and "stopped reporting" in op.error

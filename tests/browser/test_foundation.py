@@ -239,7 +239,9 @@ def test_a_restore_run_by_the_worker_shows_the_sources_rows_in_the_target(
                 cs.create_row(table, {"name": name})
 
     op = restores.restore_start(
-        source=source, target=target, moment=timezone.now(), requested_by=global_admin
+        restores.RestoreRequest(
+            source=source, target=target, moment=timezone.now(), requested_by=global_admin
+        )
     )
     worker.wait_until(
         lambda: RestoreOperation.objects.filter(

@@ -194,7 +194,11 @@ def test_a_trial_is_not_backed_up(login, global_admin, sandbox, clock):
 
     trial = new(global_admin, type="trial", region=sandbox.region)
     with pytest.raises(Refused, match="Trial environments are not backed up"):
-        restores.restore_start(source=trial, target=sandbox, moment=NOW, requested_by=global_admin)
+        restores.restore_start(
+            restores.RestoreRequest(
+                source=trial, target=sandbox, moment=NOW, requested_by=global_admin
+            )
+        )
     client = login(global_admin)
     system = client.get(reverse("backups:system", args=[trial.slug]))
     assert system.status_code == 200

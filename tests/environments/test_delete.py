@@ -7,7 +7,7 @@ import datetime
 import pytest
 from django.urls import reverse
 
-from backups import engine, purge, restores
+from backups import copies, engine, purge, restores, undos
 from environments import services, store
 from environments.models import DataTable, Environment
 from portal.errors import Conflict, NotAllowed, Refused
@@ -92,7 +92,9 @@ def test_after_7_days_a_purge_removes_it_but_keeps_what_branches_read(global_adm
     build_history(source)
     reader = EnvironmentFactory(type="sandbox", region=source.region, created_at=ago(days=30))
     op = restores.restore_start(
-        source=source, target=reader, moment=source.last_change_at, requested_by=global_admin
+        restores.RestoreRequest(
+            source=source, target=reader, moment=source.last_change_at, requested_by=global_admin
+        )
     )
     assert engine.restore_run(op.pk) == "succeeded"
     reads = store.current(reader).as_dict()
@@ -174,17 +176,21 @@ def test_nothing_restores_into_or_from_a_deleted_environment(
     global_admin, client, source, target, clock
 ):
     op = restores.restore_start(
-        source=source, target=target, moment=ago(days=1), requested_by=global_admin
+        restores.RestoreRequest(
+            source=source, target=target, moment=ago(days=1), requested_by=global_admin
+        )
     )
     assert engine.restore_run(op.pk) == "succeeded"
     op.refresh_from_db()
     target.refresh_from_db()
     delete(target, global_admin)
     with pytest.raises(Refused, match="Contoso Test is deleted; recover it first"):
-        restores.restore_undo(operation=op, actor=global_admin)
+        undos.restore_undo(operation=op, actor=global_admin)
     with pytest.raises(Refused, match="is deleted"):
         restores.restore_start(
-            source=target, target=target, moment=ago(days=1), requested_by=global_admin
+            restores.RestoreRequest(
+                source=target, target=target, moment=ago(days=1), requested_by=global_admin
+            )
         )
     client.force_login(global_admin)
     assert client.get(reverse("backups:operation", args=[op.pk])).status_code == 404
@@ -239,7 +245,7 @@ def test_the_source_of_a_queued_copy_cannot_be_deleted_until_it_ends(
     global_admin, client, sandbox, django_capture_on_commit_callbacks
 ):
     target = EnvironmentFactory(type="sandbox", slug="copy-target", region=sandbox.region)
-    op = restores.copy_start(source=sandbox, target=target, requested_by=global_admin)
+    op = copies.copy_start(source=sandbox, target=target, requested_by=global_admin)
     with pytest.raises(Conflict, match=f"while Copy #{op.pk} \\(copy into {target.name}\\)"):
         delete(sandbox, global_admin)
     client.force_login(global_admin)

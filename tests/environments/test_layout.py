@@ -60,7 +60,9 @@ def test_a_restore_attaches_partitions_with_every_index(source, target, clock, m
     admin = UserFactory(tenant_role="global_admin")
     if not branch:
         monkeypatch.setattr(engine, "should_branch", lambda table: False)
-    op = restores.restore_start(source=source, target=target, moment=NOW, requested_by=admin)
+    op = restores.restore_start(
+        restores.RestoreRequest(source=source, target=target, moment=NOW, requested_by=admin)
+    )
     assert engine.restore_run(op.pk) == "succeeded"
     restored = store.current(target).table("accounts")
     original = store.current(source).table("accounts")
@@ -76,7 +78,9 @@ def test_a_restore_attaches_partitions_with_every_index(source, target, clock, m
 
 def test_purge_empties_and_drops_the_partitions_of_purged_tables(source, target, clock):
     admin = UserFactory(tenant_role="global_admin")
-    op = restores.restore_start(source=source, target=target, moment=NOW, requested_by=admin)
+    op = restores.restore_start(
+        restores.RestoreRequest(source=source, target=target, moment=NOW, requested_by=admin)
+    )
     assert engine.restore_run(op.pk) == "succeeded"
     replaced = DataTable.objects.get(generation__environment=target, name="leads")
     partition = layout.partition_name(replaced.pk)

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backups import engine, purge, restores, selectors
+from backups import engine, purge, restores, selectors, undos
 from environments import flatten, lineage, store
 from environments.models import DataTable, RowVersion
 from tests.factories import (
@@ -87,11 +87,13 @@ class World:
             window = selectors.restorable_window(source)
             moment = window.start + (window.end - window.start) * arg
             self.last = restores.restore_start(
-                source=source, target=self.env, moment=moment, requested_by=self.admin
+                restores.RestoreRequest(
+                    source=source, target=self.env, moment=moment, requested_by=self.admin
+                )
             )
             self.run(self.last)
         elif action == "undo" and self.last is not None and selectors.undo_possible(self.last):
-            undo = restores.restore_undo(operation=self.last, requested_by=self.admin)
+            undo = undos.restore_undo(operation=self.last, requested_by=self.admin)
             self.run(undo)
             self.last = None
         elif action == "purge":
@@ -157,7 +159,9 @@ def test_a_restore_copies_no_row(source, target, clock):
     admin = UserFactory(tenant_role="global_admin")
     versions = RowVersion.objects.count()
     op = restores.restore_start(
-        source=source, target=target, moment=source.last_change_at, requested_by=admin
+        restores.RestoreRequest(
+            source=source, target=target, moment=source.last_change_at, requested_by=admin
+        )
     )
     assert engine.restore_run(op.pk) == "succeeded"
     assert RowVersion.objects.count() == versions
@@ -175,7 +179,9 @@ def test_a_restore_copies_no_row(source, target, clock):
 def test_writes_to_a_branch_shadow_and_hide_its_base_rows(source, target, clock):
     admin = UserFactory(tenant_role="global_admin")
     moment = source.last_change_at
-    op = restores.restore_start(source=source, target=target, moment=moment, requested_by=admin)
+    op = restores.restore_start(
+        restores.RestoreRequest(source=source, target=target, moment=moment, requested_by=admin)
+    )
     assert engine.restore_run(op.pk) == "succeeded"
     op.refresh_from_db()
     target.refresh_from_db()
@@ -202,7 +208,9 @@ def test_writes_to_a_branch_shadow_and_hide_its_base_rows(source, target, clock)
 
 
 def _restore(source, target, moment, admin):
-    op = restores.restore_start(source=source, target=target, moment=moment, requested_by=admin)
+    op = restores.restore_start(
+        restores.RestoreRequest(source=source, target=target, moment=moment, requested_by=admin)
+    )
     assert engine.restore_run(op.pk) == "succeeded"
     op.refresh_from_db()
     target.refresh_from_db()

@@ -8,7 +8,7 @@ import time_machine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backups import engine, purge, restores, selectors
+from backups import engine, purge, restores, selectors, undos
 from environments import store
 from environments.models import DataTable, RowVersion, TableCount
 from tests.factories import NOW, EnvironmentFactory, UserFactory, assert_stored_figures, make_table
@@ -83,11 +83,13 @@ def test_kept_figures_equal_counting_the_versions(steps, purge_after_days):
                 moment = window.start + (window.end - window.start) * arg
                 source = env if n % 2 else other
                 last = restores.restore_start(
-                    source=source, target=env, moment=moment, requested_by=admin
+                    restores.RestoreRequest(
+                        source=source, target=env, moment=moment, requested_by=admin
+                    )
                 )
                 assert engine.restore_run(last.pk) == "succeeded"
             elif action == "undo" and last is not None and selectors.undo_possible(last):
-                undo = restores.restore_undo(operation=last, requested_by=admin)
+                undo = undos.restore_undo(operation=last, requested_by=admin)
                 assert engine.restore_run(undo.pk) == "succeeded"
                 last = None
     env.refresh_from_db()
@@ -111,7 +113,9 @@ def test_kept_figures_equal_counting_the_versions(steps, purge_after_days):
 def test_a_restore_keeps_the_new_tables_figures_without_counting(db, source, target, clock):
     admin = UserFactory(tenant_role="global_admin")
     moment = source.last_change_at
-    op = restores.restore_start(source=source, target=target, moment=moment, requested_by=admin)
+    op = restores.restore_start(
+        restores.RestoreRequest(source=source, target=target, moment=moment, requested_by=admin)
+    )
     assert engine.restore_run(op.pk) == "succeeded"
     op.refresh_from_db()
     tables = {t.name: t for t in store.current(target).tables()}

@@ -11,7 +11,7 @@ the tables and their columns without rows.
 
 from __future__ import annotations
 
-from backups import restores
+from backups import copies
 from backups.management.commands import restore
 from backups.models import RestoreOperation
 from portal.lookups import environment_for_admin, visible_environment
@@ -44,7 +44,7 @@ class Command(restore.Command):
             }
         else:
             where["target"] = environment_for_admin(user, options["target"])
-        return restores.copy_start(
+        return copies.copy_start(
             source=visible_environment(user, options["source"]),
             requested_by=user,
             schema_only=options["schema_only"],

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from backups import purge, restores
+from backups import housekeeping, purge
 
 
 class Command(BaseCommand):
@@ -10,7 +10,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        stale = restores.restore_sweep_stale()
+        stale = housekeeping.restore_sweep_stale()
         result = purge.backups_purge()
         self.stdout.write(
             f"Deleted {result.backups_deleted} expired backups, {result.versions_deleted} row "

@@ -19,7 +19,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backups import restores, selectors
+from backups import copies, restores, selectors
 from backups.models import RestoreOperation
 from portal import cli
 from portal.lookups import environment_for_admin, visible_environment
@@ -110,21 +110,21 @@ class Command(BaseCommand):
         point = {"requested_by": user, "moment": moment, "backup": backup}
         key = options["idempotency_key"]
         if options["new"]:
-            return restores.restore_to_new(
-                source=source,
+            return copies.restore_to_new(
+                restores.RestoreRequest(source=source, idempotency_key=key, **point),
                 name=options["name"],
                 slug=options["new"],
                 security_group=options["security_group"] or "",
+            )
+        return restores.restore_start(
+            restores.RestoreRequest(
+                source=source,
+                target=target,
+                new_name=options["name"],
+                security_group=options["security_group"],
                 idempotency_key=key,
                 **point,
             )
-        return restores.restore_start(
-            source=source,
-            target=target,
-            new_name=options["name"],
-            security_group=options["security_group"],
-            idempotency_key=key,
-            **point,
         )
 
     def _follow(self, op: RestoreOperation, interval: float) -> None:
