@@ -98,11 +98,15 @@ class Loader:
             return
         with connection.cursor() as cursor:
             indexes = _index_definitions(cursor)
-            for name, table_id in self._loaded:
+            for name, _ in self._loaded:
                 for definition in indexes:
                     cursor.execute(definition.format(table=name))
-                _attach(cursor, name, table_id)
+        # Analysed before they are attached: the first attach holds the versions table's lock
+        # (which another restore's attach waits for) until the commit.
         analyse(table_id for _, table_id in self._loaded)
+        with connection.cursor() as cursor:
+            for name, table_id in self._loaded:
+                _attach(cursor, name, table_id)
         self._loaded.clear()
 
 
