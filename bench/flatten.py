@@ -13,7 +13,8 @@ the run makes whatever the server's setting (as on CI and many servers under bul
    deep (lineage.MAX_DEPTH), which a restore copies: the copy is a partition filled in bulk;
 3. over that copy, a branch three layers deep again (three restores, no row copied);
 4. times the branch's first page (25 rows, as the data browser reads it) and its first --chunks
-   flattening chunks of --chunk rows, each one transaction as housekeeping runs it.
+   flattening chunks of --chunk rows, each one transaction as housekeeping runs it; then one
+   ANALYZE of the copy's partition and of the branch's, what the fix adds.
 
 Steps 2-4 run twice, on fresh environments: first with the partitions never analysed (what the
 store did before it analysed what it fills: `layout.analyse` made to do nothing), then as the
@@ -121,7 +122,7 @@ def chain(source, admin, prefix: str, depth: int) -> tuple[list, float]:
 
 def measure(source, admin, prefix: str, args) -> dict:
     """Steps 2-4 of the docstring; returns the figures."""
-    from environments import flatten, lineage, store
+    from environments import flatten, layout, lineage, store
 
     deep, copying = chain(source, admin, f"{prefix}-deep", lineage.MAX_DEPTH + 1)
     copy = store.current(deep[-1]).tables().get()
@@ -143,7 +144,13 @@ def measure(source, admin, prefix: str, args) -> dict:
         log(f"  {prefix}: chunk {i + 1} in {chunks[-1]:.2f} s")
         if flat:
             break
+    analysing = {}
+    for name, table in (("the copy", copy), ("the branch", branch)):
+        started = time.perf_counter()
+        layout.analyse([table.pk])
+        analysing[name] = time.perf_counter() - started
     return {
+        "analyse": analysing,
         "copy": copying,
         "page": statistics.median(pages),
         "shown": len(shown),
@@ -191,7 +198,12 @@ def main(argv: list[str] | None = None) -> int:
             + " | ".join(chunks)
             + " |"
         )
-    print()
+    now = results[MODES[1]]["analyse"]
+    print(
+        "\nOne ANALYZE, timed apart at the end: "
+        + ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in now.items())
+        + ".\n"
+    )
     return 0
 
 
