@@ -299,6 +299,7 @@ def load_table(
             RowVersion.objects.bulk_create(batch)
             batch.clear()
     RowVersion.objects.bulk_create(batch)
+    layout.analyse([table.pk])  # loaded in bulk: planned with statistics from the start
     return table
 
 

@@ -11,7 +11,8 @@ It runs in chunks of keys, in key order, one transaction each, holding the envir
 like a write does (so a write to the table waits at most one chunk, and never interleaves with
 one); the chunk's last key is saved in the same transaction. Killed at any point, the table
 reads the same and the next run goes on from the last chunk that committed. Each chunk is set
-based: one INSERT ... SELECT of a key range, never a Python loop over rows.
+based: one INSERT ... SELECT of a key range, never a Python loop over rows. A chunk that makes
+the branch's partition materially larger analyses it before it commits (environments.layout).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Max, Q, Sum
 from django.db.models.functions import Greatest
 
-from environments import capacity, lineage, store
+from environments import capacity, layout, lineage, store
 from environments.models import CapacityReservation, DataTable, Environment, RowVersion
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,14 @@ def flatten_chunk(table_id: int, rows: int = CHUNK_ROWS) -> bool:
         CapacityReservation.objects.filter(table=table).update(
             bytes=Greatest(F("bytes") - copied["live_bytes"] - copied["closed_bytes"], 0)
         )
+        # The chunk's rows are in the branch's partition: analysed here, before the commit,
+        # once they make its statistics stale (see layout.STALE_SHARE), or the next chunk and
+        # the branch's pages are planned as if the partition held a few rows (autovacuum may
+        # be off). Its versions are the ones it does not share: live, and closed.
+        own = DataTable.objects.filter(pk=table.pk).values_list(
+            F("live_rows") - F("shared_rows") + F("closed_versions"), flat=True
+        )
+        layout.analyse_if_grown(table.pk, rows=own.get())
     return False
 
 
