@@ -1,20 +1,17 @@
-"""The restore engine: overwrite a target with a source's data as of a moment, all or nothing.
+"""The restore engine: run a queued operation (restore, copy, undo), all or nothing.
 
 In ONE short transaction on the default connection:
-  1. lock the target, take the write timestamp `ts`;
+  1. lock the target (and the source, so that it cannot be deleted meanwhile), take the write
+     timestamp `ts`;
   2. record "Before restore ..." on the target (the moment ts - 1 µs, which undo restores);
-  3. end the target's live generation at ts and start a new one (two row changes, however
-     many rows the target holds: old versions are never rewritten);
-  4. for each source table live at the moment, make the new generation's table a *branch* of
-     it: it reads the source table as of the moment and stores only what is written to it
-     later (environments.lineage). No row is copied, so the restore takes the same time at any
-     size. Only a source table already lineage.MAX_DEPTH deep is copied instead: one
-     `INSERT ... SELECT` of its rows through its layers, on PostgreSQL into a new partition
-     with no index yet, whose indexes are built once the rows are in (environments.layout);
-  5. set the target Ready, in administration mode, renamed if asked; mark the operation
-     succeeded.
+  3. replace the target's data with the source's as of the moment: a new generation whose
+     tables read the source's, copying no row (environments.generations, the store's side);
+  4. set the target Ready, in administration mode, renamed if asked; mark the operation
+     succeeded and release the capacity it reserved.
 Progress goes through a second connection (settings.RESTORE_PROGRESS_DATABASE) so the web
-process can read it while the transaction is open. Rows never pass through Python.
+process can read it while the transaction is open. A failure anywhere rolls all of it back;
+restore_fail then marks the operation failed and gives the target back (and removes a new
+sandbox made for it).
 """
 
 from __future__ import annotations
@@ -31,15 +28,12 @@ from django.utils import timezone
 
 from backups.models import ManualBackup, RestoreOperation
 from backups.selectors import manual_retention, system_retention
-from environments import capacity, layout, lineage, store
+from environments import capacity, generations, store
 from environments.models import (
     DataTable,
     Environment,
     EnvironmentState,
-    Generation,
     Membership,
-    RowVersion,
-    TableCount,
 )
 from portal.audit import audit_record
 from portal.models import AuditEvent, User
@@ -94,55 +88,6 @@ def _heartbeat(op: RestoreOperation) -> Iterator[None]:
 
 def after_table_copied(operation: RestoreOperation, table: DataTable) -> None:
     """A seam for tests that inject a failure in the middle of the copy."""
-
-
-def should_branch(table: DataTable) -> bool:
-    """Whether the restore branches from `table` (else it copies its rows): a seam for tests
-    that compare the two."""
-    return table.depth < lineage.MAX_DEPTH
-
-
-def _copy_rows_sql(into: str, table: DataTable, moment) -> tuple[str, list]:
-    """The INSERT of `table`'s rows at `moment` (read through its layers) into `into`, and
-    its parameters after the new table's id and timestamp."""
-    q = connection.ops.quote_name
-    select, params = lineage.copy_sql(table, moment)
-    insert = (
-        f"INSERT INTO {into} ({q('table_id')}, {q('key')}, {q('valid_from')}, {q('valid_to')}, "
-        f"{q('values')}, {q('size')}, {q('title')}) "
-        f"SELECT %s, {q('key')}, %s, NULL, {q('values')}, {q('size')}, {q('title')} "
-        f"FROM ({select}) AS live"
-    )
-    if not layout.partitioned():
-        # SQLite inserts into the indexed table: in key order, at the end of its index.
-        return f"{insert} ORDER BY {q('key')}", params
-    # PostgreSQL loads a bare partition and builds its indexes afterwards, each with a sort of
-    # its own: the rows go in as they are read (one scan of the source's partition, no sort).
-    # The new table's figures come from the rows as they go in, in the same statement.
-    return (
-        f"WITH copied AS ({insert} RETURNING {q('size')}) "
-        f"SELECT COUNT(*), COALESCE(SUM({q('size')}), 0) FROM copied"
-    ), params
-
-
-def _copy_rows(
-    loader: layout.Loader, new_table: DataTable, table: DataTable, ts, moment
-) -> tuple[int, int]:
-    """Copy `table`'s rows live at `moment` into `new_table`; returns (rows, bytes)."""
-    adapt = connection.ops.adapt_datetimefield_value
-    sql, params = _copy_rows_sql(loader.target(new_table.pk), table, moment)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [new_table.pk, adapt(ts), *params])
-        if connection.vendor == "postgresql":
-            rows, size = cursor.fetchone()
-        else:  # SQLite: no RETURNING inside a WITH; the new table is small and just written
-            cursor.execute(
-                f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM {RowVersion._meta.db_table} "
-                "WHERE table_id = %s",
-                [new_table.pk],
-            )
-            rows, size = cursor.fetchone()
-    return rows, size
 
 
 def restore_run(operation_id: int) -> str:
@@ -212,21 +157,19 @@ def _overwrite(op: RestoreOperation) -> None:
                 cursor.execute("SET LOCAL jit = off")
                 # The new partitions' indexes are built in one sort each: in memory, if it fits.
                 cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
-        snapshot = store.as_of(source, moment)
-        tables = list(snapshot.tables().order_by("name"))
-        figures = store.figures_at(tables, moment)
-        counts = {pk: rows for pk, (rows, _) in figures.items()}
-        if op.kind == RestoreOperation.Kind.COPY_SCHEMA:
-            counts = {}
+        plan = generations.plan_replace(
+            source=source,
+            moment=moment,
+            schema_only=op.kind == RestoreOperation.Kind.COPY_SCHEMA,
+        )
         _progress(
             op,
             phase=RestoreOperation.Phase.COPYING,
-            tables_total=len(tables),
-            rows_total=sum(counts.values()),
+            tables_total=len(plan.tables),
+            rows_total=plan.rows_total,
             tables_done=0,
             rows_copied=0,
         )
-
         ts = store.next_timestamp(target)
         before = ManualBackup.objects.create(
             environment=target,
@@ -237,48 +180,20 @@ def _overwrite(op: RestoreOperation) -> None:
             created_at=ts,
             expires_at=ts + (manual_retention(target.type) or system_retention(target.type)),
         )
-        Generation.objects.filter(environment=target, valid_to__isnull=True).update(valid_to=ts)
-        generation = Generation.objects.create(
-            environment=target,
-            valid_from=ts,
-            reason=f"{ORIGINS[op.kind]} from {source.name} at {moment:%Y-%m-%d %H:%M:%S} UTC"[:200],
-        )
 
-        copied = 0
-        loader = layout.Loader()
-        branches = []
-        for done, table in enumerate(tables, start=1):
-            new_table = DataTable(
-                generation=generation,
-                name=table.name,
-                display_name=table.display_name,
-                columns=table.columns,
-                valid_from=ts,
-            )
-            if op.kind == RestoreOperation.Kind.COPY_SCHEMA:  # its columns, none of its rows
-                new_table.save()
-                branches.append(new_table.pk)  # an empty partition, as for a branch
-                rows = 0
-            elif should_branch(table):
-                rows, size = figures[table.pk]
-                new_table.base, new_table.base_at, new_table.depth = table, moment, table.depth + 1
-                new_table.live_rows = new_table.shared_rows = rows
-                new_table.live_bytes = new_table.shared_bytes = size
-                new_table.save()
-                branches.append(new_table.pk)
-            else:
-                new_table.save()
-                rows, size = _copy_rows(loader, new_table, table, ts, moment)
-                DataTable.objects.filter(pk=new_table.pk).update(live_rows=rows, live_bytes=size)
-            if rows:
-                TableCount.objects.create(table=new_table, at=ts, rows=rows, bytes=size)
-            copied += rows
-            _progress(op, tables_done=done, rows_copied=copied)
+        def table_done(done: int, rows: int, table: DataTable) -> None:
+            _progress(op, tables_done=done, rows_copied=rows)
             after_table_copied(op, table)
 
-        layout.add_partitions(branches)  # empty, for the versions written to them later
-        _progress(op, phase=RestoreOperation.Phase.FINISHING)
-        loader.finish()  # the new partitions' indexes, then attached
+        generation, copied = generations.generation_replace(
+            target=target,
+            plan=plan,
+            ts=ts,
+            reason=f"{ORIGINS[op.kind]} from {source.name} at {moment:%Y-%m-%d %H:%M:%S} UTC",
+            table_done=table_done,
+            finishing=lambda: _progress(op, phase=RestoreOperation.Phase.FINISHING),
+        )
+        tables = plan.tables
         details_before = {
             "before_name": target.name,
             "before_security_group": target.security_group,
@@ -432,7 +347,7 @@ def _remove_new_sandbox(op: RestoreOperation, now: datetime.datetime) -> None:
     row stays for the history that names it), so its URL name is free again at once."""
     sandbox = op.target
     Membership.objects.filter(environment=sandbox).delete()
-    Generation.objects.filter(environment=sandbox, valid_to__isnull=True).update(valid_to=now)
+    generations.generation_end(environment=sandbox, at=now)
     # A "." is in no URL name a person can give: this one never collides with theirs.
     Environment.objects.filter(pk=sandbox.pk).update(
         deleted_at=now, removed_at=now, slug=f"removed.{sandbox.pk}"

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from backups.models import ManualBackup, RestoreOperation
 from backups.selectors import START_GRACE, restorable_window
-from environments import layout, lineage
+from environments import generations, layout, lineage
 from environments.models import (
     Activity,
     ChangeBatch,
@@ -183,7 +183,7 @@ def _remove_one(pk: int, now: datetime.datetime, cutoff: datetime.datetime) -> i
             return 0  # recovered (and maybe deleted again) meanwhile
         ManualBackup.objects.filter(environment=env).delete()
         Membership.objects.filter(environment=env).delete()
-        Generation.objects.filter(environment=env, valid_to__isnull=True).update(valid_to=now)
+        generations.generation_end(environment=env, at=now)
         slug = env.slug
         # A "." is in no URL name a person can give: this one never collides with theirs.
         Environment.objects.filter(pk=env.pk).update(removed_at=now, slug=f"removed.{env.pk}")

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from backups import engine, selectors, services
 from backups.models import ManualBackup, RestoreOperation
-from environments import capacity, store
+from environments import capacity, generations
 from environments.models import Environment, EnvironmentState, EnvironmentType
 from portal import permissions
 from portal.audit import audit_record
@@ -160,13 +160,12 @@ def _capacity_action(kind: str) -> str:
 
 
 def _bytes_copied(request: RestoreRequest, source: Environment, moment: datetime.datetime) -> int:
-    """What the restore will store anew: the rows of the source's tables it copies (those
-    already lineage.MAX_DEPTH deep, engine.should_branch); it branches from the others,
-    storing nothing until they are written."""
-    if request.kind == RestoreOperation.Kind.COPY_SCHEMA or request.stores_nothing:
+    if request.stores_nothing:
         return 0
-    copied = [t for t in store.as_of(source, moment).tables() if not engine.should_branch(t)]
-    return sum(size for _, size in store.figures_at(copied, moment).values())
+    schema_only = request.kind == RestoreOperation.Kind.COPY_SCHEMA
+    return generations.plan_replace(
+        source=source, moment=moment, schema_only=schema_only
+    ).bytes_copied
 
 
 def _check_before_locks(request: RestoreRequest) -> Checked:

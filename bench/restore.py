@@ -402,7 +402,7 @@ def copy_plan(built: builders.BenchStore, *, analyze: bool) -> tuple[str, str]:
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from backups import engine
+    from environments import generations
     from environments.models import DataTable, RowVersion
 
     adapt = connection.ops.adapt_datetimefield_value
@@ -417,7 +417,7 @@ def copy_plan(built: builders.BenchStore, *, analyze: bool) -> tuple[str, str]:
             if layout is not None
             else connection.ops.quote_name(RowVersion._meta.db_table)
         )
-        sql, tail = engine._copy_rows_sql(into, table, built.moment)
+        sql, tail = generations.copy_rows_sql(into, table, built.moment)
         params = [new_table, adapt(timezone.now()), *tail]
         if sql.count("%s") != len(params):
             return f"(the copy statement takes {sql.count('%s')} parameters)\n{sql}", "unknown"

@@ -669,21 +669,22 @@ def plan_copy(large: Subject) -> list[PlanReport]:
     from django.db.models import Max
     from django.utils import timezone
 
-    from backups import engine
-    from environments import layout
+    from environments import generations, layout
     from environments.models import DataTable
 
     now = timezone.now()
     new_table = (DataTable.objects.aggregate(n=Max("pk"))["n"] or 0) + 1000
-    _, select_params = engine._copy_rows_sql("t", large.table, now)
+    _, select_params = generations.copy_rows_sql("t", large.table, now)
     params = [new_table, now, *select_params]
     name = f"restore copy of {large.table.display_name} ({large.table.live_rows:,} rows)"
     text, plan, _ = explain(
-        lambda: engine._copy_rows_sql(layout.Loader().target(new_table), large.table, now)[0],
+        lambda: generations.copy_rows_sql(layout.Loader().target(new_table), large.table, now)[0],
         params,
     )
     problems, notes = check_plan(plan, {large.table.pk}, page=False)
-    statement, _ = engine._copy_rows_sql(f'"{layout.partition_name(new_table)}"', large.table, now)
+    statement, _ = generations.copy_rows_sql(
+        f'"{layout.partition_name(new_table)}"', large.table, now
+    )
     reports = [
         PlanReport(f"{name}, as the engine runs it", problems, notes, f"{statement}\n\n{text}")
     ]

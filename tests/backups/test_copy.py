@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from backups import copies, engine, restores, undos
 from backups.models import ManualBackup, RestoreOperation
-from environments import store
+from environments import generations, store
 from environments.models import Environment
 from portal.errors import Refused
 from tests.factories import EnvironmentFactory, ago
@@ -191,7 +191,7 @@ def test_capacity_counts_the_rows_a_restore_copies_and_not_those_it_shares(
     )
     restores.restore_validate(request)
     # One that copies the rows (from a source already MAX_DEPTH deep) would store them.
-    monkeypatch.setattr(engine, "should_branch", lambda table: False)
+    monkeypatch.setattr(generations, "should_branch", lambda table: False)
     with pytest.raises(Refused, match="You cannot restore"):
         restores.restore_validate(request)
 
@@ -201,7 +201,7 @@ def test_a_queued_copy_holds_the_room_it_will_use_until_it_ends(
 ):
     from environments import capacity
 
-    monkeypatch.setattr(engine, "should_branch", lambda table: False)  # it copies the rows
+    monkeypatch.setattr(generations, "should_branch", lambda table: False)  # it copies the rows
     settings.TASKS_BACKEND = "default"  # queued until the test runs it
     size = store.storage_used(source).current_bytes
     before = capacity.tenant()

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from backups import copies, engine
 from backups.models import RestoreOperation
-from environments import capacity, services, store
+from environments import capacity, generations, services, store
 from environments.models import CapacityReservation, Environment
 from portal.errors import Conflict, Refused
 from portal.tokens import token_create
@@ -248,7 +248,7 @@ def test_n_concurrent_copies_with_room_for_k_get_exactly_k(
     room_for, admin, source, settings, monkeypatch
 ):
     # Copies that store their rows (a source already three layers deep copies, not branches).
-    monkeypatch.setattr(engine, "should_branch", lambda table: False)
+    monkeypatch.setattr(generations, "should_branch", lambda table: False)
     size = store.storage_used(source).current_bytes
     settings.TENANT_CAPACITY_GB = 2
     used = capacity.tenant().used

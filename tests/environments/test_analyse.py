@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from backups import engine, restores
-from environments import demo, flatten, layout, store
+from environments import demo, flatten, generations, layout, store
 from environments.models import Environment, Generation
 from tests.factories import EnvironmentFactory, UserFactory, ago
 
@@ -118,7 +118,7 @@ def deep_branch(db, clock, monkeypatch, no_autovacuum):
         for i in range(4)
     ]
     with monkeypatch.context() as copying:
-        copying.setattr(engine, "should_branch", lambda table: False)
+        copying.setattr(generations, "should_branch", lambda table: False)
         _restore(source, sandboxes[0], clock)
     for reader, read in zip(sandboxes[1:], sandboxes, strict=False):
         _restore(read, reader, clock)

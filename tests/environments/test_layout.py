@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from backups import engine, purge, restores
-from environments import layout, store
+from environments import generations, layout, store
 from environments.models import DataTable
 from tests.factories import NOW, UserFactory
 
@@ -59,7 +59,7 @@ def test_a_restore_attaches_partitions_with_every_index(source, target, clock, m
     from a source already lineage.MAX_DEPTH deep)."""
     admin = UserFactory(tenant_role="global_admin")
     if not branch:
-        monkeypatch.setattr(engine, "should_branch", lambda table: False)
+        monkeypatch.setattr(generations, "should_branch", lambda table: False)
     op = restores.restore_start(
         restores.RestoreRequest(source=source, target=target, moment=NOW, requested_by=admin)
     )

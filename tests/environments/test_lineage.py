@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backups import engine, purge, restores, selectors, undos
-from environments import flatten, lineage, store
+from environments import flatten, generations, lineage, store
 from environments.models import DataTable, RowVersion
 from tests.factories import (
     NOW,
@@ -66,7 +66,7 @@ class World:
     def run(self, op) -> None:
         with pytest.MonkeyPatch.context() as patch:
             if not self.branch:
-                patch.setattr(engine, "should_branch", lambda table: False)
+                patch.setattr(generations, "should_branch", lambda table: False)
             assert engine.restore_run(op.pk) == "succeeded"
 
     def step(self, action: str, arg, n: int, now: datetime.datetime) -> None:
