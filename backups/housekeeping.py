@@ -81,7 +81,7 @@ def flatten_some(chunks: int) -> int:
         while done < chunks:
             done += 1
             try:
-                if flatten.flatten_chunk(table_id, settings.FLATTEN_CHUNK_ROWS):
+                if flatten.flatten_chunk(table_id):
                     break
             except Refused as refusal:  # no room for its copy: it reads its base meanwhile
                 log.info("Flattening of table %s waits: %s", table_id, refusal)

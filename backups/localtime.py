@@ -20,11 +20,6 @@ def zone_names() -> list[str]:
     return sorted(zoneinfo.available_timezones() - {"Factory", "localtime"})
 
 
-def zone_choices(now: datetime.datetime) -> list[tuple[str, str]]:
-    hour = now.replace(minute=0, second=0, microsecond=0)
-    return [(name, f"{name} ({offset})") for name, offset in _zone_offsets_at(hour)]
-
-
 @functools.lru_cache(maxsize=4)
 def _zone_offsets_at(hour: datetime.datetime) -> tuple[tuple[str, str], ...]:
     # Offsets change only at daylight-saving switches, which happen on the hour.

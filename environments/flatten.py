@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, F, Max, Q, Sum
 from django.db.models.functions import Greatest
@@ -27,9 +28,6 @@ from environments import capacity, layout, lineage, store
 from environments.models import CapacityReservation, DataTable, Environment, RowVersion
 
 log = logging.getLogger(__name__)
-
-CHUNK_ROWS = 10_000
-
 
 def _base_rows_sql(table: DataTable, after: str, last: str | None, limit: int | None):
     """The base's rows at base_at with keys in (after, last], in key order (one SELECT per
@@ -48,8 +46,10 @@ def _base_rows_sql(table: DataTable, after: str, last: str | None, limit: int | 
     return " UNION ALL ".join(parts), params
 
 
-def flatten_chunk(table_id: int, rows: int = CHUNK_ROWS) -> bool:
-    """Copy the next `rows` base rows of a branch into it; True once it has no base left."""
+def flatten_chunk(table_id: int, rows: int | None = None) -> bool:
+    """Copy the next `rows` (settings.FLATTEN_CHUNK_ROWS) base rows of a branch into it;
+    True once it has no base left."""
+    rows = rows or settings.FLATTEN_CHUNK_ROWS
     q = connection.ops.quote_name
     adapt = connection.ops.adapt_datetimefield_value
     rv = q(RowVersion._meta.db_table)
@@ -169,7 +169,7 @@ def _drop_base(table: DataTable) -> None:
     log.info("Table %s is flat: it holds all its rows", table.pk)
 
 
-def flatten(table_id: int, rows: int = CHUNK_ROWS) -> int:
+def flatten(table_id: int, rows: int | None = None) -> int:
     """Flatten a branch to the end, chunk after chunk; returns how many chunks it took."""
     chunks = 1
     while not flatten_chunk(table_id, rows):

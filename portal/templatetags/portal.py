@@ -47,11 +47,6 @@ def query_with(context, **changes) -> str:
 
 
 @register.filter
-def get_item(mapping, key):
-    return mapping.get(key) if hasattr(mapping, "get") else None
-
-
-@register.filter
 def duration(value: datetime.timedelta | None) -> str:
     """A short duration: "4 s", "2 min 5 s", "1 h 3 min"."""
     if value is None:
