@@ -88,11 +88,11 @@ def backup_out(backup: ManualBackup) -> dict:
 
 
 def window_out(environment: Environment) -> dict:
-    window = selectors.restorable_window(environment)
+    window = environment.restorable_window()
     return {
         "start_date_time": window.start,
         "end_date_time": window.end,
-        "retention_days": selectors.system_retention(environment.type).days,
+        "retention_days": environment.retention.days,
     }
 
 
@@ -211,7 +211,7 @@ def restore_candidates(
         "system_window": {
             "start_date_time": result.window.start,
             "end_date_time": result.window.end,
-            "retention_days": selectors.system_retention(env.type).days,
+            "retention_days": env.retention.days,
         },
         "candidates": [
             {

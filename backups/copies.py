@@ -29,7 +29,7 @@ def restore_to_new(
         return restore_start(replace(request, target=again))
     permissions.can_manage_backups(request.requested_by, request.source).require()
     try:
-        new = env_services.check_environment_new(
+        new = env_services.check_environment_create(
             actor=request.requested_by,
             name=name,
             slug=slug,
@@ -38,7 +38,7 @@ def restore_to_new(
             security_group=security_group,
         )
         with transaction.atomic():
-            target = env_services.environment_create(**asdict(new), created_by=request.requested_by)
+            target = env_services.environment_insert(**asdict(new), created_by=request.requested_by)
             Membership.objects.create(
                 environment=target, user=request.requested_by, role=Membership.Role.ADMIN
             )

@@ -27,7 +27,6 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from backups.models import ManualBackup, RestoreOperation
-from backups.selectors import manual_retention, system_retention
 from environments import capacity, generations, store
 from environments.models import (
     DataTable,
@@ -178,7 +177,7 @@ def _overwrite(op: RestoreOperation) -> None:
             backup_at=ts - store.TICK,
             created_by=op.requested_by,
             created_at=ts,
-            expires_at=ts + (manual_retention(target.type) or system_retention(target.type)),
+            expires_at=ts + (target.manual_retention or target.retention),
         )
 
         def table_done(done: int, rows: int, table: DataTable) -> None:
@@ -200,7 +199,7 @@ def _overwrite(op: RestoreOperation) -> None:
             "before_admin_mode": target.admin_mode,
         }
         name_before = target.name
-        target.state = EnvironmentState.READY
+        target.set_state(EnvironmentState.READY)
         # After a restore only admins may use the environment; an undo puts back the mode the
         # environment had before the restore it undoes.
         target.admin_mode = (
@@ -313,17 +312,12 @@ def restore_fail(
         if not op.is_active:
             return False
         now = timezone.now()
-        op.status = RestoreOperation.Status.FAILED
-        op.phase = RestoreOperation.Phase.FAILED
-        op.error = error[:5000]
-        op.finished_at = now
-        op.save(update_fields=["status", "phase", "error", "finished_at"])
-        Environment.objects.filter(pk=op.target_id, state=EnvironmentState.RESTORING).update(
-            state=EnvironmentState.READY
-        )
-        capacity.release(op.reservation_id)
-        op.reservation = None
-        op.save(update_fields=["reservation"])
+        reservation = op.reservation_id
+        op.mark_failed(error=error, at=now)
+        capacity.release(reservation)
+        if held.state == EnvironmentState.RESTORING:
+            held.set_state(EnvironmentState.READY)
+            held.save(update_fields=["state"])
         if op.made_target:
             _remove_new_sandbox(op, now)
         audit_record(

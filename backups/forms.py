@@ -49,7 +49,7 @@ class MomentForm(forms.Form):
     def __init__(self, *args, now: datetime.datetime, window=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.now = now
-        self.window = window  # the restorable window (a selectors.Window), if known
+        self.window = window  # the restorable window (an environments.models.Window), if known
         self.local = None  # LocalMoment, after cleaning
 
     def clean(self):

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 
 
 class ManualBackup(models.Model):
@@ -190,6 +193,29 @@ class RestoreOperation(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+    @property
+    def elapsed(self) -> datetime.timedelta:
+        """Running time: until it finished, or until now."""
+        if self.started_at is None:
+            return datetime.timedelta(0)
+        return (self.finished_at or timezone.now()) - self.started_at
+
+    @property
+    def eta(self) -> datetime.timedelta | None:
+        """Time left while it copies rows, at the pace so far."""
+        if self.is_active and self.rows_copied and self.rows_total:
+            return self.elapsed * (self.rows_total - self.rows_copied) / self.rows_copied
+        return None
+
+    def mark_failed(self, *, error: str, at: datetime.datetime) -> None:
+        """Queued or running -> failed, for good (the caller holds its row): its reservation
+        goes back to the tenant (the caller releases it), its target is the caller's to free."""
+        if not self.is_active:
+            raise ValueError(f"{self.label} has already ended ({self.status}).")
+        self.status, self.phase = self.Status.FAILED, self.Phase.FAILED
+        self.error, self.finished_at, self.reservation = error[:5000], at, None
+        self.save(update_fields=["status", "phase", "error", "finished_at", "reservation"])
 
     @property
     def percent(self) -> int:

@@ -24,7 +24,7 @@ from django.db.models import Count, Exists, F, Min, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from backups.models import ManualBackup, RestoreOperation
-from backups.selectors import START_GRACE, restorable_window
+from backups.selectors import START_GRACE
 from environments import generations, layout, lineage
 from environments.models import (
     Activity,
@@ -60,7 +60,7 @@ def history_floor(environment: Environment, now: datetime.datetime) -> datetime.
         return now
     # Never later than the grace a request's moment is checked with (selectors.START_GRACE):
     # a copy of a trial (whose window is only "now") asked for a moment ago still reads it.
-    floor = min(restorable_window(environment, now=now).start, now - START_GRACE)
+    floor = min(environment.restorable_window(now=now).start, now - START_GRACE)
     oldest_backup = ManualBackup.objects.filter(
         environment=environment, expires_at__gt=now
     ).aggregate(m=Min("backup_at"))["m"]

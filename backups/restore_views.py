@@ -198,7 +198,7 @@ def operation_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         if op.target_removed:
             return HttpResponseClientRedirect(reverse("backups:operation", args=[op.pk]))
         return HttpResponseClientRefresh()
-    context = {**selectors.progress_context(op), "environment": op.target}
+    context = {"operation": op, "environment": op.target}
     if not request.htmx:
         context.update(
             {

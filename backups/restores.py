@@ -21,7 +21,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.tasks import TaskResult
 from django.utils import timezone
 
-from backups import engine, selectors, services
+from backups import engine, selectors
 from backups.models import ManualBackup, RestoreOperation
 from environments import capacity, generations
 from environments.models import Environment, EnvironmentState, EnvironmentType
@@ -112,7 +112,7 @@ def check_restore(
         if env.deleted_at is not None:
             raise Refused(f"{env.name} is deleted; recover it first.", field="target")
     # A copy takes the source as it is now, backed up or not (a trial can be copied).
-    if request.kind not in RestoreOperation.COPIES and not selectors.backed_up(source):
+    if request.kind not in RestoreOperation.COPIES and not source.backed_up:
         raise Refused(
             f"{source.get_type_display()} environments are not backed up, so there is nothing "
             f"of {source.name} to restore.",
@@ -142,7 +142,7 @@ def check_restore(
         if backup.expires_at <= now:
             raise Refused("That backup has expired.", field="backup")
     elif not selectors.is_restorable(source, moment, now=now, grace=selectors.START_GRACE):
-        window = selectors.restorable_window(source, now=now)
+        window = source.restorable_window(now=now)
         raise Refused(
             f"{source.name} can be restored to moments from {window.start:%Y-%m-%d %H:%M:%S} "
             f"UTC to now; {moment:%Y-%m-%d %H:%M:%S} UTC is outside that window.",
@@ -189,7 +189,7 @@ def _check_before_locks(request: RestoreRequest) -> Checked:
 def restore_validate(request: RestoreRequest) -> Checked:
     """Every rule of a restore, without starting it: the review step of the portal."""
     checked = _check_before_locks(request)
-    services.require_ready(Environment.objects.get(pk=request.target.pk), "restore over it")
+    Environment.objects.get(pk=request.target.pk).refuse_unless_ready("restore over it")
     return checked
 
 
@@ -237,7 +237,7 @@ def _record(request: RestoreRequest, checked: Checked) -> RestoreOperation:
     source, target = _lock_pair(request.source, request.target)
     if (first := _first_with_key(request)) is not None:  # the one that waited returns the first
         return first
-    services.require_ready(target, "restore over it")
+    target.refuse_unless_ready("restore over it")
     now = timezone.now()
     # The rules again, on the locked rows: the target may have been converted to production,
     # or moved, and the source deleted, since they were checked.
@@ -271,7 +271,7 @@ def _record(request: RestoreRequest, checked: Checked) -> RestoreOperation:
         reservation=reservation,
         made_target=request.made_target,
     )
-    target.state = EnvironmentState.RESTORING
+    target.set_state(EnvironmentState.RESTORING)
     target.save(update_fields=["state"])
     _audit_queued(request, operation)
     transaction.on_commit(lambda: _enqueue(operation))
@@ -328,7 +328,7 @@ def _audit_queued(request: RestoreRequest, operation: RestoreOperation) -> None:
 
 def _require_not_busy(source: Environment, target: Environment) -> None:
     fresh = {env.pk: env for env in Environment.objects.filter(pk__in={source.pk, target.pk})}
-    services.require_ready(fresh[target.pk], "restore over it")
+    fresh[target.pk].refuse_unless_ready("restore over it")
     if source.pk != target.pk and not fresh[source.pk].is_ready:
         raise Conflict(
             f"{fresh[source.pk].name} is being restored itself; restore from it "

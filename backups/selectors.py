@@ -5,14 +5,12 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from backups.models import ManualBackup, RestoreOperation
 from environments import store
-from environments.models import Environment, EnvironmentType
-from environments.services import system_retention
+from environments.models import Environment, EnvironmentType, Window
 from portal import permissions
 from portal.errors import Refused
 from portal.models import User
@@ -20,44 +18,16 @@ from portal.models import User
 HOUR = datetime.timedelta(hours=1)
 
 
-def manual_retention(environment_type: str) -> datetime.timedelta | None:
-    """None: this type has no manual backups."""
-    return settings.BACKUP_RETENTION["manual"].get(environment_type)
-
-
 def manual_backups_refusal(environment: Environment) -> str:
     """Why this environment has no manual backups, or "" when it may have them."""
-    if manual_retention(environment.type) is not None:
+    if environment.manual_retention is not None:
         return ""
     return (
         f"{environment.get_type_display()} environments have no manual backups: only "
         "production and sandbox environments do. Every moment of the last "
-        f"{system_retention(environment.type).days} days can be restored from the System "
+        f"{environment.retention.days} days can be restored from the System "
         "tab."
     )
-
-
-@dataclass(frozen=True)
-class Window:
-    start: datetime.datetime
-    end: datetime.datetime
-
-    def __contains__(self, moment: datetime.datetime) -> bool:
-        return self.start <= moment <= self.end
-
-
-def backed_up(environment: Environment) -> bool:
-    """Whether the environment has system backups at all (trials have none)."""
-    return system_retention(environment.type) > datetime.timedelta(0)
-
-
-def restorable_window(environment: Environment, *, now: datetime.datetime | None = None) -> Window:
-    """[max(created, now - retention), now], never before history that was purged."""
-    now = now or timezone.now()
-    start = max(environment.created_at, now - system_retention(environment.type))
-    if environment.purged_before is not None:
-        start = max(start, environment.purged_before)
-    return Window(start=min(start, now), end=now)
 
 
 def unexpired_backups(
@@ -83,7 +53,7 @@ def is_restorable(
     """A moment in the window (or up to `grace` before its start, while that history is still
     kept), or the moment of a backup that has not expired."""
     now = now or timezone.now()
-    window = restorable_window(environment, now=now)
+    window = environment.restorable_window(now=now)
     if moment in window:
         return True
     kept_from = max(filter(None, [environment.created_at, environment.purged_before]))
@@ -144,7 +114,7 @@ def restore_candidates(
     restored, the nearest hourly system backups and manual backups, nearest first; when the
     moment is outside the window, the nearest available moments and the reason."""
     now = now or timezone.now()
-    window = restorable_window(environment, now=now)
+    window = environment.restorable_window(now=now)
     exact = moment in window
     reason = ""
     around = moment
@@ -158,7 +128,7 @@ def restore_candidates(
         )
         around = window.start
     elif moment < window.start:
-        days = system_retention(environment.type).days
+        days = environment.retention.days
         reason = (
             f"That moment is older than the restorable window ({days} days for a "
             f"{environment.get_type_display().lower()} environment). The nearest "
@@ -289,20 +259,6 @@ def undo_changes(operation: RestoreOperation) -> UndoChanges:
         security_group=group if group != target.security_group else None,
         admin_mode=operation.before_admin_mode,
     )
-
-
-def elapsed(op: RestoreOperation, now: datetime.datetime | None = None) -> datetime.timedelta:
-    if op.started_at is None:
-        return datetime.timedelta(0)
-    return (op.finished_at or now or timezone.now()) - op.started_at
-
-
-def progress_context(op: RestoreOperation) -> dict:
-    spent = elapsed(op)
-    eta = None
-    if op.is_active and op.rows_copied and op.rows_total:
-        eta = spent * (op.rows_total - op.rows_copied) / op.rows_copied
-    return {"operation": op, "elapsed": spent, "eta": eta}
 
 
 # -- the restore panel ------------------------------------------------------------------------

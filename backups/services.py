@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from backups import selectors
 from backups.models import ManualBackup, RestoreOperation
-from environments.models import Environment, EnvironmentState
+from environments.models import Environment
 from portal import permissions
 from portal.audit import audit_record
 from portal.errors import Conflict, NotAllowed, Refused
@@ -40,14 +40,6 @@ def _clean_notes(notes: str | None) -> str:
     return notes
 
 
-def require_ready(environment: Environment, doing: str) -> None:
-    if environment.state != EnvironmentState.READY:
-        raise Conflict(
-            f"{environment.name} is {environment.get_state_display().lower()}; "
-            f"you cannot {doing} until that finishes."
-        )
-
-
 # -- manual backups --------------------------------------------------------------------------------
 
 
@@ -63,22 +55,22 @@ def backup_create(
     decision = permissions.can_manage_backups(actor, environment)
     if not decision:
         raise NotAllowed(decision.reason)
-    retention = selectors.manual_retention(environment.type)
+    retention = environment.manual_retention
     if retention is None:
         if kind == ManualBackup.Kind.MANUAL:
             raise Refused(selectors.manual_backups_refusal(environment), field="environment")
-        retention = selectors.system_retention(environment.type)
+        retention = environment.retention
     label, notes = _clean_label(label), _clean_notes(notes)
     now = timezone.now()
     moment = moment or now
-    if moment > now or moment not in selectors.restorable_window(environment, now=now):
+    if moment > now or moment not in environment.restorable_window(now=now):
         raise Refused(
             "A backup can only mark a moment inside the restorable window.", field="moment"
         )
     with transaction.atomic():
         env = Environment.objects.select_for_update().get(pk=environment.pk)
         if kind == ManualBackup.Kind.MANUAL:
-            require_ready(env, "back it up")
+            env.refuse_unless_ready("back it up")
         backup = ManualBackup.objects.create(
             environment=env,
             label=label,
@@ -127,7 +119,7 @@ def backup_delete(*, backup: ManualBackup, actor: User) -> None:
         raise NotAllowed(decision.reason)
     with transaction.atomic():
         env = Environment.objects.select_for_update().get(pk=env.pk)
-        require_ready(env, "delete its backups")
+        env.refuse_unless_ready("delete its backups")
         if RestoreOperation.objects.filter(
             backup=backup, status__in=RestoreOperation.ACTIVE
         ).exists():
@@ -154,7 +146,7 @@ def environment_update_version(
         raise Refused("Enter a version such as 9.2.24101.00180.", field="version")
     with transaction.atomic():
         env = Environment.objects.select_for_update().get(pk=environment.pk)
-        require_ready(env, "update it")
+        env.refuse_unless_ready("update it")
         if new_version == env.version:
             raise Refused(f"{env.name} is already on version {new_version}.", field="version")
         old = env.version

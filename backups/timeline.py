@@ -21,8 +21,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from backups.models import ManualBackup, RestoreOperation
-from backups.selectors import Window
-from environments.models import Activity, Environment
+from environments.models import Activity, Environment, Window
 from environments.store import hour_of
 
 HOUR = datetime.timedelta(hours=1)

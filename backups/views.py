@@ -48,15 +48,15 @@ def _tab_context(request, env: Environment, tab: str) -> dict:
     return {
         "environment": env,
         "tab": tab,
-        "window": selectors.restorable_window(env),
-        "retention_days": selectors.system_retention(env.type).days,
+        "window": env.restorable_window(),
+        "retention_days": env.retention.days,
     }
 
 
 @require_GET
 def system_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     env = lookups.environment_for_backups(request.user, slug)
-    if not selectors.backed_up(env):
+    if not env.backed_up:
         context = {**_tab_context(request, env, "system"), "not_backed_up": True}
         return render_partial(request, "backups/manage.html", context, partial="tab-body")
     now = timezone.now()
@@ -70,7 +70,7 @@ def system_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     )
     data = request.GET.copy()
     data["tz"] = (found.name or typed) if found else zone
-    window = selectors.restorable_window(env, now=now)
+    window = env.restorable_window(now=now)
     form = MomentForm(
         data if asked else None, now=now, window=window, initial=initial_moment_data(now, zone)
     )
@@ -131,7 +131,7 @@ def manual_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         "kinds": [("", "All", sum(per_kind.values()))]
         + [(value, label, per_kind.get(value, 0)) for value, label in ManualBackup.Kind.choices],
         "refusal": selectors.manual_backups_refusal(env),
-        "manual_days": (selectors.manual_retention(env.type) or datetime.timedelta(0)).days,
+        "manual_days": (env.manual_retention or datetime.timedelta(0)).days,
     }
     return render_partial(request, "backups/manage.html", context, partial="tab-body")
 

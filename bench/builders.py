@@ -188,7 +188,7 @@ def build_store(
     created = now - datetime.timedelta(days=HISTORY_DAYS)
 
     def environment(slug: str, name: str, kind: str) -> Environment:
-        return services.environment_create(
+        return services.environment_insert(
             name=name,
             slug=slug,
             type=kind,

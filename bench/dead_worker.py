@@ -60,7 +60,7 @@ def main() -> None:
     def environment(slug: str, kind: str) -> Environment:
         env = Environment.objects.filter(slug=slug).first()
         if env is None:
-            env = services.environment_create(
+            env = services.environment_insert(
                 name=slug,
                 slug=slug,
                 type=kind,

@@ -101,7 +101,7 @@ def chain(source, admin, prefix: str, depth: int) -> tuple[list, float]:
 
     made, read = [], source
     for i in range(1, depth + 1):
-        env = services.environment_create(
+        env = services.environment_insert(
             name=f"{prefix} {i}",
             slug=f"{prefix}-{i}",
             type="sandbox",

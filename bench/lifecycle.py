@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         scale.build(args.rows, admin)
     source = Environment.objects.get(slug=scale.LARGE)
     scale.drop_environment(EXISTING)
-    services.environment_create(
+    services.environment_insert(
         name="Lifecycle existing sandbox",
         slug=EXISTING,
         type="sandbox",

@@ -57,7 +57,7 @@ def busy_environment():
         env.delete()
     now = timezone.now()
     start = now - datetime.timedelta(days=28)
-    env = services.environment_create(
+    env = services.environment_insert(
         name="Bench busy",
         slug="bench-busy",
         type="production",

@@ -177,7 +177,6 @@ def build(rows: int, admin) -> None:
     from django.utils import timezone
 
     from backups.models import ManualBackup
-    from backups.selectors import manual_retention
     from environments import columns as cols
     from environments import layout, services
     from environments.models import (
@@ -205,7 +204,7 @@ def build(rows: int, admin) -> None:
     table_rows: list[int] = []
     envs: dict[str, Environment] = {}
     for slug, name, kind, tables, total in plan:
-        env = services.environment_create(
+        env = services.environment_insert(
             name=name,
             slug=slug,
             type=kind,
@@ -232,7 +231,7 @@ def build(rows: int, admin) -> None:
     builders.load_versions(table_ids, table_rows, columns=columns, created=created, now=now)
     for slug in (LARGE, SMALL):
         env = envs[slug]
-        retention = manual_retention(env.type)
+        retention = env.manual_retention
         for days in (20, 9, 2):
             at = now - datetime.timedelta(days=days, hours=3)
             ManualBackup.objects.create(
@@ -274,7 +273,7 @@ def fresh_restore_target(admin):
     from environments import services
 
     drop_environment(RESTORE_TARGET)
-    return services.environment_create(
+    return services.environment_insert(
         name="Scale restore target",
         slug=RESTORE_TARGET,
         type="sandbox",
@@ -1162,7 +1161,7 @@ def make_branch(large: Subject, admin, slug: str) -> tuple[float, int]:
     from environments import services, store
 
     drop_environment(slug)
-    env = services.environment_create(
+    env = services.environment_insert(
         name=slug.replace("-", " ").capitalize(),
         slug=slug,
         type="sandbox",

@@ -64,7 +64,7 @@ def environment_out(env: Environment) -> dict:
         "security_group_id": env.security_group,
         "admin_mode": env.admin_mode,
         "background_operations": env.background_operations,
-        "restorable_days": services.system_retention(env.type).days,
+        "restorable_days": env.retention.days,
         "created_date_time": env.created_at,
         "expiration_date_time": env.expires_at,
         "deleted_date_time": env.deleted_at,
@@ -125,7 +125,7 @@ def environment_list(request: HttpRequest, filters: Query[EnvironmentFilter]):
 )
 def environment_create(request: HttpRequest, payload: EnvironmentIn):
     require_admin_center(request.auth)
-    env = services.environment_new(
+    env = services.environment_create(
         actor=request.auth,
         name=payload.name,
         slug=payload.slug,

@@ -29,6 +29,7 @@ from environments.models import CapacityReservation, DataTable, Environment, Row
 
 log = logging.getLogger(__name__)
 
+
 def _base_rows_sql(table: DataTable, after: str, last: str | None, limit: int | None):
     """The base's rows at base_at with keys in (after, last], in key order (one SELECT per
     layer of the base, each in the order of its index)."""

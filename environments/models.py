@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import datetime
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from environments.columns import UnicodeJSONEncoder
+from portal.errors import Conflict
 
 
 class EnvironmentType(models.TextChoices):
@@ -28,6 +31,17 @@ slug_validator = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
     "Use lowercase letters, digits and hyphens; start and end with a letter or digit.",
 )
+
+
+@dataclass(frozen=True)
+class Window:
+    """The moments an environment can be restored to, both ends included."""
+
+    start: datetime.datetime
+    end: datetime.datetime
+
+    def __contains__(self, moment: datetime.datetime) -> bool:
+        return self.start <= moment <= self.end
 
 
 class Environment(models.Model):
@@ -90,6 +104,58 @@ class Environment(models.Model):
     @property
     def is_ready(self) -> bool:
         return self.state == EnvironmentState.READY
+
+    def refuse_unless_ready(self, doing: str) -> None:
+        """Refuse `doing` ("restore over it", ...) while the environment is being restored or
+        is disabled: a Conflict, which every door shows as "busy, try later"."""
+        if self.state != EnvironmentState.READY:
+            raise Conflict(
+                f"{self.name} is {self.get_state_display().lower()}; "
+                f"you cannot {doing} until that finishes."
+            )
+
+    # Which state may follow which: a restore locks a Ready environment and gives it back;
+    # a trial whose time is up is disabled. Anything else is a mistake in the caller.
+    STATE_CHANGES = {
+        (EnvironmentState.READY, EnvironmentState.RESTORING),
+        (EnvironmentState.RESTORING, EnvironmentState.READY),
+        (EnvironmentState.READY, EnvironmentState.DISABLED),
+    }
+
+    def set_state(self, state: str) -> None:
+        """Move to `state` (saved by the caller, in its transaction, with the row locked)."""
+        if (self.state, state) not in self.STATE_CHANGES:
+            raise ValueError(f"{self.name} cannot go from {self.state} to {state}.")
+        self.state = state
+
+    # -- backups: the policy table in settings.BACKUP_RETENTION -----------------------------
+
+    @staticmethod
+    def retention_of(environment_type: str) -> datetime.timedelta:
+        """How far back an environment of this type can be restored."""
+        return settings.BACKUP_RETENTION["system"][environment_type]
+
+    @property
+    def retention(self) -> datetime.timedelta:
+        return self.retention_of(self.type)
+
+    @property
+    def manual_retention(self) -> datetime.timedelta | None:
+        """How long its manual backups are kept; None: this type has none."""
+        return settings.BACKUP_RETENTION["manual"].get(self.type)
+
+    @property
+    def backed_up(self) -> bool:
+        """Whether it has system backups at all (trials have none)."""
+        return self.retention > datetime.timedelta(0)
+
+    def restorable_window(self, *, now: datetime.datetime | None = None) -> Window:
+        """[max(created, now - retention), now], never before history that was purged."""
+        now = now or timezone.now()
+        start = max(self.created_at, now - self.retention)
+        if self.purged_before is not None:
+            start = max(start, self.purged_before)
+        return Window(start=min(start, now), end=now)
 
     @property
     def recoverable_until(self) -> datetime.datetime | None:

@@ -23,12 +23,7 @@ from portal.errors import Conflict, NotAllowed, Refused
 from portal.models import User
 
 
-def system_retention(environment_type: str) -> datetime.timedelta:
-    """How far back an environment of this type can be restored (the policy table in settings)."""
-    return settings.BACKUP_RETENTION["system"][environment_type]
-
-
-def environment_create(
+def environment_insert(
     *,
     name: str,
     slug: str,
@@ -39,7 +34,7 @@ def environment_create(
     version: str | None = None,
     created_at: datetime.datetime | None = None,
 ) -> Environment:
-    """Make an environment with these details, as given (environment_new checks a person's
+    """Make an environment with these details, as given (environment_create checks a person's
     request first). The URL name and the one Default environment are decided by the database's
     unique constraints: two requests for the same name at once get one environment and one
     refusal, whichever commits first."""
@@ -106,7 +101,7 @@ class NewEnvironment:
     security_group: str
 
 
-def check_environment_new(
+def check_environment_create(
     *, actor: User, name: str, slug: str, type: str, region: str, security_group: str = ""
 ) -> NewEnvironment:
     """Whether `actor` may make this environment and its details are valid; nothing is locked
@@ -148,16 +143,16 @@ def check_environment_new(
     )
 
 
-def environment_new(
+def environment_create(
     *, actor: User, name: str, slug: str, type: str, region: str, security_group: str = ""
 ) -> Environment:
     """Create an empty environment for a person (the New page, the API, the command): they
     must be a tenant admin, the input must be valid, and the tenant must have room."""
-    new = check_environment_new(
+    new = check_environment_create(
         actor=actor, name=name, slug=slug, type=type, region=region, security_group=security_group
     )
     with transaction.atomic():
-        env = environment_create(**asdict(new), created_by=actor)
+        env = environment_insert(**asdict(new), created_by=actor)
         # Last, under the capacity lock, once the name is ours (capacity.reserve's rule).
         capacity.reserve(action="create an environment")
     return env
@@ -260,7 +255,7 @@ def trials_expire(now: datetime.datetime | None = None) -> int:
             env = _locked(env)
             if env.state != EnvironmentState.READY:  # being restored, or done by another worker
                 continue
-            env.state = EnvironmentState.DISABLED
+            env.set_state(EnvironmentState.DISABLED)
             env.save(update_fields=["state"])
             audit_record(
                 action="environment.expire",

@@ -75,7 +75,7 @@ def environment_new(request: HtmxHttpRequest) -> HttpResponse:
     error = ""
     if request.method == "POST" and form.is_valid():
         try:
-            env = services.environment_new(actor=request.user, **form.cleaned_data)
+            env = services.environment_create(actor=request.user, **form.cleaned_data)
         except Refused as exc:
             error = refusal_on_form(form, exc)
         else:
@@ -141,7 +141,7 @@ def _detail_context(request: HtmxHttpRequest, env: Environment) -> dict:
         "environment": env,
         "storage": store.storage_used(env),
         "branches": store.branches(env),
-        "retention_days": services.system_retention(env.type).days,
+        "retention_days": env.retention.days,
         "tables": store.current(env).tables(),
         "events": env.audit_events.select_related("actor")[:10],
         "can_convert": permissions.can_change_type(request.user, env),
@@ -184,8 +184,8 @@ def environment_convert(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         "target": target,
         "target_label": EnvironmentType(target).label,
         "error": error,
-        "new_retention_days": services.system_retention(target).days,
-        "old_retention_days": services.system_retention(env.type).days,
+        "new_retention_days": Environment.retention_of(target).days,
+        "old_retention_days": env.retention.days,
     }
     return render(request, "environments/convert.html", context, status=200)
 

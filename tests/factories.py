@@ -53,7 +53,7 @@ class EnvironmentFactory(factory.Factory):
 
     @classmethod
     def _create(cls, model_class, **kwargs):
-        return services.environment_create(**kwargs)
+        return services.environment_insert(**kwargs)
 
     @classmethod
     def _build(cls, model_class, **kwargs):

@@ -43,7 +43,7 @@ def restore_banner(environment: Environment) -> dict:
     # The page read the environment while it was still being restored, and the restore ended
     # since: poll once more, so that the page reloads with its new state.
     stale = not latest.is_active and environment.state == EnvironmentState.RESTORING
-    return {**selectors.progress_context(latest), "poll": stale}
+    return {"operation": latest, "poll": stale}
 
 
 @register.inclusion_tag("backups/_recent_restores.html")

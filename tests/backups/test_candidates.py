@@ -12,17 +12,17 @@ def test_the_window_is_retention_days_back_but_not_before_creation(db):
     prod = EnvironmentFactory(type="production", created_at=ago(days=40))
     young = EnvironmentFactory(type="production", created_at=ago(days=3))
     sandbox = EnvironmentFactory(type="sandbox", created_at=ago(days=40))
-    assert selectors.restorable_window(prod).start == ago(days=28)
-    assert selectors.restorable_window(young).start == ago(days=3)
-    assert selectors.restorable_window(sandbox).start == ago(days=7)
-    assert selectors.restorable_window(prod).end == NOW
+    assert prod.restorable_window().start == ago(days=28)
+    assert young.restorable_window().start == ago(days=3)
+    assert sandbox.restorable_window().start == ago(days=7)
+    assert prod.restorable_window().end == NOW
 
 
 def test_converting_production_to_sandbox_shortens_the_window(admin, source):
     from environments.services import environment_change_type
 
     environment_change_type(environment=source, new_type="sandbox", actor=admin)
-    assert selectors.restorable_window(source).start == ago(days=7)
+    assert source.restorable_window().start == ago(days=7)
 
 
 def test_a_moment_in_the_window_is_offered_exactly_then_hourly_backups(source):

@@ -56,12 +56,12 @@ def test_after_a_purge_every_backup_and_every_window_moment_restores_as_before(
                     store.row_delete(environment=env, table_name="t", key=arg)
             elif action == "backup":
                 env.refresh_from_db()
-                window = selectors.restorable_window(env)
+                window = env.restorable_window()
                 moment = max(window.start, clock - arg * DAY)
                 services.backup_create(environment=env, label=f"b{n}", actor=admin, moment=moment)
             else:
                 env.refresh_from_db()
-                window = selectors.restorable_window(env)
+                window = env.restorable_window()
                 moment = window.start + (window.end - window.start) * arg
                 op = (
                     restores.restore_start(
@@ -76,7 +76,7 @@ def test_after_a_purge_every_backup_and_every_window_moment_restores_as_before(
                     assert engine.restore_run(op.pk) == "succeeded"
     now = clock + purge_after * DAY
     env.refresh_from_db()
-    window = selectors.restorable_window(env, now=now)
+    window = env.restorable_window(now=now)
     probes = {window.start, window.end}
     span = window.end - window.start
     probes |= {window.start + span * (i / 20) for i in range(21)}
@@ -147,7 +147,7 @@ def test_converting_back_to_production_does_not_revive_purged_history(global_adm
         purge.backups_purge(now=now)
         environment_change_type(environment=env, new_type="production", actor=global_admin)
         env.refresh_from_db()
-        assert selectors.restorable_window(env).start == now - 7 * DAY
+        assert env.restorable_window().start == now - 7 * DAY
 
 
 @pytest.mark.django_db
@@ -177,5 +177,5 @@ def test_a_trials_history_is_kept_for_the_grace_a_copy_of_it_is_checked_with():
     moment ago must still find that moment: purge keeps START_GRACE of its history."""
     now = datetime.datetime(2026, 11, 20, 12, 0, tzinfo=datetime.UTC)
     trial = EnvironmentFactory(type="trial", created_at=now - datetime.timedelta(days=3))
-    assert selectors.restorable_window(trial, now=now).start == now
+    assert trial.restorable_window(now=now).start == now
     assert purge.history_floor(trial, now) == now - selectors.START_GRACE

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 import pytest
 from django.urls import reverse
 
-from backups import localtime, selectors, timeline
+from backups import localtime, timeline
 from backups.forms import MomentForm
 from environments.models import Activity
 from tests.factories import NOW, EnvironmentFactory, ago
@@ -22,7 +22,7 @@ def system_url(env) -> str:
 
 
 def build(env, zone="UTC"):
-    return timeline.build(env, selectors.restorable_window(env, now=NOW), zone)
+    return timeline.build(env, env.restorable_window(now=NOW), zone)
 
 
 def with_changes(env, every: int = 1):

@@ -17,7 +17,7 @@ GB = capacity.GB
 
 def new(actor, **overrides):
     fields = {"name": "Test Lab", "slug": "test-lab", "type": "sandbox", "region": "europe"}
-    return services.environment_new(actor=actor, **{**fields, **overrides})
+    return services.environment_create(actor=actor, **{**fields, **overrides})
 
 
 def test_a_tenant_admin_creates_an_empty_environment_and_it_is_audited(service_admin, clock):

@@ -81,7 +81,7 @@ def test_recover_within_7_days_only(global_admin, sandbox, clock):
 def test_a_deleted_url_name_is_not_free_until_removed(global_admin, sandbox):
     delete(sandbox, global_admin)
     with pytest.raises(Refused, match="belongs to a deleted environment") as taken:
-        services.environment_new(
+        services.environment_create(
             actor=global_admin, name="X", slug=sandbox.slug, type="sandbox", region="europe"
         )
     assert taken.value.field == "slug"
@@ -115,7 +115,7 @@ def test_after_7_days_a_purge_removes_it_but_keeps_what_branches_read(global_adm
     assert set(kept) == {t.base for t in store.current(reader).tables()}
     assert store.current(reader).as_dict() == reads
     # The URL name is free again.
-    services.environment_new(
+    services.environment_create(
         actor=global_admin, name="New Prod", slug="old-prod", type="production", region="europe"
     )
 
@@ -204,7 +204,7 @@ def test_a_removed_environments_url_name_is_taken_not_a_server_error(global_admi
     sandbox.refresh_from_db()
     assert sandbox.slug == f"removed.{sandbox.pk}"
     with pytest.raises(Refused, match="is not valid"):  # no one can ask for it
-        services.environment_new(
+        services.environment_create(
             actor=global_admin, name="X", slug=sandbox.slug, type="sandbox", region="europe"
         )
     # A name that was deleted but is past recovery and not yet purged reads as taken.
@@ -212,7 +212,7 @@ def test_a_removed_environments_url_name_is_taken_not_a_server_error(global_admi
     delete(other, global_admin)
     Environment.objects.filter(pk=other.pk).update(deleted_at=F("deleted_at") - 8 * DAY)
     with pytest.raises(Refused, match="'other' is taken"):
-        services.environment_new(
+        services.environment_create(
             actor=global_admin, name="X", slug="other", type="sandbox", region="europe"
         )
 

@@ -84,7 +84,7 @@ class World:
                 cs.drop_table(cs.table("t"))
         elif action.startswith("restore"):
             source = self.other if action == "restore from other" else self.env
-            window = selectors.restorable_window(source)
+            window = source.restorable_window()
             moment = window.start + (window.end - window.start) * arg
             self.last = restores.restore_start(
                 restores.RestoreRequest(

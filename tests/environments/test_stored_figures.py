@@ -79,7 +79,7 @@ def test_kept_figures_equal_counting_the_versions(steps, purge_after_days):
                 with store.changes(env) as cs:
                     cs.drop_table(cs.table("t"))
             elif action == "restore":
-                window = selectors.restorable_window(env)
+                window = env.restorable_window()
                 moment = window.start + (window.end - window.start) * arg
                 source = env if n % 2 else other
                 last = restores.restore_start(

@@ -53,8 +53,8 @@ class Command(BaseCommand):
         return backup
 
     def _list(self, user, env, options):
-        window = selectors.restorable_window(env)
-        days = selectors.system_retention(env.type).days
+        window = env.restorable_window()
+        days = env.retention.days
         self.stdout.write(
             f"{env.name} ({env.slug}): any moment from {cli.when(window.start)} "
             f"to now can be restored ({days} days of system backups)."

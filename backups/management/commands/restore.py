@@ -159,7 +159,7 @@ class Command(BaseCommand):
 
     def _finish(self, op: RestoreOperation) -> None:
         if op.status == RestoreOperation.Status.SUCCEEDED:
-            seconds = selectors.elapsed(op).total_seconds()
+            seconds = op.elapsed.total_seconds()
             op.target.refresh_from_db()
             self.stdout.write(
                 f"Done: {'copied' if op.is_copy else 'restored'} {op.rows_copied:,} rows in "

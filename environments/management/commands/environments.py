@@ -85,7 +85,7 @@ class Command(BaseCommand):
                 )
                 return
             if options["action"] == "create":
-                env = services.environment_new(
+                env = services.environment_create(
                     actor=user,
                     name=options["name"],
                     slug=options["slug"],

@@ -173,7 +173,7 @@ class Command(BaseCommand):
             if rows is not None and slug == "contoso-sales":
                 tables = self._scaled(tables, rows)
             with transaction.atomic():
-                env = services.environment_create(
+                env = services.environment_insert(
                     name=name,
                     slug=slug,
                     type=kind,
