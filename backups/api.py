@@ -10,13 +10,22 @@ from typing import Literal
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import Field, Header, Path, Query, Router, Status
+from pydantic import ConfigDict
 
 from backups import copies, restores, selectors, services, undos
 from backups.models import ManualBackup, RestoreOperation
 from environments.models import Environment
 from portal import permissions
 from portal.api.errors import error_responses
-from portal.api.schemas import ENVIRONMENT_REF, CamelSchema, Moment
+from portal.api.schemas import (
+    ENVIRONMENT_REF,
+    CamelSchema,
+    EnvironmentRef,
+    Moment,
+    Name,
+    Slug,
+    Text,
+)
 from portal.errors import Refused
 from portal.lookups import (
     environment_for_admin,
@@ -66,13 +75,13 @@ class BackupListOut(CamelSchema):
 
 
 class BackupCreateIn(CamelSchema):
-    label: str = Field(max_length=1000)
-    notes: str = Field("", max_length=10000)
+    label: Name(100, refused_past=1000)
+    notes: Text(2000, refused_past=10000) = ""
 
 
 class BackupUpdateIn(CamelSchema):
-    label: str | None = Field(None, max_length=1000)
-    notes: str | None = Field(None, max_length=10000)
+    label: Name(100, refused_past=1000) | None = None
+    notes: Text(2000, refused_past=10000) | None = None
 
 
 def backup_out(backup: ManualBackup) -> dict:
@@ -228,8 +237,26 @@ def restore_candidates(
 # -- restore and operations -------------------------------------------------------------------
 
 
+def _given(*names: str, absent: tuple[str, ...] = ()) -> dict:
+    """JSON schema: these properties are given and not null; those in `absent` are not."""
+    not_null = {"not": {"type": "null"}}
+    return {
+        "required": list(names),
+        "properties": {
+            **{name: not_null for name in names},
+            **{name: {"type": "null"} for name in absent},
+        },
+    }
+
+
+# The restore point: a moment (or "latest") or a manual backup, never both (restore_start
+# refuses both and neither with 422, before it looks at anything else).
+MOMENT_OR_BACKUP = [_given("restorePointDateTime"), _given("backupId")]
+_NEW_TARGET = ("targetEnvironmentName", "targetEnvironmentSlug")
+
+
 class RestoreIn(CamelSchema):
-    source_environment_id: int | str = Field(description=ENVIRONMENT_REF)
+    source_environment_id: int | EnvironmentRef = Field(description=ENVIRONMENT_REF)
     restore_point_date_time: Moment | Literal["latest"] | None = Field(
         None,
         description="The moment to restore (ISO 8601 with an offset), or `latest`. "
@@ -241,14 +268,15 @@ class RestoreIn(CamelSchema):
         le=2**62,
         description="A manual backup of the source. Give this or `restorePointDateTime`.",
     )
-    target_environment_name: str | None = Field(
-        None, max_length=1000, description="Rename the target; omit to keep its name."
+    target_environment_name: Name(100, refused_past=1000) | None = Field(
+        None, description="Rename the target; omit to keep its name."
     )
-    target_security_group_id: str | None = Field(
+    target_security_group_id: Text(100, refused_past=1000) | None = Field(
         None,
-        max_length=1000,
         description="Set the target's security group (empty string: none); omit to keep it.",
     )
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": MOMENT_OR_BACKUP})
 
 
 class OperationOut(CamelSchema):
@@ -366,11 +394,11 @@ class RestoreToNewIn(CamelSchema):
     backup_id: int | None = Field(
         None, ge=1, le=2**62, description="A manual backup of the source (this environment)."
     )
-    target_environment_name: str = Field(max_length=100, description="The new sandbox's name.")
-    target_environment_slug: str = Field(
-        max_length=63, description="The new sandbox's URL name (unique)."
-    )
-    target_security_group_id: str = Field("", max_length=100)
+    target_environment_name: Name(100) = Field(description="The new sandbox's name.")
+    target_environment_slug: Slug = Field(description="The new sandbox's URL name (unique).")
+    target_security_group_id: Text(100) = ""
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": MOMENT_OR_BACKUP})
 
 
 @router.post(
@@ -422,14 +450,25 @@ class CopyIn(CamelSchema):
     copy_type: Literal["everything", "schemaOnly"] = Field(
         "everything", description="`schemaOnly`: the tables and their columns, no rows."
     )
-    target_environment_id: int | str | None = Field(
+    target_environment_id: int | EnvironmentRef | None = Field(
         None,
         description="The sandbox to overwrite (" + ENVIRONMENT_REF + "). Or give "
         "`targetEnvironmentName` and `targetEnvironmentSlug` for a new sandbox.",
     )
-    target_environment_name: str | None = Field(None, max_length=100)
-    target_environment_slug: str | None = Field(None, max_length=63)
-    target_security_group_id: str = Field("", max_length=100)
+    target_environment_name: Name(100) | None = None
+    target_environment_slug: Slug | None = None
+    target_security_group_id: Text(100) = ""
+
+    # One target: an existing sandbox, or a new one's name and URL name (copy() refuses both,
+    # neither, or half of a new one with 422).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                _given("targetEnvironmentId", absent=_NEW_TARGET),
+                _given(*_NEW_TARGET, absent=("targetEnvironmentId",)),
+            ]
+        }
+    )
 
 
 @router.post(
@@ -494,8 +533,8 @@ def _operation_for(request: HttpRequest, operation_id: int) -> RestoreOperation:
 
 
 class OperationFilter(CamelSchema):
-    environment: str | None = Field(
-        None, max_length=100, description="Only the operations on this target environment."
+    environment: Text(100) | None = Field(
+        None, description="Only the operations on this target environment."
     )
     status: Literal[tuple(RestoreOperation.Status.values)] | None = None  # type: ignore[valid-type]
     kind: Literal[tuple(RestoreOperation.Kind.values)] | None = None  # type: ignore[valid-type]

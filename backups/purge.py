@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import Count, Exists, F, Min, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from backups.models import ManualBackup, RestoreOperation
@@ -53,6 +53,14 @@ class PurgeResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def _deleted(queryset: QuerySet) -> int:
+    """How many of the queryset's own rows a delete removed. QuerySet.delete() answers the
+    total with everything that cascaded (a table's row counts, its reservation), which would
+    report thousands of "tables" for a few."""
+    _, per_model = queryset.delete()
+    return per_model.get(queryset.model._meta.label, 0)
 
 
 def history_floor(environment: Environment, now: datetime.datetime) -> datetime.datetime:
@@ -112,13 +120,13 @@ def _purge_environment(env: Environment, floor: datetime.datetime, result: Purge
                     closed_versions=F("closed_versions") - gone["n"],
                     closed_bytes=F("closed_bytes") - gone["size"],
                 )
-                versions += expired.delete()[0]
+                versions += _deleted(expired)
         # Whole tables go at once: their partitions emptied (their figures say how many).
         if layout.partitioned():
             layout.empty_partitions(old)
             versions += sum(old.values())
         else:
-            versions += RowVersion.objects.filter(table_id__in=list(old)).delete()[0]
+            versions += _deleted(RowVersion.objects.filter(table_id__in=list(old)))
         # Row counts older than the floor answer no question any more, except each table's
         # newest one at or before it (the count at the floor itself).
         TableCount.objects.filter(
@@ -129,8 +137,8 @@ def _purge_environment(env: Environment, floor: datetime.datetime, result: Purge
                 .values("at")[:1]
             ),
         ).delete()
-        tables, _ = DataTable.objects.filter(pk__in=list(old)).delete()
-        generations, _ = old_generations.delete()
+        tables = _deleted(DataTable.objects.filter(pk__in=list(old)))
+        generations = _deleted(old_generations)
         Activity.objects.filter(
             environment=env, hour__lt=floor - datetime.timedelta(hours=1)
         ).delete()
@@ -211,7 +219,7 @@ def backups_purge(
             summary=f"Backup {backup.label} of {backup.environment.name} expired",
             details={"backup": backup.pk},
         )
-    result.backups_deleted, _ = expired.delete()
+    result.backups_deleted = _deleted(expired)
     result.environments_removed = _remove_deleted(now)
     floors = [(env, history_floor(env, now)) for env in Environment.objects.all()]
     # A table kept because a restored table read it goes once that reader has gone: again,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -15,7 +15,7 @@ from environments import services
 from environments.models import Environment, EnvironmentState, EnvironmentType
 from portal import permissions
 from portal.api.errors import error_responses
-from portal.api.schemas import ENVIRONMENT_REF, CamelSchema
+from portal.api.schemas import ENVIRONMENT_REF, CamelSchema, Name, Slug, Stated, Text
 from portal.lookups import deleted_environment, environment_for_admin, require_admin_center
 
 router = Router(tags=["environments"], by_alias=True)
@@ -73,16 +73,17 @@ def environment_out(env: Environment) -> dict:
 
 
 class EnvironmentIn(CamelSchema):
-    name: str = Field(max_length=100)
-    slug: str = Field(
-        max_length=63, description="The URL name: lowercase letters, digits and hyphens."
+    name: Name(100)
+    slug: Slug = Field(
+        description="The URL name: lowercase letters, digits and hyphens, starting and ending "
+        "with a letter or digit; not `new` or `deleted`."
     )
     type: EnvironmentTypeName = Field(
         description="Trial environments expire after 30 days and are not backed up; a tenant "
         "has one Default environment."
     )
     region: RegionName
-    security_group_id: str = Field("", max_length=100)
+    security_group_id: Text(100) = ""
 
 
 class EnvironmentFilter(CamelSchema):
@@ -91,9 +92,11 @@ class EnvironmentFilter(CamelSchema):
 
 
 class ChangeTypeIn(CamelSchema):
-    type: EnvironmentTypeName = Field(
-        description="`sandbox` or `production`; only those two convert to each other."
-    )
+    # Any type name is taken, so that the service says why the others cannot be (422).
+    type: Annotated[
+        EnvironmentTypeName,
+        Stated(enum=[EnvironmentType.SANDBOX.value, EnvironmentType.PRODUCTION.value]),
+    ] = Field(description="`sandbox` or `production`; only those two convert to each other.")
 
 
 class AdminModeIn(CamelSchema):

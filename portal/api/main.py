@@ -18,9 +18,12 @@ api = NinjaAPI(
         "Environments, their backups and restores: the same powers, rules and permissions as "
         "the admin center. Authenticate with a personal API token from /settings/tokens/ "
         "(`Authorization: Bearer <token>`) or the browser session. Errors are "
-        '`{"code", "message", "field"?}`: 400 bad input, 401 not signed in, 403 not '
-        "allowed, 404 not found, 409 busy (e.g. being restored), 422 refused by a rule, 429 too "
-        "many writes."
+        '`{"code", "message", "field"?}`: 400 bad input (including any NUL character, which '
+        "no text may hold), 401 not signed in, 403 not allowed, 404 not found, 409 busy (e.g. "
+        "being restored), 422 refused by a rule, 429 too many writes. The schema states the "
+        "rules about a request's own values (patterns, lengths, allowed values; some are "
+        "answered 422 with their own message); 422 also answers rules about the portal's "
+        "state (a URL name already taken, a moment outside the restorable window)."
     ),
     urls_namespace="api-v1",
     auth=[TokenAuth(), BrowserSessionAuth()],

@@ -72,3 +72,16 @@ def test_non_ascii_digits_in_pages(client, global_admin, sandbox):
         "/environments/%E2%91%A0/backups/manual/",
     ):
         assert client.get(url).status_code == 404
+
+
+def test_the_schema_states_the_rules_about_a_requests_own_values(client, db):
+    schemas = client.get("/api/v1/openapi.json").json()["components"]["schemas"]
+    new = schemas["EnvironmentIn"]["properties"]
+    assert new["slug"]["pattern"] == "^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+    assert new["slug"]["not"] == {"enum": ["deleted", "new"]}
+    assert r"[^\s" in new["name"]["pattern"]  # not blank
+    assert new["securityGroupId"]["pattern"] == r"^[^\x00]*$"
+    assert schemas["ChangeTypeIn"]["properties"]["type"]["enum"] == ["sandbox", "production"]
+    label = schemas["BackupCreateIn"]["properties"]["label"]
+    assert (label["maxLength"], r"[^\s" in label["pattern"]) == (100, True)
+    assert len(schemas["RestoreIn"]["oneOf"]) == len(schemas["CopyIn"]["oneOf"]) == 2

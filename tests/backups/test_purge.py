@@ -1,4 +1,5 @@
 import datetime
+import io
 
 import pytest
 import time_machine
@@ -179,3 +180,59 @@ def test_a_trials_history_is_kept_for_the_grace_a_copy_of_it_is_checked_with():
     trial = EnvironmentFactory(type="trial", created_at=now - datetime.timedelta(days=3))
     assert trial.restorable_window(now=now).start == now
     assert purge.history_floor(trial, now) == now - selectors.START_GRACE
+
+
+@pytest.mark.django_db
+def test_purge_reports_the_tables_and_versions_it_removed_not_what_cascaded_with_them(
+    global_admin,
+):
+    """QuerySet.delete() counts every row that cascaded (a table's row counts above all): the
+    purge's figures must count only the things they name, everywhere they are shown."""
+    env = EnvironmentFactory(type="sandbox", created_at=T0)
+    with time_machine.travel(T0, tick=False):
+        for name in ("gone1", "gone2", "gone3", "kept"):
+            make_table(env, name, columns=[{"name": "v", "type": "integer"}])
+    for n in range(5):  # one transaction each: every write adds a row count to its table
+        with time_machine.travel(T0 + (n + 1) * datetime.timedelta(minutes=1), tick=False):
+            for name in ("gone1", "gone2", "gone3", "kept"):
+                store.row_create(environment=env, table_name=name, key=f"k{n}", values={"v": n})
+    with time_machine.travel(T0 + DAY, tick=False):
+        store.row_update(environment=env, table_name="kept", key="k0", values={"v": 9})
+        with store.changes(env) as cs:
+            for name in ("gone1", "gone2", "gone3"):
+                cs.drop_table(cs.table(name))
+        services.backup_create(environment=env, label="old", actor=global_admin)
+    assert env.generations.get().tables.first().counts.count() > 1
+    tables_before, versions_before = DataTable.objects.count(), RowVersion.objects.count()
+
+    now = T0 + 20 * DAY
+    with time_machine.travel(now, tick=False):
+        result = purge.backups_purge(now=now)
+
+    tables_removed = tables_before - DataTable.objects.count()
+    versions_removed = versions_before - RowVersion.objects.count()
+    assert (tables_removed, versions_removed) == (3, 3 * 5 + 1)
+    assert (result.tables_deleted, result.versions_deleted) == (3, 16)
+    assert (result.generations_deleted, result.backups_deleted) == (0, 1)
+    env_event = AuditEvent.objects.get(action="backup.purge", environment=env)
+    assert (env_event.details["tables"], env_event.details["versions"]) == (3, 16)
+    assert "(16 versions)" in env_event.summary
+    event = AuditEvent.objects.get(action="purge")
+    assert (event.details["tables_deleted"], event.details["versions_deleted"]) == (3, 16)
+    assert (event.details["backups_deleted"], event.details["generations_deleted"]) == (1, 0)
+
+
+@pytest.mark.django_db
+def test_purge_backups_says_how_many_tables_and_versions_it_removed(global_admin):
+    env = EnvironmentFactory(type="sandbox", created_at=T0)
+    with time_machine.travel(T0, tick=False):
+        make_table(env, "t", columns=[{"name": "v", "type": "integer"}])
+    for n in range(4):
+        with time_machine.travel(T0 + (n + 1) * datetime.timedelta(minutes=1), tick=False):
+            store.row_create(environment=env, table_name="t", key=f"k{n}", values={"v": n})
+    with time_machine.travel(T0 + DAY, tick=False), store.changes(env) as cs:
+        cs.drop_table(cs.table("t"))
+    out = io.StringIO()
+    with time_machine.travel(T0 + 20 * DAY, tick=False):
+        call_command("purge_backups", stdout=out)
+    assert "Deleted 0 expired backups, 4 row versions, 1 tables, 0 generations" in out.getvalue()
