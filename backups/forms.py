@@ -166,7 +166,7 @@ class NewSandboxFields(forms.Form):
                 self.add_error(field, "Required for a new environment.")
 
     def new_sandbox(self) -> dict:
-        """The new sandbox as restores.restore_to_new takes it."""
+        """The new sandbox as copies.restore_to_new takes it."""
         return {
             "name": self.cleaned_data["new_env_name"],
             "slug": self.cleaned_data["new_env_slug"],
@@ -276,7 +276,7 @@ class CopyForm(NewSandboxFields):
         return data
 
     def copy_arguments(self) -> dict:
-        """What restores.copy_start takes besides the source and the requester."""
+        """What copies.copy_start takes besides the source and the requester."""
         data = self.cleaned_data
         arguments = {"schema_only": data["what"] == "schema"}
         if data["target"] == NEW_TARGET:

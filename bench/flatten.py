@@ -110,11 +110,13 @@ def chain(source, admin, prefix: str, depth: int) -> tuple[list, float]:
             created_at=timezone.now() - datetime.timedelta(days=1),
         )
         op = restores.restore_start(
-            source=read,
-            target=env,
-            requested_by=admin,
-            moment=restores.LATEST,
-            idempotency_key=f"flatten-{uuid.uuid4().hex}",
+            restores.RestoreRequest(
+                source=read,
+                target=env,
+                requested_by=admin,
+                moment=restores.LATEST,
+                idempotency_key=f"flatten-{uuid.uuid4().hex}",
+            )
         )
         started = time.perf_counter()
         if engine.restore_run(op.pk) != "succeeded":

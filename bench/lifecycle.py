@@ -89,8 +89,8 @@ def operations(source, admin) -> dict:
                     requested_by=admin,
                     moment=restores.LATEST,
                     idempotency_key=key(),
-                    **new("restore"),
                 ),
+                **new("restore"),
             )
         ),
         "copy everything into a new sandbox": lambda: run(

@@ -87,10 +87,12 @@ class Plans:
 def _restore(source: Environment, target: Environment, clock) -> None:
     clock.shift(60)
     op = restores.restore_start(
-        source=source,
-        target=target,
-        moment=restores.LATEST,
-        requested_by=UserFactory(tenant_role="global_admin"),
+        restores.RestoreRequest(
+            source=source,
+            target=target,
+            moment=restores.LATEST,
+            requested_by=UserFactory(tenant_role="global_admin"),
+        )
     )
     assert engine.restore_run(op.pk) == "succeeded"
 
