@@ -9,12 +9,11 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -26,6 +25,7 @@ from environments.models import Environment
 from portal.errors import Conflict
 from tests.backups.workers import (
     POSTGRES_ONLY,
+    at_once,
     blocker,
     wait_until,
     waiting_on_lock,
@@ -329,28 +329,6 @@ def test_an_undo_whose_worker_died_is_started_again_from_the_api_and_the_page(ad
         _stop(worker)
 
 
-def _race(calls) -> list:
-    """Run the calls at the same moment on their own connections; their results or errors."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(i, call):
-        try:
-            barrier.wait()
-            results[i] = call()
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
 @pytest.mark.parametrize(
     "requests",
     [
@@ -369,7 +347,7 @@ def test_restores_that_meet_at_the_same_moment_each_get_an_answer(admin, request
     }
     moment = timezone.now()
     for _ in range(5):
-        results = _race(
+        results = at_once(
             [
                 lambda s=source, t=target: restores.restore_start(
                     restores.RestoreRequest(
@@ -387,7 +365,7 @@ def test_restores_that_meet_at_the_same_moment_each_get_an_answer(admin, request
 
 def test_the_same_request_twice_at_once_gets_the_one_operation(admin, pair):
     source, target = pair
-    results = _race(
+    results = at_once(
         [
             lambda: restores.restore_start(
                 restores.RestoreRequest(
@@ -408,7 +386,7 @@ def test_the_same_request_twice_at_once_gets_the_one_operation(admin, pair):
 
 def test_the_same_restore_into_a_new_sandbox_twice_at_once_makes_one(admin, pair):
     source, _ = pair
-    results = _race(
+    results = at_once(
         [
             lambda: copies.restore_to_new(
                 restores.RestoreRequest(
@@ -599,7 +577,7 @@ def test_a_restore_asked_for_while_another_copies_is_refused_at_once(admin, pair
         )
     )
     with _held_mid_copy(op):
-        results = _race(
+        results = at_once(
             [
                 lambda: restores.restore_start(
                     restores.RestoreRequest(

@@ -4,13 +4,11 @@ race (unique keys, row locks, the capacity lock), so each request gets an answer
 and the outcome is the one a request sent alone would give."""
 
 import json
-import threading
 from functools import partial
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
@@ -20,7 +18,7 @@ from environments import capacity, generations, services, store
 from environments.models import CapacityReservation, Environment
 from portal.errors import Conflict, Refused
 from portal.tokens import token_create
-from tests.backups.workers import POSTGRES_ONLY
+from tests.backups.workers import POSTGRES_ONLY, at_once
 from tests.factories import EnvironmentFactory, UserFactory, make_table, stores_gigabytes
 
 pytestmark = POSTGRES_ONLY
@@ -59,28 +57,6 @@ def source(admin):
         for n in range(20):
             cs.create_row(table, {"name": f"row {n}"})
     return env
-
-
-def at_once(calls) -> list:
-    """Run the calls at the same moment, each on its own connection: their results or errors."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(i, call):
-        try:
-            barrier.wait()
-            results[i] = call()
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 def _api(token, path, body, key=None):

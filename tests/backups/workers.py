@@ -1,11 +1,12 @@
 """Helpers for tests with real worker processes and concurrent connections (PostgreSQL)."""
 
 import os
+import threading
 import time
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 POSTGRES_ONLY = [
     pytest.mark.django_db(transaction=True),
@@ -59,3 +60,25 @@ def waiting_on_lock(query_text: str) -> bool:
             [f"%{query_text}%"],
         )
         return cursor.fetchone() is not None
+
+
+def at_once(calls) -> list:
+    """Run the calls at the same moment on their own connections; their results or errors."""
+    barrier = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+
+    def run(i, call):
+        try:
+            barrier.wait()
+            results[i] = call()
+        except Exception as exc:
+            results[i] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
