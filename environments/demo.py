@@ -1,8 +1,7 @@
 """Demo data: realistic tables and rows (factory-boy + Faker) with a back-dated history.
 
-Used by `manage.py seed_demo`. History is written straight into the versions table with
-bulk inserts: it is made-up past, so there is no live transaction to go through the store for,
-but it keeps the store's rules (closed intervals, one version live per key, ordered times).
+Used by `manage.py seed_demo`. The made-up past is loaded in bulk through environments.loading;
+it keeps the store's rules (closed intervals, one version live per key, ordered times).
 """
 
 from __future__ import annotations
@@ -18,16 +17,9 @@ import factory.random
 from django.db import transaction
 
 from environments import columns as cols
-from environments import layout
-from environments.models import (
-    Activity,
-    ChangeBatch,
-    DataTable,
-    Environment,
-    Generation,
-    RowVersion,
-)
-from environments.store import hour_of, recount, version_size
+from environments import loading
+from environments.models import DataTable, Environment, Generation, RowVersion
+from environments.store import version_size
 
 INDUSTRIES = ["Manufacturing", "Retail", "Healthcare", "Finance", "Education", "Energy", "Media"]
 STAGES = ["Qualify", "Develop", "Propose", "Close won", "Close lost"]
@@ -252,54 +244,49 @@ def load_table(
     now: datetime.datetime,
     seed: int,
     history: bool = True,
-    batch_size: int = 5000,
     activity: Counter | None = None,
 ) -> DataTable:
     """Create one table with `rows` rows made over [since, now] and write them in batches."""
     rng = random.Random(seed)
     factory.random.reseed_random(seed)
-    table = DataTable.objects.create(
+    table = loading.new_table(
         generation=generation,
         name=spec.name,
         display_name=spec.display_name,
-        columns=cols.validate_columns(spec.columns),
+        columns=spec.columns,
         valid_from=since,
     )
-    layout.add_partitions([table.pk])
     # Faker is slow (~0.3 ms a row); past 300 rows recycle a pool of made values.
     pool = [_stored(spec, spec.factory()) for _ in range(min(rows, 300))]
     first_hour = since + datetime.timedelta(hours=1)
-    batch: list[RowVersion] = []
-    for n in range(1, rows + 1):
-        if history and rng.random() > 0.7:
-            born = _random_moment(rng, first_hour, now)
-        else:
-            born = _random_moment(rng, since, first_hour)
-        values = pool[(n - 1) % len(pool)]
-        versions = list(
-            _row_versions(
-                table=table,
-                spec=spec,
-                key=f"{n:06d}",
-                values=values,
-                born=born,
-                now=now,
-                rng=rng,
-                pool=pool,
-                churn=history,
+
+    def versions() -> Iterator[RowVersion]:
+        for n in range(1, rows + 1):
+            if history and rng.random() > 0.7:
+                born = _random_moment(rng, first_hour, now)
+            else:
+                born = _random_moment(rng, since, first_hour)
+            made = list(
+                _row_versions(
+                    table=table,
+                    spec=spec,
+                    key=f"{n:06d}",
+                    values=pool[(n - 1) % len(pool)],
+                    born=born,
+                    now=now,
+                    rng=rng,
+                    pool=pool,
+                    churn=history,
+                )
             )
-        )
-        if activity is not None:
-            # A create or an update opens each version; a delete closes the last one.
-            activity.update(v.valid_from for v in versions)
-            if versions[-1].valid_to is not None:
-                activity[versions[-1].valid_to] += 1
-        batch.extend(versions)
-        if len(batch) >= batch_size:
-            RowVersion.objects.bulk_create(batch)
-            batch.clear()
-    RowVersion.objects.bulk_create(batch)
-    layout.analyse([table.pk])  # loaded in bulk: planned with statistics from the start
+            if activity is not None:
+                # A create or an update opens each version; a delete closes the last one.
+                activity.update(v.valid_from for v in made)
+                if made[-1].valid_to is not None:
+                    activity[made[-1].valid_to] += 1
+            yield from made
+
+    loading.load_versions(table, versions())
     return table
 
 
@@ -326,22 +313,5 @@ def load_environment(
                 seed=seed * 100 + i,
                 activity=activity,
             )
-        # Each made-up change is its own transaction: a batch at its moment, and the hour's
-        # total, as store.changes() records them.
-        ChangeBatch.objects.bulk_create(
-            (
-                ChangeBatch(environment=environment, at=at, changes=n)
-                for at, n in sorted(activity.items())
-            ),
-            batch_size=5000,
-        )
-        hourly: Counter = Counter()
-        for at, n in activity.items():
-            hourly[hour_of(at)] += n
-        Activity.objects.bulk_create(
-            Activity(environment=environment, hour=hour, changes=n)
-            for hour, n in sorted(hourly.items())
-        )
-        environment.last_change_at = now
-        environment.save(update_fields=["last_change_at"])
-        recount(environment)
+        # Each made-up change is its own transaction: a batch at its moment.
+        loading.finish(environment, activity, now=now)
