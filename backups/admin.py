@@ -3,7 +3,7 @@ from django.utils.html import format_html
 
 from backups import console
 from backups.models import ManualBackup, RestoreOperation
-from portal import permissions
+from environments import permissions
 from portal.admin import ReadOnlyAdmin
 from portal.errors import Refused
 
@@ -54,7 +54,7 @@ class RestoreOperationAdmin(ReadOnlyAdmin):
             obj.rows_total,
         )
 
-    # Who may run the safe actions is decided in portal.permissions.
+    # Who may run the safe actions is decided in environments.permissions.
     def has_retry_permission(self, request) -> bool:
         return permissions.can_retry_restore(request.user)
 

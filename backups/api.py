@@ -1,5 +1,5 @@
 """API: backups (system window and manual backups), restore candidates, restores and their
-operations. Every rule is in backups.services and portal.permissions; this module only
+operations. Every rule is in backups.services and environments.permissions; this module only
 translates between JSON and those calls."""
 
 from __future__ import annotations
@@ -7,15 +7,22 @@ from __future__ import annotations
 import datetime
 from typing import Literal
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import Field, Header, Path, Query, Router, Status
 from pydantic import ConfigDict
 
-from backups import copies, restores, selectors, services, undos
+from backups import copies, lookups, restores, selectors, services, undos
 from backups.models import ManualBackup, RestoreOperation
+from environments import permissions
+from environments.api import Slug
+from environments.lookups import (
+    environment_for_admin,
+    environment_for_backups,
+    require_admin_center,
+    visible_environment,
+)
 from environments.models import Environment
-from portal import permissions
 from portal.api.errors import error_responses
 from portal.api.schemas import (
     ENVIRONMENT_REF,
@@ -23,16 +30,9 @@ from portal.api.schemas import (
     EnvironmentRef,
     Moment,
     Name,
-    Slug,
     Text,
 )
 from portal.errors import Refused
-from portal.lookups import (
-    environment_for_admin,
-    environment_for_backups,
-    require_admin_center,
-    visible_environment,
-)
 
 router = Router(tags=["backups and restore"], by_alias=True)
 
@@ -105,19 +105,6 @@ def window_out(environment: Environment) -> dict:
     }
 
 
-def _backup_for(request: HttpRequest, ref: str, backup_id: int) -> ManualBackup:
-    env = environment_for_backups(request.auth, ref)
-    backup = (
-        selectors.unexpired_backups(env)
-        .select_related("environment", "created_by")
-        .filter(pk=backup_id)
-        .first()
-    )
-    if backup is None:
-        raise Http404(f"{env.name} has no backup {backup_id}.")
-    return backup
-
-
 @router.get(
     "/environments/{environment}/backups",
     response={200: BackupListOut, **error_responses(403, 404)},
@@ -159,7 +146,7 @@ def backup_update(
     environment: str = EnvRef,
     backup_id: int = Path(..., ge=1, le=2**62),
 ):
-    backup = _backup_for(request, environment, backup_id)
+    backup = lookups.backup_for_user(request.auth, environment, backup_id)
     label = backup.label if payload.label is None else payload.label
     notes = backup.notes if payload.notes is None else payload.notes
     backup = services.backup_update(backup=backup, label=label, notes=notes, actor=request.auth)
@@ -174,7 +161,7 @@ def backup_update(
 def backup_delete(
     request: HttpRequest, environment: str = EnvRef, backup_id: int = Path(..., ge=1, le=2**62)
 ):
-    backup = _backup_for(request, environment, backup_id)
+    backup = lookups.backup_for_user(request.auth, environment, backup_id)
     services.backup_delete(backup=backup, actor=request.auth)
     return Status(204, None)
 
@@ -339,7 +326,7 @@ def _restore_point(request: HttpRequest, payload: RestoreIn | RestoreToNewIn):
     """(moment, backup) as restore_start takes them: a moment, LATEST, or a manual backup."""
     moment = backup = None
     if payload.backup_id is not None:
-        backup = selectors.backup_to_restore(request.auth, payload.backup_id)
+        backup = lookups.backup_to_restore(request.auth, payload.backup_id)
     if payload.restore_point_date_time == "latest":
         moment = restores.LATEST
     elif payload.restore_point_date_time is not None:
@@ -521,15 +508,7 @@ def copy(
 
 def _operation_for(request: HttpRequest, operation_id: int) -> RestoreOperation:
     require_admin_center(request.auth)
-    op = (
-        RestoreOperation.objects.select_related("source", "target", "requested_by")
-        .filter(pk=operation_id)
-        .first()
-    )
-    # Anyone who may not see it is told nothing.
-    if op is None or not permissions.can_see_operation(request.auth, op):
-        raise Http404(f"There is no operation {operation_id} that you can see.")
-    return op
+    return lookups.operation_for_user(request.auth, operation_id)
 
 
 class OperationFilter(CamelSchema):

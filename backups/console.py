@@ -9,7 +9,7 @@ from django.utils import timezone
 from backups import engine, selectors
 from backups.models import RestoreOperation
 from backups.restores import LATEST, RestoreRequest, restore_start
-from portal import permissions
+from environments import permissions
 from portal.errors import Conflict, NotAllowed, Refused
 from portal.models import User
 

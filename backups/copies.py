@@ -9,9 +9,9 @@ from django.db import transaction
 
 from backups.models import RestoreOperation
 from backups.restores import LATEST, RestoreRequest, restore_start
+from environments import permissions
 from environments import services as env_services
 from environments.models import Environment, EnvironmentType, Membership
-from portal import permissions
 from portal.errors import Refused
 from portal.models import User
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import uuid
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import HttpResponse
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import (
@@ -19,6 +19,7 @@ from django_htmx.http import (
 )
 
 from backups import copies, restores, selectors, undos
+from backups import lookups as backup_lookups
 from backups.forms import (
     ConfirmForm,
     CopyForm,
@@ -27,7 +28,7 @@ from backups.forms import (
     UndoForm,
 )
 from backups.models import RestoreOperation
-from portal import lookups, permissions
+from environments import lookups, permissions
 from portal.errors import Refused
 from portal.http import (
     HtmxHttpRequest,
@@ -36,19 +37,6 @@ from portal.http import (
     refusal_on_form,
     render_partial,
 )
-
-
-def _get_operation_for_user(request: HtmxHttpRequest, pk: int) -> RestoreOperation:
-    op = get_object_or_404(
-        RestoreOperation.objects.select_related(
-            "source", "target", "backup", "pre_restore_backup", "requested_by", "undo_of"
-        ),
-        pk=pk,
-    )
-    if not permissions.can_see_operation(request.user, op):
-        raise Http404("No such restore")
-    return op
-
 
 # -- restore -------------------------------------------------------------------------------------
 
@@ -190,7 +178,7 @@ def copy_environment(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 def operation_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    op = _get_operation_for_user(request, pk)
+    op = backup_lookups.operation_for_user(request.user, pk)
     if request.htmx and not op.is_active:
         # Only a running restore polls: it just ended, so reload the page around it (the
         # environment's state, its data, the undo button) with the outcome on top; or, when
@@ -214,7 +202,7 @@ def operation_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def operation_undo(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Undo a restore: the same kind of confirmation as the restore itself (what will be
     replaced, the target's name typed), since undo overwrites the environment too."""
-    op = _get_operation_for_user(request, pk)
+    op = backup_lookups.operation_for_user(request.user, pk)
     target = op.target
     form = UndoForm(
         request.POST or None, target=target, initial={"idempotency_key": uuid.uuid4().hex}

@@ -23,9 +23,8 @@ from django.utils import timezone
 
 from backups import engine, selectors
 from backups.models import ManualBackup, RestoreOperation
-from environments import capacity, generations
+from environments import capacity, generations, permissions
 from environments.models import Environment, EnvironmentState, EnvironmentType
-from portal import permissions
 from portal.audit import audit_record
 from portal.errors import Conflict, Refused
 from portal.models import User

@@ -9,10 +9,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from backups.models import ManualBackup, RestoreOperation
-from environments import store
+from environments import permissions, store
 from environments.models import Environment, EnvironmentType, Window
-from portal import permissions
-from portal.errors import Refused
 from portal.models import User
 
 HOUR = datetime.timedelta(hours=1)
@@ -188,17 +186,6 @@ def restore_candidates(
         reason=reason,
         items=[head] + rest[: limit - 1],
     )
-
-
-def backup_to_restore(user: User, backup_id: int) -> ManualBackup:
-    """A manual backup named for a restore: only those of environments the user manages can be
-    named; restore_start checks that it is the source's and has not expired."""
-    backup = ManualBackup.objects.filter(
-        pk=backup_id, environment__in=permissions.manageable_environments(user)
-    ).first()
-    if backup is None:
-        raise Refused(f"There is no backup {backup_id} that you can restore.", field="backup")
-    return backup
 
 
 # -- restores: what can be undone, and how far a restore has got -----------------------------

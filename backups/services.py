@@ -1,7 +1,7 @@
 """Manual backups and the version update that records one: every rule about them, whichever
 door the request came through (restores are in backups.restores).
 
-Keyword-only functions; each checks permission through portal.permissions, refuses with a
+Keyword-only functions; each checks permission through environments.permissions, refuses with a
 message (portal.errors) and changes nothing when a rule says no, and writes the audit log.
 """
 
@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from backups import selectors
 from backups.models import ManualBackup, RestoreOperation
+from environments import permissions
 from environments.models import Environment
-from portal import permissions
 from portal.audit import audit_record
 from portal.errors import Conflict, NotAllowed, Refused
 from portal.models import User

@@ -10,13 +10,14 @@ import math
 from django.contrib import messages
 from django.db.models import Count
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 
 from backups import localtime, selectors, services, timeline
+from backups import lookups as backup_lookups
 from backups.forms import (
     BackupForm,
     MomentForm,
@@ -25,9 +26,8 @@ from backups.forms import (
     viewer_zone,
 )
 from backups.models import ManualBackup, RestoreOperation
-from environments import store
+from environments import lookups, store
 from environments.models import Environment
-from portal import lookups
 from portal.errors import Refused
 from portal.http import (
     HtmxHttpRequest,
@@ -37,11 +37,6 @@ from portal.http import (
     render_partial,
 )
 from portal.timefmt import utc_offset
-
-
-def _get_backup_for_user(request: HtmxHttpRequest, slug: str, pk: int) -> ManualBackup:
-    env = lookups.environment_for_backups(request.user, slug)
-    return get_object_or_404(ManualBackup, pk=pk, environment=env, expires_at__gt=timezone.now())
 
 
 def _tab_context(request, env: Environment, tab: str) -> dict:
@@ -180,7 +175,7 @@ def backup_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def backup_edit(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
-    backup = _get_backup_for_user(request, slug, pk)
+    backup = backup_lookups.backup_for_user(request.user, slug, pk)
     env = backup.environment
     form = BackupForm(request.POST or None, initial={"label": backup.label, "notes": backup.notes})
     if request.method == "POST" and form.is_valid():
@@ -202,7 +197,7 @@ def backup_edit(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def backup_delete(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
-    backup = _get_backup_for_user(request, slug, pk)
+    backup = backup_lookups.backup_for_user(request.user, slug, pk)
     env = backup.environment
     error = ""
     if request.method == "POST":

@@ -11,12 +11,21 @@ from django.http import HttpRequest
 from ninja import Field, Path, Query, Router, Status
 from pydantic import StrictBool
 
-from environments import services
-from environments.models import Environment, EnvironmentState, EnvironmentType
-from portal import permissions
+from environments import permissions, services
+from environments.lookups import deleted_environment, environment_for_admin, require_admin_center
+from environments.models import Environment, EnvironmentState, EnvironmentType, slug_validator
+from environments.services import RESERVED_SLUGS
 from portal.api.errors import error_responses
-from portal.api.schemas import ENVIRONMENT_REF, CamelSchema, Name, Slug, Stated, Text
-from portal.lookups import deleted_environment, environment_for_admin, require_admin_center
+from portal.api.schemas import ENVIRONMENT_REF, CamelSchema, Name, Stated, Text
+
+# A new environment's URL name, as environments.models.slug_validator takes it (the service
+# says what is wrong with one, 422); "new" and "deleted" are the portal's own pages.
+Slug = Annotated[
+    str,
+    Field(max_length=63),
+    Stated(pattern=slug_validator.regex.pattern, **{"not": {"enum": sorted(RESERVED_SLUGS)}}),
+]
+
 
 router = Router(tags=["environments"], by_alias=True)
 

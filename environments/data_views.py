@@ -10,10 +10,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from environments import columns as cols
-from environments import row_pages, store
+from environments import permissions, row_pages, store
 from environments.forms import ColumnFormSet, RowListForm, TableForm
 from environments.models import DataTable, Environment, RowVersion
-from portal import permissions
 from portal.errors import Refused
 from portal.http import HtmxHttpRequest, render_partial
 

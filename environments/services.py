@@ -1,6 +1,6 @@
 """Environment lifecycle: create, change type, administration mode, background operations.
 
-Keyword-only functions that check permission (through portal.permissions), change the
+Keyword-only functions that check permission (through environments.permissions), change the
 environment inside one transaction, and write the audit log.
 """
 
@@ -14,10 +14,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from environments import capacity, store
+from environments import capacity, permissions, store
 from environments.models import Environment, EnvironmentState, EnvironmentType, slug_validator
 from environments.signals import environment_deleting
-from portal import permissions
 from portal.audit import audit_record
 from portal.errors import Conflict, NotAllowed, Refused
 from portal.models import User

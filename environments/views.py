@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from environments import capacity, services, store
+from environments import capacity, lookups, permissions, services, store
 from environments.forms import (
     ConvertForm,
     DeleteForm,
@@ -18,9 +19,23 @@ from environments.forms import (
     SwitchForm,
 )
 from environments.models import Environment, EnvironmentType
-from portal import lookups, permissions
 from portal.errors import Refused
 from portal.http import HtmxHttpRequest, refusal_message, refusal_on_form, render_partial
+
+
+@require_GET
+def home(request: HtmxHttpRequest) -> HttpResponse:
+    """The start page: the admin center for those who use it, else the environments whose
+    data the user opens, else the Django admin for support staff."""
+    user = request.user
+    if permissions.can_use_admin_center(user):
+        return redirect("environments:list")
+    environments = permissions.data_environments(user).order_by("name")
+    if environments.exists():
+        return render(request, "environments/home.html", {"environments": environments})
+    if permissions.is_support_staff(user):
+        return redirect("admin:index")
+    raise PermissionDenied("Your account has no role in any environment yet. Ask an administrator.")
 
 
 def _get_environment_for_admin(request: HtmxHttpRequest, slug: str) -> Environment:

@@ -6,7 +6,7 @@ def ensure_support_group(sender, **kwargs) -> None:
     """The "Support staff" group can view everything in the Django admin and change nothing."""
     from django.contrib.auth.models import Group, Permission
 
-    from portal.permissions import SUPPORT_GROUP
+    from portal.models import SUPPORT_GROUP
 
     group, _ = Group.objects.get_or_create(name=SUPPORT_GROUP)
     view = Permission.objects.filter(

@@ -12,6 +12,10 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known time zone.")
 
 
+# The group whose members use the Django admin (portal.apps gives it its permissions).
+SUPPORT_GROUP = "Support staff"
+
+
 class User(AbstractUser):
     """A person who signs in. Tenant-wide roles live here; per-environment roles are memberships."""
 

@@ -135,7 +135,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "portal.context_processors.navigation",
+                "environments.context_processors.navigation",
             ],
             "builtins": ["portal.templatetags.portal"],
         },

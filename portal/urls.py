@@ -2,11 +2,12 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from portal import token_views, views
+from environments import views as environment_views
+from portal import token_views
 from portal.api.main import urls as api_urls
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", environment_views.home, name="home"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

@@ -10,9 +10,6 @@ from ninja import Schema
 from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from environments.models import slug_validator
-from environments.services import RESERVED_SLUGS
-
 ENVIRONMENT_REF = (
     "The environment's URL name (slug), e.g. `contoso-test`, or its numeric id. A slug is "
     "looked up first."
@@ -90,15 +87,6 @@ def Name(max_length: int, *, refused_past: int | None = None) -> Any:
 
 # An environment named in a body: any text, looked up (404 when nothing has that name or id).
 EnvironmentRef = Annotated[str, Stated(pattern=NO_NUL)]
-
-# A new environment's URL name, as environments.models.slug_validator takes it (the service
-# says what is wrong with one, 422); "new" and "deleted" are the portal's own pages.
-Slug = Annotated[
-    str,
-    Field(max_length=63),
-    Stated(pattern=slug_validator.regex.pattern, **{"not": {"enum": sorted(RESERVED_SLUGS)}}),
-]
-
 
 _ISO_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 

@@ -18,7 +18,7 @@ import re
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 # The refusals that depend on the portal's state, as their messages say it (services, the
-# restore rules, portal.permissions): one line each, so that a new one is a reviewed choice.
+# restore rules, environments.permissions): one line each, so that a new one is a reviewed choice.
 STATE_REFUSALS = re.compile(
     "|".join(
         [

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from portal import permissions
+from environments import permissions
 from tests.factories import EnvironmentFactory
 
 ROLES = ["anonymous", "global_admin", "service_admin", "env_admin", "maker", "support", "outsider"]

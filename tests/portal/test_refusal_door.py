@@ -5,10 +5,10 @@ import pytest
 from django import forms
 from django.test import RequestFactory
 
+from environments.permissions import Decision
 from portal.errors import Conflict, NotAllowed, Refused
 from portal.http import refusal_message, refusal_on_form
 from portal.middleware import RefusalMiddleware
-from portal.permissions import Decision
 
 
 class NameForm(forms.Form):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backups import selectors, services
+from backups import lookups, selectors, services
+from environments.lookups import environment_for_backups
 from portal import cli
-from portal.lookups import environment_for_backups
 
 
 class Command(BaseCommand):
@@ -46,12 +46,6 @@ class Command(BaseCommand):
         except Exception as exc:
             raise cli.refusal(exc) from None
 
-    def _backup(self, env, backup_id):
-        backup = selectors.unexpired_backups(env).filter(pk=backup_id).first()
-        if backup is None:
-            raise CommandError(f"{env.name} has no backup {backup_id}.", returncode=cli.REFUSED)
-        return backup
-
     def _list(self, user, env, options):
         window = env.restorable_window()
         days = env.retention.days
@@ -90,7 +84,7 @@ class Command(BaseCommand):
     def _edit(self, user, env, options):
         if options["label"] is None and options["notes"] is None:
             raise CommandError("Give --label, --notes or both.", returncode=cli.USAGE)
-        backup = self._backup(env, options["backup"])
+        backup = lookups.backup_of(env, options["backup"])
         backup = services.backup_update(
             backup=backup,
             actor=user,
@@ -100,7 +94,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Updated backup {backup.pk}: {backup.label}.")
 
     def _delete(self, user, env, options):
-        backup = self._backup(env, options["backup"])
+        backup = lookups.backup_of(env, options["backup"])
         label = backup.label
         services.backup_delete(backup=backup, actor=user)
         self.stdout.write(f"Deleted backup {options['backup']} of {env.name}: {label}.")

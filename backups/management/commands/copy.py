@@ -14,7 +14,7 @@ from __future__ import annotations
 from backups import copies
 from backups.management.commands import restore
 from backups.models import RestoreOperation
-from portal.lookups import environment_for_admin, visible_environment
+from environments.lookups import environment_for_admin, visible_environment
 
 
 class Command(restore.Command):

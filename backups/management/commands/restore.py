@@ -19,10 +19,10 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backups import copies, restores, selectors
+from backups import copies, lookups, restores
 from backups.models import RestoreOperation
+from environments.lookups import environment_for_admin, visible_environment
 from portal import cli
-from portal.lookups import environment_for_admin, visible_environment
 
 NO_WORKER_HINT_AFTER = 10  # seconds queued before the command says a worker may be missing
 
@@ -104,7 +104,7 @@ class Command(BaseCommand):
         # The target first: one who cannot see it learns nothing about the source.
         target = None if options["new"] else environment_for_admin(user, options["target"])
         source = visible_environment(user, options["source"])
-        backup = selectors.backup_to_restore(user, options["backup"]) if options["backup"] else None
+        backup = lookups.backup_to_restore(user, options["backup"]) if options["backup"] else None
         if options["latest"]:
             moment = restores.LATEST
         point = {"requested_by": user, "moment": moment, "backup": backup}

@@ -8,11 +8,11 @@ import json
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from environments import services
+from environments import permissions, services
+from environments.lookups import deleted_environment, environment_for_admin, require_admin_center
 from environments.models import EnvironmentType
-from portal import cli, permissions
+from portal import cli
 from portal.errors import NotAllowed
-from portal.lookups import deleted_environment, environment_for_admin, require_admin_center
 
 
 class Command(BaseCommand):

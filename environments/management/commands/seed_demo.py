@@ -12,8 +12,7 @@ from django.utils import timezone
 
 from environments import demo, services
 from environments.models import Environment, Membership
-from portal.models import User
-from portal.permissions import SUPPORT_GROUP
+from portal.models import SUPPORT_GROUP, User
 
 # username, password, name, tenant role, staff. Demo sign-ins only: never created in production
 # unless someone runs this command there.

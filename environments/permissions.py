@@ -195,8 +195,6 @@ def can_write_data(user: User, environment: Environment) -> Decision:
 
 # -- the Django admin ----------------------------------------------------------------------------
 
-SUPPORT_GROUP = "Support staff"
-
 
 def is_support_staff(user: User) -> bool:
     return user.is_authenticated and user.is_active and user.is_staff

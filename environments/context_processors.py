@@ -1,4 +1,4 @@
-from portal import permissions
+from environments import permissions
 
 
 def navigation(request):

@@ -1,14 +1,14 @@
 """Finding the objects an API call or a command names, with the same answers the pages give:
 404 when the caller cannot see it at all, 403 when they only use its data. Who may do what is
-decided in portal.permissions; what happens, in the services."""
+decided in environments.permissions; what happens, in the services."""
 
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
+from environments import permissions
 from environments.models import Environment
-from portal import permissions
 from portal.models import User
 
 
