@@ -5,7 +5,8 @@ SHELL := /bin/bash
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-$(shell cat requirements.lock | cksum | cut -d' ' -f1)
-TEST_STAMP := $(VENV)/.test-installed-$(shell cat requirements.lock requirements-test.lock | cksum | cut -d' ' -f1)
+DEMO_STAMP := $(VENV)/.demo-installed-$(shell cat requirements.lock requirements-demo.lock | cksum | cut -d' ' -f1)
+TEST_STAMP := $(VENV)/.test-installed-$(shell cat requirements.lock requirements-demo.lock requirements-test.lock | cksum | cut -d' ' -f1)
 # npm ci empties node_modules first, so a stamp inside it is gone whenever the folder is.
 NODE_STAMP := node_modules/.installed
 HOST    ?= 127.0.0.1
@@ -15,7 +16,7 @@ PORT    ?= 8000
 WORKERS ?= $(shell echo $$(( 2 * $$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1) + 1 )))
 ALLOWED_HOSTS ?= $(HOST)
 
-.PHONY: help run serve test lint install install-test worker lock check clean
+.PHONY: help run serve test lint install install-demo install-test worker lock check clean
 
 help:
 	@echo "make run    install, migrate, load the demo data once and serve http://$(HOST):$(PORT)"
@@ -24,7 +25,7 @@ help:
 	@echo "make test   install and run the whole test suite (SQLite, or PostgreSQL with DATABASE_URL)"
 	@echo "make lint   ruff check and ruff format --check"
 	@echo "make check  Django's deployment checks with production-like settings"
-	@echo "make lock   re-pin requirements.lock and requirements-test.lock from pyproject.toml"
+	@echo "make lock   re-pin the requirements locks (runtime, demo, test) from pyproject.toml"
 
 # Find a Python 3.12+: an explicit PYTHON=..., then python3.13/python3.12/python3 on PATH (each is
 # run, so a pyenv shim for a version that is not selected is skipped), then pyenv's versions.
@@ -51,12 +52,19 @@ $(STAMP): $(PY) requirements.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	@touch $@
 
-$(TEST_STAMP): $(STAMP) requirements-test.lock
+# make run's demo tenant is made up by factory-boy and Faker; production does without them.
+$(DEMO_STAMP): $(STAMP) requirements-demo.lock
+	@rm -f $(VENV)/.demo-installed-*
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-demo.lock
+	@touch $@
+
+$(TEST_STAMP): $(DEMO_STAMP) requirements-test.lock
 	@rm -f $(VENV)/.test-installed-*
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-test.lock
 	@touch $@
 
 install: $(STAMP)
+install-demo: $(DEMO_STAMP)
 install-test: $(TEST_STAMP)
 
 # axe-core for the browser tests' accessibility checks (test-only; the portal ships no npm code).
@@ -82,7 +90,7 @@ define worker_loop
 trap 'kill $$worker 2>/dev/null' EXIT INT TERM;
 endef
 
-run: install
+run: install-demo
 	@mkdir -p var
 	DEBUG=true $(PY) manage.py migrate --no-input
 	DEBUG=true $(PY) manage.py seed_demo
@@ -129,21 +137,27 @@ check: install
 	DEBUG=false SECRET_KEY="$$(openssl rand -hex 40)" ALLOWED_HOSTS=portal.example.test \
 	  $(PY) manage.py check --deploy --fail-level WARNING
 
-# Each lock from a fresh virtual environment: the runtime one from the dependencies alone,
-# the test one from the dependencies and the test extra (less what the runtime lock pins).
+# Each lock from a fresh virtual environment: the runtime one from the dependencies alone, the
+# demo one from the demo extra and the test one from the test extra (each less what the locks
+# under it pin).
 lock: $(PY)
 	rm -rf .lock-venv && $(PY) -m venv .lock-venv
 	.lock-venv/bin/pip install --quiet --disable-pip-version-check .
 	.lock-venv/bin/pip uninstall --quiet --yes envportal
 	( echo "# What the portal needs to run (make run, production). Test tools: requirements-test.lock."; \
 	  .lock-venv/bin/pip freeze ) > requirements.lock
+	.lock-venv/bin/pip install --quiet --disable-pip-version-check ".[demo]"
+	.lock-venv/bin/pip uninstall --quiet --yes envportal
+	( echo "# The demo data generators, on top of the runtime pins (make run loads the demo tenant)."; \
+	  echo "-r requirements.lock"; \
+	  .lock-venv/bin/pip freeze | grep -vxFf requirements.lock ) > requirements-demo.lock
 	.lock-venv/bin/pip install --quiet --disable-pip-version-check ".[test]"
 	.lock-venv/bin/pip uninstall --quiet --yes envportal
-	( echo "# The test and lint tools, on top of the runtime pins (make test, make lint)."; \
-	  echo "-r requirements.lock"; \
-	  .lock-venv/bin/pip freeze | grep -vxFf requirements.lock ) > requirements-test.lock
+	( echo "# The test and lint tools, on top of the runtime and demo pins (make test, make lint)."; \
+	  echo "-r requirements-demo.lock"; \
+	  .lock-venv/bin/pip freeze | grep -vxFf requirements.lock | grep -vxFf requirements-demo.lock ) > requirements-test.lock
 	rm -rf .lock-venv
-	@echo "requirements.lock and requirements-test.lock updated"
+	@echo "requirements.lock, requirements-demo.lock and requirements-test.lock updated"
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis node_modules tests/artifacts

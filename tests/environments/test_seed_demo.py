@@ -74,3 +74,30 @@ def test_seed_demo_refuses_a_bad_row_count():
     with pytest.raises(CommandError, match="positive"):
         call_command("seed_demo", rows=0)
     assert not Environment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_seed_demo_without_the_demo_extra_says_how_to_install_it(monkeypatch):
+    import sys
+
+    import environments
+
+    # As on a production install: neither Faker's nor factory-boy's modules can be imported.
+    for name in ("factory", "faker", "environments.demo"):
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.delattr(environments, "demo", raising=False)
+    with pytest.raises(CommandError, match=r"demo extra .*requirements-demo\.lock"):
+        call_command("seed_demo")
+    assert not Environment.objects.exists()
+
+
+def test_a_production_install_needs_no_test_data_generators():
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    runtime = " ".join(project["dependencies"]).lower()
+    assert "faker" not in runtime and "factory" not in runtime
+    assert "faker" not in (root / "requirements.lock").read_text().lower()
+    assert "faker" in (root / "requirements-demo.lock").read_text().lower()

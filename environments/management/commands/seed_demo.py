@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from environments import demo, services
+from environments import services
 from environments.models import Environment, Membership
 from portal.models import SUPPORT_GROUP, User
 
@@ -163,6 +163,14 @@ class Command(BaseCommand):
     def handle(self, *args, rows: int | None = None, **options):
         if rows is not None and rows < 1:
             raise CommandError("--rows must be a positive number.")
+        try:  # the demo extra: make run installs it, a production install does not
+            from environments import demo
+        except ImportError:
+            raise CommandError(
+                "The demo data needs the demo extra (factory-boy and Faker): "
+                "pip install -r requirements-demo.lock, or pip install '.[demo]'. "
+                "make run installs it."
+            ) from None
         now = timezone.now()
         users = self._users()
         created = []
