@@ -146,19 +146,15 @@ def _lock_source_and_target(op: RestoreOperation) -> tuple[Environment, Environm
 
 
 def _overwrite(op: RestoreOperation) -> None:
-    moment = op.moment
+    """The restore itself, in one transaction: the target gets a new generation reading the
+    source as it was (environments.generations), with a "Before restore" backup, its details
+    and its state handed back; the operation succeeds in the same commit."""
     with transaction.atomic():
         source, target = _lock_source_and_target(op)
-        if connection.vendor == "postgresql":
-            # JIT compiles each INSERT ... SELECT anew and costs more than it saves here. The
-            # commit is durable (synchronous): a restore shown as Succeeded survives a crash.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL jit = off")
-                # The new partitions' indexes are built in one sort each: in memory, if it fits.
-                cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+        _tune_session()
         plan = generations.plan_replace(
             source=source,
-            moment=moment,
+            moment=op.moment,
             schema_only=op.kind == RestoreOperation.Kind.COPY_SCHEMA,
         )
         _progress(
@@ -170,15 +166,7 @@ def _overwrite(op: RestoreOperation) -> None:
             rows_copied=0,
         )
         ts = store.next_timestamp(target)
-        before = ManualBackup.objects.create(
-            environment=target,
-            kind=ManualBackup.Kind.PRE_COPY if op.is_copy else ManualBackup.Kind.PRE_RESTORE,
-            label=pre_restore_label(op, ts - store.TICK),
-            backup_at=ts - store.TICK,
-            created_by=op.requested_by,
-            created_at=ts,
-            expires_at=ts + (target.manual_retention or target.retention),
-        )
+        before = _record_before(op, target, ts)
 
         def table_done(done: int, rows: int, table: DataTable) -> None:
             _progress(op, tables_done=done, rows_copied=rows)
@@ -188,75 +176,131 @@ def _overwrite(op: RestoreOperation) -> None:
             target=target,
             plan=plan,
             ts=ts,
-            reason=f"{ORIGINS[op.kind]} from {source.name} at {moment:%Y-%m-%d %H:%M:%S} UTC",
+            reason=f"{ORIGINS[op.kind]} from {source.name} at {op.moment:%Y-%m-%d %H:%M:%S} UTC",
             table_done=table_done,
             finishing=lambda: _progress(op, phase=RestoreOperation.Phase.FINISHING),
         )
-        tables = plan.tables
-        details_before = {
-            "before_name": target.name,
-            "before_security_group": target.security_group,
-            "before_admin_mode": target.admin_mode,
-        }
-        name_before = target.name
-        target.set_state(EnvironmentState.READY)
-        # After a restore only admins may use the environment; an undo puts back the mode the
-        # environment had before the restore it undoes.
-        target.admin_mode = (
-            op.undo_of.before_admin_mode
-            if op.undo_of and op.undo_of.before_admin_mode is not None
-            else True
-        )
-        target.last_change_at = ts
-        fields = ["state", "admin_mode", "last_change_at"]
-        if op.new_name:
-            target.name = op.new_name
-            fields.append("name")
-        if op.change_security_group:
-            target.security_group = op.new_security_group
-            fields.append("security_group")
-        target.save(update_fields=fields)
-
-        # Lock the operation last (progress writes are done): if the stale sweep failed it
-        # meanwhile, roll everything back rather than succeed behind its back.
-        locked = RestoreOperation.objects.select_for_update().get(pk=op.pk)
-        if locked.status != RestoreOperation.Status.RUNNING:
-            raise RestoreAborted(locked.error or "The restore was stopped.")
-        finished = timezone.now()
-        RestoreOperation.objects.filter(pk=op.pk).update(
-            status=RestoreOperation.Status.SUCCEEDED,
-            phase=RestoreOperation.Phase.DONE,
-            finished_at=finished,
-            heartbeat_at=finished,
-            generation=generation,
-            pre_restore_backup=before,
-            rows_copied=copied,
-            tables_done=len(tables),
-            tables_total=len(tables),
-            reservation=None,
-            **details_before,
-        )
-        capacity.release(op.reservation_id)  # what it reserved is stored now
-        what = "Undid restore of" if op.undo_of_id else VERBS[op.kind]
-        renamed = f"; renamed to {target.name}" if target.name != name_before else ""
-        audit_record(
-            action="restore.succeed",
-            actor=op.requested_by,
-            environment=target,
-            environment_name=name_before,
-            related_environment=source,
-            summary=f"{what} {name_before} from {op.source_name or source.name} at "
-            f"{moment:%Y-%m-%d %H:%M:%S} UTC ({copied} row{'s' * (copied != 1)} in "
-            f"{len(tables)} table{'s' * (len(tables) != 1)}{renamed})",
-            details={
-                "operation": op.pk,
+        details_before = _hand_back(op, target, ts)
+        _succeed(
+            op,
+            source=source,
+            target=target,
+            details_before=details_before,
+            outcome={
+                "generation": generation,
+                "pre_restore_backup": before,
                 "rows": copied,
-                "tables": len(tables),
-                "seconds": round((finished - op.started_at).total_seconds(), 3)
-                if op.started_at
-                else None,
+                "tables": len(plan.tables),
             },
         )
+
+
+def _tune_session() -> None:
+    if connection.vendor != "postgresql":
+        return
+    # JIT compiles each INSERT ... SELECT anew and costs more than it saves here. The commit is
+    # durable (synchronous): a restore shown as Succeeded survives a crash.
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        # The new partitions' indexes are built in one sort each: in memory, if it fits.
+        cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+
+
+def _record_before(op: RestoreOperation, target: Environment, ts) -> ManualBackup:
+    """The "Before restore" (or "Before copy") backup of the target, the moment just before
+    the restore's own: what an undo puts back."""
+    return ManualBackup.objects.create(
+        environment=target,
+        kind=ManualBackup.Kind.PRE_COPY if op.is_copy else ManualBackup.Kind.PRE_RESTORE,
+        label=pre_restore_label(op, ts - store.TICK),
+        backup_at=ts - store.TICK,
+        created_by=op.requested_by,
+        created_at=ts,
+        expires_at=ts + (target.manual_retention or target.retention),
+    )
+
+
+def _hand_back(op: RestoreOperation, target: Environment, ts) -> dict:
+    """Give the target back Ready, in administration mode, with the details the admin edited;
+    returns its details from before (kept on the operation, for an undo)."""
+    details_before = {
+        "before_name": target.name,
+        "before_security_group": target.security_group,
+        "before_admin_mode": target.admin_mode,
+    }
+    target.set_state(EnvironmentState.READY)
+    # After a restore only admins may use the environment; an undo puts back the mode the
+    # environment had before the restore it undoes.
+    target.admin_mode = (
+        op.undo_of.before_admin_mode
+        if op.undo_of and op.undo_of.before_admin_mode is not None
+        else True
+    )
+    target.last_change_at = ts
+    fields = ["state", "admin_mode", "last_change_at"]
+    if op.new_name:
+        target.name = op.new_name
+        fields.append("name")
+    if op.change_security_group:
+        target.security_group = op.new_security_group
+        fields.append("security_group")
+    target.save(update_fields=fields)
+    return details_before
+
+
+def _succeed(
+    op: RestoreOperation,
+    *,
+    source: Environment,
+    target: Environment,
+    details_before: dict,
+    outcome: dict,
+) -> None:
+    """Mark the operation succeeded (in the restore's transaction), free its reservation and
+    write the audit line. `outcome`: the generation, the "Before restore" backup, the rows and
+    tables copied."""
+    # Lock the operation last (progress writes are done): if the stale sweep failed it
+    # meanwhile, roll everything back rather than succeed behind its back.
+    locked = RestoreOperation.objects.select_for_update().get(pk=op.pk)
+    if locked.status != RestoreOperation.Status.RUNNING:
+        raise RestoreAborted(locked.error or "The restore was stopped.")
+    finished = timezone.now()
+    copied, tables = outcome["rows"], outcome["tables"]
+    RestoreOperation.objects.filter(pk=op.pk).update(
+        status=RestoreOperation.Status.SUCCEEDED,
+        phase=RestoreOperation.Phase.DONE,
+        finished_at=finished,
+        heartbeat_at=finished,
+        generation=outcome["generation"],
+        pre_restore_backup=outcome["pre_restore_backup"],
+        rows_copied=copied,
+        tables_done=tables,
+        tables_total=tables,
+        reservation=None,
+        **details_before,
+    )
+    capacity.release(op.reservation_id)  # what it reserved is stored now
+    name_before = details_before["before_name"]
+    what = "Undid restore of" if op.undo_of_id else VERBS[op.kind]
+    renamed = f"; renamed to {target.name}" if target.name != name_before else ""
+    audit_record(
+        action="restore.succeed",
+        actor=op.requested_by,
+        environment=target,
+        environment_name=name_before,
+        related_environment=source,
+        summary=f"{what} {name_before} from {op.source_name or source.name} at "
+        f"{op.moment:%Y-%m-%d %H:%M:%S} UTC ({copied} row{'s' * (copied != 1)} in "
+        f"{tables} table{'s' * (tables != 1)}{renamed})",
+        details={
+            "operation": op.pk,
+            "rows": copied,
+            "tables": tables,
+            "seconds": round((finished - op.started_at).total_seconds(), 3)
+            if op.started_at
+            else None,
+        },
+    )
 
 
 # How the audit log ("Restored Contoso Test from ...") and a generation ("Restored from ...")

@@ -114,39 +114,7 @@ def restore_candidates(
     now = now or timezone.now()
     window = environment.restorable_window(now=now)
     exact = moment in window
-    reason = ""
-    around = moment
-    if moment > now:
-        reason = "That moment is in the future. The latest moment you can restore is now."
-        around = now
-    elif moment < environment.created_at:
-        reason = (
-            f"{environment.name} did not exist yet at that moment. The earliest moment "
-            "you can restore is shown first."
-        )
-        around = window.start
-    elif moment < window.start:
-        days = environment.retention.days
-        reason = (
-            f"That moment is older than the restorable window ({days} days for a "
-            f"{environment.get_type_display().lower()} environment). The nearest "
-            "available moments are listed."
-        )
-        around = window.start
-    else:
-        during = RestoreOperation.objects.filter(
-            target=environment,
-            started_at__lte=moment,
-            finished_at__gte=moment,
-            status=RestoreOperation.Status.SUCCEEDED,
-        ).first()
-        if during is not None:
-            reason = (
-                f"{environment.name} was being restored around that moment. Its data "
-                "switched to the restored data at one instant: restoring a moment before "
-                "it gives the old data, after it the restored data."
-            )
-
+    around, reason = _why_not_exact(environment, moment, window, now)
     items: list[Candidate] = []
     if exact:
         items.append(Candidate(moment, "point_in_time", "The moment you chose"))
@@ -157,26 +125,10 @@ def restore_candidates(
     for point in _hourly_points(window, around, 4):
         if point != items[0].moment:
             items.append(Candidate(point, "system", "System backup"))
-    backups = unexpired_backups(environment, now=now)
-    named = backups.exclude(kind__in=ManualBackup.BEFORE_OVERWRITE)
-    nearest = list(named.filter(backup_at__lte=around).order_by("-backup_at")[:3]) + list(
-        named.filter(backup_at__gt=around).order_by("backup_at")[:3]
-    )
-    # Every restore records a "Before restore" backup; offer only the one nearest the moment
-    # so that they do not crowd out the backups people named.
-    before_restores = backups.filter(kind__in=ManualBackup.BEFORE_OVERWRITE)
-    nearest += sorted(
-        [
-            b
-            for b in (
-                before_restores.filter(backup_at__lte=around).order_by("-backup_at").first(),
-                before_restores.filter(backup_at__gt=around).order_by("backup_at").first(),
-            )
-            if b is not None
-        ],
-        key=lambda b: abs(b.backup_at - around),
-    )[:1]
-    items += [Candidate(b.backup_at, "manual", b.label, b.pk, b.kind) for b in nearest]
+    items += [
+        Candidate(b.backup_at, "manual", b.label, b.pk, b.kind)
+        for b in _nearest_backups(environment, around, now)
+    ]
     head, rest = items[0], items[1:]
     rest.sort(key=lambda c: (abs(c.moment - around), c.moment))
     return Candidates(
@@ -186,6 +138,61 @@ def restore_candidates(
         reason=reason,
         items=[head] + rest[: limit - 1],
     )
+
+
+def _why_not_exact(
+    environment: Environment, moment: datetime.datetime, window: Window, now: datetime.datetime
+) -> tuple[datetime.datetime, str]:
+    """The moment the candidates gather around, and why `moment` itself cannot be (or, while
+    the environment was being restored, may not be what the admin expects)."""
+    if moment > now:
+        return now, "That moment is in the future. The latest moment you can restore is now."
+    if moment < environment.created_at:
+        return window.start, (
+            f"{environment.name} did not exist yet at that moment. The earliest moment "
+            "you can restore is shown first."
+        )
+    if moment < window.start:
+        days = environment.retention.days
+        return window.start, (
+            f"That moment is older than the restorable window ({days} days for a "
+            f"{environment.get_type_display().lower()} environment). The nearest "
+            "available moments are listed."
+        )
+    during = RestoreOperation.objects.filter(
+        target=environment,
+        started_at__lte=moment,
+        finished_at__gte=moment,
+        status=RestoreOperation.Status.SUCCEEDED,
+    ).exists()
+    if during:
+        return moment, (
+            f"{environment.name} was being restored around that moment. Its data "
+            "switched to the restored data at one instant: restoring a moment before "
+            "it gives the old data, after it the restored data."
+        )
+    return moment, ""
+
+
+def _nearest_backups(
+    environment: Environment, around: datetime.datetime, now: datetime.datetime
+) -> list[ManualBackup]:
+    """The three named backups on each side of `around`, and the one "Before restore" backup
+    nearest it: every restore records one, and they must not crowd out the named ones."""
+    backups = unexpired_backups(environment, now=now)
+    named = backups.exclude(kind__in=ManualBackup.BEFORE_OVERWRITE)
+    nearest = list(named.filter(backup_at__lte=around).order_by("-backup_at")[:3]) + list(
+        named.filter(backup_at__gt=around).order_by("backup_at")[:3]
+    )
+    before_restores = backups.filter(kind__in=ManualBackup.BEFORE_OVERWRITE)
+    sides = (
+        before_restores.filter(backup_at__lte=around).order_by("-backup_at").first(),
+        before_restores.filter(backup_at__gt=around).order_by("backup_at").first(),
+    )
+    nearest += sorted([b for b in sides if b is not None], key=lambda b: abs(b.backup_at - around))[
+        :1
+    ]
+    return nearest
 
 
 # -- restores: what can be undone, and how far a restore has got -----------------------------

@@ -51,9 +51,6 @@ def flatten_chunk(table_id: int, rows: int | None = None) -> bool:
     """Copy the next `rows` (settings.FLATTEN_CHUNK_ROWS) base rows of a branch into it;
     True once it has no base left."""
     rows = rows or settings.FLATTEN_CHUNK_ROWS
-    q = connection.ops.quote_name
-    adapt = connection.ops.adapt_datetimefield_value
-    rv = q(RowVersion._meta.db_table)
     environment_id = (
         DataTable.objects.filter(pk=table_id)
         .values_list("generation__environment", flat=True)
@@ -70,74 +67,93 @@ def flatten_chunk(table_id: int, rows: int | None = None) -> bool:
         if not CapacityReservation.objects.filter(table=table).exists():
             _reserve(table)
         after = table.flattened_to
-        # The chunk's last key: the rows-th smallest base key after the cursor.
-        select, params = _base_rows_sql(table, after, None, rows)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT MAX({q('key')}) FROM (SELECT {q('key')} FROM ({select}) AS base "
-                f"ORDER BY {q('key')} LIMIT %s) AS chunk",
-                [*params, rows],
-            )
-            (last,) = cursor.fetchone()
+        last = _chunk_end(table, after, rows)
         if last is None:
             _drop_base(table)
             return True
-        select, params = _base_rows_sql(table, after, last, None)
-        with connection.cursor() as cursor:
-            # Each base row becomes the branch's own from its start until the branch's first
-            # version of that key, or else its drop (neither: still live). WHERE 1 = 1:
-            # SQLite's upsert needs one.
-            cursor.execute(
-                f"INSERT INTO {rv} ({q('table_id')}, {q('key')}, {q('valid_from')}, "
-                f"{q('valid_to')}, {q('values')}, {q('size')}, {q('title')}) "
-                f"SELECT %s, base.{q('key')}, %s, COALESCE((SELECT MIN(own.{q('valid_from')}) "
-                f"FROM {rv} own WHERE own.{q('table_id')} = %s "
-                f"AND own.{q('key')} = base.{q('key')}), %s), "
-                f"base.{q('values')}, base.{q('size')}, base.{q('title')} "
-                f"FROM ({select}) AS base WHERE 1 = 1 ON CONFLICT DO NOTHING",
-                [
-                    table.pk,
-                    adapt(table.valid_from),
-                    table.pk,
-                    adapt(table.valid_to) if table.valid_to else None,
-                    *params,
-                ],
-            )
-        copied = RowVersion.objects.filter(
-            table=table, key__gt=after, key__lte=last, valid_from=table.valid_from
-        ).aggregate(
-            live=Count("key", filter=Q(valid_to__isnull=True)),
-            live_bytes=Sum("size", filter=Q(valid_to__isnull=True), default=0),
-            closed=Count("key", filter=Q(valid_to__isnull=False)),
-            closed_bytes=Sum("size", filter=Q(valid_to__isnull=False), default=0),
-            closed_until=Max("valid_to"),
-        )
-        # The copied rows were shared (read from the base) and are the branch's own now; the
-        # ones it had since changed are its history. What it shows is the same.
-        figures = {
-            "flattened_to": last,
-            "flattened_rows": F("flattened_rows") + copied["live"] + copied["closed"],
-            "shared_rows": F("shared_rows") - copied["live"],
-            "shared_bytes": F("shared_bytes") - copied["live_bytes"],
-            "closed_versions": F("closed_versions") + copied["closed"],
-            "closed_bytes": F("closed_bytes") + copied["closed_bytes"],
-        }
-        if copied["closed_until"] is not None:  # rows that end: what reads the branch must see
-            figures["closed_until"] = lineage.ended_by(copied["closed_until"])
-        DataTable.objects.filter(pk=table.pk).update(**figures)
-        # What the chunk stored is counted as stored now, no longer as reserved.
-        CapacityReservation.objects.filter(table=table).update(
-            bytes=Greatest(F("bytes") - copied["live_bytes"] - copied["closed_bytes"], 0)
-        )
-        # The chunk's rows are in the branch's partition: analysed here, before the commit,
-        # once they make its statistics stale (see layout.STALE_SHARE), or the next chunk and
-        # the branch's pages are planned as if the partition held a few rows (autovacuum may
-        # be off). Its versions are the ones it does not share: live, and closed.
-        own = DataTable.objects.filter(pk=table.pk).values_list(
-            F("live_rows") - F("shared_rows") + F("closed_versions"), flat=True
-        )
-        layout.analyse_if_grown(table.pk, rows=own.get())
+        _copy_chunk(table, after, last)
+        _count_chunk(table, after, last)
     return False
+
+
+def _chunk_end(table: DataTable, after: str, rows: int) -> str | None:
+    """The chunk's last key: the rows-th smallest base key after the cursor (None: no more)."""
+    q = connection.ops.quote_name
+    select, params = _base_rows_sql(table, after, None, rows)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT MAX({q('key')}) FROM (SELECT {q('key')} FROM ({select}) AS base "
+            f"ORDER BY {q('key')} LIMIT %s) AS chunk",
+            [*params, rows],
+        )
+        (last,) = cursor.fetchone()
+    return last
+
+
+def _copy_chunk(table: DataTable, after: str, last: str) -> None:
+    """Each base row in (after, last] becomes the branch's own from its start until the
+    branch's first version of that key, or else its drop (neither: still live)."""
+    q = connection.ops.quote_name
+    adapt = connection.ops.adapt_datetimefield_value
+    rv = q(RowVersion._meta.db_table)
+    select, params = _base_rows_sql(table, after, last, None)
+    with connection.cursor() as cursor:
+        # WHERE 1 = 1: SQLite's upsert needs one.
+        cursor.execute(
+            f"INSERT INTO {rv} ({q('table_id')}, {q('key')}, {q('valid_from')}, "
+            f"{q('valid_to')}, {q('values')}, {q('size')}, {q('title')}) "
+            f"SELECT %s, base.{q('key')}, %s, COALESCE((SELECT MIN(own.{q('valid_from')}) "
+            f"FROM {rv} own WHERE own.{q('table_id')} = %s "
+            f"AND own.{q('key')} = base.{q('key')}), %s), "
+            f"base.{q('values')}, base.{q('size')}, base.{q('title')} "
+            f"FROM ({select}) AS base WHERE 1 = 1 ON CONFLICT DO NOTHING",
+            [
+                table.pk,
+                adapt(table.valid_from),
+                table.pk,
+                adapt(table.valid_to) if table.valid_to else None,
+                *params,
+            ],
+        )
+
+
+def _count_chunk(table: DataTable, after: str, last: str) -> None:
+    """The branch's figures and its reservation after a chunk, and its statistics if the
+    chunk made them stale."""
+    copied = RowVersion.objects.filter(
+        table=table, key__gt=after, key__lte=last, valid_from=table.valid_from
+    ).aggregate(
+        live=Count("key", filter=Q(valid_to__isnull=True)),
+        live_bytes=Sum("size", filter=Q(valid_to__isnull=True), default=0),
+        closed=Count("key", filter=Q(valid_to__isnull=False)),
+        closed_bytes=Sum("size", filter=Q(valid_to__isnull=False), default=0),
+        closed_until=Max("valid_to"),
+    )
+    # The copied rows were shared (read from the base) and are the branch's own now; the ones
+    # it had since changed are its history. What it shows is the same.
+    figures = {
+        "flattened_to": last,
+        "flattened_rows": F("flattened_rows") + copied["live"] + copied["closed"],
+        "shared_rows": F("shared_rows") - copied["live"],
+        "shared_bytes": F("shared_bytes") - copied["live_bytes"],
+        "closed_versions": F("closed_versions") + copied["closed"],
+        "closed_bytes": F("closed_bytes") + copied["closed_bytes"],
+    }
+    if copied["closed_until"] is not None:  # rows that end: what reads the branch must see
+        figures["closed_until"] = lineage.ended_by(copied["closed_until"])
+    DataTable.objects.filter(pk=table.pk).update(**figures)
+    # What the chunk stored is counted as stored now, no longer as reserved.
+    CapacityReservation.objects.filter(table=table).update(
+        bytes=Greatest(F("bytes") - copied["live_bytes"] - copied["closed_bytes"], 0)
+    )
+    # The chunk's rows are in the branch's partition: analysed here, before the commit, once
+    # they make its statistics stale (see layout.STALE_SHARE), or the next chunk and the
+    # branch's pages are planned as if the partition held a few rows (autovacuum may be off).
+    # Its versions are the ones it does not share: live, and closed.
+    own = DataTable.objects.filter(pk=table.pk).values_list(
+        F("live_rows") - F("shared_rows") + F("closed_versions"), flat=True
+    )
+    layout.analyse_if_grown(table.pk, rows=own.get())
 
 
 def _reserve(table: DataTable) -> None:

@@ -21,6 +21,9 @@ def audit_record(
     at: Any = None,
     environment_name: str | None = None,
 ) -> AuditEvent:
+    """Write one line of the audit log. The keyword-only parameters are the line's fields,
+    one each (only action, summary and actor are always given); `environment_name` keeps the
+    name the environment had when it happened (a restore may rename it)."""
     return AuditEvent.objects.create(
         at=at or timezone.now(),
         actor=actor if actor is not None and actor.is_authenticated else None,
