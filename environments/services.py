@@ -35,9 +35,9 @@ def environment_insert(
 ) -> Environment:
     """Make an environment with these details, as given (environment_create checks a person's
     request first). Its keyword-only parameters are the new environment's fields, one each:
-    grouping them in an object would only move the same list elsewhere. The URL name and the one Default environment are decided by the database's
-    unique constraints: two requests for the same name at once get one environment and one
-    refusal, whichever commits first."""
+    grouping them in an object would only move the same list elsewhere. The URL name and the
+    one Default environment are decided by the database's unique constraints: two requests
+    for the same name at once get one environment and one refusal, whichever commits first."""
     env = Environment(
         name=name.strip(),
         slug=slug,
