@@ -68,6 +68,7 @@ def table_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
                 name=form.cleaned_data["name"],
                 display_name=form.cleaned_data["display_name"],
                 columns=[c for c in (f.column() for f in columns) if c is not None],
+                by=store.Author.person(request.user),
             )
         except ValidationError as exc:
             _apply_errors(form, exc)
@@ -159,7 +160,10 @@ def row_create(request: HtmxHttpRequest, slug: str, table: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             row = store.row_create(
-                environment=env, table_name=data_table.name, values=form.stored_values()
+                environment=env,
+                table_name=data_table.name,
+                values=form.stored_values(),
+                by=store.Author.person(request.user),
             )
         except ValidationError as exc:
             _apply_errors(form, exc)
@@ -191,7 +195,11 @@ def row_edit(request: HtmxHttpRequest, slug: str, table: str, key: str) -> HttpR
     if request.method == "POST" and form.is_valid():
         try:
             store.row_update(
-                environment=env, table_name=data_table.name, key=key, values=form.stored_values()
+                environment=env,
+                table_name=data_table.name,
+                key=key,
+                values=form.stored_values(),
+                by=store.Author.person(request.user),
             )
         except ValidationError as exc:
             _apply_errors(form, exc)
@@ -211,7 +219,12 @@ def row_delete(request: HtmxHttpRequest, slug: str, table: str, key: str) -> Htt
     error = ""
     if request.method == "POST":
         try:
-            store.row_delete(environment=env, table_name=data_table.name, key=key)
+            store.row_delete(
+                environment=env,
+                table_name=data_table.name,
+                key=key,
+                by=store.Author.person(request.user),
+            )
         except Refused as exc:
             error = exc.message
         else:

@@ -347,9 +347,20 @@ class Activity(models.Model):
 
 
 class ChangeBatch(models.Model):
-    """The changes of one write transaction, at its timestamp. With the hourly Activity counts
-    it makes "changes since a moment" exact and cheap: whole hours from Activity, the partial
-    hour at the edge from these rows (an index range on (environment, at))."""
+    """The changes of one write transaction, at its timestamp, and who made them. With the
+    hourly Activity counts it makes "changes since a moment" exact and cheap: whole hours from
+    Activity, the partial hour at the edge from these rows (an index range on (environment,
+    at)). A version's change is its batch's: the one at the moment the version starts (a
+    create or an update) or ends (a delete)."""
+
+    class Via(models.TextChoices):
+        PORTAL = "portal", "the portal"
+        API = "api", "the API"
+        COMMAND = "command", "the command line"
+        RESTORE = "restore", "a restore of chosen rows"
+        UNDO = "undo", "an undo"
+        IMPORT = "import", "an import"
+        UNKNOWN = "unknown", "unknown"
 
     # The unique (environment, at) index serves every lookup; no second one on environment.
     environment = models.ForeignKey(
@@ -357,6 +368,19 @@ class ChangeBatch(models.Model):
     )
     at = models.DateTimeField()
     changes = models.PositiveIntegerField()
+    # Who made them: a person (in the portal, through an API token of theirs, or a command run
+    # as them), or the system on someone's behalf (a restore of chosen rows, an undo, an
+    # import: `author` is who asked). The name is kept as it was, should the user go.
+    via = models.CharField(max_length=10, choices=Via.choices, default=Via.UNKNOWN)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_index=False,
+        related_name="+",
+    )
+    author_name = models.CharField(max_length=150, blank=True, default="")
 
     class Meta:
         verbose_name_plural = "change batches"
@@ -364,9 +388,33 @@ class ChangeBatch(models.Model):
             # Each write transaction of an environment takes a strictly later timestamp.
             models.UniqueConstraint(fields=["environment", "at"], name="one_change_batch_per_ts")
         ]
+        indexes = [
+            # "Changes by alex": an index range over one environment's batches by one author.
+            models.Index(fields=["environment", "author_name", "at"], name="change_batch_author"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.environment} {self.at:%Y-%m-%d %H:%M:%S}: {self.changes}"
+
+    @property
+    def author_label(self) -> str:
+        return author_label(self.via, self.author_name)
+
+
+def author_label(via: str, name: str) -> str:
+    """Who made a change, as pages and exports say it: "alex", "alex (API)", "alex (undo)"."""
+    if via == ChangeBatch.Via.UNKNOWN or not name:
+        return "Unknown"
+    if via == ChangeBatch.Via.PORTAL:
+        return name
+    suffix = {
+        ChangeBatch.Via.API: "API",
+        ChangeBatch.Via.COMMAND: "command line",
+        ChangeBatch.Via.RESTORE: "restore",
+        ChangeBatch.Via.UNDO: "undo",
+        ChangeBatch.Via.IMPORT: "import",
+    }[via]
+    return f"{name} ({suffix})"
 
 
 class CapacityReservation(models.Model):

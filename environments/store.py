@@ -51,6 +51,27 @@ live_at = lineage.live_at
 
 
 @dataclass(frozen=True)
+class Author:
+    """Who makes a write transaction: a person through a door (the portal, the API, a
+    command), or the system on a person's behalf (a restore of chosen rows, an undo, an
+    import). Recorded on the transaction's ChangeBatch."""
+
+    via: str
+    user: Any = None  # portal.models.User
+
+    @classmethod
+    def person(cls, user, via: str = ChangeBatch.Via.PORTAL) -> Author:
+        return cls(via=via, user=user if user is not None and user.is_authenticated else None)
+
+    @property
+    def name(self) -> str:
+        return self.user.get_username() if self.user is not None else ""
+
+
+UNKNOWN = Author(ChangeBatch.Via.UNKNOWN)
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """An environment's data at one moment (or now). Cheap to make: it holds querysets."""
 
@@ -107,10 +128,17 @@ def row_history(table: DataTable, key: str) -> QuerySet[RowVersion]:
 class ChangeSet:
     """The writes of one transaction. Made by `changes()`; all its versions share `self.ts`."""
 
-    def __init__(self, environment: Environment, generation: Generation, ts: datetime.datetime):
+    def __init__(
+        self,
+        environment: Environment,
+        generation: Generation,
+        ts: datetime.datetime,
+        by: Author = UNKNOWN,
+    ):
         self.environment = environment
         self.generation = generation
         self.ts = ts
+        self.by = by
         self.changes = 0
         # Per table touched, what to add to its figures: live rows, live bytes, closed versions,
         # closed bytes, shared rows, shared bytes (FIGURES, in that order).
@@ -324,8 +352,8 @@ COUNTED = ("rows", "live_bytes", "closed", "closed_bytes", "shared", "shared_byt
 
 
 @contextmanager
-def changes(environment: Environment) -> Iterator[ChangeSet]:
-    """Open a write transaction on the environment's live data.
+def changes(environment: Environment, *, by: Author = UNKNOWN) -> Iterator[ChangeSet]:
+    """Open a write transaction on the environment's live data, made `by` someone.
 
     The environment row is locked for the transaction, so writes to one environment are
     serialised and each gets a timestamp later than the one before it.
@@ -344,12 +372,12 @@ def changes(environment: Environment) -> Iterator[ChangeSet]:
         if generation is None:
             raise StoreError(f"{env.name} has no live data.")
         ts = next_timestamp(env)
-        changeset = ChangeSet(env, generation, ts)
+        changeset = ChangeSet(env, generation, ts, by)
         yield changeset
         changeset.save_figures()
         env.last_change_at = ts
         env.save(update_fields=["last_change_at"])
-        record_activity(env, ts, changeset.changes)
+        record_activity(env, ts, changeset.changes, by)
         environment.last_change_at = ts
 
 
@@ -357,12 +385,16 @@ def hour_of(moment: datetime.datetime) -> datetime.datetime:
     return moment.astimezone(datetime.UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def record_activity(env: Environment, ts: datetime.datetime, changes: int) -> None:
-    """Count one transaction's changes: its own batch row and the hour's total (the caller
-    holds the environment's row lock)."""
+def record_activity(
+    env: Environment, ts: datetime.datetime, changes: int, by: Author = UNKNOWN
+) -> None:
+    """Count one transaction's changes: its own batch row, with who made them, and the hour's
+    total (the caller holds the environment's row lock)."""
     if changes <= 0:
         return
-    ChangeBatch.objects.create(environment=env, at=ts, changes=changes)
+    ChangeBatch.objects.create(
+        environment=env, at=ts, changes=changes, via=by.via, author=by.user, author_name=by.name
+    )
     hour = hour_of(ts)
     if not Activity.objects.filter(environment=env, hour=hour).update(
         changes=F("changes") + changes
@@ -428,28 +460,45 @@ def start_first_generation(environment: Environment) -> Generation:
 
 
 def table_create(
-    *, environment: Environment, name: str, display_name: str, columns: list[dict]
+    *,
+    environment: Environment,
+    name: str,
+    display_name: str,
+    columns: list[dict],
+    by: Author = UNKNOWN,
 ) -> DataTable:
-    with changes(environment) as cs:
+    with changes(environment, by=by) as cs:
         return cs.create_table(name=name, display_name=display_name, columns=columns)
 
 
 def row_create(
-    *, environment: Environment, table_name: str, values: dict[str, Any], key: str | None = None
+    *,
+    environment: Environment,
+    table_name: str,
+    values: dict[str, Any],
+    key: str | None = None,
+    by: Author = UNKNOWN,
 ) -> RowVersion:
-    with changes(environment) as cs:
+    with changes(environment, by=by) as cs:
         return cs.create_row(cs.table(table_name), values, key=key)
 
 
 def row_update(
-    *, environment: Environment, table_name: str, key: str, values: dict[str, Any]
+    *,
+    environment: Environment,
+    table_name: str,
+    key: str,
+    values: dict[str, Any],
+    by: Author = UNKNOWN,
 ) -> RowVersion:
-    with changes(environment) as cs:
+    with changes(environment, by=by) as cs:
         return cs.update_row(cs.table(table_name), key, values)
 
 
-def row_delete(*, environment: Environment, table_name: str, key: str) -> None:
-    with changes(environment) as cs:
+def row_delete(
+    *, environment: Environment, table_name: str, key: str, by: Author = UNKNOWN
+) -> None:
+    with changes(environment, by=by) as cs:
         cs.delete_row(cs.table(table_name), key)
 
 
