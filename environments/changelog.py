@@ -1,0 +1,477 @@
+"""What changed in an environment's data between two moments, row by row.
+
+Every write closes a version (`valid_to = ts`) and opens one (`valid_from = ts`), so the changes
+in a span (start, end] are found from the versions themselves, per table:
+
+- a version that *starts* in the span is a row **added**, or **changed** when the key had a
+  value just before: a version of the table ending at that very moment (an update), or, in a
+  restored table (a branch) that has no version of the key of its own before it, a row its
+  base still showed (environments.lineage);
+- a version that *ends* in the span with none of the key starting at the same moment is a row
+  **deleted** (a branch's tombstone, live at no moment, is the deletion of a base row).
+
+Two index ranges per table serve it: the versions by when they start (table_id, valid_from)
+and by when they end (table_id, valid_to); each change's kind is a probe of the primary key.
+The cost follows the changes in the span, never the size of the table. A page is keyset-paged
+newest first by (moment, table, key), which names each change once (a key changes at most once
+per write transaction). Rows a table was born with when a restore made it (copied, or made its
+own by flattening) are the restore, not a change: they are left out, and the restores in the
+span are listed apart.
+
+Who made a change is its write transaction's ChangeBatch (the one at the change's moment).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+from django.db.models import Q
+
+from environments import columns as cols
+from environments import lineage
+from environments.models import (
+    ChangeBatch,
+    DataTable,
+    Environment,
+    Generation,
+    RowVersion,
+    author_label,
+)
+from portal.errors import Refused
+
+TICK = datetime.timedelta(microseconds=1)
+KINDS = ("added", "changed", "deleted")
+PAGE_SIZE = 50
+UNKNOWN_AUTHOR = "unknown"  # the `who` filter's value for changes nobody was recorded for
+
+
+class ChangesRefused(Refused):
+    """A span or a filter that cannot be read, with a message fit to show."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """The changes after `start`, up to and including `end`."""
+
+    start: datetime.datetime
+    end: datetime.datetime
+
+
+def span_for(
+    environment: Environment,
+    start: datetime.datetime,
+    end: datetime.datetime,
+    *,
+    now: datetime.datetime,
+) -> Span:
+    """Check a span an admin asked for: in order, not in the future, inside the window."""
+    if start >= end:
+        raise ChangesRefused("The start of the range must be before its end.", field="start")
+    if end > now:
+        raise ChangesRefused("The end of the range cannot be in the future.", field="end")
+    window = environment.restorable_window(now=now)
+    if start < window.start:
+        raise ChangesRefused(
+            f"History before {window.start:%Y-%m-%d %H:%M:%S} UTC is no longer kept for "
+            f"{environment.name}; start the range at or after it.",
+            field="start",
+        )
+    return Span(start, end)
+
+
+@dataclass(frozen=True)
+class Filters:
+    table: str = ""  # a table's name; "" for every table
+    kind: str = ""  # one of KINDS; "" for every kind
+    who: str = ""  # an author's user name, UNKNOWN_AUTHOR, or "" for anyone
+    q: str = ""  # a key, or the start of a row's title
+
+    def __post_init__(self):
+        if self.kind and self.kind not in KINDS:
+            raise ChangesRefused(f"There is no kind of change {self.kind!r}.", field="kind")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page ends: the next page starts after this change."""
+
+    at: datetime.datetime
+    table_id: int
+    key: str
+
+    def token(self) -> str:
+        return f"{self.at.isoformat()}~{self.table_id}~{self.key}"
+
+    @classmethod
+    def parse(cls, token: str) -> Cursor:
+        try:
+            at, table_id, key = token.split("~", 2)
+            moment = datetime.datetime.fromisoformat(at)
+            if moment.tzinfo is None or not cols.KEY_RE.match(key):
+                raise ValueError(token)
+            return cls(moment.astimezone(datetime.UTC), int(table_id), key)
+        except ValueError:
+            raise ChangesRefused(
+                "That page link is not valid; start from the first page."
+            ) from None
+
+
+@dataclass
+class Change:
+    table: DataTable
+    key: str
+    at: datetime.datetime
+    kind: str
+    title: str = ""
+    who: str = ""
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    # (column label, before, after) as the data browser shows values
+    fields: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def cursor(self) -> Cursor:
+        return Cursor(self.at, self.table.pk, self.key)
+
+
+@dataclass(frozen=True)
+class TableChanges:
+    table: DataTable
+    added: int
+    changed: int
+    deleted: int
+
+    @property
+    def total(self) -> int:
+        return self.added + self.changed + self.deleted
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """A restore in the span: the environment's data was replaced at one moment."""
+
+    at: datetime.datetime
+    reason: str
+
+
+# -- which tables ------------------------------------------------------------------------------
+
+
+def tables_in(environment: Environment, span: Span) -> list[DataTable]:
+    """The environment's tables that were live at some moment of the span, in name order
+    (a table name can appear twice: before and after a restore in the span)."""
+    return list(
+        DataTable.objects.filter(
+            Q(valid_to__isnull=True) | Q(valid_to__gt=span.start),
+            generation__environment=environment,
+            valid_from__lte=span.end,
+        )
+        .filter(
+            Q(generation__valid_to__isnull=True) | Q(generation__valid_to__gt=span.start),
+            generation__valid_from__lte=span.end,
+        )
+        .select_related("base", "generation")
+        .order_by("name", "valid_from")
+    )
+
+
+def restores_in(environment: Environment, span: Span) -> list[Replaced]:
+    """The restores (and copies, undos) that replaced the environment's data in the span."""
+    return [
+        Replaced(at, reason)
+        for at, reason in Generation.objects.filter(
+            environment=environment, valid_from__gt=span.start, valid_from__lte=span.end
+        )
+        .exclude(valid_from=environment.created_at)
+        .order_by("valid_from")
+        .values_list("valid_from", "reason")
+    ]
+
+
+def _born_with_restore(table: DataTable) -> bool:
+    """Whether the table came with a restore's new generation (its rows then are the
+    restore's, not changes)."""
+    generation = table.generation
+    return (
+        table.valid_from == generation.valid_from
+        and generation.valid_from > generation.environment.created_at
+    )
+
+
+# -- the SQL of one table's changes ------------------------------------------------------------
+
+
+class _Sql:
+    """Builds one table's statements; `p` collects the parameters in order."""
+
+    def __init__(self, table: DataTable):
+        self.table = table
+        self.q = connection.ops.quote_name
+        self.rv = self.q(RowVersion._meta.db_table)
+        self.p: list[Any] = []
+
+    def param(self, value: Any) -> str:
+        if isinstance(value, datetime.datetime):
+            value = connection.ops.adapt_datetimefield_value(value)
+        self.p.append(value)
+        return "%s"
+
+    def visible_in_base(self, key: str) -> str:
+        """SQL true when the key shows through the table's base layers (at their moments):
+        a layer shows the key if its version live at the layer's moment has it, or if it has
+        no version of the key by then and the layer below shows it."""
+        layers = lineage.layers(self.table, None)[1:]
+        adapt = connection.ops.adapt_datetimefield_value
+
+        def shows(i: int) -> tuple[str, list]:
+            if i == len(layers):
+                return "1 = 0", []
+            table_id, m = layers[i].table_id, adapt(layers[i].moment)
+            below, below_params = shows(i + 1)
+            sql = (
+                f"(EXISTS (SELECT 1 FROM {self.rv} x WHERE x.table_id = %s AND x.key = {key} "
+                "AND x.valid_from <= %s AND (x.valid_to IS NULL OR x.valid_to > %s)) "
+                f"OR (NOT EXISTS (SELECT 1 FROM {self.rv} y WHERE y.table_id = %s "
+                f"AND y.key = {key} AND y.valid_from <= %s) AND {below}))"
+            )
+            return sql, [table_id, m, m, table_id, m, *below_params]
+
+        sql, params = shows(0)
+        self.p += params
+        return sql
+
+    def kind_of_start(self) -> str:
+        t = self.table.pk
+        updated = (
+            f"EXISTS (SELECT 1 FROM {self.rv} p WHERE p.table_id = {self.param(t)} "
+            f"AND p.key = v.key AND p.valid_to = v.valid_from)"
+        )
+        if self.table.base_id is None:
+            return f"CASE WHEN {updated} THEN 'changed' ELSE 'added' END"
+        own_before = (
+            f"EXISTS (SELECT 1 FROM {self.rv} o WHERE o.table_id = {self.param(t)} "
+            f"AND o.key = v.key AND o.valid_from < v.valid_from)"
+        )
+        shown = self.visible_in_base("v.key")
+        return (
+            f"CASE WHEN {updated} THEN 'changed' WHEN {own_before} THEN 'added' "
+            f"WHEN {shown} THEN 'changed' ELSE 'added' END"
+        )
+
+    def filters(self, column: str, environment: Environment, span: Span, f: Filters) -> str:
+        sql = ""
+        if f.who:
+            # Parameters go in the order their placeholders stand in the text.
+            sql += (
+                f" AND v.{column} IN (SELECT at FROM {self.q(ChangeBatch._meta.db_table)} "
+                f"WHERE environment_id = {self.param(environment.pk)} AND "
+            )
+            if f.who == UNKNOWN_AUTHOR:
+                sql += "via = 'unknown'"
+            else:
+                sql += f"author_name = {self.param(f.who)}"
+            sql += f" AND at > {self.param(span.start)} AND at <= {self.param(span.end)})"
+        if f.q:
+            escaped = f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            sql += (
+                f" AND (v.key = {self.param(f.q)} "
+                f"OR v.title LIKE {self.param(escaped + '%')} ESCAPE '\\')"
+            )
+        return sql
+
+    def starts(self, environment: Environment, span: Span, f: Filters) -> str:
+        kind = self.kind_of_start()
+        sql = (
+            f"SELECT v.key AS key, v.valid_from AS at, v.title AS title, {kind} AS kind "
+            f"FROM {self.rv} v WHERE v.table_id = {self.param(self.table.pk)} "
+            f"AND v.valid_from > {self.param(span.start)} "
+            f"AND v.valid_from <= {self.param(span.end)} "
+            "AND (v.valid_to IS NULL OR v.valid_to > v.valid_from)"
+        )
+        if _born_with_restore(self.table):
+            sql += f" AND v.valid_from <> {self.param(self.table.valid_from)}"
+        return sql + self.filters("valid_from", environment, span, f)
+
+    def ends(self, environment: Environment, span: Span, f: Filters) -> str:
+        t = self.table.pk
+        sql = (
+            f"SELECT v.key AS key, v.valid_to AS at, v.title AS title, 'deleted' AS kind "
+            f"FROM {self.rv} v WHERE v.table_id = {self.param(t)} "
+            f"AND v.valid_to > {self.param(span.start)} AND v.valid_to <= {self.param(span.end)} "
+            f"AND NOT EXISTS (SELECT 1 FROM {self.rv} n WHERE n.table_id = {self.param(t)} "
+            "AND n.key = v.key AND n.valid_from = v.valid_to "
+            "AND (n.valid_to IS NULL OR n.valid_to > n.valid_from))"
+        )
+        return sql + self.filters("valid_to", environment, span, f)
+
+    def parts(self, environment: Environment, span: Span, f: Filters) -> list[tuple[str, list]]:
+        """The table's changes as one or two SELECTs of (key, at, title, kind), each with its
+        parameters."""
+        found = []
+        if f.kind in ("", "added", "changed"):
+            self.p = []
+            starts = self.starts(environment, span, f)
+            if f.kind:
+                starts = f"SELECT * FROM ({starts}) s WHERE s.kind = {self.param(f.kind)}"
+            found.append((starts, self.p))
+        if f.kind in ("", "deleted"):
+            self.p = []
+            found.append((self.ends(environment, span, f), self.p))
+        self.p = []
+        return found
+
+
+def _tables(environment: Environment, span: Span, f: Filters) -> list[DataTable]:
+    tables = tables_in(environment, span)
+    if f.table:
+        tables = [t for t in tables if t.name == f.table]
+        if not tables:
+            raise ChangesRefused(
+                f"{environment.name} had no table {f.table!r} in that range.", field="table"
+            )
+    return tables
+
+
+# -- counts ------------------------------------------------------------------------------------
+
+
+def counts(environment: Environment, span: Span, f: Filters = Filters()) -> list[TableChanges]:
+    """Per table, the rows added, changed and deleted in the span (with the filters but the
+    table's); tables with no change are left out. Grows with the changes in the span."""
+    found = []
+    for table in _tables(environment, span, Filters(kind=f.kind, who=f.who, q=f.q)):
+        parts = _Sql(table).parts(environment, span, f)
+        union = " UNION ALL ".join(part for part, _ in parts)
+        params = [p for _, part_params in parts for p in part_params]
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT c.kind, COUNT(*) FROM ({union}) c GROUP BY c.kind", params)
+            per_kind = dict(cursor.fetchall())
+        if per_kind:
+            found.append(
+                TableChanges(
+                    table,
+                    per_kind.get("added", 0),
+                    per_kind.get("changed", 0),
+                    per_kind.get("deleted", 0),
+                )
+            )
+    if f.table:
+        found = [c for c in found if c.table.name == f.table]
+    return found
+
+
+# -- a page of changes -------------------------------------------------------------------------
+
+
+def _after(sql: _Sql, cursor: Cursor | None) -> str:
+    """The keyset condition of one table's part: the changes after the cursor, in the
+    order (moment descending, table, key)."""
+    if cursor is None:
+        return ""
+    t = sql.table.pk
+    if t < cursor.table_id:
+        return f" AND c.at < {sql.param(cursor.at)}"
+    if t > cursor.table_id:
+        return f" AND c.at <= {sql.param(cursor.at)}"
+    return (
+        f" AND (c.at < {sql.param(cursor.at)} "
+        f"OR (c.at = {sql.param(cursor.at)} AND c.key > {sql.param(cursor.key)}))"
+    )
+
+
+@dataclass
+class Page:
+    changes: list[Change]
+    next: Cursor | None
+
+
+def page(
+    environment: Environment,
+    span: Span,
+    f: Filters = Filters(),
+    *,
+    after: Cursor | None = None,
+    size: int = PAGE_SIZE,
+) -> Page:
+    """The changes of the span, newest first, `size` at a time after `after`: each table's
+    part reads at most size + 1 changes from its two index ranges."""
+    rows: list[tuple] = []
+    tables = {t.pk: t for t in _tables(environment, span, f)}
+    for table in tables.values():
+        sql = _Sql(table)
+        for part, params in sql.parts(environment, span, f):
+            sql.p = params
+            limited = (
+                f"SELECT c.key, c.at, c.title, c.kind FROM ({part}) c WHERE 1 = 1"
+                f"{_after(sql, after)} ORDER BY c.at DESC, c.key LIMIT {int(size) + 1}"
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(limited, sql.p)
+                rows += [(table.pk, *row) for row in cursor.fetchall()]
+    rows = [(t, k, _moment(at), title, kind) for t, k, at, title, kind in rows]
+    rows.sort(key=lambda r: (-r[2].timestamp(), r[0], r[1]))
+    more = len(rows) > size
+    changes = [Change(tables[t], key, at, kind, title) for t, key, at, title, kind in rows[:size]]
+    describe(environment, changes)
+    return Page(changes, changes[-1].cursor if more and changes else None)
+
+
+def _moment(value) -> datetime.datetime:
+    """A moment as the database handed it back (SQLite: text, from a raw query)."""
+    if isinstance(value, str):
+        value = datetime.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    return value
+
+
+def each(environment: Environment, span: Span, f: Filters = Filters()) -> Iterator[Change]:
+    """Every change of the span with the filters, newest first, a page at a time (for an
+    export or for "Restore all matching"): constant memory at any number."""
+    after = None
+    while True:
+        found = page(environment, span, f, after=after, size=500)
+        yield from found.changes
+        if found.next is None:
+            return
+        after = found.next
+
+
+def describe(environment: Environment, changes: list[Change]) -> None:
+    """Fill in who made each change, the row's values before and after it, and the fields
+    that differ: one query for the authors, a primary-key probe per value."""
+    authors = {
+        at: (via, name)
+        for at, via, name in ChangeBatch.objects.filter(
+            environment=environment, at__in={c.at for c in changes}
+        ).values_list("at", "via", "author_name")
+    }
+    for change in changes:
+        via, name = authors.get(change.at, ("unknown", ""))
+        change.who = author_label(via, name)
+        change.before = _value_at(change.table, change.key, change.at - TICK)
+        change.after = (
+            None if change.kind == "deleted" else _value_at(change.table, change.key, change.at)
+        )
+        if not change.title:
+            change.title = cols.title(change.table.columns, change.before or {})
+        change.fields = [
+            (
+                column["label"],
+                cols.display(column, (change.before or {}).get(column["name"])),
+                cols.display(column, (change.after or {}).get(column["name"])),
+            )
+            for column in change.table.columns
+            if (change.before or {}).get(column["name"]) != (change.after or {}).get(column["name"])
+        ]
+
+
+def _value_at(table: DataTable, key: str, moment: datetime.datetime) -> dict | None:
+    if moment < table.valid_from:
+        return None
+    version = lineage.rows(table, moment).filter(key=key).first()
+    return None if version is None else version.values
