@@ -89,6 +89,7 @@ class Filters:
     kind: str = ""  # one of KINDS; "" for every kind
     who: str = ""  # an author's user name, UNKNOWN_AUTHOR, or "" for anyone
     q: str = ""  # a key, or the start of a row's title
+    key: str = ""  # exactly this row (one row's history)
 
     def __post_init__(self):
         if self.kind and self.kind not in KINDS:
@@ -275,6 +276,8 @@ class _Sql:
             else:
                 sql += f"author_name = {self.param(f.who)}"
             sql += f" AND at > {self.param(span.start)} AND at <= {self.param(span.end)})"
+        if f.key:
+            sql += f" AND v.key = {self.param(f.key)}"
         if f.q:
             escaped = f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             sql += (
@@ -343,7 +346,7 @@ def counts(environment: Environment, span: Span, f: Filters = Filters()) -> list
     """Per table, the rows added, changed and deleted in the span (with the filters but the
     table's); tables with no change are left out. Grows with the changes in the span."""
     found = []
-    for table in _tables(environment, span, Filters(kind=f.kind, who=f.who, q=f.q)):
+    for table in _tables(environment, span, Filters(kind=f.kind, who=f.who, q=f.q, key=f.key)):
         parts = _Sql(table).parts(environment, span, f)
         union = " UNION ALL ".join(part for part, _ in parts)
         params = [p for _, part_params in parts for p in part_params]

@@ -96,6 +96,13 @@ def test_filters_narrow_the_list_and_the_counts(source, clock):
     assert changelog.counts(source, EVERYTHING, Filters(q="nothing-matches")) == []
 
 
+def test_one_rows_history_is_its_changes(source, clock):
+    assert [k for _, _, k, _ in listed(source, f=Filters(table="accounts", key="b"))] == [
+        "changed",
+        "added",
+    ]
+
+
 def test_a_filter_matching_nothing_lists_nothing(source, clock):
     assert changelog.page(source, EVERYTHING, Filters(who="nobody")).changes == []
 
