@@ -37,7 +37,6 @@ from environments.models import (
     ChangeBatch,
     DataTable,
     Environment,
-    Generation,
     RowVersion,
     author_label,
 )
@@ -181,26 +180,30 @@ def tables_in(environment: Environment, span: Span) -> list[DataTable]:
 
 
 def restores_in(environment: Environment, span: Span) -> list[Replaced]:
-    """The restores (and copies, undos) that replaced the environment's data in the span."""
-    return [
-        Replaced(at, reason)
-        for at, reason in Generation.objects.filter(
-            environment=environment, valid_from__gt=span.start, valid_from__lte=span.end
+    """The restores in the span: of the whole environment (its data replaced at one moment),
+    or of one table; said apart from the row changes."""
+    found = (
+        DataTable.objects.filter(
+            generation__environment=environment,
+            valid_from__gt=span.start,
+            valid_from__lte=span.end,
         )
-        .exclude(valid_from=environment.created_at)
+        .exclude(made_by="")
         .order_by("valid_from")
-        .values_list("valid_from", "reason")
-    ]
-
-
-def _born_with_restore(table: DataTable) -> bool:
-    """Whether the table came with a restore's new generation (its rows then are the
-    restore's, not changes)."""
-    generation = table.generation
-    return (
-        table.valid_from == generation.valid_from
-        and generation.valid_from > generation.environment.created_at
+        .values_list("valid_from", "made_by")
+        .distinct()
     )
+    return [Replaced(at, reason) for at, reason in found]
+
+
+def _replaced_at(table: DataTable) -> datetime.datetime | None:
+    """When a restore of this one table replaced it (its rows' ends then are the restore's)."""
+    if table.valid_to is None:
+        return None
+    replaced = DataTable.objects.filter(
+        generation_id=table.generation_id, name=table.name, valid_from=table.valid_to
+    ).exclude(made_by="")
+    return table.valid_to if replaced.exists() else None
 
 
 # -- the SQL of one table's changes ------------------------------------------------------------
@@ -295,7 +298,7 @@ class _Sql:
             f"AND v.valid_from <= {self.param(span.end)} "
             "AND (v.valid_to IS NULL OR v.valid_to > v.valid_from)"
         )
-        if _born_with_restore(self.table):
+        if self.table.made_by:  # the rows a restore made it with
             sql += f" AND v.valid_from <> {self.param(self.table.valid_from)}"
         return sql + self.filters("valid_from", environment, span, f)
 
@@ -309,6 +312,9 @@ class _Sql:
             "AND n.key = v.key AND n.valid_from = v.valid_to "
             "AND (n.valid_to IS NULL OR n.valid_to > n.valid_from))"
         )
+        replaced = _replaced_at(self.table)
+        if replaced is not None:  # the rows a restore of the table replaced
+            sql += f" AND v.valid_to <> {self.param(replaced)}"
         return sql + self.filters("valid_to", environment, span, f)
 
     def parts(self, environment: Environment, span: Span, f: Filters) -> list[tuple[str, list]]:
@@ -478,3 +484,33 @@ def _value_at(table: DataTable, key: str, moment: datetime.datetime) -> dict | N
         return None
     version = lineage.rows(table, moment).filter(key=key).first()
     return None if version is None else version.values
+
+
+def keys_changed(environment: Environment, span: Span, f: Filters) -> Iterator[str]:
+    """The keys of the rows of table `f.table` that the span's changes matching the filters
+    touched, each once, in key order (for "Restore all matching"): one statement per table
+    part, its cost growing with the changes in the span."""
+    if not f.table:
+        raise ChangesRefused("Choose a table to restore the rows of.", field="table")
+    keys: set[str] = set()
+    for table in _tables(environment, span, f):
+        for part, params in _Sql(table).parts(environment, span, f):
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT DISTINCT c.key FROM ({part}) c", params)
+                keys.update(key for (key,) in cursor.fetchall())
+    yield from sorted(keys)
+
+
+def changed_after(table: DataTable, keys: list[str], moment: datetime.datetime) -> set[str]:
+    """Of `keys`, those the table has changed after `moment` (a version of its own starting or
+    ending later): a primary-key range per key, in chunks."""
+    found: set[str] = set()
+    for start in range(0, len(keys), 1000):
+        chunk = keys[start : start + 1000]
+        found.update(
+            RowVersion.objects.filter(table_id=table.pk, key__in=chunk)
+            .filter(Q(valid_from__gt=moment) | Q(valid_to__gt=moment))
+            .values_list("key", flat=True)
+            .distinct()
+        )
+    return found

@@ -253,6 +253,10 @@ class DataTable(models.Model):
     # reads this table as of a moment at or after it needs only the versions still live, and a
     # page skips looking for rows changed since (environments.lineage). Only ever moves forward.
     closed_until = models.DateTimeField(null=True, blank=True)
+    # Why a restore made this table ("Restored from Contoso Prod at ..."), or empty for a table
+    # someone created: the rows it holds from valid_from on are then the restore's, not changes
+    # anyone wrote (environments.changelog leaves them out and lists the restore instead).
+    made_by = models.CharField(max_length=200, blank=True, default="", db_default="")
 
     class Meta:
         constraints = [

@@ -148,6 +148,15 @@ def can_manage_backups(user: User, environment: Environment) -> Decision:
     return ALLOW
 
 
+def can_put_back(user: User, environment: Environment) -> Decision:
+    """Put chosen rows or a table back as they were (production too, for those who manage it)."""
+    if not can_manage_environment(user, environment):
+        return Decision(
+            False, f"You do not manage {environment.name}, so you cannot put its rows back."
+        )
+    return ALLOW
+
+
 def can_restore_to(user: User, target: Environment) -> Decision:
     if not can_manage_environment(user, target):
         return Decision(False, f"You do not manage {target.name}, so you cannot restore over it.")

@@ -41,6 +41,8 @@ from portal.errors import Refused
 
 TICK = datetime.timedelta(microseconds=1)
 HOUR = datetime.timedelta(hours=1)
+# Rows a put-back reads, closes and writes per statement.
+PUT_BACK_CHUNK = 1000
 
 
 class StoreError(Refused):
@@ -119,6 +121,13 @@ def as_of(environment: Environment, moment: datetime.datetime) -> Snapshot:
         raise ValueError("as_of needs an aware datetime")
     generation = Generation.objects.filter(environment=environment).filter(live_at(moment)).first()
     return Snapshot(environment=environment, moment=moment, generation=generation)
+
+
+def table_rows(table: DataTable, moment: datetime.datetime | None):
+    """One table's rows at `moment` (None: now), read through its lineage: a queryset, or for
+    a restored table the merged layers (environments.lineage.Rows), which answer the same
+    calls (filter, order_by, slices)."""
+    return lineage.rows(table, moment)
 
 
 def row_history(table: DataTable, key: str) -> QuerySet[RowVersion]:
@@ -265,6 +274,63 @@ class ChangeSet:
             RowVersion.objects.filter(pk=version.pk).update(valid_to=self.ts)
             self._count(table, closed=1, closed_bytes=version.size)
 
+    def put_back(self, table: DataTable, wanted: dict[str, dict[str, Any] | None]) -> int:
+        """Make each key of `wanted` read as given (None: no row), as this transaction's writes
+        and in set-based statements: the rows as they were at a moment, put back. `wanted`'s
+        values are rows the table held before (its own columns, already clean). Returns how
+        many rows changed (those already as wanted are left alone)."""
+        self._check_table(table)
+        changed = 0
+        keys = list(wanted)
+        for start in range(0, len(keys), PUT_BACK_CHUNK):
+            chunk = {k: wanted[k] for k in keys[start : start + PUT_BACK_CHUNK]}
+            changed += self._put_back_chunk(table, chunk)
+        self.changes += changed
+        return changed
+
+    def _put_back_chunk(self, table: DataTable, wanted: dict[str, dict[str, Any] | None]) -> int:
+        current = {v.key: v for v in lineage.rows(table, None).filter(key__in=list(wanted))}
+        close, add = [], []
+        for key, values in wanted.items():
+            version = current.get(key)
+            if version is None and values is None:
+                continue
+            if version is not None and version.values == values:
+                continue
+            own = version is not None and version.table_id == table.pk
+            if version is not None:
+                shared = not own
+                self._count(
+                    table,
+                    rows=-1,
+                    live_bytes=-version.size,
+                    closed=1,
+                    closed_bytes=version.size if own else 0,
+                    shared=-1 if shared else 0,
+                    shared_bytes=-version.size if shared else 0,
+                )
+                if own:
+                    close.append(key)
+                elif values is None:
+                    # A base row goes: a tombstone (live at no moment) hides it from now on,
+                    # titled like it, so that a search of the deleted records finds it.
+                    add.append(self._version(table, key, {}, 0, valid_to=self.ts))
+                    add[-1].title = version.title
+                    continue
+                else:
+                    self._count(table, closed=-1)  # a base row is shadowed, not closed
+            if values is not None:
+                size = version_size(key, values)
+                self._count(table, rows=1, live_bytes=size)
+                add.append(self._version(table, key, values, size))
+        if close:
+            RowVersion.objects.filter(table=table, key__in=close, valid_to__isnull=True).update(
+                valid_to=self.ts
+            )
+        RowVersion.objects.bulk_create(add, batch_size=PUT_BACK_CHUNK)
+        closed = set(close)
+        return len(closed) + sum(1 for v in add if v.key not in closed)
+
     def save_figures(self) -> None:
         """Add this transaction's changes to the tables' stored figures, and record the new row
         count and bytes of each table whose figures changed (called by `changes()` before it
@@ -294,11 +360,18 @@ class ChangeSet:
 
     # -- helpers --
     def _add_version(self, table: DataTable, key: str, values: dict, size: int) -> RowVersion:
-        return RowVersion.objects.create(
+        version = self._version(table, key, values, size)
+        version.save(force_insert=True)
+        return version
+
+    def _version(
+        self, table: DataTable, key: str, values: dict, size: int, valid_to=None
+    ) -> RowVersion:
+        return RowVersion(
             table=table,
             key=key,
             valid_from=self.ts,
-            valid_to=None,
+            valid_to=valid_to,
             values=values,
             size=size,
             title=cols.title(table.columns, values),

@@ -26,6 +26,6 @@ def drop(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("environments", "0017_change_authors")]
+    dependencies = [("environments", "0018_tables_made_by_restores")]
 
     operations = [migrations.RunPython(create, drop)]
