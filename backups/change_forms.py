@@ -22,7 +22,7 @@ KIND_CHOICES = [
 ]
 
 
-def _iso_moment(text: str) -> datetime.datetime | None:
+def iso_moment(text: str) -> datetime.datetime | None:
     """A moment written as ISO 8601 with its offset (links between pages carry these)."""
     try:
         moment = parse_datetime(text.strip())
@@ -31,6 +31,13 @@ def _iso_moment(text: str) -> datetime.datetime | None:
     if moment is None or moment.tzinfo is None:
         return None
     return moment.astimezone(datetime.UTC)
+
+
+class OptionalZoneField(ZoneField):
+    """A time zone, or nothing (the viewer's)."""
+
+    def clean(self, value):
+        return super().clean(value) if (value or "").strip() else ""
 
 
 class RangeForm(forms.Form):
@@ -51,7 +58,7 @@ class RangeForm(forms.Form):
     to_time = forms.TimeField(
         label="To time", required=False, widget=forms.TimeInput(attrs={"type": "time", "step": "1"})
     )
-    tz = ZoneField(label="Time zone", max_length=100, required=False)
+    tz = OptionalZoneField(label="Time zone", max_length=100, required=False)
     start = forms.CharField(required=False, max_length=40, widget=forms.HiddenInput)
     end = forms.CharField(required=False, max_length=40, widget=forms.HiddenInput)
     table = forms.CharField(label="Table", required=False, max_length=63)
@@ -79,7 +86,7 @@ class RangeForm(forms.Form):
         data = self.cleaned_data
         exact = data.get("start" if side == "from" else "end") or ""
         if exact:
-            moment = _iso_moment(exact)
+            moment = iso_moment(exact)
             if moment is None:
                 self.add_error(None, "That link's range is not valid; choose the moments again.")
             return moment

@@ -187,6 +187,36 @@ class RestoreOperation(models.Model):
         return self.kind in self.PUT_BACKS
 
     @property
+    def selection_summary(self) -> str:
+        """A put-back's rows, as its page says them: "3 chosen rows of accounts"."""
+        chosen = self.selection
+        table = chosen.get("table", "")
+        if chosen.get("whole"):
+            return f"The whole table {table}"
+        if "filters" in chosen:
+            f = chosen["filters"]
+            parts = [
+                {"added": "added", "changed": "changed", "deleted": "deleted"}.get(
+                    f.get("kind", ""), "changed in any way"
+                ),
+            ]
+            if f.get("who"):
+                parts.append(f"by {f['who']}")
+            if f.get("q"):
+                parts.append(f"matching “{f['q']}”")
+            start, end = (
+                datetime.datetime.fromisoformat(chosen[side]).astimezone(datetime.UTC)
+                for side in ("start", "end")
+            )
+            # In UTC with its word: pages show such times in the viewer's zone (local_times).
+            return (
+                f"The rows of {table} {' '.join(parts)} between "
+                f"{start:%Y-%m-%d %H:%M:%S} UTC and {end:%Y-%m-%d %H:%M:%S} UTC"
+            )
+        n = len(chosen.get("keys", []))
+        return f"{n} chosen row{'s' * (n != 1)} of {table}"
+
+    @property
     def is_copy(self) -> bool:
         return self.kind in self.COPIES
 

@@ -18,8 +18,9 @@ from django_htmx.http import (
     retarget,
 )
 
-from backups import copies, restores, selectors, undos
+from backups import copies, put_backs, restores, selectors, undos
 from backups import lookups as backup_lookups
+from backups.change_forms import PutBackForm
 from backups.forms import (
     ConfirmForm,
     CopyForm,
@@ -190,7 +191,11 @@ def operation_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if not request.htmx:
         context.update(
             {
-                "can_undo": selectors.undo_possible(op),
+                "can_undo": (
+                    op.target.is_ready and not put_backs.put_back_undo_refusal(op)
+                    if op.is_put_back
+                    else selectors.undo_possible(op)
+                ),
                 "undone_by": op.undone_by.order_by("-id").first(),
                 "retried_by": op.retried_by.order_by("-id").first(),
             }
@@ -203,6 +208,8 @@ def operation_undo(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Undo a restore: the same kind of confirmation as the restore itself (what will be
     replaced, the target's name typed), since undo overwrites the environment too."""
     op = backup_lookups.operation_for_user(request.user, pk)
+    if op.is_put_back:
+        return _put_back_undo(request, op)
     target = op.target
     form = UndoForm(
         request.POST or None, target=target, initial={"idempotency_key": uuid.uuid4().hex}
@@ -234,3 +241,36 @@ def operation_undo(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         else selectors.overwrite_summary(target, before.backup_at, target),
     }
     return render_partial(request, "backups/undo.html", context, partial="dialog")
+
+
+def _put_back_undo(request: HtmxHttpRequest, op: RestoreOperation) -> HttpResponse:
+    """Undo a put-back: the rows (or the table) it wrote go back as they were just before it;
+    rows changed since keep their newer value unless the admin says otherwise."""
+    env = op.target
+    form = PutBackForm(
+        request.POST or None,
+        environment=env,
+        initial={"keep_newer": "keep", "idempotency_key": uuid.uuid4().hex},
+    )
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            undo = put_backs.put_back_undo(
+                operation=op,
+                actor=request.user,
+                keep_newer=form.cleaned_data["keep_newer"],
+                idempotency_key=f"portal-undo-{form.cleaned_data['idempotency_key']}",
+            )
+        except Refused as exc:
+            error = refusal_message(exc)
+        else:
+            messages.info(request, f"Undo of {op.label} started.")
+            return redirect_after_post(request, reverse("backups:operation", args=[undo.pk]))
+    context = {
+        "operation": op,
+        "environment": env,
+        "form": form,
+        "error": error,
+        "refusal": put_backs.put_back_undo_refusal(op),
+    }
+    return render_partial(request, "backups/put_back_undo.html", context, partial="dialog")
