@@ -5,11 +5,13 @@ only the region htmx asked for otherwise."""
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import (
     HttpResponseClientRedirect,
@@ -89,6 +91,7 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     if target is not None:
         context["summary"] = selectors.overwrite_summary(source, point.moment, target)
         context["target"] = target
+        context["changes_link"] = _changes_link(target, point.moment)
     if request.method == "GET" or step == "preview" or not form.is_valid():
         if step == "confirm" and form.errors and target:
             return render_partial(request, "backups/restore.html", context, "confirm-dialog")
@@ -274,3 +277,11 @@ def _put_back_undo(request: HtmxHttpRequest, op: RestoreOperation) -> HttpRespon
         "refusal": put_backs.put_back_undo_refusal(op),
     }
     return render_partial(request, "backups/put_back_undo.html", context, partial="dialog")
+
+
+def _changes_link(target, moment) -> str:
+    """The target's Changes page from the restore point (or the start of its window) to now:
+    the row changes a restore would replace."""
+    start = max(moment, target.restorable_window().start)
+    query = urlencode({"start": start.isoformat(), "end": timezone.now().isoformat()})
+    return f"{reverse('backups:changes', args=[target.slug])}?{query}"

@@ -280,3 +280,17 @@ def test_a_put_back_of_nothing_chosen_or_of_a_dropped_table_is_refused_on_the_pa
 def test_a_maker_cannot_put_rows_back(login, maker, incident):
     response = login(maker).get(put_back_url(mode="selected", table="accounts", keys=["a"]))
     assert response.status_code == 403
+
+
+def test_the_restore_panel_links_the_rows_a_restore_would_replace(
+    client_admin, source, target, clock
+):
+    page = client_admin.post(
+        reverse("backups:restore", args=[source.slug]),
+        {"pick": f"at:{ago(days=6).isoformat()}", "target": target.slug, "step": "preview"},
+    )
+    text = page_text(page)
+    assert "See these changes to Contoso Test row by row" in text
+    link = text.split("See these changes")[0].rsplit('href="', 1)[1].split('"')[0]
+    listed = client_admin.get(link)
+    assert listed.status_code == 200 and "Changes to Contoso Test" in page_text(listed)
