@@ -122,7 +122,7 @@ serve: install
 # one; pgBackRest is installed from Debian's packages first if missing. DRILL_ARGS="--rows 1000000"
 # for the figures of docs/benchmarks.md.
 dr-drill: install
-	@command -v pgbackrest >/dev/null 2>&1 || deploy/pg-dr install
+	@command -v pgbackrest >/dev/null 2>&1 || deploy/pg-dr install pgbackrest
 	$(PY) deploy/drill.py $(DRILL_ARGS)
 
 test: install-test $(NODE_DEPS)

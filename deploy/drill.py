@@ -320,7 +320,7 @@ def main() -> int:
         print(f"PostgreSQL {PG_VERSION} is not installed ({PG_BIN}).", file=sys.stderr)
         return 2
     if shutil.which("pgbackrest") is None:
-        subprocess.run([str(PG_DR), "install"], check=True)
+        subprocess.run([str(PG_DR), "install", "pgbackrest"], check=True)
 
     root = Path(tempfile.mkdtemp(prefix="envportal-drill-", dir="/tmp"))
     shutil.chown(root, "postgres")
