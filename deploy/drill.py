@@ -3,7 +3,7 @@ back, twice, with nothing it acknowledged lost. PostgreSQL only; run as root (th
 as the postgres user). It never touches the main cluster: everything lives in a scratch folder
 under /tmp, on ports of its own, and is removed at the end.
 
-    .venv/bin/python deploy/drill.py                 # CI's run: a small store, about 2 minutes
+    .venv/bin/python deploy/drill.py                 # CI's run: 20,000 rows, about a minute
     .venv/bin/python deploy/drill.py --rows 1000000  # the figures of docs/benchmarks.md
 
 1. A primary cluster set up by deploy/pg-dr as production is (archiving with pgBackRest into a
