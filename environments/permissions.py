@@ -49,6 +49,15 @@ def is_tenant_admin(user: User) -> bool:
     return user.is_authenticated and user.is_active and user.is_tenant_admin
 
 
+def can_see_disaster_recovery(user: User) -> bool:
+    """The standby's lag on the environments list (portal.dr): Global admins only."""
+    return (
+        user.is_authenticated
+        and user.is_active
+        and user.tenant_role == User.TenantRole.GLOBAL_ADMIN
+    )
+
+
 # -- the admin center ----------------------------------------------------------------------------
 
 
