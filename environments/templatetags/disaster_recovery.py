@@ -2,7 +2,8 @@
 
 from django import template
 
-from portal import dr, permissions
+from environments import permissions
+from portal import dr
 
 register = template.Library()
 
