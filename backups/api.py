@@ -27,6 +27,7 @@ from backups.models import ManualBackup, RestoreOperation
 from environments import permissions
 from environments.api import Slug
 from environments.changelog import Filters, Span
+from environments.columns import KEY_RE
 from environments.lookups import (
     environment_for_admin,
     environment_for_backups,
@@ -597,10 +598,31 @@ def operation_undo(
 # -- putting rows back in place ------------------------------------------------------------------
 
 
+KEY_PATTERN = KEY_RE.pattern
+
+
+def _flag(name: str) -> dict:
+    return {"required": [name], "properties": {name: {"const": True}}}
+
+
+_AT = _given("restorePointDateTime")
+_RANGE = _given("fromDateTime", "toDateTime")
+# Which rows and as of when: chosen keys with a moment or a range; every row matching the
+# changes of a range; or the whole table with a moment or a range.
+WHICH_ROWS = [
+    {"allOf": [_given("keys"), _AT]},
+    {"allOf": [_given("keys"), _RANGE]},
+    {"allOf": [_flag("matching"), _RANGE]},
+    {"allOf": [_flag("wholeTable"), _AT]},
+    {"allOf": [_flag("wholeTable"), _RANGE]},
+]
+
+
 class RestoreRowsIn(CamelSchema):
     table: Text(63) = Field(description="The table whose rows go back (by its name).")
-    keys: list[Annotated[str, Field(max_length=64)]] | None = Field(
+    keys: list[Annotated[str, Field(pattern=KEY_PATTERN)]] | None = Field(
         None,
+        min_length=1,
         max_length=put_back_engine.MAX_KEYS,
         description="Chosen rows, by key. Or give `matching`, or `wholeTable`.",
     )
@@ -627,6 +649,8 @@ class RestoreRowsIn(CamelSchema):
     keep_newer: StrictBool = Field(
         True, description="Rows changed again after `toDateTime` keep their newer value."
     )
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": WHICH_ROWS})
 
 
 def _put_back_request(request: HttpRequest, environment: str, payload: RestoreRowsIn):

@@ -131,6 +131,8 @@ def check_put_back(request: PutBackRequest, *, now: datetime.datetime | None = N
             field="moment",
         )
     selection = request.selection
+    if selection.span is not None and selection.span.start >= selection.span.end:
+        raise Refused("The start of the range must be before its end.", field="start")
     table_now = store.current(env).table(selection.table)
     if table_now is None:
         raise Refused(

@@ -24,12 +24,13 @@ Who made a change is its write transaction's ChangeBatch (the one at the change'
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import F, Q
 
 from environments import columns as cols
 from environments import lineage
@@ -196,16 +197,6 @@ def restores_in(environment: Environment, span: Span) -> list[Replaced]:
     return [Replaced(at, reason) for at, reason in found]
 
 
-def _replaced_at(table: DataTable) -> datetime.datetime | None:
-    """When a restore of this one table replaced it (its rows' ends then are the restore's)."""
-    if table.valid_to is None:
-        return None
-    replaced = DataTable.objects.filter(
-        generation_id=table.generation_id, name=table.name, valid_from=table.valid_to
-    ).exclude(made_by="")
-    return table.valid_to if replaced.exists() else None
-
-
 # -- the SQL of one table's changes ------------------------------------------------------------
 
 
@@ -248,11 +239,20 @@ class _Sql:
         self.p += params
         return sql
 
+    def before_values(self) -> str:
+        """The values of the key's own version that ended as `v` began (a row's value just
+        before it was changed or deleted), or NULL (a row new then, or a base row)."""
+        return (
+            f"(SELECT p.{self.q('values')} FROM {self.rv} p "
+            f"WHERE p.table_id = {self.param(self.table.pk)} AND p.key = v.key "
+            "AND p.valid_to = v.valid_from AND p.valid_from < p.valid_to)"
+        )
+
     def kind_of_start(self) -> str:
         t = self.table.pk
         updated = (
             f"EXISTS (SELECT 1 FROM {self.rv} p WHERE p.table_id = {self.param(t)} "
-            f"AND p.key = v.key AND p.valid_to = v.valid_from)"
+            "AND p.key = v.key AND p.valid_to = v.valid_from AND p.valid_from < p.valid_to)"
         )
         if self.table.base_id is None:
             return f"CASE WHEN {updated} THEN 'changed' ELSE 'added' END"
@@ -266,7 +266,9 @@ class _Sql:
             f"WHEN {shown} THEN 'changed' ELSE 'added' END"
         )
 
-    def filters(self, column: str, environment: Environment, span: Span, f: Filters) -> str:
+    def filters(
+        self, environment: Environment, span: Span, f: Filters, column: str = "valid_from"
+    ) -> str:
         sql = ""
         if f.who:
             # Parameters go in the order their placeholders stand in the text.
@@ -289,37 +291,40 @@ class _Sql:
             )
         return sql
 
-    def starts(self, environment: Environment, span: Span, f: Filters) -> str:
-        kind = self.kind_of_start()
-        sql = (
-            f"SELECT v.key AS key, v.valid_from AS at, v.title AS title, {kind} AS kind "
-            f"FROM {self.rv} v WHERE v.table_id = {self.param(self.table.pk)} "
+    def in_span(self, span: Span) -> str:
+        return (
+            f"v.table_id = {self.param(self.table.pk)} "
             f"AND v.valid_from > {self.param(span.start)} "
-            f"AND v.valid_from <= {self.param(span.end)} "
+            f"AND v.valid_from <= {self.param(span.end)}"
+        )
+
+    def starts(self, environment: Environment, span: Span, f: Filters) -> str:
+        """Rows added or changed: the versions (not tombstones) that start in the span."""
+        kind = self.kind_of_start()
+        before = self.before_values()
+        sql = (
+            f"SELECT v.key AS key, v.valid_from AS at, v.title AS title, {kind} AS kind, "
+            f"{before} AS before_values, v.{self.q('values')} AS after_values "
+            f"FROM {self.rv} v WHERE {self.in_span(span)} "
             "AND (v.valid_to IS NULL OR v.valid_to > v.valid_from)"
         )
         if self.table.made_by:  # the rows a restore made it with
             sql += f" AND v.valid_from <> {self.param(self.table.valid_from)}"
-        return sql + self.filters("valid_from", environment, span, f)
+        return sql + self.filters(environment, span, f)
 
-    def ends(self, environment: Environment, span: Span, f: Filters) -> str:
-        t = self.table.pk
+    def tombstones(self, environment: Environment, span: Span, f: Filters) -> str:
+        """Rows deleted: the tombstones made in the span (their own index)."""
+        before = self.before_values()
         sql = (
-            f"SELECT v.key AS key, v.valid_to AS at, v.title AS title, 'deleted' AS kind "
-            f"FROM {self.rv} v WHERE v.table_id = {self.param(t)} "
-            f"AND v.valid_to > {self.param(span.start)} AND v.valid_to <= {self.param(span.end)} "
-            f"AND NOT EXISTS (SELECT 1 FROM {self.rv} n WHERE n.table_id = {self.param(t)} "
-            "AND n.key = v.key AND n.valid_from = v.valid_to "
-            "AND (n.valid_to IS NULL OR n.valid_to > n.valid_from))"
+            f"SELECT v.key AS key, v.valid_from AS at, v.title AS title, 'deleted' AS kind, "
+            f"{before} AS before_values, NULL AS after_values "
+            f"FROM {self.rv} v WHERE {self.in_span(span)} AND v.valid_to = v.valid_from"
         )
-        replaced = _replaced_at(self.table)
-        if replaced is not None:  # the rows a restore of the table replaced
-            sql += f" AND v.valid_to <> {self.param(replaced)}"
-        return sql + self.filters("valid_to", environment, span, f)
+        return sql + self.filters(environment, span, f)
 
     def parts(self, environment: Environment, span: Span, f: Filters) -> list[tuple[str, list]]:
-        """The table's changes as one or two SELECTs of (key, at, title, kind), each with its
-        parameters."""
+        """The table's changes as one or two SELECTs of (key, at, title, kind, before_values,
+        after_values), each with its parameters."""
         found = []
         if f.kind in ("", "added", "changed"):
             self.p = []
@@ -329,9 +334,23 @@ class _Sql:
             found.append((starts, self.p))
         if f.kind in ("", "deleted"):
             self.p = []
-            found.append((self.ends(environment, span, f), self.p))
+            found.append((self.tombstones(environment, span, f), self.p))
         self.p = []
         return found
+
+    def count(
+        self, environment: Environment, span: Span, f: Filters, column: str, where: str
+    ) -> tuple[str, list]:
+        """COUNT(*) of the versions whose `column` falls in the span and that meet `where`,
+        with the author filter on that moment."""
+        self.p = []
+        sql = (
+            f"SELECT COUNT(*) FROM {self.rv} v WHERE v.table_id = {self.param(self.table.pk)} "
+            f"AND v.{column} > {self.param(span.start)} AND v.{column} <= {self.param(span.end)} "
+            f"AND {where}"
+        )
+        sql += self.filters(environment, span, Filters(who=f.who), column=column)
+        return sql, self.p
 
 
 def _tables(environment: Environment, span: Span, f: Filters) -> list[DataTable]:
@@ -349,46 +368,80 @@ def _tables(environment: Environment, span: Span, f: Filters) -> list[DataTable]
 
 
 def counts(environment: Environment, span: Span, f: Filters = Filters()) -> list[TableChanges]:
-    """Per table, the rows added, changed and deleted in the span (with the filters but the
-    table's); tables with no change are left out. Grows with the changes in the span."""
+    """Per table, the rows added, changed and deleted in the span (with the filters); tables
+    with no change are left out. Grows with the changes in the span: of a table that stores
+    all its rows, with no filter on titles or kinds, from three index-only counts (below);
+    otherwise a probe per change."""
     found = []
-    for table in _tables(environment, span, Filters(kind=f.kind, who=f.who, q=f.q, key=f.key)):
-        parts = _Sql(table).parts(environment, span, f)
-        union = " UNION ALL ".join(part for part, _ in parts)
-        params = [p for _, part_params in parts for p in part_params]
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT c.kind, COUNT(*) FROM ({union}) c GROUP BY c.kind", params)
-            per_kind = dict(cursor.fetchall())
-        if per_kind:
-            found.append(
-                TableChanges(
-                    table,
-                    per_kind.get("added", 0),
-                    per_kind.get("changed", 0),
-                    per_kind.get("deleted", 0),
-                )
-            )
-    if f.table:
-        found = [c for c in found if c.table.name == f.table]
+    for table in _tables(environment, span, f):
+        if table.base_id is None and not (f.q or f.key or f.kind):
+            added, changed, deleted = _counted(environment, table, span, f)
+        else:
+            parts = _Sql(table).parts(environment, span, f)
+            union = " UNION ALL ".join(part for part, _ in parts)
+            params = [p for _, part_params in parts for p in part_params]
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT c.kind, COUNT(*) FROM ({union}) c GROUP BY c.kind", params)
+                per_kind = dict(cursor.fetchall())
+            added, changed, deleted = (per_kind.get(k, 0) for k in KINDS)
+        if added or changed or deleted:
+            found.append(TableChanges(table, added, changed, deleted))
     return found
+
+
+def _counted(
+    environment: Environment, table: DataTable, span: Span, f: Filters
+) -> tuple[int, int, int]:
+    """(added, changed, deleted) of a table that stores all its rows, from counts of index
+    ranges: every version of it that ends in the span ends because of an update (a version
+    of its key starts then), a deletion (a tombstone starts then) or its table's drop. So
+    changed = ended - deleted - dropped, added = started - changed, deleted = tombstones."""
+    sql = _Sql(table)
+    statements = [
+        sql.count(
+            environment, span, f, "valid_from", "(v.valid_to IS NULL OR v.valid_to > v.valid_from)"
+        ),
+        sql.count(environment, span, f, "valid_from", "v.valid_to = v.valid_from"),
+        sql.count(environment, span, f, "valid_to", "v.valid_to > v.valid_from"),
+    ]
+    figures = []
+    for statement, params in statements:
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            figures.append(cursor.fetchone()[0])
+    started, deleted, ended = figures
+    if table.made_by and span.start < table.valid_from <= span.end:
+        started -= _count_at(table, "valid_from", table.valid_from)
+    if table.valid_to is not None and span.start < table.valid_to <= span.end:
+        ended -= _count_at(table, "valid_to", table.valid_to)  # closed by its drop
+    changed = ended - deleted
+    return started - changed, changed, deleted
+
+
+def _count_at(table: DataTable, column: str, moment: datetime.datetime) -> int:
+    return (
+        RowVersion.objects.filter(table_id=table.pk, **{column: moment})
+        .exclude(valid_from=F("valid_to"))
+        .count()
+    )
 
 
 # -- a page of changes -------------------------------------------------------------------------
 
 
 def _after(sql: _Sql, cursor: Cursor | None) -> str:
-    """The keyset condition of one table's part: the changes after the cursor, in the
-    order (moment descending, table, key)."""
+    """The keyset condition of one table's part: the changes after the cursor, in the order
+    (moment, table, key), all descending."""
     if cursor is None:
         return ""
     t = sql.table.pk
-    if t < cursor.table_id:
-        return f" AND c.at < {sql.param(cursor.at)}"
     if t > cursor.table_id:
+        return f" AND c.at < {sql.param(cursor.at)}"
+    if t < cursor.table_id:
         return f" AND c.at <= {sql.param(cursor.at)}"
     return (
         f" AND (c.at < {sql.param(cursor.at)} "
-        f"OR (c.at = {sql.param(cursor.at)} AND c.key > {sql.param(cursor.key)}))"
+        f"OR (c.at = {sql.param(cursor.at)} AND c.key < {sql.param(cursor.key)}))"
     )
 
 
@@ -406,8 +459,9 @@ def page(
     after: Cursor | None = None,
     size: int = PAGE_SIZE,
 ) -> Page:
-    """The changes of the span, newest first, `size` at a time after `after`: each table's
-    part reads at most size + 1 changes from its two index ranges."""
+    """The changes of the span, newest first (ties: table, then key, descending), `size` at a
+    time after `after`: each table's part reads at most size + 1 changes, in the order of its
+    index, with the values before and after each."""
     rows: list[tuple] = []
     tables = {t.pk: t for t in _tables(environment, span, f)}
     for table in tables.values():
@@ -415,18 +469,29 @@ def page(
         for part, params in sql.parts(environment, span, f):
             sql.p = params
             limited = (
-                f"SELECT c.key, c.at, c.title, c.kind FROM ({part}) c WHERE 1 = 1"
-                f"{_after(sql, after)} ORDER BY c.at DESC, c.key LIMIT {int(size) + 1}"
+                "SELECT c.key, c.at, c.title, c.kind, c.before_values, c.after_values "
+                f"FROM ({part}) c WHERE 1 = 1{_after(sql, after)} "
+                f"ORDER BY c.at DESC, c.key DESC LIMIT {int(size) + 1}"
             )
             with connection.cursor() as cursor:
                 cursor.execute(limited, sql.p)
                 rows += [(table.pk, *row) for row in cursor.fetchall()]
-    rows = [(t, k, _moment(at), title, kind) for t, k, at, title, kind in rows]
-    rows.sort(key=lambda r: (-r[2].timestamp(), r[0], r[1]))
+    rows = [(t, k, _moment(at), *rest) for t, k, at, *rest in rows]
+    rows.sort(key=lambda r: (r[2], r[0], r[1]), reverse=True)
     more = len(rows) > size
-    changes = [Change(tables[t], key, at, kind, title) for t, key, at, title, kind in rows[:size]]
+    changes = [
+        Change(tables[t], key, at, kind, title, before=_json(before), after=_json(after_))
+        for t, key, at, title, kind, before, after_ in rows[:size]
+    ]
     describe(environment, changes)
     return Page(changes, changes[-1].cursor if more and changes else None)
+
+
+def _json(value) -> dict | None:
+    """JSON values as a raw query hands them back (Django leaves them as text)."""
+    if value is None or isinstance(value, dict):
+        return value
+    return json.loads(value)
 
 
 def _moment(value) -> datetime.datetime:
@@ -451,8 +516,9 @@ def each(environment: Environment, span: Span, f: Filters = Filters()) -> Iterat
 
 
 def describe(environment: Environment, changes: list[Change]) -> None:
-    """Fill in who made each change, the row's values before and after it, and the fields
-    that differ: one query for the authors, a primary-key probe per value."""
+    """Fill in who made each change (one query for the page) and the fields that differ.
+    A change's values before and after come with it from the page's query; only a change to
+    a row a restored table read from its base needs the base's value (a lineage read)."""
     authors = {
         at: (via, name)
         for at, via, name in ChangeBatch.objects.filter(
@@ -462,20 +528,19 @@ def describe(environment: Environment, changes: list[Change]) -> None:
     for change in changes:
         via, name = authors.get(change.at, ("unknown", ""))
         change.who = author_label(via, name)
-        change.before = _value_at(change.table, change.key, change.at - TICK)
-        change.after = (
-            None if change.kind == "deleted" else _value_at(change.table, change.key, change.at)
-        )
+        if change.before is None and change.kind != "added":
+            change.before = _value_at(change.table, change.key, change.at - TICK)
         if not change.title:
             change.title = cols.title(change.table.columns, change.before or {})
+        before, after = change.before or {}, change.after or {}
         change.fields = [
             (
                 column["label"],
-                cols.display(column, (change.before or {}).get(column["name"])),
-                cols.display(column, (change.after or {}).get(column["name"])),
+                cols.display(column, before.get(column["name"])),
+                cols.display(column, after.get(column["name"])),
             )
             for column in change.table.columns
-            if (change.before or {}).get(column["name"]) != (change.after or {}).get(column["name"])
+            if before.get(column["name"]) != after.get(column["name"])
         ]
 
 

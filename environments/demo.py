@@ -220,6 +220,10 @@ def _row_versions(
         start = moment
     end = deleted_at if deleted_at is not None and deleted_at > start else None
     yield _version(table, key, start, end, current)
+    if end is not None:  # the deletion's tombstone, as the store writes one (store.delete_row)
+        tombstone = _version(table, key, end, end, {})
+        tombstone.size, tombstone.title = 0, cols.title(table.columns, current)
+        yield tombstone
 
 
 def _version(table, key, valid_from, valid_to, values) -> RowVersion:
@@ -280,10 +284,8 @@ def load_table(
                 )
             )
             if activity is not None:
-                # A create or an update opens each version; a delete closes the last one.
+                # A create or an update opens each version; a delete leaves a tombstone.
                 activity.update(v.valid_from for v in made)
-                if made[-1].valid_to is not None:
-                    activity[made[-1].valid_to] += 1
             yield from made
 
     loading.load_versions(table, versions())

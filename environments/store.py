@@ -216,11 +216,10 @@ class ChangeSet:
             raise ValidationError({"key": f"A row with key {key!r} already exists."})
         self.changes += 1
         size = version_size(key, clean)
-        # A branch's tombstone of this key made in this same transaction gives way to the row.
-        if (
-            table.base_id is not None
-            and RowVersion.objects.filter(table=table, key=key, valid_from=self.ts).delete()[0]
-        ):
+        # A tombstone of this key made in this same transaction gives way to the row.
+        if RowVersion.objects.filter(
+            table=table, key=key, valid_from=self.ts, valid_to=self.ts
+        ).delete()[0]:
             self._count(table, closed=-1)
         self._count(table, rows=1, live_bytes=size)
         return self._add_version(table, key, clean, size)
@@ -252,27 +251,45 @@ class ChangeSet:
         return self._add_version(table, key, clean, size)
 
     def delete_row(self, table: DataTable, key: str) -> None:
+        """Delete a row: its version ends now, and a tombstone (an own version that ends where
+        it starts, live at no moment) records the deletion, titled like the row: in a branch
+        it hides the base's row from now on; everywhere it is what Changes and Deleted records
+        find, in an index of the tombstones by when they were made."""
         self._check_table(table)
         version = self._require_current(table, key)
         self.changes += 1
         self._count(table, rows=-1, live_bytes=-version.size)
-        if version.table_id != table.pk:
-            # A base row: a tombstone (an own version live at no moment) hides it from now on.
+        if version.table_id != table.pk:  # a base row
             self._count(table, closed=1, shared=-1, shared_bytes=-version.size)
-            RowVersion.objects.create(
-                table=table, key=key, valid_from=self.ts, valid_to=self.ts, values={}, size=0
-            )
-        elif version.valid_from == self.ts and table.base_id is not None:
-            # Made in this transaction over a base row, maybe: it becomes the tombstone.
+            self._tombstone(table, key, version.title)
+        elif version.valid_from != self.ts:
+            RowVersion.objects.filter(pk=version.pk).update(valid_to=self.ts)
+            # Two closed versions: the row's, and its tombstone.
+            self._count(table, closed=2, closed_bytes=version.size)
+            self._tombstone(table, key, version.title)
+        elif (
+            table.base_id is not None
+            or RowVersion.objects.filter(table=table, key=key, valid_to=self.ts).exists()
+        ):
+            # Made in this transaction over a base row or an older version (an update, then a
+            # delete): nobody saw it, and it becomes the tombstone.
             self._count(table, closed=1)
             RowVersion.objects.filter(pk=version.pk).update(
-                valid_to=self.ts, values={}, size=0, title=""
+                valid_to=self.ts, values={}, size=0, title=version.title
             )
-        elif version.valid_from == self.ts:
+        else:  # made and deleted in this transaction: as if it never was
             RowVersion.objects.filter(pk=version.pk).delete()
-        else:
-            RowVersion.objects.filter(pk=version.pk).update(valid_to=self.ts)
-            self._count(table, closed=1, closed_bytes=version.size)
+
+    def _tombstone(self, table: DataTable, key: str, title: str) -> None:
+        RowVersion.objects.create(
+            table=table,
+            key=key,
+            valid_from=self.ts,
+            valid_to=self.ts,
+            values={},
+            size=0,
+            title=title,
+        )
 
     def put_back(self, table: DataTable, wanted: dict[str, dict[str, Any] | None]) -> int:
         """Make each key of `wanted` read as given (None: no row), as this transaction's writes
@@ -311,14 +328,15 @@ class ChangeSet:
                 )
                 if own:
                     close.append(key)
-                elif values is None:
-                    # A base row goes: a tombstone (live at no moment) hides it from now on,
-                    # titled like it, so that a search of the deleted records finds it.
+                elif values is not None:
+                    self._count(table, closed=-1)  # a base row is shadowed, not closed
+                if values is None:
+                    # The row goes: a tombstone records it (see delete_row).
+                    if own:
+                        self._count(table, closed=1)
                     add.append(self._version(table, key, {}, 0, valid_to=self.ts))
                     add[-1].title = version.title
                     continue
-                else:
-                    self._count(table, closed=-1)  # a base row is shadowed, not closed
             if values is not None:
                 size = version_size(key, values)
                 self._count(table, rows=1, live_bytes=size)
@@ -328,8 +346,7 @@ class ChangeSet:
                 valid_to=self.ts
             )
         RowVersion.objects.bulk_create(add, batch_size=PUT_BACK_CHUNK)
-        closed = set(close)
-        return len(closed) + sum(1 for v in add if v.key not in closed)
+        return len({v.key for v in add} | set(close))
 
     def save_figures(self) -> None:
         """Add this transaction's changes to the tables' stored figures, and record the new row

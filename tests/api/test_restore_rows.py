@@ -86,7 +86,19 @@ def test_all_matching_and_the_whole_table(api_as, env_admin, maker, incident, ru
 @pytest.mark.parametrize(
     "body, status, code, match",
     [
-        ({"table": "accounts", "keys": [], **RANGE}, 422, "invalid", "at least one row"),
+        ({"table": "accounts", "keys": [], **RANGE}, 400, "invalid", "at least 1 item"),
+        ({"table": "accounts", "keys": ["a\u0000"], **RANGE}, 400, "invalid", "pattern"),
+        (
+            {
+                "table": "accounts",
+                "keys": ["a"],
+                "fromDateTime": RANGE["toDateTime"],
+                "toDateTime": RANGE["fromDateTime"],
+            },
+            422,
+            "invalid",
+            "before its end",
+        ),
         ({"table": "accounts", "keys": ["a"]}, 422, "invalid", "Say the moment"),
         ({"table": "ghosts", "keys": ["a"], **RANGE}, 422, "invalid", "no table 'ghosts' now"),
         ({"table": "accounts", "matching": True}, 422, "invalid", "fromDateTime and toDateTime"),

@@ -64,9 +64,9 @@ def test_the_changes_page_shows_the_last_24_hours_row_by_row(login, env_admin, i
     assert "Accounts 1 added, 1 changed, 1 deleted" in text
     page = response.context["page"]
     assert [(c.key, c.kind) for c in page.changes] == [
-        ("a", "changed"),
-        ("b", "deleted"),
         ("x", "added"),
+        ("b", "deleted"),
+        ("a", "changed"),
     ]
     assert "oops" in text and "(empty)" in text
 
