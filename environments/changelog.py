@@ -525,6 +525,7 @@ def describe(environment: Environment, changes: list[Change]) -> None:
             environment=environment, at__in={c.at for c in changes}
         ).values_list("at", "via", "author_name")
     }
+    _fill_base_values(changes)
     for change in changes:
         via, name = authors.get(change.at, ("unknown", ""))
         change.who = author_label(via, name)
@@ -542,6 +543,22 @@ def describe(environment: Environment, changes: list[Change]) -> None:
             for column in change.table.columns
             if before.get(column["name"]) != after.get(column["name"])
         ]
+
+
+def _fill_base_values(changes: list[Change]) -> None:
+    """A restored table's first change to a row it read from its base has no version of its
+    own before it: the value before is the base's at the branch's moment. One read of the
+    base's layers per table for the whole page."""
+    wanted: dict[int, list[Change]] = {}
+    for change in changes:
+        if change.before is None and change.kind != "added" and change.table.base_id:
+            wanted.setdefault(change.table.pk, []).append(change)
+    for found in wanted.values():
+        table = found[0].table
+        rows = lineage.rows(table.base, table.base_at).filter(key__in=[c.key for c in found])
+        values = {v.key: v.values for v in rows}
+        for change in found:
+            change.before = values.get(change.key)
 
 
 def _value_at(table: DataTable, key: str, moment: datetime.datetime) -> dict | None:
