@@ -142,7 +142,15 @@ def check_put_back(request: PutBackRequest, *, now: datetime.datetime | None = N
         )
     table_then = store.as_of(env, moment).table(selection.table)
     if table_then is None:
-        raise Refused(f"{env.name} had no table {selection.table!r} at that moment.", field="table")
+        made = (
+            ""
+            if table_now.valid_from <= moment
+            else f" It was made at {table_now.valid_from:%Y-%m-%d %H:%M:%S} UTC: start the "
+            "range after that."
+        )
+        raise Refused(
+            f"{env.name} had no table {selection.table!r} at that moment.{made}", field="table"
+        )
     if not selection.whole and table_then.columns != table_now.columns:
         raise Refused(
             f"{table_now.display_name} has other columns now than at that moment; "
