@@ -28,7 +28,7 @@ from portal.errors import Refused
 from portal.models import User
 
 TICK = datetime.timedelta(microseconds=1)
-CHUNK = 1000  # rows read and written per statement
+CHUNK = 4000  # rows read and written per statement (and per progress report)
 MAX_KEYS = 10_000  # rows that can be chosen one by one (more: restore all matching a filter)
 
 
@@ -193,7 +193,8 @@ def changed_again(request: PutBackRequest, tables: Tables, keys: list[str]) -> s
 
 
 def rows_at(table: DataTable, moment: datetime.datetime | None, keys: list[str]) -> dict:
-    return {v.key: v.values for v in store.table_rows(table, moment).filter(key__in=keys)}
+    """{key: its values, as JSON text} of `keys` in the table at `moment` (None: now)."""
+    return store.rows_text(table, moment, keys)
 
 
 def _chunks(keys: list[str]) -> Iterator[list[str]]:
@@ -239,8 +240,7 @@ def put_back_run(op: RestoreOperation, progress) -> None:
             progress(phase=RestoreOperation.Phase.COPYING, tables_total=1, rows_total=len(keys))
             changed = 0
             for done, chunk in enumerate(_chunks(keys), start=1):
-                then = rows_at(tables.then, op.moment, chunk)
-                changed += cs.put_back(tables.now, {k: then.get(k) for k in chunk})
+                changed += cs.put_back_from(tables.now, tables.then, op.moment, chunk)
                 progress(rows_copied=min(done * CHUNK, len(keys)))
         written = cs.ts
     finished = timezone.now()

@@ -163,14 +163,16 @@ def _scans(node: dict):
 
 
 def bulk_edit(env, table_name: str, keys: list[str], by) -> datetime.datetime:
-    """One write transaction that changes every row of `keys`; returns the moment before it."""
+    """One write transaction that changes every row of `keys` (to a status no earlier edit
+    gave them); returns the moment before it."""
     from environments import store
 
     before = store.next_timestamp(env) - datetime.timedelta(microseconds=1)
     with store.changes(env, by=by) as cs:
         table = cs.table(table_name)
         current = {v.key: v.values for v in store.table_rows(table, None).filter(key__in=keys)}
-        wanted = {k: {**current[k], "status": "bulk-edited"} for k in keys if k in current}
+        status = f"bulk-edited at {cs.ts.isoformat()}"
+        wanted = {k: {**current[k], "status": status} for k in keys if k in current}
         cs.put_back(table, wanted)  # the set-based write: a bulk edit of these rows
     return before
 

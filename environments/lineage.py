@@ -24,6 +24,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import BooleanField, Expression, F, Q, QuerySet, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Greatest
 
 from environments.models import DataTable, RowVersion
@@ -228,6 +229,31 @@ def copy_sql(table: DataTable, moment: datetime.datetime | None) -> tuple[str, l
     parts, params = [], []
     for qs in layer_querysets(layers(table, moment)):
         sql, p = qs.order_by().values_list("key", "values", "size", "title").query.sql_with_params()
+        parts.append(sql)
+        params.extend(p)
+    return " UNION ALL ".join(parts), params
+
+
+def keyed_sql(
+    table: DataTable, moment: datetime.datetime | None, keys: list[str]
+) -> tuple[str, list]:
+    """One SELECT of the rows of `keys` in the table at `moment` through its layers: (key,
+    table_id, values, size, title), each layer a primary-key probe per key. What a put-back
+    compares and copies, server-side."""
+    parts, params = [], []
+    if connection.vendor == "postgresql":
+        # One array parameter, not thousands: the statement is parsed (and its parameters
+        # converted) in a fraction of the time, and each key is still a primary-key probe.
+        wanted = RawSQL("SELECT unnest(%s::varchar[])", (list(keys),))
+    else:
+        wanted = keys
+    for qs in layer_querysets(layers(table, moment)):
+        sql, p = (
+            qs.filter(key__in=wanted)
+            .order_by()
+            .values_list("key", "table_id", "values", "size", "title")
+            .query.sql_with_params()
+        )
         parts.append(sql)
         params.extend(p)
     return " UNION ALL ".join(parts), params

@@ -41,8 +41,9 @@ from portal.errors import Refused
 
 TICK = datetime.timedelta(microseconds=1)
 HOUR = datetime.timedelta(hours=1)
-# Rows a put-back reads, closes and writes per statement.
+# Rows a put-back reads, closes and writes per statement (put_back; put_back_from).
 PUT_BACK_CHUNK = 1000
+PUT_BACK_SQL_CHUNK = 4000
 
 
 class StoreError(Refused):
@@ -121,6 +122,27 @@ def as_of(environment: Environment, moment: datetime.datetime) -> Snapshot:
         raise ValueError("as_of needs an aware datetime")
     generation = Generation.objects.filter(environment=environment).filter(live_at(moment)).first()
     return Snapshot(environment=environment, moment=moment, generation=generation)
+
+
+def _rows_text(
+    table: DataTable, moment: datetime.datetime | None, keys: list[str]
+) -> dict[str, tuple[int, str, int]]:
+    """{key: (the table its version is in, its values as JSON text, its size)} of `keys` in
+    the table at `moment` (None: now): compared as text, never decoded."""
+    sql, params = lineage.keyed_sql(table, moment, keys)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {
+            key: (table_id, values if isinstance(values, str) else json.dumps(values), size)
+            for key, table_id, values, size, _ in cursor.fetchall()
+        }
+
+
+def rows_text(
+    table: DataTable, moment: datetime.datetime | None, keys: list[str]
+) -> dict[str, str]:
+    """{key: its values as JSON text} of `keys` in the table at `moment` (None: now)."""
+    return {key: found[1] for key, found in _rows_text(table, moment, keys).items()}
 
 
 def table_rows(table: DataTable, moment: datetime.datetime | None):
@@ -347,6 +369,90 @@ class ChangeSet:
             )
         RowVersion.objects.bulk_create(add, batch_size=PUT_BACK_CHUNK)
         return len({v.key for v in add} | set(close))
+
+    def put_back_from(
+        self,
+        table: DataTable,
+        source: DataTable,
+        moment: datetime.datetime,
+        keys: list[str],
+    ) -> int:
+        """Make each of `keys` read in `table` as it did in `source` at `moment` (absent there:
+        deleted here), as this transaction's writes. The rows' values never pass through
+        Python: each chunk's rows now and then are read as text to compare, and the new
+        versions are copied from `source`'s layers by INSERT ... SELECT. Returns how many rows
+        changed."""
+        self._check_table(table)
+        changed = 0
+        for start in range(0, len(keys), PUT_BACK_SQL_CHUNK):
+            chunk = keys[start : start + PUT_BACK_SQL_CHUNK]
+            changed += self._put_back_sql(table, source, moment, chunk)
+        self.changes += changed
+        return changed
+
+    def _put_back_sql(
+        self, table: DataTable, source: DataTable, moment: datetime.datetime, keys: list[str]
+    ) -> int:
+        now, then = _rows_text(table, None, keys), _rows_text(source, moment, keys)
+        deleted, rewritten, closed = [], [], []
+        for key in keys:
+            current, wanted = now.get(key), then.get(key)
+            if current is None and wanted is None:
+                continue
+            if current is not None and wanted is not None and current[1] == wanted[1]:
+                continue
+            if current is not None:
+                table_id, _, size = current
+                own = table_id == table.pk
+                self._count(
+                    table,
+                    rows=-1,
+                    live_bytes=-size,
+                    closed=int(own) + (wanted is None),
+                    closed_bytes=size if own else 0,
+                    shared=0 if own else -1,
+                    shared_bytes=0 if own else -size,
+                )
+                if own:
+                    closed.append(key)
+                if wanted is None:
+                    deleted.append(key)
+            if wanted is not None:
+                self._count(table, rows=1, live_bytes=wanted[2])
+                rewritten.append(key)
+        q = connection.ops.quote_name
+        rv = q(RowVersion._meta.db_table)
+        adapt = connection.ops.adapt_datetimefield_value
+        ts = adapt(self.ts)
+        columns = f"({q('table_id')}, {q('key')}, {q('valid_from')}, {q('valid_to')}, "
+        columns += f"{q('values')}, {q('size')}, {q('title')})"
+        with connection.cursor() as cursor:
+            if deleted:  # tombstones, titled like the rows they record (before those close)
+                sql, params = lineage.keyed_sql(table, None, deleted)
+                cursor.execute(
+                    f"INSERT INTO {rv} {columns} SELECT %s, n.k, %s, %s, %s, 0, n.t FROM "
+                    f"(SELECT l.{q('key')} AS k, l.{q('title')} AS t FROM ({sql}) l) n",
+                    [table.pk, ts, ts, "{}", *params],
+                )
+            if closed:
+                if connection.vendor == "postgresql":
+                    among, keys_params = "= ANY(%s)", [closed]
+                else:
+                    among, keys_params = f"IN ({', '.join(['%s'] * len(closed))})", closed
+                cursor.execute(
+                    f"UPDATE {rv} SET {q('valid_to')} = %s WHERE {q('table_id')} = %s "
+                    f"AND {q('valid_to')} IS NULL AND {q('key')} {among}",
+                    [ts, table.pk, *keys_params],
+                )
+            if rewritten:
+                sql, params = lineage.keyed_sql(source, moment, rewritten)
+                cursor.execute(
+                    f"INSERT INTO {rv} {columns} SELECT %s, w.k, %s, NULL, w.v, w.s, w.t FROM "
+                    f"(SELECT l.{q('key')} AS k, l.{q('values')} AS v, l.{q('size')} AS s, "
+                    f"l.{q('title')} AS t FROM ({sql}) l) w",
+                    [table.pk, ts, *params],
+                )
+        return len(set(deleted) | set(closed) | set(rewritten))
 
     def save_figures(self) -> None:
         """Add this transaction's changes to the tables' stored figures, and record the new row

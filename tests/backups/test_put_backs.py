@@ -18,7 +18,7 @@ from environments.changelog import Filters, Span
 from environments.models import ChangeBatch, EnvironmentState
 from portal.errors import Conflict, NotAllowed, Refused
 from portal.models import User
-from tests.factories import EnvironmentFactory, ago, make_table
+from tests.factories import EnvironmentFactory, ago, assert_stored_figures, make_table
 
 pytestmark = pytest.mark.django_db
 
@@ -355,6 +355,8 @@ def test_after_a_put_back_chosen_rows_read_as_at_the_moment_and_the_rest_as_befo
         for key in set(before) | set(after) | set(then):
             expected = then.get(key) if key in keys else before.get(key)
             assert after.get(key) == expected, key
+        # The figures the store keeps (rows, bytes, history, shared) still match the versions.
+        assert_stored_figures(env)
         changes = changelog.page(env, Span(moment, env.last_change_at), size=500).changes
         assert changes is not None  # and the changes list reads through it all without error
 
