@@ -294,3 +294,11 @@ def test_the_restore_panel_links_the_rows_a_restore_would_replace(
     link = text.split("See these changes")[0].rsplit('href="', 1)[1].split('"')[0]
     listed = client_admin.get(link)
     assert listed.status_code == 200 and "Changes to Contoso Test" in page_text(listed)
+
+
+def test_every_attribute_holds_plain_text(login, env_admin, incident):
+    import re
+
+    body = login(env_admin).get(changes_url(table="accounts")).content.decode()
+    assert 'aria-label="Select row' in body
+    assert not re.search(r'="[^"]*<', body), "markup inside an attribute"
