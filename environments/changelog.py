@@ -31,6 +31,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import F, Q
+from django.db.models.expressions import RawSQL
 
 from environments import columns as cols
 from environments import lineage
@@ -585,12 +586,14 @@ def keys_changed(environment: Environment, span: Span, f: Filters) -> Iterator[s
 
 def changed_after(table: DataTable, keys: list[str], moment: datetime.datetime) -> set[str]:
     """Of `keys`, those the table has changed after `moment` (a version of its own starting or
-    ending later): a primary-key range per key, in chunks."""
+    ending later): a primary-key range per key, many keys a statement."""
     found: set[str] = set()
-    for start in range(0, len(keys), 1000):
-        chunk = keys[start : start + 1000]
+    step = 20_000 if connection.vendor == "postgresql" else 1000
+    for start in range(0, len(keys), step):
+        chunk = keys[start : start + step]
+        among = RawSQL("SELECT unnest(%s::varchar[])", (chunk,)) if step > 1000 else chunk
         found.update(
-            RowVersion.objects.filter(table_id=table.pk, key__in=chunk)
+            RowVersion.objects.filter(table_id=table.pk, key__in=among)
             .filter(Q(valid_from__gt=moment) | Q(valid_to__gt=moment))
             .values_list("key", flat=True)
             .distinct()

@@ -179,9 +179,9 @@ def table_replace(
     """Inside a write transaction: replace the live table `current` with `source` (a table of
     the same environment, live at `moment`) as it was at `moment`, the way a restore replaces a
     whole environment: the new table branches from `source` (no row copied, the same time at
-    any size) unless `source` is too deep, when its rows are copied. `current`'s own rows end
-    now, as a dropped table's do. Returns the new table."""
-    changes.drop_table(current)
+    any size) unless `source` is too deep, when its rows are copied. `current` ends now with
+    its rows untouched (ChangeSet.retire_table: constant time too). Returns the new table."""
+    changes.retire_table(current)
     new_table = DataTable(
         generation=changes.generation,
         name=current.name,

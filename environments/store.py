@@ -21,7 +21,19 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    Count,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -126,15 +138,15 @@ def as_of(environment: Environment, moment: datetime.datetime) -> Snapshot:
 
 def _rows_text(
     table: DataTable, moment: datetime.datetime | None, keys: list[str]
-) -> dict[str, tuple[int, str, int]]:
-    """{key: (the table its version is in, its values as JSON text, its size)} of `keys` in
-    the table at `moment` (None: now): compared as text, never decoded."""
+) -> dict[str, tuple[int, str, int, str]]:
+    """{key: (the table its version is in, its values as JSON text, its size, its title)} of
+    `keys` in the table at `moment` (None: now): compared as text, never decoded."""
     sql, params = lineage.keyed_sql(table, moment, keys)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {
-            key: (table_id, values if isinstance(values, str) else json.dumps(values), size)
-            for key, table_id, values, size, _ in cursor.fetchall()
+            key: (table_id, values if isinstance(values, str) else json.dumps(values), size, title)
+            for key, table_id, values, size, title in cursor.fetchall()
         }
 
 
@@ -221,6 +233,27 @@ class ChangeSet:
             shared=-table.shared_rows,
             shared_bytes=-table.shared_bytes,
         )
+        table.valid_to = self.ts
+        table.save(update_fields=["valid_to"])
+
+    def retire_table(self, table: DataTable) -> None:
+        """End a live table without touching its rows, in constant time: a table a restore of
+        it replaces (generations.table_replace). Its versions still open then end with it (a
+        version's end is its valid_to, or else its table's); its figures count its own rows
+        as history from now on."""
+        self._check_table(table)
+        self.save_figures()
+        table.refresh_from_db(fields=["live_rows", "live_bytes", "shared_rows", "shared_bytes"])
+        self._count(
+            table,
+            rows=-table.live_rows,
+            live_bytes=-table.live_bytes,
+            closed=table.live_rows - table.shared_rows,
+            closed_bytes=table.live_bytes - table.shared_bytes,
+            shared=-table.shared_rows,
+            shared_bytes=-table.shared_bytes,
+        )
+        self._closed.discard(table.pk)  # no version of it ended: closed_until stays
         table.valid_to = self.ts
         table.save(update_fields=["valid_to"])
 
@@ -395,6 +428,8 @@ class ChangeSet:
     ) -> int:
         now, then = _rows_text(table, None, keys), _rows_text(source, moment, keys)
         deleted, rewritten, closed = [], [], []
+        # This chunk's figures, added up here and counted once (FIGURES' order).
+        rows = live_bytes = closed_n = closed_bytes = shared = shared_bytes = 0
         for key in keys:
             current, wanted = now.get(key), then.get(key)
             if current is None and wanted is None:
@@ -402,24 +437,32 @@ class ChangeSet:
             if current is not None and wanted is not None and current[1] == wanted[1]:
                 continue
             if current is not None:
-                table_id, _, size = current
-                own = table_id == table.pk
-                self._count(
-                    table,
-                    rows=-1,
-                    live_bytes=-size,
-                    closed=int(own) + (wanted is None),
-                    closed_bytes=size if own else 0,
-                    shared=0 if own else -1,
-                    shared_bytes=0 if own else -size,
-                )
-                if own:
+                table_id, _, size, _ = current
+                rows -= 1
+                live_bytes -= size
+                if table_id == table.pk:  # its own version closes
+                    closed_n += 1
+                    closed_bytes += size
                     closed.append(key)
-                if wanted is None:
+                else:  # a base row: no longer shared
+                    shared -= 1
+                    shared_bytes -= size
+                if wanted is None:  # and a tombstone records the deletion
+                    closed_n += 1
                     deleted.append(key)
             if wanted is not None:
-                self._count(table, rows=1, live_bytes=wanted[2])
+                rows += 1
+                live_bytes += wanted[2]
                 rewritten.append(key)
+        self._count(
+            table,
+            rows=rows,
+            live_bytes=live_bytes,
+            closed=closed_n,
+            closed_bytes=closed_bytes,
+            shared=shared,
+            shared_bytes=shared_bytes,
+        )
         q = connection.ops.quote_name
         rv = q(RowVersion._meta.db_table)
         adapt = connection.ops.adapt_datetimefield_value
@@ -444,7 +487,22 @@ class ChangeSet:
                     f"AND {q('valid_to')} IS NULL AND {q('key')} {among}",
                     [ts, table.pk, *keys_params],
                 )
-            if rewritten:
+            if rewritten and connection.vendor == "postgresql":
+                # From the text just read: one statement of arrays, no second read.
+                cursor.execute(
+                    f"INSERT INTO {rv} {columns} SELECT %s, w.k, %s, NULL, w.v::jsonb, w.s, w.t "
+                    "FROM unnest(%s::varchar[], %s::text[], %s::integer[], %s::varchar[]) "
+                    "AS w(k, v, s, t)",
+                    [
+                        table.pk,
+                        ts,
+                        rewritten,
+                        [then[k][1] for k in rewritten],
+                        [then[k][2] for k in rewritten],
+                        [then[k][3] for k in rewritten],
+                    ],
+                )
+            elif rewritten:
                 sql, params = lineage.keyed_sql(source, moment, rewritten)
                 cursor.execute(
                     f"INSERT INTO {rv} {columns} SELECT %s, w.k, %s, NULL, w.v, w.s, w.t FROM "
@@ -825,11 +883,22 @@ def recount(environment: Environment | None = None) -> None:
         return Coalesce(Subquery(qs.values("table").annotate(n=aggregate).values("n")), 0)
 
     live, closed = versions.filter(valid_to__isnull=True), versions.filter(valid_to__isnull=False)
+    # A table that has ended (retire_table) holds no live rows: its open versions ended with it.
+    ended = Q(valid_to__isnull=False)
+    figure = BigIntegerField()
     tables.update(
-        live_rows=total(live, Count("*")),
-        live_bytes=total(live, Sum("size")),
-        closed_versions=total(closed, Count("*")),
-        closed_bytes=total(closed, Sum("size")),
+        live_rows=Case(When(ended, then=0), default=total(live, Count("*")), output_field=figure),
+        live_bytes=Case(When(ended, then=0), default=total(live, Sum("size")), output_field=figure),
+        closed_versions=Case(
+            When(ended, then=total(versions, Count("*"))),
+            default=total(closed, Count("*")),
+            output_field=figure,
+        ),
+        closed_bytes=Case(
+            When(ended, then=total(versions, Sum("size"))),
+            default=total(closed, Sum("size")),
+            output_field=figure,
+        ),
         closed_until=Subquery(closed.values("table").annotate(m=Max("valid_to")).values("m")),
     )
     TableCount.objects.filter(table__in=tables).delete()
@@ -839,6 +908,7 @@ def recount(environment: Environment | None = None) -> None:
     ids, params = tables.values("pk").query.sql_with_params()
     q = connection.ops.quote_name
     rv, tc = RowVersion._meta.db_table, TableCount._meta.db_table
+    dt = DataTable._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {tc} ({q('table_id')}, {q('at')}, {q('rows')}, {q('bytes')}) "
@@ -847,7 +917,12 @@ def recount(environment: Environment | None = None) -> None:
             f"SELECT {q('table_id')} AS t, {q('valid_from')} AS at, 1 AS d, {q('size')} AS b "
             f"FROM {rv} WHERE {q('table_id')} IN ({ids}) "
             f"UNION ALL SELECT {q('table_id')}, {q('valid_to')}, -1, -{q('size')} FROM {rv} "
-            f"WHERE {q('valid_to')} IS NOT NULL AND {q('table_id')} IN ({ids})"
+            f"WHERE {q('valid_to')} IS NOT NULL AND {q('table_id')} IN ({ids}) "
+            # the versions still open in a table that has ended, which end with it
+            f"UNION ALL SELECT v.{q('table_id')}, t.{q('valid_to')}, -1, -v.{q('size')} "
+            f"FROM {rv} v JOIN {dt} t ON t.{q('id')} = v.{q('table_id')} "
+            f"WHERE v.{q('valid_to')} IS NULL AND t.{q('valid_to')} IS NOT NULL "
+            f"AND v.{q('table_id')} IN ({ids})"
             f") steps GROUP BY t, at HAVING SUM(d) <> 0 OR SUM(b) <> 0",
-            [*params, *params],
+            [*params, *params, *params],
         )

@@ -275,7 +275,7 @@ def test_one_idempotency_key_makes_one_operation(incident, env_admin, put_back):
 
 WRITES = st.lists(
     st.tuples(
-        st.sampled_from(["create", "update", "delete", "restore", "put_back", "undo"]),
+        st.sampled_from(["create", "update", "delete", "restore", "put_back", "table", "undo"]),
         st.integers(0, 6),
         st.integers(0, 9),
     ),
@@ -319,6 +319,17 @@ def test_after_a_put_back_chosen_rows_read_as_at_the_moment_and_the_rest_as_befo
                             requested_by=admin,
                             selection=Selection(table="t", keys=(key, "k0")),
                             moment=moments[len(moments) // 3],
+                        )
+                    )
+                )
+            elif op_name == "table":  # the whole table as it was (by lineage), undone later
+                last_put_back = run(
+                    lambda: put_backs.put_back_start(
+                        PutBackRequest(
+                            environment=env,
+                            requested_by=admin,
+                            selection=Selection(table="t", whole=True),
+                            moment=moments[len(moments) // 2],
                         )
                     )
                 )
