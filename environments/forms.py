@@ -211,6 +211,10 @@ class AsOfForm(LocalMomentForm):
         super().__init__(*args, within=window, auto_id="as-of-%s", **kwargs)
         self.environment = environment
         self.window = window
+        # All three are needed (and marked so); the messages are the System tab's.
+        for name, message in (("date", "Choose a date."), ("time", "Choose a time.")):
+            self.fields[name].required = True
+            self.fields[name].error_messages["required"] = message
         self.fields["tz"].help_text = "A name such as Europe/Paris, or a city such as Kolkata."
         self.fields["tz"].widget.attrs.update(
             list="as-of-tz-list", autocomplete="off", autocapitalize="off", spellcheck="false"
