@@ -160,7 +160,11 @@ def test_a_restored_rows_history_goes_on_into_its_source_up_to_the_moment(
     ]
     assert a[0][3] == [("Account name", "Alpha", ""), ("Active", "No", "")]
     page = history(client_admin, "a", env="contoso-test").content.decode()
-    assert re.search(r"Restored</span> <time [^>]*>[^<]*<span[^>]*>[^<]*</span></time>: below, the row as Contoso Prod had it", page)
+    assert re.search(
+        r"Restored</span> <time [^>]*>[^<]*<span[^>]*>[^<]*</span></time>: below, the row as "
+        r"Contoso Prod had it",
+        page,
+    )
 
 
 def test_a_restored_row_read_from_the_source_shows_the_restore_first(
@@ -199,9 +203,7 @@ def busy(source, settings):
     return source
 
 
-def test_a_long_history_pages_by_version_with_links_that_keep_the_moment(
-    client_admin, busy
-):
+def test_a_long_history_pages_by_version_with_links_that_keep_the_moment(client_admin, busy):
     moment = at_text(ago(hours=1))
     pages = [history(client_admin, "c", at=moment)]
     while older := pages[-1].context["older_url"]:
