@@ -6,30 +6,50 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('environments', '0016_capacity_reservation'),
+        ("environments", "0016_capacity_reservation"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='changebatch',
-            name='author',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="changebatch",
+            name="author",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='changebatch',
-            name='author_name',
-            field=models.CharField(blank=True, default='', max_length=150),
+            model_name="changebatch",
+            name="author_name",
+            field=models.CharField(blank=True, default="", max_length=150),
         ),
         migrations.AddField(
-            model_name='changebatch',
-            name='via',
-            field=models.CharField(choices=[('portal', 'the portal'), ('api', 'the API'), ('command', 'the command line'), ('restore', 'a restore of chosen rows'), ('undo', 'an undo'), ('import', 'an import'), ('unknown', 'unknown')], default='unknown', max_length=10),
+            model_name="changebatch",
+            name="via",
+            field=models.CharField(
+                choices=[
+                    ("portal", "the portal"),
+                    ("api", "the API"),
+                    ("command", "the command line"),
+                    ("restore", "a restore of chosen rows"),
+                    ("undo", "an undo"),
+                    ("import", "an import"),
+                    ("unknown", "unknown"),
+                ],
+                default="unknown",
+                max_length=10,
+            ),
         ),
         migrations.AddIndex(
-            model_name='changebatch',
-            index=models.Index(fields=['environment', 'author_name', 'at'], name='change_batch_author'),
+            model_name="changebatch",
+            index=models.Index(
+                fields=["environment", "author_name", "at"], name="change_batch_author"
+            ),
         ),
     ]
