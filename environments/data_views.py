@@ -92,6 +92,18 @@ def _table_at(env: Environment, snapshot: store.Snapshot, name: str, seen: Viewi
     return table
 
 
+def _row_counts(tables: list[DataTable], seen: Viewing) -> dict[int, int]:
+    """Each table's rows at the moment shown: stored figures, never a count of rows."""
+    if seen.moment:
+        return store.rows_at(tables, seen.moment)
+    return {t.pk: t.live_rows for t in tables}
+
+
+def _cells(data_table: DataTable, row: RowVersion) -> list[tuple[str, str]]:
+    """(label, value as the browser shows it) of each column."""
+    return [(c["label"], cols.display(c, row.values.get(c["name"]))) for c in data_table.columns]
+
+
 @require_GET
 def table_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     env = _get_environment_for_data(request, slug)
@@ -99,10 +111,7 @@ def table_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     if (response := _unviewable(request, env, seen)) is not None:
         return response
     tables = list(seen.snapshot(env).tables())
-    if seen.moment:
-        counts = store.rows_at(tables, seen.moment)
-    else:
-        counts = {t.pk: t.live_rows for t in tables}
+    counts = _row_counts(tables, seen)
     context = {
         **_viewing_context(request, env, seen),
         "tables": [(t, counts.get(t.pk, 0)) for t in tables],
@@ -171,14 +180,10 @@ def row_list(request: HtmxHttpRequest, slug: str, table: str) -> HttpResponse:
         }
         for r in ([page.exact] if page.exact else []) + page.rows
     ]
-    if seen.moment:
-        row_count = store.rows_at([data_table], seen.moment)[data_table.pk]
-    else:
-        row_count = data_table.live_rows
     context = {
         **_viewing_context(request, env, seen),
         "table": data_table,
-        "row_count": row_count,
+        "row_count": _row_counts([data_table], seen)[data_table.pk],
         "columns": shown_columns,
         "page_rows": page_rows,
         "first_key": page.rows[0].key if page.rows else "",
@@ -220,11 +225,7 @@ def row_detail(request: HtmxHttpRequest, slug: str, table: str, key: str) -> Htt
         "key": key,
         "row": row,
         "row_page": True,
-        "cells": [
-            (c["label"], cols.display(c, row.values.get(c["name"]))) for c in data_table.columns
-        ]
-        if row is not None
-        else [],
+        "cells": _cells(data_table, row) if row is not None else [],
         "history": history,
         "older_url": row_pages.query(**keep, **row_history.query_of(history.older))
         if history.older
@@ -338,7 +339,7 @@ def row_delete(request: HtmxHttpRequest, slug: str, table: str, key: str) -> Htt
         else:
             messages.success(request, f"Row {key} deleted from {data_table.display_name}.")
             return redirect("environments:rows", slug=env.slug, table=data_table.name)
-    cells = [(c["label"], cols.display(c, row.values.get(c["name"]))) for c in data_table.columns]
+    cells = _cells(data_table, row)
     return render(
         request,
         "environments/data/row_delete.html",
