@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -19,6 +20,7 @@ from environments.viewing import Viewing, viewing
 from portal import localtime
 from portal.errors import Refused
 from portal.http import HtmxHttpRequest, render_partial
+from portal.templatetags.portal import when
 
 
 def _get_environment_for_data(
@@ -83,13 +85,18 @@ def _unviewable(
     )
 
 
-def _table_at(env: Environment, snapshot: store.Snapshot, name: str, seen: Viewing) -> DataTable:
-    table = snapshot.table(name)
-    if table is None:
-        raise Http404(
-            f"{env.name} had no table {name!r} at that moment." if seen.moment else "No such table"
-        )
-    return table
+def _no_table(request: HtmxHttpRequest, env: Environment, seen: Viewing, name: str):
+    """No table of that name in the data shown: not found; at a moment, a page that says so."""
+    if seen.moment is None:
+        raise Http404("No such table")
+    problem = format_html(
+        "{} had no table “{}” at {}: it was made later, or dropped before.",
+        env.name,
+        name,
+        when(seen.moment, seconds=True),
+    )
+    context = {**_viewing_context(request, env, seen), "problem": problem, "table_name": name}
+    return render(request, "environments/data/unviewable.html", context, status=404)
 
 
 def _row_counts(tables: list[DataTable], seen: Viewing) -> dict[int, int]:
@@ -157,7 +164,9 @@ def row_list(request: HtmxHttpRequest, slug: str, table: str) -> HttpResponse:
     if (response := _unviewable(request, env, seen, table_name=table)) is not None:
         return response
     snapshot = seen.snapshot(env)
-    data_table = _table_at(env, snapshot, table, seen)
+    data_table = snapshot.table(table)
+    if data_table is None:
+        return _no_table(request, env, seen, table)
     form = RowListForm(request.GET)
     form.is_valid()  # what is not valid is left out of cleaned_data, and said in the page
     params = form.cleaned_data
@@ -208,7 +217,9 @@ def row_detail(request: HtmxHttpRequest, slug: str, table: str, key: str) -> Htt
     if (response := _unviewable(request, env, seen, table_name=table, key=key)) is not None:
         return response
     snapshot = seen.snapshot(env)
-    data_table = _table_at(env, snapshot, table, seen)
+    data_table = snapshot.table(table)
+    if data_table is None:
+        return _no_table(request, env, seen, table)
     if not cols.KEY_RE.match(key):  # e.g. a NUL byte, which PostgreSQL refuses in a query
         raise Http404("No such row")
     row = snapshot.rows(data_table).filter(key=key).first()

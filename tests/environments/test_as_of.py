@@ -89,6 +89,11 @@ def test_a_table_dropped_since_is_browsed_at_a_moment_it_was_there(client_admin,
 def test_a_table_that_did_not_exist_then_is_not_found_with_the_reason(client_admin, source):
     response = client_admin.get(url("rows", table="contacts"), at(EARLY))
     assert response.status_code == 404
+    text = response.content.decode()
+    assert "Contoso Prod had no table “contacts” at <time" in text
+    assert "it was made later, or dropped before" in text and ">Now</a>" in text
+    row = client_admin.get(url("row", table="contacts", key="x"), at(EARLY))
+    assert row.status_code == 404 and "had no table “contacts”" in row.content.decode()
 
 
 @pytest.fixture
