@@ -110,3 +110,13 @@ def test_the_as_of_control_is_used_with_the_keyboard_at_400_pixels(
     assert page.evaluate("document.documentElement.scrollWidth") <= 400
     axe_check(page)
     screenshot(page, "data-as-of-400px")
+
+    page.goto("/environments/contoso-prod/data/accounts/?at=2026-02-30T10:00:00Z")
+    expect(page.get_by_role("alert")).to_contain_text("is not a moment")
+    expect(page.locator("#rows-table")).to_have_count(0)
+    axe_check(page)
+    page.get_by_role("link", name="Now", exact=True).focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#rows-table tbody tr td:nth-child(2)")).to_have_text(
+        ["Adatum", "Blue Yonder Airlines"]
+    )
