@@ -161,8 +161,8 @@ def test_a_restored_rows_history_goes_on_into_its_source_up_to_the_moment(
     assert a[0][3] == [("Account name", "Alpha", ""), ("Active", "No", "")]
     page = history(client_admin, "a", env="contoso-test").content.decode()
     assert re.search(
-        r"Restored</span> <time [^>]*>[^<]*<span[^>]*>[^<]*</span></time>: below, the row as "
-        r"Contoso Prod had it",
+        r"Restored</span> <time [^>]*>[^<]*<span[^>]*>[^<]*</span></time> from Contoso Prod as "
+        r"it was at <time [^>]*>Nov 19, 2026, 00:00:00 .*Below, the row's changes there",
         page,
     )
 
