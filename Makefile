@@ -16,7 +16,7 @@ PORT    ?= 8000
 WORKERS ?= $(shell echo $$(( 2 * $$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1) + 1 )))
 ALLOWED_HOSTS ?= $(HOST)
 
-.PHONY: help run serve test lint install install-demo install-test worker lock check clean
+.PHONY: help run serve test lint install install-demo install-test worker lock check clean dr-drill
 
 help:
 	@echo "make run    install, migrate, load the demo data once and serve http://$(HOST):$(PORT)"
@@ -26,6 +26,7 @@ help:
 	@echo "make lint   ruff check and ruff format --check"
 	@echo "make check  Django's deployment checks with production-like settings"
 	@echo "make lock   re-pin the requirements locks (runtime, demo, test) from pyproject.toml"
+	@echo "make dr-drill  the disaster drill: lose the database server, come back twice (root, PostgreSQL 15)"
 
 # Find a Python 3.12+: an explicit PYTHON=..., then python3.13/python3.12/python3 on PATH (each is
 # run, so a pyenv shim for a version that is not selected is skipped), then pyenv's versions.
@@ -124,6 +125,13 @@ serve: install
 	echo ""; \
 	$(call worker_loop,) \
 	$(PY) -m gunicorn -c portal/gunicorn.conf.py --bind $(HOST):$(PORT) --workers $(WORKERS)
+
+# The disaster drill (docs/operations.md): scratch clusters on ports of their own, never the main
+# one; pgBackRest is installed from Debian's packages first if missing. DRILL_ARGS="--rows 1000000"
+# for the figures of docs/benchmarks.md.
+dr-drill: install
+	@command -v pgbackrest >/dev/null 2>&1 || deploy/pg-dr install pgbackrest
+	$(PY) deploy/drill.py $(DRILL_ARGS)
 
 test: install-test $(NODE_DEPS)
 	@if [ -n '$(NO_NPM_ARGS)' ]; then echo "npm is not installed: the browser tests (axe-core from npm) are left out. Install npm (apt-get install npm) to run them."; fi

@@ -4,18 +4,30 @@ translates between JSON and those calls."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import Field, Header, Path, Query, Router, Status
-from pydantic import ConfigDict
+from pydantic import ConfigDict, StrictBool
 
-from backups import copies, lookups, restores, selectors, services, undos
+from backups import (
+    copies,
+    lookups,
+    put_back_engine,
+    put_backs,
+    restores,
+    selectors,
+    services,
+    undos,
+)
 from backups.models import ManualBackup, RestoreOperation
 from environments import permissions
 from environments.api import Slug
+from environments.changelog import Filters, Span
+from environments.columns import KEY_RE
 from environments.lookups import (
     environment_for_admin,
     environment_for_backups,
@@ -269,7 +281,8 @@ class RestoreIn(CamelSchema):
 class OperationOut(CamelSchema):
     id: int
     kind: Literal[tuple(RestoreOperation.Kind.values)] = Field(  # type: ignore[valid-type]
-        description="`restore`, `copy` (everything) or `copy_schema` (the schema only)."
+        description="`restore`, `copy` (everything), `copy_schema` (the schema only), `rows` "
+        "(chosen rows put back in place) or `table` (one table put back in place)."
     )
     status: Literal[tuple(RestoreOperation.Status.values)]  # type: ignore[valid-type]
     phase: Literal[tuple(RestoreOperation.Phase.values)]  # type: ignore[valid-type]
@@ -292,6 +305,14 @@ class OperationOut(CamelSchema):
     rows_total: int
     error: str
     undo_of_id: int | None
+    selection: dict = Field(
+        description="For `rows` and `table`: the table, and the keys, or the range and "
+        "filters, or `whole`; `keep_newer`. Empty for the other kinds."
+    )
+    written_date_time: datetime.datetime | None = Field(
+        description="For `rows` and `table`: when its write was made (what its undo reads back "
+        "from)."
+    )
 
 
 def operation_out(op: RestoreOperation) -> dict:
@@ -319,6 +340,8 @@ def operation_out(op: RestoreOperation) -> dict:
         "rows_total": op.rows_total,
         "error": op.error,
         "undo_of_id": op.undo_of_id,
+        "selection": op.selection,
+        "written_date_time": op.written_at,
     }
 
 
@@ -563,5 +586,152 @@ def operation_undo(
     idempotency_key: str | None = IDEMPOTENCY,
 ):
     op = _operation_for(request, operation_id)
-    undo = undos.restore_undo(operation=op, actor=request.auth, idempotency_key=idempotency_key)
+    if op.is_put_back:
+        undo = put_backs.put_back_undo(
+            operation=op, actor=request.auth, idempotency_key=idempotency_key
+        )
+    else:
+        undo = undos.restore_undo(operation=op, actor=request.auth, idempotency_key=idempotency_key)
     return _accepted(response, undo)
+
+
+# -- putting rows back in place ------------------------------------------------------------------
+
+
+KEY_PATTERN = KEY_RE.pattern
+
+
+def _flag(name: str) -> dict:
+    return {"required": [name], "properties": {name: {"const": True}}}
+
+
+_AT = _given("restorePointDateTime")
+_RANGE = _given("fromDateTime", "toDateTime")
+# Which rows and as of when: chosen keys with a moment or a range; every row matching the
+# changes of a range; or the whole table with a moment or a range.
+WHICH_ROWS = [
+    {"allOf": [_given("keys"), _AT]},
+    {"allOf": [_given("keys"), _RANGE]},
+    {"allOf": [_flag("matching"), _RANGE]},
+    {"allOf": [_flag("wholeTable"), _AT]},
+    {"allOf": [_flag("wholeTable"), _RANGE]},
+]
+
+
+class RestoreRowsIn(CamelSchema):
+    table: Text(63) = Field(description="The table whose rows go back (by its name).")
+    keys: list[Annotated[str, Field(pattern=KEY_PATTERN)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=put_back_engine.MAX_KEYS,
+        description="Chosen rows, by key. Or give `matching`, or `wholeTable`.",
+    )
+    matching: StrictBool = Field(
+        False,
+        description="Every row the changes between `fromDateTime` and `toDateTime` matching "
+        "`kind`, `who` and `search` touched.",
+    )
+    whole_table: StrictBool = Field(False, description="The whole table, by lineage.")
+    from_date_time: Moment | None = Field(
+        None,
+        description="The start of the range the changes were looked at in; the rows go back "
+        "as they were then unless `restorePointDateTime` says otherwise.",
+    )
+    to_date_time: Moment | None = Field(
+        None, description="The end of that range: rows changed again after it are kept."
+    )
+    kind: Literal["added", "changed", "deleted"] | None = None
+    who: Text(150) = ""
+    search: Text(100) = ""
+    restore_point_date_time: Moment | None = Field(
+        None, description="Put the rows back as they were at this moment."
+    )
+    keep_newer: StrictBool = Field(
+        True, description="Rows changed again after `toDateTime` keep their newer value."
+    )
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": WHICH_ROWS})
+
+
+def _put_back_request(request: HttpRequest, environment: str, payload: RestoreRowsIn):
+    env = environment_for_admin(request.auth, environment)
+    span = None
+    if payload.from_date_time and payload.to_date_time:
+        span = Span(
+            payload.from_date_time.astimezone(datetime.UTC),
+            payload.to_date_time.astimezone(datetime.UTC),
+        )
+    if payload.whole_table:
+        selection = put_back_engine.Selection(table=payload.table, whole=True, span=span)
+    elif payload.matching:
+        if span is None:
+            raise Refused(
+                "Give fromDateTime and toDateTime for the changes to match.", field="from"
+            )
+        filters = Filters(
+            table=payload.table, kind=payload.kind or "", who=payload.who, q=payload.search
+        )
+        selection = put_back_engine.Selection(table=payload.table, span=span, filters=filters)
+    else:
+        selection = put_back_engine.Selection(
+            table=payload.table, keys=tuple(payload.keys or ()), span=span
+        )
+    moment = payload.restore_point_date_time
+    return put_back_engine.PutBackRequest(
+        environment=env,
+        requested_by=request.auth,
+        selection=selection,
+        moment=moment.astimezone(datetime.UTC) if moment else None,
+        keep_newer=payload.keep_newer,
+    )
+
+
+class RestoreRowsPreviewOut(CamelSchema):
+    rows: int = Field(description="Rows chosen (for a whole table: its rows at the moment).")
+    restore_point_date_time: datetime.datetime
+    come_back: int = Field(description="Rows deleted since that come back.")
+    change: int = Field(description="Rows changed since that get their old values.")
+    go: int = Field(description="Rows added since that are deleted.")
+    changed_again: list[str] = Field(description="The first rows changed again since the range.")
+    changed_again_count: int
+    kept: int = Field(description="Rows changed again that keep their newer value.")
+
+
+@router.post(
+    "/environments/{environment}/restore-rows/preview",
+    response={200: RestoreRowsPreviewOut, **error_responses(403, 404, 409, 422, 429)},
+    summary="What putting rows (or a table) back would do, changing nothing",
+)
+def restore_rows_preview(request: HttpRequest, payload: RestoreRowsIn, environment: str = EnvRef):
+    preview = put_backs.put_back_preview(_put_back_request(request, environment, payload))
+    return {
+        "rows": preview.rows,
+        "restore_point_date_time": preview.moment,
+        "come_back": preview.restore,
+        "change": preview.change,
+        "go": preview.delete,
+        "changed_again": preview.changed_again,
+        "changed_again_count": preview.changed_again_count,
+        "kept": preview.kept,
+    }
+
+
+@router.post(
+    "/environments/{environment}/restore-rows",
+    response={202: OperationOut, **error_responses(403, 404, 409, 422, 429)},
+    summary="Put chosen rows, the rows matching a filter, or a whole table back in place",
+    description="As they were at a moment, in this same environment (production too), as one "
+    "new write: rows added since are deleted, deleted ones come back, changed ones get their "
+    "old values. Answers 202 at once; the write runs in the background (poll the operation). "
+    "Undo it with `/operations/{id}/undo`.",
+)
+def restore_rows(
+    request: HttpRequest,
+    response: HttpResponse,
+    payload: RestoreRowsIn,
+    environment: str = EnvRef,
+    idempotency_key: str | None = IDEMPOTENCY,
+):
+    wanted = _put_back_request(request, environment, payload)
+    op = put_backs.put_back_start(dataclasses.replace(wanted, idempotency_key=idempotency_key))
+    return _accepted(response, op)

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
+from backups import put_back_engine
 from backups.models import ManualBackup, RestoreOperation
 from environments import capacity, generations, store
 from environments.models import (
@@ -108,7 +109,10 @@ def restore_run(operation_id: int) -> str:
     op.refresh_from_db()
     try:
         with _heartbeat(op):
-            _overwrite(op)
+            if op.is_put_back:
+                put_back_engine.put_back_run(op, lambda **fields: _progress(op, **fields))
+            else:
+                _overwrite(op)
     except Exception as exc:
         log.exception("Restore %s failed", op.pk)
         message = (

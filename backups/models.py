@@ -64,9 +64,13 @@ class RestoreOperation(models.Model):
         RESTORE = "restore", "Restore"
         COPY = "copy", "Copy (everything)"
         COPY_SCHEMA = "copy_schema", "Copy (schema only)"
+        ROWS = "rows", "Restore rows"
+        TABLE = "table", "Restore table"
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
     COPIES = (Kind.COPY, Kind.COPY_SCHEMA)
+    # Rows or one table put back in place, on the environment itself (backups.put_backs).
+    PUT_BACKS = (Kind.ROWS, Kind.TABLE)
 
     # A copy is a restore of the source as it is now; schema only: its tables, none of its rows.
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.RESTORE)
@@ -140,6 +144,12 @@ class RestoreOperation(models.Model):
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retried_by"
     )
+    # A put-back's rows: {"table": name, and "keys": [...], or "start"/"end" and "filters" of
+    # the changes whose rows go back, or "whole": true; "keep_newer": rows changed again
+    # after the range keep their newer value}. Empty for the other kinds.
+    selection = models.JSONField(default=dict, blank=True)
+    # When a put-back wrote: its write transaction's moment (what its undo reads back from).
+    written_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -168,7 +178,43 @@ class RestoreOperation(models.Model):
         """How pages name it: "Restore #12", "Copy #14", or "Undo #13" for an undo."""
         if self.undo_of_id:
             return f"Undo #{self.pk}"
+        if self.is_put_back:
+            return f"{self.get_kind_display()} #{self.pk}"
         return f"{'Copy' if self.is_copy else 'Restore'} #{self.pk}"
+
+    @property
+    def is_put_back(self) -> bool:
+        return self.kind in self.PUT_BACKS
+
+    @property
+    def selection_summary(self) -> str:
+        """A put-back's rows, as its page says them: "3 chosen rows of accounts"."""
+        chosen = self.selection
+        table = chosen.get("table", "")
+        if chosen.get("whole"):
+            return f"The whole table {table}"
+        if "filters" in chosen:
+            f = chosen["filters"]
+            parts = [
+                {"added": "added", "changed": "changed", "deleted": "deleted"}.get(
+                    f.get("kind", ""), "changed in any way"
+                ),
+            ]
+            if f.get("who"):
+                parts.append(f"by {f['who']}")
+            if f.get("q"):
+                parts.append(f"matching “{f['q']}”")
+            start, end = (
+                datetime.datetime.fromisoformat(chosen[side]).astimezone(datetime.UTC)
+                for side in ("start", "end")
+            )
+            # In UTC with its word: pages show such times in the viewer's zone (local_times).
+            return (
+                f"The rows of {table} {' '.join(parts)} between "
+                f"{start:%Y-%m-%d %H:%M:%S} UTC and {end:%Y-%m-%d %H:%M:%S} UTC"
+            )
+        n = len(chosen.get("keys", []))
+        return f"{n} chosen row{'s' * (n != 1)} of {table}"
 
     @property
     def is_copy(self) -> bool:

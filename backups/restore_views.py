@@ -5,11 +5,13 @@ only the region htmx asked for otherwise."""
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import (
     HttpResponseClientRedirect,
@@ -18,8 +20,9 @@ from django_htmx.http import (
     retarget,
 )
 
-from backups import copies, restores, selectors, undos
+from backups import copies, put_backs, restores, selectors, undos
 from backups import lookups as backup_lookups
+from backups.change_forms import PutBackForm
 from backups.forms import (
     ConfirmForm,
     CopyForm,
@@ -88,6 +91,7 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     if target is not None:
         context["summary"] = selectors.overwrite_summary(source, point.moment, target)
         context["target"] = target
+        context["changes_link"] = _changes_link(target, point.moment)
     if request.method == "GET" or step == "preview" or not form.is_valid():
         if step == "confirm" and form.errors and target:
             return render_partial(request, "backups/restore.html", context, "confirm-dialog")
@@ -190,7 +194,11 @@ def operation_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if not request.htmx:
         context.update(
             {
-                "can_undo": selectors.undo_possible(op),
+                "can_undo": (
+                    op.target.is_ready and not put_backs.put_back_undo_refusal(op)
+                    if op.is_put_back
+                    else selectors.undo_possible(op)
+                ),
                 "undone_by": op.undone_by.order_by("-id").first(),
                 "retried_by": op.retried_by.order_by("-id").first(),
             }
@@ -203,6 +211,8 @@ def operation_undo(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Undo a restore: the same kind of confirmation as the restore itself (what will be
     replaced, the target's name typed), since undo overwrites the environment too."""
     op = backup_lookups.operation_for_user(request.user, pk)
+    if op.is_put_back:
+        return _put_back_undo(request, op)
     target = op.target
     form = UndoForm(
         request.POST or None, target=target, initial={"idempotency_key": uuid.uuid4().hex}
@@ -234,3 +244,44 @@ def operation_undo(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         else selectors.overwrite_summary(target, before.backup_at, target),
     }
     return render_partial(request, "backups/undo.html", context, partial="dialog")
+
+
+def _put_back_undo(request: HtmxHttpRequest, op: RestoreOperation) -> HttpResponse:
+    """Undo a put-back: the rows (or the table) it wrote go back as they were just before it;
+    rows changed since keep their newer value unless the admin says otherwise."""
+    env = op.target
+    form = PutBackForm(
+        request.POST or None,
+        environment=env,
+        initial={"keep_newer": "keep", "idempotency_key": uuid.uuid4().hex},
+    )
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            undo = put_backs.put_back_undo(
+                operation=op,
+                actor=request.user,
+                keep_newer=form.cleaned_data["keep_newer"],
+                idempotency_key=f"portal-undo-{form.cleaned_data['idempotency_key']}",
+            )
+        except Refused as exc:
+            error = refusal_message(exc)
+        else:
+            messages.info(request, f"Undo of {op.label} started.")
+            return redirect_after_post(request, reverse("backups:operation", args=[undo.pk]))
+    context = {
+        "operation": op,
+        "environment": env,
+        "form": form,
+        "error": error,
+        "refusal": put_backs.put_back_undo_refusal(op),
+    }
+    return render_partial(request, "backups/put_back_undo.html", context, partial="dialog")
+
+
+def _changes_link(target, moment) -> str:
+    """The target's Changes page from the restore point (or the start of its window) to now:
+    the row changes a restore would replace."""
+    start = max(moment, target.restorable_window().start)
+    query = urlencode({"start": start.isoformat(), "end": timezone.now().isoformat()})
+    return f"{reverse('backups:changes', args=[target.slug])}?{query}"

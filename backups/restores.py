@@ -273,7 +273,7 @@ def _record(request: RestoreRequest, checked: Checked) -> RestoreOperation:
     target.set_state(EnvironmentState.RESTORING)
     target.save(update_fields=["state"])
     _audit_queued(request, operation)
-    transaction.on_commit(lambda: _enqueue(operation))
+    transaction.on_commit(lambda: enqueue(operation))
     request.target.refresh_from_db()
     return operation
 
@@ -375,7 +375,8 @@ def _first_with_key(request: RestoreRequest) -> RestoreOperation | None:
     return first
 
 
-def _enqueue(operation: RestoreOperation) -> None:
+def enqueue(operation: RestoreOperation) -> None:
+    """Queue the operation's task for the worker (after its transaction commits)."""
     from backups.tasks import restore_task
 
     try:

@@ -357,10 +357,8 @@ def load_versions(
             Environment._meta.db_table,
         )
         cursor.execute(
-            # Written around the store: by no one the portal knows (ChangeBatch.Via.UNKNOWN).
-            f"INSERT INTO {cb} ({q('environment_id')}, {q('at')}, {q('changes')}, {q('via')}, "
-            f"{q('author_name')}) "
-            f"SELECT e.environment_id, r.{q('valid_from')}, count(*), 'unknown', '' FROM {rv} r "
+            f"INSERT INTO {cb} ({q('environment_id')}, {q('at')}, {q('changes')}) "
+            f"SELECT e.environment_id, r.{q('valid_from')}, count(*) FROM {rv} r "
             f"JOIN ({env_of_table}) e ON e.table_id = r.{q('table_id')} GROUP BY 1, 2",
             params,
         )

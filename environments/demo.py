@@ -19,7 +19,7 @@ from django.db import transaction
 from environments import columns as cols
 from environments import loading
 from environments.models import DataTable, Environment, Generation, RowVersion
-from environments.store import version_size
+from environments.store import Author, version_size
 
 INDUSTRIES = ["Manufacturing", "Retail", "Healthcare", "Finance", "Education", "Energy", "Media"]
 STAGES = ["Qualify", "Develop", "Propose", "Close won", "Close lost"]
@@ -220,6 +220,10 @@ def _row_versions(
         start = moment
     end = deleted_at if deleted_at is not None and deleted_at > start else None
     yield _version(table, key, start, end, current)
+    if end is not None:  # the deletion's tombstone, as the store writes one (store.delete_row)
+        tombstone = _version(table, key, end, end, {})
+        tombstone.size, tombstone.title = 0, cols.title(table.columns, current)
+        yield tombstone
 
 
 def _version(table, key, valid_from, valid_to, values) -> RowVersion:
@@ -280,10 +284,8 @@ def load_table(
                 )
             )
             if activity is not None:
-                # A create or an update opens each version; a delete closes the last one.
+                # A create or an update opens each version; a delete leaves a tombstone.
                 activity.update(v.valid_from for v in made)
-                if made[-1].valid_to is not None:
-                    activity[made[-1].valid_to] += 1
             yield from made
 
     loading.load_versions(table, versions())
@@ -297,7 +299,10 @@ def load_environment(
     now: datetime.datetime,
     history_days: int = 30,
     seed: int = 0,
+    authors: list | None = None,
 ) -> None:
+    """Load the tables with a made-up month of history; each made-up write transaction is
+    put down to one of `authors` (users), chosen by the seed."""
     since = max(environment.created_at, now - datetime.timedelta(days=history_days))
     activity: Counter = Counter()
     with transaction.atomic():
@@ -313,5 +318,12 @@ def load_environment(
                 seed=seed * 100 + i,
                 activity=activity,
             )
-        # Each made-up change is its own transaction: a batch at its moment.
-        loading.finish(environment, activity, now=now)
+        # Each made-up change is its own transaction: a batch at its moment, by someone.
+        pick = random.Random(seed)
+        people = [Author.person(user) for user in authors or []]
+        loading.finish(
+            environment,
+            activity,
+            now=now,
+            author_of=(lambda _at: pick.choice(people)) if people else None,
+        )

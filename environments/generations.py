@@ -97,6 +97,7 @@ def generation_replace(
             display_name=table.display_name,
             columns=table.columns,
             valid_from=ts,
+            made_by=generation.reason,
         )
         if plan.schema_only:  # its columns, none of its rows
             new_table.save()
@@ -170,3 +171,39 @@ def _copy_rows(
             )
             rows, size = cursor.fetchone()
     return rows, size
+
+
+def table_replace(
+    changes: store.ChangeSet, *, current: DataTable, source: DataTable, moment, made_by: str
+) -> DataTable:
+    """Inside a write transaction: replace the live table `current` with `source` (a table of
+    the same environment, live at `moment`) as it was at `moment`, the way a restore replaces a
+    whole environment: the new table branches from `source` (no row copied, the same time at
+    any size) unless `source` is too deep, when its rows are copied. `current`'s own rows end
+    now, as a dropped table's do. Returns the new table."""
+    changes.drop_table(current)
+    new_table = DataTable(
+        generation=changes.generation,
+        name=current.name,
+        display_name=current.display_name,
+        columns=source.columns,
+        valid_from=changes.ts,
+        made_by=made_by[:200],
+    )
+    rows, size = store.figures_at([source], moment)[source.pk]
+    if should_branch(source):
+        new_table.base, new_table.base_at, new_table.depth = source, moment, source.depth + 1
+        new_table.live_rows = new_table.shared_rows = rows
+        new_table.live_bytes = new_table.shared_bytes = size
+        new_table.save()
+        layout.add_partitions([new_table.pk])
+    else:
+        loader = layout.Loader()
+        new_table.save()
+        rows, size = _copy_rows(loader, new_table, source, changes.ts, moment)
+        DataTable.objects.filter(pk=new_table.pk).update(live_rows=rows, live_bytes=size)
+        loader.finish()
+    if rows:
+        TableCount.objects.create(table=new_table, at=changes.ts, rows=rows, bytes=size)
+    changes.changes += rows + current.live_rows
+    return new_table

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import batched
+from typing import Any
 
 from environments import columns as cols
 from environments import layout
@@ -54,15 +55,34 @@ def load_versions(table: DataTable, versions: Iterable[RowVersion]) -> None:
     layout.analyse([table.pk])
 
 
-def finish(environment: Environment, changes: Counter, *, now: datetime.datetime) -> None:
+def finish(
+    environment: Environment,
+    changes: Counter,
+    *,
+    now: datetime.datetime,
+    author_of: Callable[[datetime.datetime], Any] | None = None,
+) -> None:
     """Record the loaded changes (`changes`: how many at each moment) as write batches and
-    hourly activity, as store.changes() would have, and count the tables' figures."""
+    hourly activity, as store.changes() would have, and count the tables' figures.
+    `author_of(moment)`: who made the changes then (a store.Author); none: an import."""
+
+    def batch(at: datetime.datetime, n: int) -> ChangeBatch:
+        by = author_of(at) if author_of else None
+        if by is None:
+            return ChangeBatch(
+                environment=environment, at=at, changes=n, via=ChangeBatch.Via.IMPORT
+            )
+        return ChangeBatch(
+            environment=environment,
+            at=at,
+            changes=n,
+            via=by.via,
+            author=by.user,
+            author_name=by.name,
+        )
+
     ChangeBatch.objects.bulk_create(
-        (
-            ChangeBatch(environment=environment, at=at, changes=n)
-            for at, n in sorted(changes.items())
-        ),
-        batch_size=BATCH_ROWS,
+        (batch(at, n) for at, n in sorted(changes.items())), batch_size=BATCH_ROWS
     )
     hourly: Counter = Counter()
     for at, n in changes.items():

@@ -253,6 +253,10 @@ class DataTable(models.Model):
     # reads this table as of a moment at or after it needs only the versions still live, and a
     # page skips looking for rows changed since (environments.lineage). Only ever moves forward.
     closed_until = models.DateTimeField(null=True, blank=True)
+    # Why a restore made this table ("Restored from Contoso Prod at ..."), or empty for a table
+    # someone created: the rows it holds from valid_from on are then the restore's, not changes
+    # anyone wrote (environments.changelog leaves them out and lists the restore instead).
+    made_by = models.CharField(max_length=200, blank=True, default="", db_default="")
 
     class Meta:
         constraints = [
@@ -371,7 +375,10 @@ class ChangeBatch(models.Model):
     # Who made them: a person (in the portal, through an API token of theirs, or a command run
     # as them), or the system on someone's behalf (a restore of chosen rows, an undo, an
     # import: `author` is who asked). The name is kept as it was, should the user go.
-    via = models.CharField(max_length=10, choices=Via.choices, default=Via.UNKNOWN)
+    # Database defaults too: bulk loads that write batches in SQL (benchmarks) need not name them.
+    via = models.CharField(
+        max_length=10, choices=Via.choices, default=Via.UNKNOWN, db_default=Via.UNKNOWN
+    )
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -380,7 +387,7 @@ class ChangeBatch(models.Model):
         db_index=False,
         related_name="+",
     )
-    author_name = models.CharField(max_length=150, blank=True, default="")
+    author_name = models.CharField(max_length=150, blank=True, default="", db_default="")
 
     class Meta:
         verbose_name_plural = "change batches"

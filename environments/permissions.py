@@ -49,6 +49,15 @@ def is_tenant_admin(user: User) -> bool:
     return user.is_authenticated and user.is_active and user.is_tenant_admin
 
 
+def can_see_disaster_recovery(user: User) -> bool:
+    """The standby's lag on the environments list (portal.dr): Global admins only."""
+    return (
+        user.is_authenticated
+        and user.is_active
+        and user.tenant_role == User.TenantRole.GLOBAL_ADMIN
+    )
+
+
 # -- the admin center ----------------------------------------------------------------------------
 
 
@@ -144,6 +153,15 @@ def can_manage_backups(user: User, environment: Environment) -> Decision:
     if not can_manage_environment(user, environment):
         return Decision(
             False, f"You do not manage {environment.name}, so you cannot use its backups."
+        )
+    return ALLOW
+
+
+def can_put_back(user: User, environment: Environment) -> Decision:
+    """Put chosen rows or a table back as they were (production too, for those who manage it)."""
+    if not can_manage_environment(user, environment):
+        return Decision(
+            False, f"You do not manage {environment.name}, so you cannot put its rows back."
         )
     return ALLOW
 

@@ -41,6 +41,8 @@ from portal.errors import Refused
 
 TICK = datetime.timedelta(microseconds=1)
 HOUR = datetime.timedelta(hours=1)
+# Rows a put-back reads, closes and writes per statement.
+PUT_BACK_CHUNK = 1000
 
 
 class StoreError(Refused):
@@ -119,6 +121,13 @@ def as_of(environment: Environment, moment: datetime.datetime) -> Snapshot:
         raise ValueError("as_of needs an aware datetime")
     generation = Generation.objects.filter(environment=environment).filter(live_at(moment)).first()
     return Snapshot(environment=environment, moment=moment, generation=generation)
+
+
+def table_rows(table: DataTable, moment: datetime.datetime | None):
+    """One table's rows at `moment` (None: now), read through its lineage: a queryset, or for
+    a restored table the merged layers (environments.lineage.Rows), which answer the same
+    calls (filter, order_by, slices)."""
+    return lineage.rows(table, moment)
 
 
 def row_history(table: DataTable, key: str) -> QuerySet[RowVersion]:
@@ -207,11 +216,10 @@ class ChangeSet:
             raise ValidationError({"key": f"A row with key {key!r} already exists."})
         self.changes += 1
         size = version_size(key, clean)
-        # A branch's tombstone of this key made in this same transaction gives way to the row.
-        if (
-            table.base_id is not None
-            and RowVersion.objects.filter(table=table, key=key, valid_from=self.ts).delete()[0]
-        ):
+        # A tombstone of this key made in this same transaction gives way to the row.
+        if RowVersion.objects.filter(
+            table=table, key=key, valid_from=self.ts, valid_to=self.ts
+        ).delete()[0]:
             self._count(table, closed=-1)
         self._count(table, rows=1, live_bytes=size)
         return self._add_version(table, key, clean, size)
@@ -243,27 +251,102 @@ class ChangeSet:
         return self._add_version(table, key, clean, size)
 
     def delete_row(self, table: DataTable, key: str) -> None:
+        """Delete a row: its version ends now, and a tombstone (an own version that ends where
+        it starts, live at no moment) records the deletion, titled like the row: in a branch
+        it hides the base's row from now on; everywhere it is what Changes and Deleted records
+        find, in an index of the tombstones by when they were made."""
         self._check_table(table)
         version = self._require_current(table, key)
         self.changes += 1
         self._count(table, rows=-1, live_bytes=-version.size)
-        if version.table_id != table.pk:
-            # A base row: a tombstone (an own version live at no moment) hides it from now on.
+        if version.table_id != table.pk:  # a base row
             self._count(table, closed=1, shared=-1, shared_bytes=-version.size)
-            RowVersion.objects.create(
-                table=table, key=key, valid_from=self.ts, valid_to=self.ts, values={}, size=0
-            )
-        elif version.valid_from == self.ts and table.base_id is not None:
-            # Made in this transaction over a base row, maybe: it becomes the tombstone.
+            self._tombstone(table, key, version.title)
+        elif version.valid_from != self.ts:
+            RowVersion.objects.filter(pk=version.pk).update(valid_to=self.ts)
+            # Two closed versions: the row's, and its tombstone.
+            self._count(table, closed=2, closed_bytes=version.size)
+            self._tombstone(table, key, version.title)
+        elif (
+            table.base_id is not None
+            or RowVersion.objects.filter(table=table, key=key, valid_to=self.ts).exists()
+        ):
+            # Made in this transaction over a base row or an older version (an update, then a
+            # delete): nobody saw it, and it becomes the tombstone.
             self._count(table, closed=1)
             RowVersion.objects.filter(pk=version.pk).update(
-                valid_to=self.ts, values={}, size=0, title=""
+                valid_to=self.ts, values={}, size=0, title=version.title
             )
-        elif version.valid_from == self.ts:
+        else:  # made and deleted in this transaction: as if it never was
             RowVersion.objects.filter(pk=version.pk).delete()
-        else:
-            RowVersion.objects.filter(pk=version.pk).update(valid_to=self.ts)
-            self._count(table, closed=1, closed_bytes=version.size)
+
+    def _tombstone(self, table: DataTable, key: str, title: str) -> None:
+        RowVersion.objects.create(
+            table=table,
+            key=key,
+            valid_from=self.ts,
+            valid_to=self.ts,
+            values={},
+            size=0,
+            title=title,
+        )
+
+    def put_back(self, table: DataTable, wanted: dict[str, dict[str, Any] | None]) -> int:
+        """Make each key of `wanted` read as given (None: no row), as this transaction's writes
+        and in set-based statements: the rows as they were at a moment, put back. `wanted`'s
+        values are rows the table held before (its own columns, already clean). Returns how
+        many rows changed (those already as wanted are left alone)."""
+        self._check_table(table)
+        changed = 0
+        keys = list(wanted)
+        for start in range(0, len(keys), PUT_BACK_CHUNK):
+            chunk = {k: wanted[k] for k in keys[start : start + PUT_BACK_CHUNK]}
+            changed += self._put_back_chunk(table, chunk)
+        self.changes += changed
+        return changed
+
+    def _put_back_chunk(self, table: DataTable, wanted: dict[str, dict[str, Any] | None]) -> int:
+        current = {v.key: v for v in lineage.rows(table, None).filter(key__in=list(wanted))}
+        close, add = [], []
+        for key, values in wanted.items():
+            version = current.get(key)
+            if version is None and values is None:
+                continue
+            if version is not None and version.values == values:
+                continue
+            own = version is not None and version.table_id == table.pk
+            if version is not None:
+                shared = not own
+                self._count(
+                    table,
+                    rows=-1,
+                    live_bytes=-version.size,
+                    closed=1,
+                    closed_bytes=version.size if own else 0,
+                    shared=-1 if shared else 0,
+                    shared_bytes=-version.size if shared else 0,
+                )
+                if own:
+                    close.append(key)
+                elif values is not None:
+                    self._count(table, closed=-1)  # a base row is shadowed, not closed
+                if values is None:
+                    # The row goes: a tombstone records it (see delete_row).
+                    if own:
+                        self._count(table, closed=1)
+                    add.append(self._version(table, key, {}, 0, valid_to=self.ts))
+                    add[-1].title = version.title
+                    continue
+            if values is not None:
+                size = version_size(key, values)
+                self._count(table, rows=1, live_bytes=size)
+                add.append(self._version(table, key, values, size))
+        if close:
+            RowVersion.objects.filter(table=table, key__in=close, valid_to__isnull=True).update(
+                valid_to=self.ts
+            )
+        RowVersion.objects.bulk_create(add, batch_size=PUT_BACK_CHUNK)
+        return len({v.key for v in add} | set(close))
 
     def save_figures(self) -> None:
         """Add this transaction's changes to the tables' stored figures, and record the new row
@@ -294,11 +377,18 @@ class ChangeSet:
 
     # -- helpers --
     def _add_version(self, table: DataTable, key: str, values: dict, size: int) -> RowVersion:
-        return RowVersion.objects.create(
+        version = self._version(table, key, values, size)
+        version.save(force_insert=True)
+        return version
+
+    def _version(
+        self, table: DataTable, key: str, values: dict, size: int, valid_to=None
+    ) -> RowVersion:
+        return RowVersion(
             table=table,
             key=key,
             valid_from=self.ts,
-            valid_to=None,
+            valid_to=valid_to,
             values=values,
             size=size,
             title=cols.title(table.columns, values),

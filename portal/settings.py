@@ -328,3 +328,6 @@ API_WRITES_PER_MINUTE = env_int("API_WRITES_PER_MINUTE", 60)
 # Failed API token checks allowed per client address per minute; past it the address gets 429
 # until the minute is over, so tokens cannot be guessed at speed.
 API_TOKEN_FAILURES_PER_MINUTE = env_int("API_TOKEN_FAILURES_PER_MINUTE", 10)
+# Disaster recovery (portal.dr, deploy/pg-dr): where the environments list reads how far behind
+# the database's standby is; the default asks the primary (pg_stat_replication).
+DR_STANDBY_STATUS = env_str("DR_STANDBY_STATUS", "portal.dr.from_pg_stat_replication")

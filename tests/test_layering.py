@@ -102,6 +102,8 @@ STORE_PUBLIC = {
     "environments",
     "environments.api",
     "environments.capacity",
+    "environments.changelog",
+    "environments.columns",
     "environments.flatten",
     "environments.generations",
     "environments.history",

@@ -46,6 +46,14 @@ STATE_REFUSALS = re.compile(
             r"The moment before this restore is no longer kept",
             r"A later restore replaced this one's data",
             r"only sandbox environments can be restored to: convert it",
+            # Putting rows back: the tables an environment has now and had then.
+            r"has no table '.*' now",
+            r"had no table '.*' at that moment",
+            r"has other columns now than at that moment",
+            r"can be put back as it was at any moment from",  # the window moves with the clock
+            r"is restoring; you cannot put rows back",
+            # Not expressible in a JSON schema: two moments in order.
+            r"The start of the range must be before its end",
         ]
     )
 )

@@ -101,3 +101,12 @@ def test_a_production_install_needs_no_test_data_generators():
     assert "faker" not in runtime and "factory" not in runtime
     assert "faker" not in (root / "requirements.lock").read_text().lower()
     assert "faker" in (root / "requirements-demo.lock").read_text().lower()
+
+
+@pytest.mark.django_db
+def test_the_demo_history_is_put_down_to_the_demo_people(capsys):
+    from environments.models import ChangeBatch
+
+    call_command("seed_demo")
+    authors = set(ChangeBatch.objects.values_list("author_name", flat=True).distinct())
+    assert authors == {"alex", "morgan", "admin"}

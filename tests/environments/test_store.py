@@ -46,13 +46,15 @@ def test_an_update_closes_the_old_version_and_opens_a_new_one(env, table):
     ]
 
 
-def test_a_delete_only_closes_the_current_version(env, table):
+def test_a_delete_closes_the_current_version_and_leaves_a_tombstone(env, table):
     with time_machine.travel(at(2), tick=False):
         store.row_create(environment=env, table_name="accounts", values={"name": "A"}, key="a")
     with time_machine.travel(at(5), tick=False):
         store.row_delete(environment=env, table_name="accounts", key="a")
-    (version,) = store.row_history(table, "a")
+    version, tombstone = store.row_history(table, "a")
     assert (version.valid_from, version.valid_to) == (at(2), at(5))
+    # Live at no moment, titled like the row: what Deleted records finds.
+    assert (tombstone.valid_from, tombstone.valid_to, tombstone.title) == (at(5), at(5), "A")
     assert store.as_of(env, at(4)).as_dict() == {"accounts": {"a": version.values}}
     assert store.as_of(env, at(5)).as_dict() == {"accounts": {}}
     assert store.current(env).as_dict() == {"accounts": {}}

@@ -190,7 +190,11 @@ class Command(BaseCommand):
                     created_at=now - datetime.timedelta(days=age),
                 )
                 demo.load_environment(
-                    environment=env, tables=tables, now=now, seed=zlib.crc32(slug.encode())
+                    environment=env,
+                    tables=tables,
+                    now=now,
+                    seed=zlib.crc32(slug.encode()),
+                    authors=[users["alex"], users["morgan"], users["admin"]],
                 )
             created.append(name)
         if rows is not None and "Contoso Sales" not in created:
