@@ -1,5 +1,5 @@
 """The forms of the Changes page and of putting rows back: a range of two moments typed in the
-admin's time zone (the System tab's parsing and daylight-saving rules, backups.localtime), the
+admin's time zone (the System tab's parsing and daylight-saving rules, portal.localtime), the
 filters, and the confirmation of a put-back."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import datetime
 from django import forms
 from django.utils.dateparse import parse_datetime
 
-from backups import localtime
-from backups.forms import ZoneField
 from environments.changelog import KINDS
+from portal import localtime
+from portal.forms import ZoneField
 
 DEFAULT_RANGE = datetime.timedelta(hours=24)
 KIND_CHOICES = [

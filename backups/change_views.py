@@ -18,13 +18,13 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 
-from backups import localtime, put_backs
+from backups import put_backs
 from backups.change_forms import PutBackForm, RangeForm, iso_moment
-from backups.forms import viewer_zone
 from backups.put_back_engine import MAX_KEYS, PutBackRequest, Selection
 from environments import changelog, lookups, permissions
 from environments.changelog import Filters, Span
 from environments.models import ChangeBatch, Environment
+from portal import localtime
 from portal.errors import Refused
 from portal.http import HtmxHttpRequest, refusal_message, render_partial
 
@@ -35,7 +35,7 @@ CARRIED = ("start", "end", "table", "kind", "who", "q")
 def _range(request: HtmxHttpRequest, env: Environment, now: datetime.datetime):
     """The range form, and when it is valid the span and the filters it asks for (a refusal
     goes on its field). Empty, it is the last 24 hours."""
-    zone = viewer_zone()
+    zone = localtime.viewer_zone()
     form = RangeForm(request.GET, now=now, zone=zone)
     if not form.is_valid():
         return form, None, None
@@ -101,8 +101,8 @@ def changes(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     context = {
         "environment": env,
         "form": form,
-        "zone": viewer_zone(),
-        "zone_options": mark_safe(localtime.zone_datalist_html(viewer_zone(), now)),
+        "zone": localtime.viewer_zone(),
+        "zone_options": mark_safe(localtime.zone_datalist_html(localtime.viewer_zone(), now)),
         "can_put_back": bool(permissions.can_put_back(request.user, env)),
         "deleted_records": request.GET.get("kind") == "deleted",
     }

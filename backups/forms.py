@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import datetime
-import zoneinfo
 
 from django import forms
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from backups import localtime
 from backups.models import ManualBackup
+from portal.forms import LocalMomentForm
 
 PRESETS = {
     "latest": datetime.timedelta(0),
@@ -17,40 +16,15 @@ PRESETS = {
 }
 
 
-class ZoneField(forms.CharField):
-    """A time zone typed by name or city (see localtime.find_zone), cleaned to its IANA name."""
-
-    def clean(self, value):
-        value = super().clean(value)
-        found = localtime.find_zone(value)
-        if found.name is None:
-            raise forms.ValidationError(found.error, code="unknown-zone")
-        return found.name
-
-
-class MomentForm(forms.Form):
+class MomentForm(LocalMomentForm):
     """System tab: a date and time in the admin's time zone, or a preset."""
 
-    date = forms.DateField(
-        label="Date", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    time = forms.TimeField(
-        label="Time", required=False, widget=forms.TimeInput(attrs={"type": "time", "step": "1"})
-    )
-    tz = ZoneField(label="Time zone", max_length=100)
-    fold = forms.TypedChoiceField(
-        required=False,
-        coerce=int,
-        empty_value=None,
-        choices=[("", ""), ("0", "first"), ("1", "second")],
-    )
     preset = forms.ChoiceField(required=False, choices=[("", "")] + [(k, k) for k in PRESETS])
 
     def __init__(self, *args, now: datetime.datetime, window=None, **kwargs):
-        super().__init__(*args, **kwargs)
+        # window: the restorable window (an environments.models.Window), if known
+        super().__init__(*args, within=window, **kwargs)
         self.now = now
-        self.window = window  # the restorable window (an environments.models.Window), if known
-        self.local = None  # LocalMoment, after cleaning
 
     def clean(self):
         data = super().clean()
@@ -59,34 +33,7 @@ class MomentForm(forms.Form):
         if data.get("preset"):
             data["moment"] = self.now - PRESETS[data["preset"]]
             return data
-        if not data.get("date"):
-            self.add_error("date", "Choose a date.")
-        if data.get("time") is None:
-            self.add_error("time", "Choose a time.")
-        if self.errors:
-            return data
-        self.local = localtime.resolve(data["date"], data["time"], data["tz"], data.get("fold"))
-        if self.local.choices and self.window is not None:
-            readings = [c.astimezone(datetime.UTC) for c in self.local.choices]
-            inside = [r for r in readings if r in self.window]
-            if len(inside) < 2:
-                # Ask only when both readings can be restored: with one, take it; with none,
-                # the candidates say why the moment is not available.
-                self.local = localtime.LocalMoment((inside or readings)[0])
-        if self.local.moment is None:
-            raise forms.ValidationError(self.local.error, code="local-time")
-        data["moment"] = self.local.moment
-        return data
-
-
-def initial_moment_data(now: datetime.datetime, zone: str) -> dict:
-    local = now.astimezone(zoneinfo.ZoneInfo(zone))
-    return {"date": local.date(), "time": local.time().replace(microsecond=0), "tz": zone}
-
-
-def viewer_zone() -> str:
-    name = timezone.get_current_timezone_name()
-    return name if name in localtime.zone_names() else "UTC"
+        return self.clean_moment(data)
 
 
 class BackupForm(forms.Form):

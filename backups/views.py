@@ -16,18 +16,13 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 
-from backups import localtime, selectors, services, timeline
 from backups import lookups as backup_lookups
-from backups.forms import (
-    BackupForm,
-    MomentForm,
-    VersionForm,
-    initial_moment_data,
-    viewer_zone,
-)
+from backups import selectors, services, timeline
+from backups.forms import BackupForm, MomentForm, VersionForm
 from backups.models import ManualBackup, RestoreOperation
 from environments import lookups, store
 from environments.models import Environment
+from portal import localtime
 from portal.errors import Refused
 from portal.http import (
     HtmxHttpRequest,
@@ -59,16 +54,15 @@ def system_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     # next to the field, and meanwhile the page shows times in the viewer's zone.
     typed = request.GET.get("tz", "").strip()
     found = localtime.find_zone(typed) if typed else None
-    zone = found.name if found and found.name else viewer_zone()
+    zone = found.name if found and found.name else localtime.viewer_zone()
     asked = any(k in request.GET for k in ("date", "time", "preset")) or bool(
         found and not found.name
     )
     data = request.GET.copy()
     data["tz"] = (found.name or typed) if found else zone
     window = env.restorable_window(now=now)
-    form = MomentForm(
-        data if asked else None, now=now, window=window, initial=initial_moment_data(now, zone)
-    )
+    initial = localtime.initial_moment_data(now, zone)
+    form = MomentForm(data if asked else None, now=now, window=window, initial=initial)
     candidates = changes = None
     if asked and form.is_valid():
         moment = form.cleaned_data["moment"]
@@ -76,13 +70,13 @@ def system_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         changes = store.changes_in_hour_before(env, [c.moment for c in candidates.items])
         if form.cleaned_data.get("preset"):
             # Show the moment the preset stands for in the inputs.
-            form = MomentForm(None, now=now, initial=initial_moment_data(moment, zone))
+            form = MomentForm(None, now=now, initial=localtime.initial_moment_data(moment, zone))
     context = {
         **_tab_context(request, env, "system"),
         "form": form,
         "zone": zone,
         "now": now,
-        "zone_options": mark_safe(localtime.zone_datalist_html(viewer_zone(), now)),
+        "zone_options": mark_safe(localtime.zone_datalist_html(localtime.viewer_zone(), now)),
         "timeline": timeline.build(env, window, zone),
         "candidates": candidates,
         "candidate_rows": [(c, changes[c.moment]) for c in candidates.items] if candidates else [],

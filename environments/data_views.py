@@ -7,14 +7,20 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 
 from environments import columns as cols
-from environments import permissions, row_pages, store
+from environments import permissions, row_history, row_pages, store
 from environments.forms import ColumnFormSet, RowListForm, TableForm
 from environments.models import DataTable, Environment, RowVersion
+from environments.viewing import Viewing, viewing
+from portal import localtime
 from portal.errors import Refused
 from portal.http import HtmxHttpRequest, render_partial
+from portal.templatetags.portal import when
 
 
 def _get_environment_for_data(
@@ -36,21 +42,88 @@ def _get_table(env: Environment, name: str) -> DataTable:
     return table
 
 
-def _base_context(request: HtmxHttpRequest, env: Environment) -> dict:
+def _base_context(request: HtmxHttpRequest, env: Environment, seen: Viewing | None = None) -> dict:
+    can_write = permissions.can_write_data(request.user, env)
     return {
         "environment": env,
         "can_manage": permissions.can_manage_environment(request.user, env),
-        "can_write": permissions.can_write_data(request.user, env),
+        "can_write": can_write,
+        # At a moment, the data is read only: no link to a write.
+        "offer_writes": bool(can_write) and not (seen and seen.moment),
+        "viewing": seen,
+        "at_query": seen.query if seen else "",
     }
+
+
+def _viewing_context(request: HtmxHttpRequest, env: Environment, seen: Viewing) -> dict:
+    """What the As of control and the banner show."""
+    return {
+        **_base_context(request, env, seen),
+        "now_url": request.path,
+        "zone_options": mark_safe(
+            localtime.zone_datalist_html(localtime.viewer_zone(), timezone.now())
+        ),
+        "ambiguous": seen.ambiguous(),
+    }
+
+
+def _unviewable(
+    request: HtmxHttpRequest, env: Environment, seen: Viewing, **context
+) -> HttpResponse | None:
+    """The answer when the page cannot show data at the moment asked for: to the address of
+    the moment the As of control named, or the page saying why and nothing else (`context`
+    names the page: its table, its row key)."""
+    if seen.go_to:
+        return redirect(f"{request.path}{seen.go_to}#as-of")
+    if seen.shows_data:
+        return None
+    return render(
+        request,
+        "environments/data/unviewable.html",
+        {**_viewing_context(request, env, seen), **context},
+        status=seen.status,
+    )
+
+
+def _no_table(request: HtmxHttpRequest, env: Environment, seen: Viewing, name: str):
+    """No table of that name in the data shown: not found; at a moment, a page that says so."""
+    if seen.moment is None:
+        raise Http404("No such table")
+    problem = format_html(
+        "{} had no table “{}” at {}: it was made later, or dropped before.",
+        env.name,
+        name,
+        when(seen.moment, seconds=True),
+    )
+    context = {**_viewing_context(request, env, seen), "problem": problem, "table_name": name}
+    return render(request, "environments/data/unviewable.html", context, status=404)
+
+
+def _row_counts(tables: list[DataTable], seen: Viewing) -> dict[int, int]:
+    """Each table's rows at the moment shown: stored figures, never a count of rows."""
+    if seen.moment:
+        return store.rows_at(tables, seen.moment)
+    return {t.pk: t.live_rows for t in tables}
+
+
+def _cells(data_table: DataTable, row: RowVersion) -> list[tuple[str, str]]:
+    """(label, value as the browser shows it) of each column."""
+    return [(c["label"], cols.display(c, row.values.get(c["name"]))) for c in data_table.columns]
 
 
 @require_GET
 def table_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     env = _get_environment_for_data(request, slug)
-    tables = store.current(env).tables()
-    return render(
-        request, "environments/data/tables.html", {**_base_context(request, env), "tables": tables}
-    )
+    seen = viewing(request, env)
+    if (response := _unviewable(request, env, seen)) is not None:
+        return response
+    tables = list(seen.snapshot(env).tables())
+    counts = _row_counts(tables, seen)
+    context = {
+        **_viewing_context(request, env, seen),
+        "tables": [(t, counts.get(t.pk, 0)) for t in tables],
+    }
+    return render(request, "environments/data/tables.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -87,16 +160,23 @@ def table_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def row_list(request: HtmxHttpRequest, slug: str, table: str) -> HttpResponse:
     env = _get_environment_for_data(request, slug)
-    data_table = _get_table(env, table)
+    seen = viewing(request, env, keep=("q",))
+    if (response := _unviewable(request, env, seen, table_name=table)) is not None:
+        return response
+    snapshot = seen.snapshot(env)
+    data_table = snapshot.table(table)
+    if data_table is None:
+        return _no_table(request, env, seen, table)
     form = RowListForm(request.GET)
     form.is_valid()  # what is not valid is left out of cleaned_data, and said in the page
     params = form.cleaned_data
     q = params.get("q", "")
-    rows = store.current(env).rows(data_table).only("key", "values")
+    rows = snapshot.rows(data_table).only("key", "values")
+    size, keep = settings.DATA_PAGE_SIZE, seen.params
     if q:
-        page = row_pages.search_page(rows, data_table, q, params, settings.DATA_PAGE_SIZE)
+        page = row_pages.search_page(rows, data_table, q, params, size, keep=keep)
     else:
-        page = row_pages.browse_page(rows, params, settings.DATA_PAGE_SIZE)
+        page = row_pages.browse_page(rows, params, size, keep=keep)
     shown_columns = data_table.columns[:6]
     page_rows = [
         {
@@ -110,14 +190,15 @@ def row_list(request: HtmxHttpRequest, slug: str, table: str) -> HttpResponse:
         for r in ([page.exact] if page.exact else []) + page.rows
     ]
     context = {
-        **_base_context(request, env),
+        **_viewing_context(request, env, seen),
         "table": data_table,
+        "row_count": _row_counts([data_table], seen)[data_table.pk],
         "columns": shown_columns,
         "page_rows": page_rows,
         "first_key": page.rows[0].key if page.rows else "",
         "last_key": page.rows[-1].key if page.rows else "",
         "page": page,
-        "first_url": row_pages.query(q=q) if page.has_previous else "",
+        "first_url": row_pages.query(q=q, **keep) if page.has_previous else "",
         "note": row_pages.past_the_end_note(page, q, params) if page.past_the_end else "",
         "form": form,
         "problems": form.problems(),
@@ -128,12 +209,51 @@ def row_list(request: HtmxHttpRequest, slug: str, table: str) -> HttpResponse:
     return render_partial(request, "environments/data/rows.html", context, "rows-table")
 
 
+@require_GET
+def row_detail(request: HtmxHttpRequest, slug: str, table: str, key: str) -> HttpResponse:
+    """One row, now or at a moment (read only), and its History."""
+    env = _get_environment_for_data(request, slug)
+    seen = viewing(request, env)
+    if (response := _unviewable(request, env, seen, table_name=table, key=key)) is not None:
+        return response
+    snapshot = seen.snapshot(env)
+    data_table = snapshot.table(table)
+    if data_table is None:
+        return _no_table(request, env, seen, table)
+    if not cols.KEY_RE.match(key):  # e.g. a NUL byte, which PostgreSQL refuses in a query
+        raise Http404("No such row")
+    row = snapshot.rows(data_table).filter(key=key).first()
+    start = row_history.start_of(request.GET)
+    history = row_history.history(
+        data_table, key, size=settings.DATA_PAGE_SIZE, start=start, shown=row
+    )
+    if row is None and not history.changes:
+        raise Http404("No such row")
+    keep = seen.params
+    context = {
+        **_viewing_context(request, env, seen),
+        "table": data_table,
+        "key": key,
+        "row": row,
+        "row_page": True,
+        "cells": _cells(data_table, row) if row is not None else [],
+        "history": history,
+        "older_url": row_pages.query(**keep, **row_history.query_of(history.older))
+        if history.older
+        else "",
+        "newest_url": "" if history.first else row_pages.query(**keep),
+        "ignored_link": bool(request.GET.get("older")) and start is None,
+    }
+    return render_partial(request, "environments/data/row.html", context, "history")
+
+
 def _row_form_page(request, env, data_table, form, *, key=None, status=200) -> HttpResponse:
     return render(
         request,
         "environments/data/row_form.html",
         {
             **_base_context(request, env),
+            "editing": key is not None,
             "table": data_table,
             "form": form,
             "key": key,
@@ -230,7 +350,7 @@ def row_delete(request: HtmxHttpRequest, slug: str, table: str, key: str) -> Htt
         else:
             messages.success(request, f"Row {key} deleted from {data_table.display_name}.")
             return redirect("environments:rows", slug=env.slug, table=data_table.name)
-    cells = [(c["label"], cols.display(c, row.values.get(c["name"]))) for c in data_table.columns]
+    cells = _cells(data_table, row)
     return render(
         request,
         "environments/data/row_delete.html",

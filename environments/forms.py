@@ -1,9 +1,14 @@
+import datetime
+
 from django import forms
 from django.conf import settings
 from django.core.validators import RegexValidator
+from django.utils.html import format_html
 
 from environments import columns as cols
-from environments.models import EnvironmentType
+from environments.models import Environment, EnvironmentType, Window
+from portal.forms import LocalMomentForm
+from portal.templatetags.portal import when
 
 SORTABLE = {
     "name": "name",
@@ -196,3 +201,60 @@ class ColumnForm(forms.Form):
 
 
 ColumnFormSet = forms.formset_factory(ColumnForm, extra=6, max_num=40, absolute_max=40)
+
+
+class AsOfForm(LocalMomentForm):
+    """The data browser's As of control: a date, a time and a time zone, read by the System
+    tab's rules (portal.localtime), naming a moment of the environment's restorable window."""
+
+    def __init__(self, *args, environment: Environment, window: Window, **kwargs) -> None:
+        super().__init__(*args, within=window, auto_id="as-of-%s", **kwargs)
+        self.environment = environment
+        self.window = window
+        # All three are needed (and marked so); the messages are the System tab's.
+        for name, message in (("date", "Choose a date."), ("time", "Choose a time.")):
+            self.fields[name].required = True
+            self.fields[name].error_messages["required"] = message
+        self.fields["tz"].help_text = "A name such as Europe/Paris, or a city such as Kolkata."
+        self.fields["tz"].widget.attrs.update(
+            list="as-of-tz-list", autocomplete="off", autocapitalize="off", spellcheck="false"
+        )
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        if self.errors:  # the page comes back with the focus where the person has to act
+            first = next((name for name in self.fields if name in self.errors), "date")
+            self.fields[first].widget.attrs["autofocus"] = True
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if self.errors:
+            return data
+        data = self.clean_moment(data)
+        if self.errors:
+            return data
+        problem = unviewable(self.environment, self.window, data["moment"])
+        if problem:
+            raise forms.ValidationError(problem, code="outside-window")
+        return data
+
+
+def unviewable(environment: Environment, window: Window, moment: datetime.datetime) -> str:
+    """Why the data cannot be shown as it was at `moment` ("" when it can): only the moments
+    of the restorable window are kept. Times in the viewer's zone, like every other."""
+    if moment in window:
+        return ""
+    if not environment.backed_up:
+        return format_html(
+            "{} is a {} environment, which is not backed up: its data can be seen only as it is "
+            "now.",
+            environment.name,
+            environment.get_type_display().lower(),
+        )
+    return format_html(
+        "{} is {}: {} can be seen as it was at any moment from {} to now.",
+        when(moment, seconds=True),
+        "in the future" if moment > window.end else "before the oldest moment kept",
+        environment.name,
+        when(window.start, seconds=True),
+    )

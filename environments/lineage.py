@@ -108,18 +108,21 @@ def layer_querysets(found: list[Layer], *, prune: bool = False) -> list[QuerySet
     changes after it (one short range of the closed versions' index, migration 0012): one
     query for both would read the base's whole history to find the few of the second kind.
 
-    With `prune`, the second part is left out when the base's closed_until says none of its
-    versions has ended since the moment (a restore from a backup of one's own, or of an idle
-    source): for pages, whose reads are each a statement of their own anyway. Never for a
-    write or a copy, which must read the layers in one statement (a base written between
-    reading its closed_until and reading its rows would lose the rows it changed)."""
+    With `prune` (for pages, whose reads are each a statement of their own anyway), a table
+    read at a past moment is read in the same two parts, so that a search as of the moment
+    reads the live versions' search index and the few versions closed since, instead of every
+    version of the table; and the second part of a base is left out when its closed_until says
+    none of its versions has ended since the moment (a restore from a backup of one's own, or
+    of an idle source). Never for a write or a copy, which must read the layers in one
+    statement (a base written between reading its closed_until and reading its rows would
+    lose the rows it changed)."""
     querysets = []
     for i, layer in enumerate(found):
         # One filter() per queryset: each call clones the query, and pages build these often.
         where = [Q(table_id=layer.table_id), *(Untouched(above) for above in found[:i])]
         if layer.moment is None:
             querysets.append(RowVersion.objects.filter(*where, valid_to__isnull=True))
-        elif len(found) == 1:
+        elif len(found) == 1 and not prune:
             querysets.append(RowVersion.objects.filter(*where, live_at(layer.moment)))
         else:
             where.append(Q(valid_from__lte=layer.moment))

@@ -62,8 +62,12 @@ def keyset_page(
     return Page(rows, has_previous, len(found) > size)
 
 
-def browse_page(rows: QuerySet[RowVersion], params: dict, size: int) -> Page:
-    """Rows in key order: after or before a key, or from a key on (`from`, inclusive)."""
+def browse_page(
+    rows: QuerySet[RowVersion], params: dict, size: int, *, keep: dict[str, str] | None = None
+) -> Page:
+    """Rows in key order: after or before a key, or from a key on (`from`, inclusive). The
+    page's links keep the parameters in `keep` (the moment the rows are read at)."""
+    keep = keep or {}
 
     def fetch(key, forward, limit, inclusive=False):
         found = rows.order_by("key" if forward else "-key")
@@ -78,9 +82,9 @@ def browse_page(rows: QuerySet[RowVersion], params: dict, size: int) -> Page:
         after, before = params.get("after") or None, params.get("before") or None
         page = keyset_page(fetch, _key_of, after=after, before=before, size=size)
     if page.has_previous:
-        page.previous_url = query(before=page.rows[0].key)
+        page.previous_url = query(before=page.rows[0].key, **keep)
     if page.has_next:
-        page.next_url = query(after=page.rows[-1].key)
+        page.next_url = query(after=page.rows[-1].key, **keep)
     return page
 
 
@@ -92,10 +96,17 @@ def _bytewise(expression) -> Collate:
 
 
 def search_page(
-    rows: QuerySet[RowVersion], data_table: DataTable, q: str, params: dict, size: int
+    rows: QuerySet[RowVersion],
+    data_table: DataTable,
+    q: str,
+    params: dict,
+    size: int,
+    *,
+    keep: dict[str, str] | None = None,
 ) -> Page:
     """The row whose key is q, then the rows whose title starts with q (any case) in
     (upper(title), key) order: the order of the search index, read from the cursor on."""
+    keep = keep or {}
     key_like = bool(cols.KEY_RE.match(q))
     # The database upper-cases q as it does the titles (Python's "ß".upper() is "SS").
     matches = rows.annotate(title_upper=_bytewise(Upper("title"))).filter(
@@ -130,10 +141,10 @@ def search_page(
         page.exact = rows.filter(key=q).first()
     if page.has_previous:
         first = page.rows[0]
-        page.previous_url = query(q=q, before=first.key, before_title=first.title_upper)
+        page.previous_url = query(q=q, before=first.key, before_title=first.title_upper, **keep)
     if page.has_next:
         last = page.rows[-1]
-        page.next_url = query(q=q, after=last.key, after_title=last.title_upper)
+        page.next_url = query(q=q, after=last.key, after_title=last.title_upper, **keep)
     return page
 
 

@@ -926,3 +926,47 @@ def recount(environment: Environment | None = None) -> None:
             f") steps GROUP BY t, at HAVING SUM(d) <> 0 OR SUM(b) <> 0",
             [*params, *params, *params],
         )
+
+
+# -- one row's versions, through the lineage (a row page's History) ------------------------------
+
+
+@dataclass(frozen=True)
+class KeyVersion:
+    """A version of one row as a table reads it: its own (`layer` 0), or one of a base's, up to
+    the moment the branch above reads that base at (layer 1 for its base, 2 for the base's base,
+    ...): a branch's row goes on from the base's history."""
+
+    version: RowVersion
+    layer: int
+    read_at: datetime.datetime | None  # the moment its layer is read at; None for the table's own
+
+
+def key_versions(
+    table: DataTable,
+    key: str,
+    *,
+    limit: int,
+    start: tuple[int, datetime.datetime] | None = None,
+) -> list[KeyVersion]:
+    """Up to `limit` versions of the row `key` of `table`, newest first, going on into its
+    bases; from `start` on, a (layer, valid_from) of one of them: it and those older. Each layer
+    read is one backward range of its partition's primary key (table, key, valid_from), and a
+    base's versions never start after the moment it is read at, so the layers follow each
+    other in time."""
+    found: list[KeyVersion] = []
+    for depth, layer in enumerate(lineage.layers(table, None)):
+        if start is not None and depth < start[0]:
+            continue
+        versions = RowVersion.objects.filter(table_id=layer.table_id, key=key)
+        if layer.moment is not None:
+            versions = versions.filter(valid_from__lte=layer.moment)
+        if start is not None and depth == start[0]:
+            versions = versions.filter(valid_from__lte=start[1])
+        found += (
+            KeyVersion(v, depth, layer.moment)
+            for v in versions.order_by("-valid_from")[: limit - len(found)]
+        )
+        if len(found) >= limit:
+            break
+    return found

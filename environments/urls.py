@@ -23,7 +23,10 @@ urlpatterns = [
     path("<slug:slug>/data/new-table/", data_views.table_create, name="table-create"),
     path("<slug:slug>/data/<slug:table>/", data_views.row_list, name="rows"),
     path("<slug:slug>/data/<slug:table>/new/", data_views.row_create, name="row-create"),
-    path("<slug:slug>/data/<slug:table>/rows/<str:key>/", data_views.row_edit, name="row-edit"),
+    path("<slug:slug>/data/<slug:table>/rows/<str:key>/", data_views.row_detail, name="row"),
+    path(
+        "<slug:slug>/data/<slug:table>/rows/<str:key>/edit/", data_views.row_edit, name="row-edit"
+    ),
     path(
         "<slug:slug>/data/<slug:table>/rows/<str:key>/delete/",
         data_views.row_delete,

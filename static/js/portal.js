@@ -89,7 +89,8 @@
     var region = which && document.querySelector(elt.getAttribute("hx-target"));
     if (!region) return;
     var link = region.querySelector("[data-pager='" + which + "']") ||
-      region.querySelector("[data-pager=previous], [data-pager=next]");
+      region.querySelector("[data-pager=previous], [data-pager=next]") ||
+      region.querySelector("[data-pager]");
     if (link) link.focus();
   });
 

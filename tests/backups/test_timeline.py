@@ -9,9 +9,10 @@ from urllib.parse import parse_qs
 import pytest
 from django.urls import reverse
 
-from backups import localtime, timeline
+from backups import timeline
 from backups.forms import MomentForm
 from environments.models import Activity
+from portal import localtime
 from tests.factories import NOW, EnvironmentFactory, ago
 
 pytestmark = pytest.mark.usefixtures("clock")

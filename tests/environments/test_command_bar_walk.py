@@ -1,12 +1,16 @@
 """Every link and button a person can see on an environment page, for every environment type
 and every role, answers without a server error."""
 
+import datetime
 import re
 from html.parser import HTMLParser
 
 import pytest
+import time_machine
 from django.urls import reverse
+from django.utils import timezone
 
+from environments import store
 from environments.models import EnvironmentType, Membership
 from tests.factories import EnvironmentFactory, UserFactory, make_member, make_table
 
@@ -149,3 +153,54 @@ def test_no_link_on_the_environments_list_answers_a_server_error(client, every_t
     for link in links:
         response = client.get(link)
         assert response.status_code < 500, f"{role}: GET {link} answered {response.status_code}"
+
+
+@pytest.fixture
+def with_rows(every_type):
+    """Rows made an hour ago, one changed and one deleted since, in each environment."""
+    with time_machine.travel(timezone.now() - datetime.timedelta(hours=1), tick=False):
+        for env in every_type.values():
+            with store.changes(env) as cs:
+                table = cs.table("accounts")
+                for n in range(3):
+                    cs.create_row(table, {"name": f"Company {n}"}, key=f"k{n}")
+    for env in every_type.values():
+        store.row_update(environment=env, table_name="accounts", key="k1", values={"name": "X"})
+        store.row_delete(environment=env, table_name="accounts", key="k2")
+    return every_type
+
+
+@pytest.mark.parametrize("env_type", ["production", "trial"])
+@pytest.mark.parametrize("role", ["global admin", "environment admin", "environment maker"])
+@pytest.mark.parametrize("past", [False, True])
+def test_no_link_of_the_data_browser_answers_a_server_error_now_or_at_a_moment(
+    client, with_rows, roles, env_type, role, past
+):
+    """Every page of the data browser reachable from its tables page (now, or at a moment half
+    an hour ago), and every link on those: none is a server error, and at a moment each link
+    that stays in the browser keeps the moment."""
+    client.force_login(roles[role])
+    env = with_rows[env_type]
+    data = reverse("environments:tables", kwargs={"slug": env.slug})
+    moment = timezone.now() - datetime.timedelta(minutes=30)
+    start = f"{data}?at={moment.isoformat().replace('+00:00', 'Z')}" if past else data
+    seen, queue = set(), [start]
+    while queue and len(seen) < 60:
+        link = queue.pop(0)
+        if link in seen:
+            continue
+        seen.add(link)
+        response = client.get(link)
+        assert response.status_code < 500, f"{role}: GET {link} answered {response.status_code}"
+        if response.status_code not in (200, 400):  # a moment it cannot show: its links too
+            continue
+        for found in _links(response.content.decode()):
+            found = found.replace("&amp;", "&")
+            if found.startswith("?"):
+                found = link.split("?")[0] + found
+            if found.startswith(data):
+                shown_at = response.context.get("viewing") and response.context["viewing"].moment
+                if shown_at and found.split("?")[0] != link.split("?")[0]:
+                    assert "at=" in found, f"{link} links {found} without the moment"
+                queue.append(found)
+    assert len(seen) > 3

@@ -10,7 +10,10 @@ import datetime
 import functools
 import re
 import zoneinfo
+from collections.abc import Container
 from dataclasses import dataclass
+
+from django.utils import timezone
 
 from portal.timefmt import utc_offset as offset_label
 
@@ -125,8 +128,26 @@ class LocalMoment:
 
 
 def resolve(
-    day: datetime.date, clock: datetime.time, zone: str, fold: int | None = None
+    day: datetime.date,
+    clock: datetime.time,
+    zone: str,
+    fold: int | None = None,
+    *,
+    within: Container[datetime.datetime] | None = None,
 ) -> LocalMoment:
+    """The moment a local time names. One that happened twice is asked about only when both
+    readings are `within` the moments that can be used (a window): with one, it is taken;
+    with none, it is left to the caller to say why that moment cannot be used."""
+    found = _resolve(day, clock, zone, fold)
+    if found.choices and within is not None:
+        readings = [c.astimezone(datetime.UTC) for c in found.choices]
+        inside = [r for r in readings if r in within]
+        if len(inside) < 2:
+            return LocalMoment((inside or readings)[0])
+    return found
+
+
+def _resolve(day: datetime.date, clock: datetime.time, zone: str, fold: int | None) -> LocalMoment:
     tz = zoneinfo.ZoneInfo(zone)
     naive = datetime.datetime.combine(day, clock)
     first = naive.replace(tzinfo=tz, fold=0)
@@ -158,3 +179,15 @@ def resolve(
             choices=(first, second),
         )
     return LocalMoment(first.astimezone(datetime.UTC))
+
+
+def viewer_zone() -> str:
+    """The viewer's time zone (from the browser, see portal.middleware), or UTC."""
+    name = timezone.get_current_timezone_name()
+    return name if name in zone_names() else "UTC"
+
+
+def initial_moment_data(now: datetime.datetime, zone: str) -> dict:
+    """A date, time and zone form's fields filled with `now` as read in `zone`."""
+    local = now.astimezone(zoneinfo.ZoneInfo(zone))
+    return {"date": local.date(), "time": local.time().replace(microsecond=0), "tz": zone}
