@@ -80,6 +80,71 @@ def range_holding(env, changes: int) -> tuple[datetime.datetime, datetime.dateti
     return start - datetime.timedelta(microseconds=1), end
 
 
+# -- browsing as of a moment ---------------------------------------------------------------------
+
+
+def as_of_pages(env, moment, client) -> dict[str, str]:
+    """The data browser's URLs for one environment at `moment` (None: now): the tables, a
+    table's first page, a deep page, a search for one row's title, and one row with its
+    history."""
+    from urllib.parse import urlencode
+
+    from django.urls import reverse
+
+    from environments import store
+
+    snapshot = store.current(env) if moment is None else store.as_of(env, moment)
+    table = snapshot.tables().order_by("name").first()
+    rows = snapshot.rows(table)
+    deep = list(rows.order_by("-key")[:40])[-1]
+    at = {"at": moment.isoformat()} if moment else {}
+
+    def url(name: str, query: dict | None = None, **kwargs) -> str:
+        path = reverse(name, kwargs={"slug": env.slug, **kwargs})
+        query = {**(query or {}), **at}
+        return f"{path}?{urlencode(query)}" if query else path
+
+    return {
+        "tables": url("environments:tables"),
+        "rows, page 1": url("environments:rows", table=table.name),
+        "deep page": url("environments:rows", {"after": deep.key}, table=table.name),
+        "search": url("environments:rows", {"q": deep.title}, table=table.name),
+        "one row and its history": url("environments:row", table=table.name, key=deep.key),
+    }
+
+
+def time_as_of(subjects: list[tuple[str, object, list]], runs: int, client) -> list[list[str]]:
+    """Median time of each page, per environment and moment (now first), interleaved; and the
+    ratio of each moment's page to the same page now."""
+    cases = []
+    for label, env, moments in subjects:
+        for name, moment in [("now", None), *moments]:
+            cases.append((label, name, as_of_pages(env, moment, client)))
+    samples: dict[tuple[str, str, str], list[float]] = {}
+    for _ in range(runs):
+        for label, name, urls in cases:
+            for page, url in urls.items():
+                t0 = time.perf_counter()
+                response = client.get(url)
+                samples.setdefault((label, name, page), []).append(time.perf_counter() - t0)
+                assert response.status_code == 200, (url, response.status_code)
+    rows = []
+    for label, name, urls in cases:
+        for page in urls:
+            taken = statistics.median(samples[(label, name, page)])
+            now = statistics.median(samples[(label, "now", page)])
+            rows.append(
+                [
+                    label,
+                    name,
+                    page,
+                    f"{taken * 1000:.1f} ms",
+                    f"{taken / now:.2f}x" if name != "now" else "",
+                ]
+            )
+    return rows
+
+
 # -- the Changes page ---------------------------------------------------------------------------
 
 
@@ -311,11 +376,31 @@ def main(argv: list[str] | None = None) -> None:
         client,
     )
     plan_rows = plans(source, large)
+    log("browsing as of a moment")
+    now = built.moment
+    as_of = time_as_of(
+        [
+            (
+                "source",
+                source,
+                [
+                    ("1 hour back", now - datetime.timedelta(hours=1)),
+                    ("7 days back", now - datetime.timedelta(days=7)),
+                    ("26 days back", now - datetime.timedelta(days=26)),
+                ],
+            ),
+            ("restored sandbox", target, [("just after the restore", edited)]),
+        ],
+        args.runs,
+        client,
+    )
     log("putting rows back")
     put_back_rows = time_put_backs(source, admin, args.put_back_runs, args.rows)
     print(f"# The time machine at {args.rows:,} rows ({8 * args.rows:,} versions in the store)\n")
     print(f"## The Changes page: counts and first page (median of {args.runs}, interleaved)\n")
     print(table(["range", "changes in it", "counts", "first page", "whole page (view)"], changes))
+    print(f"\n## Browsing as of a moment (median of {args.runs}, interleaved)\n")
+    print(table(["environment", "moment", "page", "time", "against now"], as_of))
     print("\n## Plans of one table's first page (the ~100,000-change range)\n")
     print(table(["part", "scans", "time", "verdict"], plan_rows))
     print(

@@ -48,6 +48,15 @@ def test_small_time_machine_benchmark_times_changes_and_put_backs(scale_database
         "restored sandbox, 100 changes",
     ]
     assert all(cell.endswith(" ms") for row in changes for cell in row[2:]), changes
+    as_of = table_rows(done.stdout, "## Browsing as of a moment")
+    assert {row[1] for row in as_of} == {
+        "now",
+        "1 hour back",
+        "7 days back",
+        "26 days back",
+        "just after the restore",
+    }
+    assert all(row[3].endswith(" ms") for row in as_of), as_of
     plans = table_rows(done.stdout, "## Plans of one table's first page")
     assert plans and all(row[3] == "index ranges only" for row in plans), plans
     put_backs = table_rows(done.stdout, "## Putting rows back")
