@@ -77,3 +77,11 @@ def visible_environment(user: User, ref: str | int) -> Environment:
     ):
         return env
     raise Http404(f"There is no environment {str(ref)[:100]!r} that you can see.")
+
+
+def environment_for_data(user: User, ref: str | int) -> Environment:
+    """An environment whose data the user may read (its admins, and its makers unless it is in
+    administration mode): the API's and the commands' data reads and the CSV exports."""
+    env = visible_environment(user, ref)
+    permissions.can_read_data(user, env).require()
+    return env

@@ -37,9 +37,11 @@ errors.install(api)
 
 from backups.api import router as backups_router  # noqa: E402
 from environments.api import router as environments_router  # noqa: E402
+from environments.data_api import router as data_router  # noqa: E402
 
 api.add_router("", environments_router)
 api.add_router("", backups_router)
+api.add_router("", data_router)
 
 
 def urls():

@@ -28,7 +28,7 @@ OPERATIONS = [
 
 
 @pytest.fixture
-def served_schema(db, global_admin, sandbox, production, settings):
+def served_schema(db, global_admin, sandbox, production, accounts, settings):
     settings.API_WRITES_PER_MINUTE = 0  # generated writes are many; 429 is tested elsewhere
     # Like Django's test client: the WSGI app must not close the test's database connection
     # (and with it the transaction that holds the fixtures) at the end of each request.
@@ -50,12 +50,12 @@ def test_every_answer_matches_the_schema_and_none_is_a_server_error(
 ):
     headers = {"Authorization": f"Bearer {make_token(global_admin)}"}
     operation = served_schema[path][method]
-    # Valid requests name a real environment half the time, so they get past the lookup.
-    fixed = (
-        {"environment": "sales-sandbox"}
-        if (mode is GenerationMode.POSITIVE and "{environment}" in path)
-        else None
-    )
+    # Valid requests name a real environment (and table), so they get past the lookup.
+    fixed = None
+    if mode is GenerationMode.POSITIVE and "{environment}" in path:
+        fixed = {"environment": "sales-sandbox"}
+        if "{table}" in path:
+            fixed["table"] = "accounts"
     strategy = operation.as_strategy(generation_mode=mode, path_parameters=fixed)
 
     @given(case=strategy)

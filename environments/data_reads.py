@@ -1,0 +1,262 @@
+"""What the API, the commands and the CSV exports read of an environment's data, now or as it
+was at a moment: the moment checked against the restorable window, the tables with their row
+counts then, a keyset page of rows (environments.row_pages: the data browser's paging and
+search), one row, one row's history and the changes between two moments
+(environments.changelog), and every row of a table in key order, a chunk at a time.
+
+Who may read is asked first, by the caller (environments.lookups.environment_for_data)."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models.functions import Upper
+from django.http import Http404
+from django.utils import timezone
+
+from environments import changelog, lineage, row_pages, store
+from environments import columns as cols
+from environments.models import DataTable, Environment, RowVersion
+from portal.errors import Refused
+
+DEFAULT_RANGE = datetime.timedelta(hours=24)  # the changes of the last day, unless told
+MAX_PAGE = 500  # rows or changes in one page of the API or a command
+EXPORT_CHUNK = 2000  # rows an export reads in one statement
+BAD_PAGE_LINK = "That page link is not valid; start from the first page."
+
+
+class ReadRefused(Refused):
+    """A moment or a page link that cannot be read, with a message fit to show."""
+
+
+def when(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def latest(environment: Environment) -> datetime.datetime:
+    """Now, or the environment's newest write when its timestamp is later: writes made in one
+    microsecond take the next ones (store.next_timestamp), and are part of "now" all the same."""
+    now = timezone.now()
+    return max(now, environment.last_change_at) if environment.last_change_at else now
+
+
+# -- the moment --------------------------------------------------------------------------------
+
+
+def moment_to_read(
+    environment: Environment,
+    moment: datetime.datetime | None,
+    *,
+    now: datetime.datetime | None = None,
+) -> datetime.datetime | None:
+    """The moment asked for, if the environment's history can be read then: inside its
+    restorable window (None stays None: the data as it is now)."""
+    if moment is None:
+        return None
+    now = now or latest(environment)
+    if moment > now:
+        raise ReadRefused(
+            f"{when(moment)} is in the future; {environment.name} can be read as it was up to now.",
+            field="as_of",
+        )
+    window = environment.restorable_window(now=now)
+    if moment < window.start:
+        if moment < environment.created_at:
+            raise ReadRefused(
+                f"{environment.name} was created at {when(environment.created_at)}; choose a "
+                "moment at or after it.",
+                field="as_of",
+            )
+        raise ReadRefused(
+            f"History before {when(window.start)} is no longer kept for {environment.name}; "
+            "choose a moment at or after it.",
+            field="as_of",
+        )
+    return moment
+
+
+def snapshot(environment: Environment, moment: datetime.datetime | None) -> store.Snapshot:
+    """The data now (None) or as it was at a moment already checked by moment_to_read."""
+    return store.current(environment) if moment is None else store.as_of(environment, moment)
+
+
+def _at(snap: store.Snapshot) -> str:
+    return "now" if snap.moment is None else f"at {when(snap.moment)}"
+
+
+# -- tables ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TableAt:
+    table: DataTable
+    rows: int  # live at the moment: the store's kept count, never counted here
+
+
+def tables(snap: store.Snapshot) -> list[TableAt]:
+    """The tables live at the snapshot's moment, by display name, with their row counts then."""
+    found = list(snap.tables())
+    if snap.moment is None:
+        return [TableAt(t, t.live_rows) for t in found]
+    counts = store.rows_at(found, snap.moment)
+    return [TableAt(t, counts.get(t.pk, 0)) for t in found]
+
+
+def table(snap: store.Snapshot, name: str) -> DataTable:
+    found = snap.table(name) if cols.NAME_RE.match(name) else None
+    if found is None:
+        raise Http404(f"{snap.environment.name} has no table {name[:100]!r} {_at(snap)}.")
+    return found
+
+
+# -- rows --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowsPage:
+    rows: list[RowVersion]
+    next: str | None  # what to pass as `after` for the next page; None on the last one
+
+
+def rows_page(
+    snap: store.Snapshot,
+    data_table: DataTable,
+    *,
+    after: str = "",
+    q: str = "",
+    size: int,
+) -> RowsPage:
+    """A page of the table's rows at the snapshot's moment after `after`, in key order; with
+    `q`, the row whose key is q (first page only) and the rows whose title starts with q, in
+    the search index's order. The next page's `after` is the last row's key (with q:
+    key~TITLE, the search's cursor; a bare key is looked up)."""
+    rows = snap.rows(data_table).only("key", "values", "title")
+    if not q:
+        page = row_pages.browse_page(rows, {"after": after}, size)
+        shown = [] if page.past_the_end else page.rows
+        return RowsPage(shown, shown[-1].key if page.has_next and shown else None)
+    params = {}
+    if after:
+        key, _, title = after.partition("~")
+        if not title:
+            cursor_row = (
+                rows.filter(key=key).annotate(title_upper=Upper("title")).first()
+                if cols.KEY_RE.match(key)
+                else None
+            )
+            if cursor_row is None:
+                raise ReadRefused(BAD_PAGE_LINK, field="after")
+            title = cursor_row.title_upper
+        params = {"after": key, "after_title": title}
+    page = row_pages.search_page(rows, data_table, q, params, size)
+    shown = [] if page.past_the_end else page.rows
+    last = shown[-1] if page.has_next and shown else None
+    return RowsPage(
+        ([page.exact] if page.exact else []) + shown,
+        f"{last.key}~{last.title_upper}" if last else None,
+    )
+
+
+def row(snap: store.Snapshot, data_table: DataTable, key: str) -> RowVersion:
+    found = (
+        snap.rows(data_table).only("key", "values", "title").filter(key=key).first()
+        if cols.KEY_RE.match(key)
+        else None
+    )
+    if found is None:
+        raise Http404(f"{data_table.display_name} has no row {key[:100]!r} {_at(snap)}.")
+    return found
+
+
+def each_row(
+    data_table: DataTable, moment: datetime.datetime | None, *, chunk: int | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every row of the table at `moment` as {"key", "values"}, in key order, `chunk` rows
+    (EXPORT_CHUNK) a statement, each reading the primary key on from where the last one
+    stopped (keyset), so memory stays the same at any size. A branch's layers are read in one
+    statement each time: no pruning on the base's closed_until, which a write to the base could
+    move meanwhile (environments.lineage)."""
+    chunk = chunk or EXPORT_CHUNK
+    rows = lineage.rows(data_table, moment).values("key", "values")
+    last = None
+    while True:
+        found = list((rows if last is None else rows.filter(key__gt=last))[:chunk])
+        yield from found
+        if len(found) < chunk:
+            return
+        last = found[-1]["key"]
+
+
+# -- changes -----------------------------------------------------------------------------------
+
+
+def changes_span(
+    environment: Environment,
+    start: datetime.datetime | None,
+    end: datetime.datetime | None,
+    *,
+    now: datetime.datetime | None = None,
+) -> changelog.Span:
+    """The range asked for, checked (changelog.span_for); by default it ends now and starts a
+    day before its end, or where the environment's history starts when that is later."""
+    now = now or latest(environment)
+    end = end or now
+    if start is None:
+        start = max(end - DEFAULT_RANGE, environment.restorable_window(now=now).start)
+    return changelog.span_for(environment, start, end, now=now)
+
+
+def cursor(token: str | None) -> changelog.Cursor | None:
+    return changelog.Cursor.parse(token) if token else None
+
+
+def history(
+    environment: Environment,
+    table_name: str,
+    key: str,
+    *,
+    after: str | None = None,
+    size: int = changelog.PAGE_SIZE,
+) -> tuple[changelog.Span, changelog.Page]:
+    """One row's changes over the restorable window, newest first: each with when, who, its
+    kind and the values before and after it. 404 for a table the environment had at no moment
+    of the window, or a row with no change in it that does not exist now either."""
+    now = latest(environment)
+    span = changelog.Span(environment.restorable_window(now=now).start, now)
+    known = {t.name for t in changelog.tables_in(environment, span)}
+    if not cols.NAME_RE.match(table_name) or table_name not in known:
+        raise Http404(f"{environment.name} had no table {table_name[:100]!r} in its history.")
+    if not cols.KEY_RE.match(key):
+        raise Http404(f"There is no row {key[:100]!r} in {table_name}.")
+    page = changelog.page(
+        environment, span, changelog.Filters(table=table_name, key=key), after=cursor(after),
+        size=size,
+    )  # fmt: skip
+    if not page.changes and after is None:
+        current = store.current(environment)
+        live = current.table(table_name)
+        if live is None or not current.rows(live).filter(key=key).exists():
+            raise Http404(f"There is no row {key!r} in {table_name}, now or in its history.")
+    return span, page
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    column: str
+    label: str
+    before: Any
+    after: Any
+
+
+def changed_fields(change: changelog.Change) -> list[FieldChange]:
+    """The columns whose stored values differ before and after the change (changelog's
+    `fields` has the same ones as the browser shows them)."""
+    before, after = change.before or {}, change.after or {}
+    return [
+        FieldChange(c["name"], c["label"], before.get(c["name"]), after.get(c["name"]))
+        for c in change.table.columns
+        if before.get(c["name"]) != after.get(c["name"])
+    ]
