@@ -1,6 +1,6 @@
 from django.urls import path
 
-from environments import data_views, views
+from environments import data_views, export_views, views
 
 app_name = "environments"
 
@@ -32,4 +32,14 @@ urlpatterns = [
         data_views.row_delete,
         name="row-delete",
     ),
+]
+
+# CSV exports (environments/export_views.py); the Changes page and the as-of browser link here.
+urlpatterns += [
+    path(
+        "<slug:slug>/data/<slug:table>/export.csv",
+        export_views.table_export,
+        name="table-export",
+    ),
+    path("<slug:slug>/changes/export.csv", export_views.changes_export, name="changes-export"),
 ]
