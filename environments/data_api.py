@@ -382,7 +382,7 @@ def data_change_counts(
                 "deleted": c.deleted,
                 "total": c.total,
             }
-            for c in changelog.counts(env, span, query.filters())
+            for c in data_reads.change_counts(env, span, query.filters())
         ],
     }
 

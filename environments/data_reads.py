@@ -209,6 +209,18 @@ def changes_span(
     return changelog.span_for(environment, start, end, now=now)
 
 
+def change_counts(
+    environment: Environment, span: changelog.Span, f: changelog.Filters
+) -> list[changelog.TableChanges]:
+    """changelog.counts, refusing a table the span never had as a page of changes does (the
+    counts alone would say nothing about it)."""
+    if f.table and f.table not in {t.name for t in changelog.tables_in(environment, span)}:
+        raise changelog.ChangesRefused(
+            f"{environment.name} had no table {f.table!r} in that range.", field="table"
+        )
+    return changelog.counts(environment, span, f)
+
+
 def cursor(token: str | None) -> changelog.Cursor | None:
     return changelog.Cursor.parse(token) if token else None
 

@@ -396,3 +396,8 @@ def test_the_exports_are_in_the_schema_as_csv(api, db):
         "/api/v1/environments/{environment}/changes.csv",
     ):
         assert list(paths[path]["get"]["responses"]["200"]["content"]) == ["text/csv"]
+
+
+def test_the_counts_of_a_table_the_range_never_had_are_refused_too(api, source):
+    response = api.get(f"{BASE}/changes/counts", params={"table": "ghosts"})
+    assert_error(response, 422, "refused", field="table", match="no table 'ghosts'")
