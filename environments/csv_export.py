@@ -70,12 +70,13 @@ def stamp(moment: datetime.datetime) -> str:
 # -- the lines ---------------------------------------------------------------------------------
 
 
-def table_lines(data_table: DataTable, rows: Iterable[dict[str, Any]]) -> Iterator[list[str]]:
-    columns = data_table.columns
-    yield ["Key", *(c["label"] for c in columns)]
-    for row in rows:
-        values = row["values"]
-        yield [row["key"], *(cell(values.get(c["name"])) for c in columns)]
+def table_lines(
+    data_table: DataTable, rows: Iterable[list[str | None]]
+) -> Iterator[list[str | None]]:
+    """The header, then the rows as data_reads.each_row gives them (the csv module writes
+    None as nothing)."""
+    yield ["Key", *(c["label"] for c in data_table.columns)]
+    yield from rows
 
 
 def change_lines(changes: Iterable[changelog.Change]) -> Iterator[list[str]]:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import F, Func, TextField
 from django.db.models.functions import Upper
 from django.http import Http404
 from django.utils import timezone
@@ -173,21 +174,61 @@ def row(snap: store.Snapshot, data_table: DataTable, key: str) -> RowVersion:
 
 def each_row(
     data_table: DataTable, moment: datetime.datetime | None, *, chunk: int | None = None
-) -> Iterator[dict[str, Any]]:
-    """Every row of the table at `moment` as {"key", "values"}, in key order, `chunk` rows
-    (EXPORT_CHUNK) a statement, each reading the primary key on from where the last one
-    stopped (keyset), so memory stays the same at any size. A branch's layers are read in one
+) -> Iterator[list[str | None]]:
+    """Every row of the table at `moment` as [key, each column's value as text, None when
+    empty], in key order, `chunk` rows (EXPORT_CHUNK) a statement, each reading the primary
+    key on from where the last one stopped (keyset), so memory stays the same at any size.
+
+    The database writes each value out (_ValueText: text as it is, numbers as digits, booleans
+    true / false), so rows never go through JSON in Python. A branch's layers are read in one
     statement each time: no pruning on the base's closed_until, which a write to the base could
     move meanwhile (environments.lineage)."""
     chunk = chunk or EXPORT_CHUNK
-    rows = lineage.rows(data_table, moment).values("key", "values")
+    names = [f"c{i}" for i in range(len(data_table.columns))]
+    rows = (
+        lineage.rows(data_table, moment)
+        .annotate(
+            **{
+                name: _ValueText(c["name"])
+                for name, c in zip(names, data_table.columns, strict=True)
+            }
+        )
+        .values("key", *names)
+    )
+    booleans = [i + 1 for i, c in enumerate(data_table.columns) if c["type"] == "boolean"]
     last = None
     while True:
         found = list((rows if last is None else rows.filter(key__gt=last))[:chunk])
-        yield from found
+        for row in found:
+            line = [row["key"], *(row[name] for name in names)]
+            for i in booleans:
+                line[i] = _BOOLEAN.get(line[i], line[i])
+            yield line
         if len(found) < chunk:
             return
         last = found[-1]["key"]
+
+
+_BOOLEAN = {1: "true", 0: "false"}  # True and False too: they hash as 1 and 0
+
+
+class _ValueText(Func):
+    """One column's value of a version's `values`, as the database writes it out: `->>` on
+    PostgreSQL (text; booleans true / false; SQL NULL for a JSON null), json_extract on SQLite
+    (the same, but booleans 1 / 0, which each_row turns into words). Django's KeyTextTransform
+    gives SQLite's JSON null as the text 'null', which a text value can also be."""
+
+    output_field = TextField()
+
+    def __init__(self, column: str):
+        super().__init__(F("values"))
+        self.column = column
+
+    def as_sql(self, compiler, connection, **extra):
+        values, params = compiler.compile(self.source_expressions[0])
+        if connection.vendor == "postgresql":
+            return f"({values} ->> %s)", (*params, self.column)
+        return f"json_extract({values}, %s)", (*params, f'$."{self.column}"')
 
 
 # -- changes -----------------------------------------------------------------------------------
