@@ -173,3 +173,14 @@ def test_makers_export_unless_in_administration_mode_and_outsiders_see_nothing(
 def test_an_export_needs_a_signed_in_user(client, source):
     response = client.get(table_url())
     assert response.status_code == 302 and "login" in response["Location"]
+
+
+def test_a_restored_table_exports_the_rows_it_reads_from_its_source(
+    client_admin, source, target, admin, run_restore, monkeypatch
+):
+    monkeypatch.setattr(data_reads, "EXPORT_CHUNK", 2)  # the layers merged chunk after chunk
+    run_restore(source=source, target=target, requested_by=admin, moment=ago(hours=36))
+    store.row_update(environment=target, table_name="accounts", key="b", values={"name": "Beta 3"})
+    rows = parsed(b"".join(client_admin.get(table_url("contoso-test")).streaming_content))
+    assert [r[:2] for r in rows[1:]] == [["a", "Alpha"], ["b", "Beta 3"], ["c", "Gamma"]]
+    assert store.current(target).table("accounts").base_id is not None  # read through lineage
