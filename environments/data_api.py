@@ -223,6 +223,15 @@ def _next(page: changelog.Page) -> str | None:
     return page.next.token() if page.next else None
 
 
+def _span(env, query: ChangeFilters) -> changelog.Span:
+    """The range the query asks for; a refusal names the query's parameter (`from`, `to`)."""
+    try:
+        return data_reads.changes_span(env, query.start, query.end)
+    except changelog.ChangesRefused as refusal:
+        refusal.field = {"start": "from", "end": "to"}.get(refusal.field, refusal.field)
+        raise
+
+
 # -- the routes --------------------------------------------------------------------------------
 
 
@@ -343,7 +352,7 @@ def data_row_history(
 )
 def data_changes(request: HttpRequest, query: Query[ChangesQuery], environment: str = EnvRef):
     env = environment_for_data(request.auth, environment)
-    span = data_reads.changes_span(env, query.start, query.end)
+    span = _span(env, query)
     page = changelog.page(
         env, span, query.filters(), after=data_reads.cursor(query.after), size=query.limit
     )
@@ -369,7 +378,7 @@ def data_change_counts(
     request: HttpRequest, query: Query[ChangeFilters], environment: str = EnvRef
 ):
     env = environment_for_data(request.auth, environment)
-    span = data_reads.changes_span(env, query.start, query.end)
+    span = _span(env, query)
     return {
         "from_date_time": span.start,
         "to_date_time": span.end,
@@ -399,5 +408,5 @@ def data_change_counts(
 )
 def data_changes_csv(request: HttpRequest, query: Query[ChangeFilters], environment: str = EnvRef):
     env = environment_for_data(request.auth, environment)
-    span = data_reads.changes_span(env, query.start, query.end)
+    span = _span(env, query)
     return csv_export.changes_export(env, span, query.filters()).response()

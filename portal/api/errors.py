@@ -34,8 +34,6 @@ API_FIELD_NAMES = {
     "idempotency_key": "Idempotency-Key",
     "confirm_production": "confirmProduction",
     "as_of": "asOf",
-    "start": "from",  # a range of changes
-    "end": "to",
 }
 
 _PLACES = {"body", "query", "path", "header", "cookie", "form", "file", "payload"}

@@ -56,8 +56,7 @@ STATE_REFUSALS = re.compile(
             r"The start of the range must be before its end",
             # Reading the data at a moment, and the changes between two (environments.data_reads,
             # environments.changelog): the window moves with the clock, tables come and go, and a
-            # range's two ends or a page link (an opaque token the server hands out) are no
-            # single value's shape.
+            # page link is an opaque token the server hands out.
             r"is in the future; .* can be read as it was up to now",
             r"History before .* is no longer kept",
             r"was created at .*; choose a moment at or after it",

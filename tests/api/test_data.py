@@ -249,13 +249,14 @@ def test_the_changes_default_to_the_last_24_hours(api, source, clock):
 def test_the_changes_between_two_moments_page_newest_first_with_the_filters(api, source):
     params = {"from": iso(ago(days=4)), "to": iso(NOW), "limit": 3}
     first = api.get(f"{BASE}/changes", params=params).json()
+    # Newest first; changes of one moment by table, then key, descending.
     listed = [(c["key"], c["kind"]) for c in first["changes"]]
-    assert listed == [("a", "deleted"), ("b", "changed"), ("c", "added")]
+    assert listed == [("a", "deleted"), ("x", "added"), ("c", "added")]
     second = api.get(f"{BASE}/changes", params={**params, "after": first["next"]}).json()
     assert [(c["key"], c["kind"]) for c in second["changes"]] == [
-        ("x", "added"),
-        ("a", "added"),
+        ("b", "changed"),
         ("b", "added"),
+        ("a", "added"),
     ]
     assert second["next"] is None
     only = api.get(f"{BASE}/changes", params={**params, "table": "contacts"}).json()
@@ -368,13 +369,13 @@ def test_the_changes_export_as_csv_one_line_per_changed_field(api, source):
     # stored false when not ticked); a change only the fields that changed.
     assert [(r[1], r[3], r[6], r[8], r[9]) for r in rows[2:]] == [
         ("a", "deleted", "active", "false", ""),
-        ("b", "changed", "name", "Beta", "Beta 2"),
         ("c", "added", "name", "", "Gamma"),
         ("c", "added", "active", "", "false"),
-        ("a", "added", "name", "", "Alpha"),
-        ("a", "added", "active", "", "false"),
+        ("b", "changed", "name", "Beta", "Beta 2"),
         ("b", "added", "name", "", "Beta"),
         ("b", "added", "active", "", "false"),
+        ("a", "added", "name", "", "Alpha"),
+        ("a", "added", "active", "", "false"),
     ]
 
 

@@ -77,7 +77,9 @@ def test_it_shows_a_rows_history(reader):
 def test_it_lists_the_changes_and_their_counts_with_the_filters(reader):
     result = reader("changes", "contoso-prod", "--from", "2026-11-16T00:00:00Z", "--limit", "2")
     assert result.code == 0
-    assert "accounts  a    Alpha   deleted" in result.out
+    lines = result.out.splitlines()
+    assert lines[1].split() == ["WHEN", "TABLE", "KEY", "TITLE", "KIND", "WHO", "FIELDS"]
+    assert lines[2].split()[3:7] == ["accounts", "a", "Alpha", "deleted"]
     token = result.out.splitlines()[-1].removeprefix("More: --after ")
     rest = reader("changes", "contoso-prod", "--from", "2026-11-16T00:00:00Z", "--after", token)
     assert "Gamma" in rest.out and "deleted" not in rest.out
