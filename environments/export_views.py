@@ -61,6 +61,10 @@ class ChangesExportForm(forms.Form):
     who = forms.CharField(required=False, max_length=150)
     q = forms.CharField(required=False, max_length=100)
 
+    # The Changes page carries its exact range as start and end: its query string works too.
+    start = MomentField(required=False, label="From")
+    end = MomentField(required=False, label="To")
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["from"] = MomentField(required=False, label="From")  # a Python keyword
@@ -100,8 +104,8 @@ def table_export(request: HtmxHttpRequest, slug: str, table: str) -> HttpRespons
 
 @require_GET
 def changes_export(request: HtmxHttpRequest, slug: str) -> HttpResponse:
-    """`?from=&to=&table=&kind=&who=&q=` (the Changes page's range and filters; by default
-    the last 24 hours): every matching change, as CSV."""
+    """`?from=&to=&table=&kind=&who=&q=` (or `start` and `end`, as the Changes page carries
+    its range; by default the last 24 hours): every matching change, as CSV."""
     env = environment_for_data(request.user, slug)
     back = reverse("environments:tables", args=[env.slug])
     form = ChangesExportForm(request.GET)
@@ -109,7 +113,9 @@ def changes_export(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         return _cannot(request, env, _form_problem(form), back, 400)
     data = form.cleaned_data
     try:
-        span = data_reads.changes_span(env, data["from"], data["to"])
+        span = data_reads.changes_span(
+            env, data["from"] or data["start"], data["to"] or data["end"]
+        )
         filters = changelog.Filters(
             table=data["table"], kind=data["kind"], who=data["who"], q=data["q"]
         )

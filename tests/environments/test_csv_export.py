@@ -184,3 +184,10 @@ def test_a_restored_table_exports_the_rows_it_reads_from_its_source(
     rows = parsed(b"".join(client_admin.get(table_url("contoso-test")).streaming_content))
     assert [r[:2] for r in rows[1:]] == [["a", "Alpha"], ["b", "Beta 3"], ["c", "Gamma"]]
     assert store.current(target).table("accounts").base_id is not None  # read through lineage
+
+
+def test_the_changes_export_takes_the_changes_pages_query_string(client_admin, source):
+    query = {"start": ago(days=4).isoformat(), "end": NOW.isoformat(), "table": "contacts"}
+    response = client_admin.get(changes_url(), query)
+    rows = parsed(b"".join(response.streaming_content))
+    assert [r[:4] for r in rows[1:]] == [["contacts", "x", "x@example.com", "added"]]
