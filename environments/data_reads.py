@@ -65,6 +65,7 @@ def moment_to_read(
         )
     window = environment.restorable_window(now=now)
     if moment < window.start:
+        _refuse_unless_backed_up(environment, "its data can be read only as it is now")
         if moment < environment.created_at:
             raise ReadRefused(
                 f"{environment.name} was created at {when(environment.created_at)}; choose a "
@@ -77,6 +78,16 @@ def moment_to_read(
             field="as_of",
         )
     return moment
+
+
+def _refuse_unless_backed_up(environment: Environment, so: str) -> None:
+    """A trial keeps no history (the data browser says the same, environments.forms)."""
+    if not environment.backed_up:
+        raise ReadRefused(
+            f"{environment.name} is a {environment.get_type_display().lower()} environment, "
+            f"which is not backed up: {so}.",
+            field="as_of",
+        )
 
 
 def snapshot(environment: Environment, moment: datetime.datetime | None) -> store.Snapshot:
@@ -243,6 +254,10 @@ def changes_span(
 ) -> changelog.Span:
     """The range asked for, checked (changelog.span_for); by default it ends now and starts a
     day before its end, or where the environment's history starts when that is later."""
+    try:
+        _refuse_unless_backed_up(environment, "it keeps no history of its changes")
+    except ReadRefused as refusal:
+        raise changelog.ChangesRefused(refusal.message) from None
     now = now or latest(environment)
     end = end or now
     if start is None:

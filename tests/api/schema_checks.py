@@ -60,6 +60,7 @@ STATE_REFUSALS = re.compile(
             r"is in the future; .* can be read as it was up to now",
             r"History before .* is no longer kept",
             r"was created at .*; choose a moment at or after it",
+            r"which is not backed up: ",  # a trial: its data only as it is now
             r"The end of the range cannot be in the future",
             r"had no table '.*' in that range",
             r"That page link is not valid",

@@ -403,3 +403,13 @@ def test_the_exports_are_in_the_schema_as_csv(api, db):
 def test_the_counts_of_a_table_the_range_never_had_are_refused_too(api, source):
     response = api.get(f"{BASE}/changes/counts", params={"table": "ghosts"})
     assert_error(response, 422, "refused", field="table", match="no table 'ghosts'")
+
+
+def test_a_trial_is_read_only_as_it_is_now_and_keeps_no_history_of_changes(api, db, clock):
+    trial = EnvironmentFactory(slug="trial-1", name="Trial", type="trial", created_at=ago(days=2))
+    make_table(trial)
+    assert api.get("/environments/trial-1/tables").json()["tables"][0]["name"] == "accounts"
+    then = api.get("/environments/trial-1/tables", params={"asOf": iso(ago(days=1))})
+    assert_error(then, 422, "refused", field="asOf", match="Trial is a trial environment")
+    changes = api.get("/environments/trial-1/changes")
+    assert_error(changes, 422, "refused", match="keeps no history of its changes")
