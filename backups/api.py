@@ -609,10 +609,14 @@ _AT = _given("restorePointDateTime")
 _RANGE = _given("fromDateTime", "toDateTime")
 # Which rows and as of when: chosen keys with a moment or a range; every row matching the
 # changes of a range; or the whole table with a moment or a range.
+# The server reads wholeTable first, then matching, then keys: a branch holds only when the
+# flags read before it are not set.
+_NOT_WHOLE = {"properties": {"wholeTable": {"const": False}}}
+_NOT_MATCHING = {"properties": {"matching": {"const": False}}}
 WHICH_ROWS = [
-    {"allOf": [_given("keys"), _AT]},
-    {"allOf": [_given("keys"), _RANGE]},
-    {"allOf": [_flag("matching"), _RANGE]},
+    {"allOf": [_given("keys"), _AT, _NOT_WHOLE, _NOT_MATCHING]},
+    {"allOf": [_given("keys"), _RANGE, _NOT_WHOLE, _NOT_MATCHING]},
+    {"allOf": [_flag("matching"), _RANGE, _NOT_WHOLE]},
     {"allOf": [_flag("wholeTable"), _AT]},
     {"allOf": [_flag("wholeTable"), _RANGE]},
 ]
