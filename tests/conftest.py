@@ -153,3 +153,26 @@ def staff(support):
 
     support.groups.add(Group.objects.get(name="Support staff"))
     return support
+
+
+# -- an incident for the time machine's tests --------------------------------------------------
+
+INCIDENT_COLUMNS = [{"name": "name", "label": "Name", "type": "text"}]
+
+
+@pytest.fixture
+def incident(clock, sandbox, env_admin, maker):
+    """accounts a..d of the sandbox two days ago; two hours ago the maker renamed a, deleted b
+    and added x, in one write."""
+    clock.move_to(ago(days=2))
+    table = make_table(sandbox, "accounts", columns=INCIDENT_COLUMNS)
+    with store.changes(sandbox) as cs:
+        for key in "abcd":
+            cs.create_row(table, {"name": key.upper()}, key=key)
+    clock.move_to(ago(hours=2))
+    with store.changes(sandbox, by=store.Author.person(maker)) as cs:
+        cs.update_row(table, "a", {"name": "oops"})
+        cs.delete_row(table, "b")
+        cs.create_row(table, {"name": "junk"}, key="x")
+    clock.move_to(ago(seconds=0))
+    return sandbox

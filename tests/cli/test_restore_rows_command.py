@@ -5,27 +5,11 @@ import pytest
 
 from backups.models import RestoreOperation
 from environments import store
-from tests.factories import ago, make_table
+from tests.factories import ago
 
 pytestmark = pytest.mark.django_db
 
 NAMES = [{"name": "name", "label": "Name", "type": "text"}]
-
-
-@pytest.fixture
-def incident(clock, sandbox, env_admin, maker):
-    clock.move_to(ago(days=2))
-    table = make_table(sandbox, "accounts", columns=NAMES)
-    with store.changes(sandbox) as cs:
-        for key in "abcd":
-            cs.create_row(table, {"name": key.upper()}, key=key)
-    clock.move_to(ago(hours=2))
-    with store.changes(sandbox, by=store.Author.person(maker)) as cs:
-        cs.update_row(table, "a", {"name": "oops"})
-        cs.delete_row(table, "b")
-        cs.create_row(table, {"name": "junk"}, key="x")
-    clock.move_to(ago(seconds=0))
-    return sandbox
 
 
 def names(env):
