@@ -362,46 +362,70 @@ class ChangeSet:
 
     def _put_back_chunk(self, table: DataTable, wanted: dict[str, dict[str, Any] | None]) -> int:
         current = {v.key: v for v in lineage.rows(table, None).filter(key__in=list(wanted))}
-        close, add = [], []
+        differ = []
         for key, values in wanted.items():
             version = current.get(key)
-            if version is None and values is None:
-                continue
-            if version is not None and version.values == values:
-                continue
-            own = version is not None and version.table_id == table.pk
-            if version is not None:
-                shared = not own
-                self._count(
-                    table,
-                    rows=-1,
-                    live_bytes=-version.size,
-                    closed=1,
-                    closed_bytes=version.size if own else 0,
-                    shared=-1 if shared else 0,
-                    shared_bytes=-version.size if shared else 0,
+            if (version.values if version is not None else None) != values:
+                differ.append(
+                    (
+                        key,
+                        (version.table_id, version.size) if version is not None else None,
+                        version_size(key, values) if values is not None else None,
+                    )
                 )
-                if own:
-                    close.append(key)
-                elif values is not None:
-                    self._count(table, closed=-1)  # a base row is shadowed, not closed
-                if values is None:
-                    # The row goes: a tombstone records it (see delete_row).
-                    if own:
-                        self._count(table, closed=1)
-                    add.append(self._version(table, key, {}, 0, valid_to=self.ts))
-                    add[-1].title = version.title
-                    continue
-            if values is not None:
-                size = version_size(key, values)
-                self._count(table, rows=1, live_bytes=size)
-                add.append(self._version(table, key, values, size))
-        if close:
-            RowVersion.objects.filter(table=table, key__in=close, valid_to__isnull=True).update(
+        deleted, closed, rewritten = self._plan_rewrites(table, differ)
+        tombstones = [self._version(table, k, {}, 0, valid_to=self.ts) for k in deleted]
+        for tombstone in tombstones:
+            tombstone.title = current[tombstone.key].title
+        if closed:
+            RowVersion.objects.filter(table=table, key__in=closed, valid_to__isnull=True).update(
                 valid_to=self.ts
             )
-        RowVersion.objects.bulk_create(add, batch_size=PUT_BACK_CHUNK)
-        return len({v.key for v in add} | set(close))
+        RowVersion.objects.bulk_create(
+            tombstones
+            + [self._version(table, k, wanted[k], version_size(k, wanted[k])) for k in rewritten],
+            batch_size=PUT_BACK_CHUNK,
+        )
+        return len(differ)
+
+    def _plan_rewrites(
+        self, table: DataTable, differ: list[tuple[str, tuple[int, int] | None, int | None]]
+    ) -> tuple[list[str], list[str], list[str]]:
+        """For rows that must change: (key, its version now: (its table, its size) or None,
+        the size it must have or None to go). Counts the figures once and returns the keys to
+        tombstone, the own versions to close and the keys to write anew."""
+        deleted, closed, rewritten = [], [], []
+        # Added up here and counted once (FIGURES' order).
+        rows = live_bytes = closed_n = closed_bytes = shared = shared_bytes = 0
+        for key, current, wanted_size in differ:
+            if current is not None:
+                table_id, size = current
+                rows -= 1
+                live_bytes -= size
+                if table_id == table.pk:  # its own version closes
+                    closed_n += 1
+                    closed_bytes += size
+                    closed.append(key)
+                else:  # a base row: no longer shared
+                    shared -= 1
+                    shared_bytes -= size
+                if wanted_size is None:  # and a tombstone records the deletion
+                    closed_n += 1
+                    deleted.append(key)
+            if wanted_size is not None:
+                rows += 1
+                live_bytes += wanted_size
+                rewritten.append(key)
+        self._count(
+            table,
+            rows=rows,
+            live_bytes=live_bytes,
+            closed=closed_n,
+            closed_bytes=closed_bytes,
+            shared=shared,
+            shared_bytes=shared_bytes,
+        )
+        return deleted, closed, rewritten
 
     def put_back_from(
         self,
@@ -427,42 +451,18 @@ class ChangeSet:
         self, table: DataTable, source: DataTable, moment: datetime.datetime, keys: list[str]
     ) -> int:
         now, then = _rows_text(table, None, keys), _rows_text(source, moment, keys)
-        deleted, rewritten, closed = [], [], []
-        # This chunk's figures, added up here and counted once (FIGURES' order).
-        rows = live_bytes = closed_n = closed_bytes = shared = shared_bytes = 0
+        differ = []
         for key in keys:
             current, wanted = now.get(key), then.get(key)
-            if current is None and wanted is None:
-                continue
-            if current is not None and wanted is not None and current[1] == wanted[1]:
-                continue
-            if current is not None:
-                table_id, _, size, _ = current
-                rows -= 1
-                live_bytes -= size
-                if table_id == table.pk:  # its own version closes
-                    closed_n += 1
-                    closed_bytes += size
-                    closed.append(key)
-                else:  # a base row: no longer shared
-                    shared -= 1
-                    shared_bytes -= size
-                if wanted is None:  # and a tombstone records the deletion
-                    closed_n += 1
-                    deleted.append(key)
-            if wanted is not None:
-                rows += 1
-                live_bytes += wanted[2]
-                rewritten.append(key)
-        self._count(
-            table,
-            rows=rows,
-            live_bytes=live_bytes,
-            closed=closed_n,
-            closed_bytes=closed_bytes,
-            shared=shared,
-            shared_bytes=shared_bytes,
-        )
+            if (current and current[1]) != (wanted and wanted[1]):  # compared as JSON text
+                differ.append(
+                    (
+                        key,
+                        (current[0], current[2]) if current else None,
+                        wanted[2] if wanted else None,
+                    )
+                )
+        deleted, closed, rewritten = self._plan_rewrites(table, differ)
         q = connection.ops.quote_name
         rv = q(RowVersion._meta.db_table)
         adapt = connection.ops.adapt_datetimefield_value
@@ -510,7 +510,7 @@ class ChangeSet:
                     f"l.{q('title')} AS t FROM ({sql}) l) w",
                     [table.pk, ts, *params],
                 )
-        return len(set(deleted) | set(closed) | set(rewritten))
+        return len(differ)
 
     def save_figures(self) -> None:
         """Add this transaction's changes to the tables' stored figures, and record the new row

@@ -379,3 +379,33 @@ def _restore_onto_itself(env, admin, moment):
         restores.RestoreRequest(source=env, target=env, moment=moment, requested_by=admin)
     )
     assert engine.restore_run(op.pk) == "succeeded"
+
+
+def test_a_put_back_that_fails_halfway_changes_nothing_and_says_so(
+    incident, env_admin, put_back, monkeypatch
+):
+    from backups import put_back_engine
+
+    before = names(incident)
+    calls = []
+    real = store.ChangeSet.put_back_from
+
+    def second_chunk_fails(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the disk is full")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(put_back_engine, "CHUNK", 2)  # three chunks for a, c, f
+    monkeypatch.setattr(store.ChangeSet, "put_back_from", second_chunk_fails)
+    op = put_back(
+        environment=incident,
+        requested_by=env_admin,
+        selection=Selection(table="accounts", keys=("a", "c", "f")),
+        moment=ago(hours=3),
+    )
+    assert op.status == "failed" and "the disk is full" in op.error
+    assert names(incident) == before  # the first chunk's writes rolled back with it
+    incident.refresh_from_db()
+    assert incident.state == EnvironmentState.READY
+    assert not ChangeBatch.objects.filter(environment=incident, at__gt=ago(hours=1)).exists()

@@ -304,3 +304,22 @@ def test_each_transaction_adds_its_changes_to_the_hourly_activity(env, table):
     assert list(
         Activity.objects.filter(environment=env).order_by("hour").values_list("hour", "changes")
     ) == [(T0, 3), (T0 + datetime.timedelta(hours=1), 1)]
+
+
+def test_a_bulk_write_sets_rows_as_given_in_one_transaction_and_keeps_the_figures(env, table):
+    from tests.factories import assert_stored_figures
+
+    with time_machine.travel(at(2), tick=False):
+        for key in "abc":
+            store.row_create(environment=env, table_name="accounts", values={"name": key}, key=key)
+    with time_machine.travel(at(3), tick=False), store.changes(env) as cs:
+        live = cs.table("accounts")
+        same = store.table_rows(live, None).get(key="c").values
+        changed = cs.put_back(live, {"a": None, "b": {**same, "name": "B"}, "c": same, "d": same})
+    assert changed == 3  # a deleted, b changed, d added; c already as given
+    assert {k: v["name"] for k, v in store.current(env).as_dict()["accounts"].items()} == {
+        "b": "B",
+        "c": "c",
+        "d": "c",
+    }
+    assert_stored_figures(env)
