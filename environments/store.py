@@ -447,21 +447,49 @@ class ChangeSet:
         self.changes += changed
         return changed
 
+    def _differ(
+        self, table: DataTable, source: DataTable, moment: datetime.datetime, keys: list[str]
+    ) -> list[tuple[str, tuple[int, int] | None, int | None]]:
+        """The keys whose row now differs from the row at `moment` in `source`, with (the
+        table its version is in, its size) now and the size it must have (None: absent), as
+        `_plan_rewrites` takes them. On PostgreSQL the rows are compared in the database (jsonb
+        equality, one statement) and only keys and sizes come back; elsewhere as JSON text."""
+        if connection.vendor != "postgresql":
+            now, then = _rows_text(table, None, keys), _rows_text(source, moment, keys)
+            differ = []
+            for key in keys:
+                current, wanted = now.get(key), then.get(key)
+                if (current and current[1]) != (wanted and wanted[1]):
+                    differ.append(
+                        (
+                            key,
+                            (current[0], current[2]) if current else None,
+                            wanted[2] if wanted else None,
+                        )
+                    )
+            return differ
+        now_sql, now_params = lineage.keyed_sql(table, None, keys)
+        then_sql, then_params = lineage.keyed_sql(source, moment, keys)
+        q = connection.ops.quote_name
+        key, values = q("key"), q("values")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT w.k, n.{q('table_id')}, n.{q('size')}, t.{q('size')} "
+                "FROM unnest(%s::varchar[]) WITH ORDINALITY AS w(k, i) "
+                f"LEFT JOIN ({now_sql}) n ON n.{key} = w.k "
+                f"LEFT JOIN ({then_sql}) t ON t.{key} = w.k "
+                f"WHERE n.{values} IS DISTINCT FROM t.{values} ORDER BY w.i",
+                [list(keys), *now_params, *then_params],
+            )
+            return [
+                (k, (now_table, now_size) if now_table is not None else None, then_size)
+                for k, now_table, now_size, then_size in cursor.fetchall()
+            ]
+
     def _put_back_sql(
         self, table: DataTable, source: DataTable, moment: datetime.datetime, keys: list[str]
     ) -> int:
-        now, then = _rows_text(table, None, keys), _rows_text(source, moment, keys)
-        differ = []
-        for key in keys:
-            current, wanted = now.get(key), then.get(key)
-            if (current and current[1]) != (wanted and wanted[1]):  # compared as JSON text
-                differ.append(
-                    (
-                        key,
-                        (current[0], current[2]) if current else None,
-                        wanted[2] if wanted else None,
-                    )
-                )
+        differ = self._differ(table, source, moment, keys)
         deleted, closed, rewritten = self._plan_rewrites(table, differ)
         q = connection.ops.quote_name
         rv = q(RowVersion._meta.db_table)
@@ -487,22 +515,7 @@ class ChangeSet:
                     f"AND {q('valid_to')} IS NULL AND {q('key')} {among}",
                     [ts, table.pk, *keys_params],
                 )
-            if rewritten and connection.vendor == "postgresql":
-                # From the text just read: one statement of arrays, no second read.
-                cursor.execute(
-                    f"INSERT INTO {rv} {columns} SELECT %s, w.k, %s, NULL, w.v::jsonb, w.s, w.t "
-                    "FROM unnest(%s::varchar[], %s::text[], %s::integer[], %s::varchar[]) "
-                    "AS w(k, v, s, t)",
-                    [
-                        table.pk,
-                        ts,
-                        rewritten,
-                        [then[k][1] for k in rewritten],
-                        [then[k][2] for k in rewritten],
-                        [then[k][3] for k in rewritten],
-                    ],
-                )
-            elif rewritten:
+            if rewritten:
                 sql, params = lineage.keyed_sql(source, moment, rewritten)
                 cursor.execute(
                     f"INSERT INTO {rv} {columns} SELECT %s, w.k, %s, NULL, w.v, w.s, w.t FROM "

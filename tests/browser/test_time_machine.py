@@ -78,6 +78,9 @@ def test_a_bad_bulk_edit_is_found_on_changes_put_back_with_restore_all_matching_
     expect(page.get_by_text("2 rows of Accounts go back")).to_be_visible()
     axe_check(page)
     page.get_by_role("button", name="Restore rows").click()
+    # The worker may finish before the browser has followed the redirect: reload only
+    # once the operation's page is the one shown, or the reload races the navigation.
+    expect(page).to_have_url(re.compile(r"/restores/\d+/$"))
     op = wait_for_put_back(worker)
     page.reload()
     expect(page.get_by_text("2 rows were put back")).to_be_visible()
