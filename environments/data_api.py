@@ -13,7 +13,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja import Field, Path, Query, Router
 
-from environments import changelog, csv_export, data_reads
+from environments import changelog, csv_export, data_reads, row_history
 from environments import columns as cols
 from environments.lookups import environment_for_data
 from environments.models import DataTable, RowVersion
@@ -98,12 +98,30 @@ class ChangeOut(CamelSchema):
     changed_fields: list[FieldChangeOut]
 
 
+class RestoredFromOut(CamelSchema):
+    environment: str = Field(description="The environment the table was restored from.")
+    date_time: datetime.datetime = Field(description="...as it was at this moment.")
+
+
+class HistoryEntryOut(CamelSchema):
+    kind: Literal[row_history.KINDS]  # type: ignore[valid-type]
+    date_time: datetime.datetime
+    who: str | None = Field(
+        description='Who made it, e.g. "alex", "alex (API)", or "Unknown"; null for "restored".'
+    )
+    before: dict[str, Any] | None = Field(description="The row's values before; null if added.")
+    after: dict[str, Any] | None = Field(description="The row's values after; null if deleted.")
+    changed_fields: list[FieldChangeOut]
+    restored_from: RestoredFromOut | None = Field(
+        description='For "restored": the table was restored here; the older entries are the '
+        "row's changes in the environment it was restored from, up to that moment."
+    )
+
+
 class HistoryOut(CamelSchema):
     table: str
     key: str
-    from_date_time: datetime.datetime = Field(description="Where the kept history starts.")
-    to_date_time: datetime.datetime
-    entries: list[ChangeOut] = Field(description="Newest first.")
+    entries: list[HistoryEntryOut] = Field(description="Newest first.")
     next: str | None = Field(description="Pass it as `after` for older entries; null: none.")
 
 
@@ -157,6 +175,10 @@ class RowsQuery(AsOfQuery):
 class PageQuery(CamelSchema):
     after: Text(200) | None = Field(None, description="The `next` of the page before.")
     limit: int = Field(changelog.PAGE_SIZE, ge=1, le=data_reads.MAX_PAGE)
+
+
+class HistoryQuery(AsOfQuery, PageQuery):
+    pass
 
 
 class ChangeFilters(CamelSchema):
@@ -216,6 +238,37 @@ def change_out(change: changelog.Change) -> dict:
         "before": change.before,
         "after": change.after,
         "changed_fields": [vars(f) for f in data_reads.changed_fields(change)],
+    }
+
+
+def history_out(table: DataTable, key: str, found: row_history.History) -> dict:
+    def entry(change: row_history.Change) -> dict:
+        restored = change.kind == row_history.RESTORED
+        return {
+            "kind": change.kind,
+            "date_time": change.at,
+            "who": None if restored else change.author,
+            "before": change.before,
+            "after": change.after,
+            "changed_fields": [
+                {
+                    "column": f.column,
+                    "label": f.label,
+                    "before": f.stored_before,
+                    "after": f.stored_after,
+                }
+                for f in change.fields
+            ],  # fmt: skip
+            "restored_from": {"environment": change.source, "date_time": change.source_at}
+            if restored
+            else None,
+        }
+
+    return {
+        "table": table.name,
+        "key": key,
+        "entries": [entry(c) for c in found.changes],
+        "next": row_history.token(found.older) if found.older else None,
     }
 
 
@@ -316,28 +369,25 @@ def data_row(
 @router.get(
     "/environments/{environment}/tables/{table}/rows/{key}/history",
     response={200: HistoryOut, **READ_ERRORS},
-    summary="One row's history: its changes over the restorable window",
-    description="Newest first: when, who, added / changed / deleted, the values before and "
-    "after, and the fields that changed. 404 for a row with no change in the window that "
-    "does not exist now.",
+    summary="One row's history: its changes, newest first",
+    description="When, who, added / changed / deleted, the values before and after, and the "
+    "fields that changed: the entries the row's page in the browser shows. A table restored "
+    "from another environment (or from a moment of its own) has a `restored` entry, and the "
+    "row's changes there follow it. `asOf` reads the table the environment had at that moment "
+    "(e.g. one deleted since). 404 for a row with no history that does not exist either.",
 )
 def data_row_history(
     request: HttpRequest,
-    query: Query[PageQuery],
+    query: Query[HistoryQuery],
     environment: str = EnvRef,
     table: str = TableRef,
     key: str = KeyRef,
 ):
     env = environment_for_data(request.auth, environment)
-    span, page = data_reads.history(env, table, key, after=query.after, size=query.limit)
-    return {
-        "table": table,
-        "key": key,
-        "from_date_time": span.start,
-        "to_date_time": span.end,
-        "entries": [change_out(c) for c in page.changes],
-        "next": _next(page),
-    }
+    found_table, found = data_reads.history(
+        env, table, key, moment=query.as_of, after=query.after, size=query.limit
+    )
+    return history_out(found_table, key, found)
 
 
 @router.get(

@@ -18,7 +18,7 @@ from django.db.models.functions import Upper
 from django.http import Http404
 from django.utils import timezone
 
-from environments import changelog, lineage, row_pages, store
+from environments import changelog, lineage, row_history, row_pages, store
 from environments import columns as cols
 from environments.models import DataTable, Environment, RowVersion
 from portal.errors import Refused
@@ -286,29 +286,30 @@ def history(
     table_name: str,
     key: str,
     *,
+    moment: datetime.datetime | None = None,
     after: str | None = None,
     size: int = changelog.PAGE_SIZE,
-) -> tuple[changelog.Span, changelog.Page]:
-    """One row's changes over the restorable window, newest first: each with when, who, its
-    kind and the values before and after it. 404 for a table the environment had at no moment
-    of the window, or a row with no change in it that does not exist now either."""
-    now = latest(environment)
-    span = changelog.Span(environment.restorable_window(now=now).start, now)
-    known = {t.name for t in changelog.tables_in(environment, span)}
-    if not cols.NAME_RE.match(table_name) or table_name not in known:
-        raise Http404(f"{environment.name} had no table {table_name[:100]!r} in its history.")
+) -> tuple[DataTable, row_history.History]:
+    """One row's changes, newest first, as its page shows them (environments.row_history): each
+    with when, who, its kind, the values before and after it and the fields that changed; a
+    restored table's row goes on into the table it was restored from (a "restored" entry says
+    where). The table is the one the environment has now, or had at `moment`. 404 for a table
+    it has not, or a row with no history that does not exist either."""
+    snap = snapshot(environment, moment_to_read(environment, moment))
+    data_table = table(snap, table_name)
     if not cols.KEY_RE.match(key):
-        raise Http404(f"There is no row {key[:100]!r} in {table_name}.")
-    page = changelog.page(
-        environment, span, changelog.Filters(table=table_name, key=key), after=cursor(after),
-        size=size,
-    )  # fmt: skip
-    if not page.changes and after is None:
-        current = store.current(environment)
-        live = current.table(table_name)
-        if live is None or not current.rows(live).filter(key=key).exists():
-            raise Http404(f"There is no row {key!r} in {table_name}, now or in its history.")
-    return span, page
+        raise Http404(f"{data_table.display_name} has no row {key[:100]!r} {_at(snap)}.")
+    start = None
+    if after is not None:
+        start = row_history.parse_token(after)
+        if start is None:
+            raise ReadRefused(BAD_PAGE_LINK, field="after")
+    found = row_history.history(data_table, key, size=size, start=start)
+    if not found.changes and start is None and not snap.rows(data_table).filter(key=key).exists():
+        raise Http404(
+            f"There is no row {key!r} in {data_table.display_name}, now or in its history."
+        )
+    return data_table, found
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
-"""A row's History on its page: the changes made to it, newest first (added, changed, deleted),
-when, who, and the fields each changed, before -> after. Read from the row's versions
+"""A row's History: the changes made to it, newest first (added, changed, deleted), when, who,
+and the fields each changed, before -> after. Read from the row's versions
 (store.key_versions): a restored table's row goes on into the history of the table it was
 restored from, up to the moment it was restored at. Paged by version (keyset), since a row can
-have thousands."""
+have thousands. The one source of a row's history: the row page, the API and `manage.py data
+history` all read it."""
 
 from __future__ import annotations
 
@@ -18,13 +19,17 @@ from environments.models import ChangeBatch, DataTable, RowVersion
 from environments.viewing import at_text, parse_moment
 
 ADDED, CHANGED, DELETED, RESTORED = "added", "changed", "deleted", "restored"
+KINDS = (ADDED, CHANGED, DELETED, RESTORED)
 
 
 @dataclass(frozen=True)
 class FieldChange:
+    column: str
     label: str
-    before: str
+    before: str  # as the browser shows the value
     after: str
+    stored_before: Any = None  # the value itself (the API's)
+    stored_after: Any = None
 
 
 @dataclass
@@ -33,6 +38,8 @@ class Change:
     at: datetime.datetime
     author: str = ""
     fields: list[FieldChange] = field(default_factory=list)
+    before: dict | None = None  # the row's values before (None: it was not there)
+    after: dict | None = None  # ... and after (None: deleted)
     shown: bool = False  # the version the page shows
     source: str = ""  # RESTORED: the environment the table was restored from
     source_at: datetime.datetime | None = None  # ... as it was at this moment
@@ -81,7 +88,14 @@ def history(
     authors: list[tuple[int, datetime.datetime, Change]] = []  # (environment, at, change)
 
     def add(kind: str, at: datetime.datetime, layer: int, before: dict, after: dict, **kw) -> None:
-        change = Change(kind, at, fields=_fields(columns, kind, before, after), **kw)
+        change = Change(
+            kind,
+            at,
+            fields=_fields(columns, kind, before, after),
+            before=before if kind != ADDED else None,
+            after=after if kind != DELETED else None,
+            **kw,
+        )
         changes.append(change)
         authors.append((tables[layer].generation.environment_id, at, change))
 
@@ -142,6 +156,24 @@ def query_of(start: tuple[int, datetime.datetime]) -> dict[str, str]:
     return {"older": at_text(moment), **({"layer": str(layer)} if layer else {})}
 
 
+def token(start: tuple[int, datetime.datetime]) -> str:
+    """The API's `next` for the page from `start` on: "<layer>~<moment>"."""
+    layer, moment = start
+    return f"{layer}~{moment.isoformat()}"
+
+
+def parse_token(text: str) -> tuple[int, datetime.datetime] | None:
+    """The start a `next` names; None for text that is not one of ours."""
+    layer, _, moment = text.partition("~")
+    if not (layer.isascii() and layer.isdigit() and int(layer) <= lineage.MAX_DEPTH):
+        return None
+    try:
+        at = datetime.datetime.fromisoformat(moment)
+    except ValueError:
+        return None
+    return (int(layer), at) if at.tzinfo is not None else None
+
+
 def _where(kv: store.KeyVersion) -> tuple[int, datetime.datetime]:
     return (kv.layer, kv.version.valid_from)
 
@@ -168,7 +200,7 @@ def _fields(columns: list[dict], kind: str, before: dict, after: dict) -> list[F
             continue
         if kind != CHANGED and not (shown_old or shown_new):
             continue
-        found.append(FieldChange(column["label"], shown_old, shown_new))
+        found.append(FieldChange(column["name"], column["label"], shown_old, shown_new, old, new))
     return found
 
 

@@ -176,7 +176,6 @@ def test_a_rows_history_lists_its_changes_newest_first_with_the_fields_before_an
 ):
     body = api.get(f"{BASE}/tables/accounts/rows/b/history").json()
     assert body["table"] == "accounts" and body["key"] == "b"
-    assert body["fromDateTime"] == iso(ago(days=28)) and body["toDateTime"] == iso(NOW)
     changed, added = body["entries"]
     assert (changed["kind"], added["kind"]) == ("changed", "added")
     assert changed["who"] == "Unknown" and changed["dateTime"].startswith("2026-11-18T12:00:00")
@@ -184,7 +183,53 @@ def test_a_rows_history_lists_its_changes_newest_first_with_the_fields_before_an
         {"column": "name", "label": "Account name", "before": "Beta", "after": "Beta 2"}
     ]
     assert changed["before"]["name"] == "Beta" and changed["after"]["name"] == "Beta 2"
-    assert added["before"] is None and body["next"] is None
+    assert added["before"] is None and added["restoredFrom"] is None and body["next"] is None
+
+
+def test_a_restored_rows_history_goes_on_into_its_source_as_its_page_shows_it(
+    api, admin, source, target, run_restore, clock
+):
+    clock.move_to(ago(hours=1))
+    op = run_restore(source=source, target=target, moment=ago(days=1, hours=12), requested_by=admin)
+    assert op.status == "succeeded", op.error
+    clock.move_to(ago(minutes=30))
+    store.row_update(
+        environment=target, table_name="accounts", key="b", values={"name": "Beta 3"},
+        by=store.Author.person(admin),
+    )  # fmt: skip
+    clock.move_to(NOW)
+    body = api.get(f"/environments/{target.slug}/tables/accounts/rows/b/history").json()
+    assert [(e["kind"], e["who"]) for e in body["entries"]] == [
+        ("changed", admin.username),
+        ("restored", None),
+        ("changed", "Unknown"),
+        ("added", "Unknown"),
+    ]
+    restored = body["entries"][1]
+    assert restored["restoredFrom"] == {
+        "environment": "Contoso Prod",
+        "dateTime": iso(ago(days=1, hours=12)),
+    }
+    assert restored["changedFields"] == [] and restored["before"] is None
+    # The same entries, one a page, through `next` (which crosses into the source's versions).
+    kinds, after = [], None
+    while True:
+        params = {"limit": 1, **({"after": after} if after else {})}
+        page = api.get(f"/environments/{target.slug}/tables/accounts/rows/b/history", params=params)
+        kinds += [e["kind"] for e in page.json()["entries"]]
+        after = page.json()["next"]
+        if after is None:
+            break
+    assert kinds == ["changed", "restored", "changed", "added"]
+
+
+def test_the_history_of_a_row_of_a_table_as_of_a_moment(api, source):
+    # contacts was made 2 days ago: before that, the environment had no such table.
+    early = {"asOf": iso(ago(days=2, hours=12))}
+    response = api.get(f"{BASE}/tables/contacts/rows/x/history", params=early)
+    assert_error(response, 404, "not_found", match="has no table 'contacts' at")
+    body = api.get(f"{BASE}/tables/contacts/rows/x/history", params={"asOf": iso(ago(hours=1))})
+    assert [e["kind"] for e in body.json()["entries"]] == ["added"]
 
 
 def test_a_deleted_rows_history_is_still_there_and_pages(api, source):
@@ -207,23 +252,21 @@ def test_the_history_says_who_made_each_change(api, sandbox, accounts, maker, cl
     assert [e["who"] for e in body["entries"]] == ["maker (API)"]
 
 
-def test_a_row_with_no_history_and_no_row_is_404_and_one_unchanged_lists_nothing(
-    api, source, clock
-):
+def test_a_row_with_no_history_and_no_row_is_404(api, source, clock):
     assert_error(api.get(f"{BASE}/tables/accounts/rows/zz/history"), 404, "not_found")
     assert_error(api.get(f"{BASE}/tables/ghosts/rows/a/history"), 404, "not_found")
     quiet = EnvironmentFactory(slug="quiet", name="Quiet", created_at=ago(days=40))
-    clock.move_to(ago(days=10))  # before the sandbox's 7-day window
     make_table(quiet)
+    body = api.get("/environments/quiet/tables/accounts/rows/q/history")
+    assert_error(body, 404, "not_found")
     store.row_create(environment=quiet, table_name="accounts", values={"name": "A"}, key="q")
-    clock.move_to(NOW)
     body = api.get("/environments/quiet/tables/accounts/rows/q/history").json()
-    assert body["entries"] == [] and body["fromDateTime"] == iso(ago(days=7))
+    assert [e["kind"] for e in body["entries"]] == ["added"]
 
 
 def test_a_bad_history_page_link_is_refused(api, source):
     response = api.get(f"{BASE}/tables/accounts/rows/a/history", params={"after": "garbage"})
-    assert_error(response, 422, "refused", match="page link is not valid")
+    assert_error(response, 422, "refused", field="after", match="page link is not valid")
 
 
 # -- the changes between two moments -------------------------------------------------------------

@@ -4,7 +4,7 @@ reads it (the API's reads, environments.data_reads; `--json` prints what the API
     manage.py data tables ENV [--at ISO]                       the tables and their rows then
     manage.py data rows ENV TABLE [--at ISO] [--after KEY] [--search Q] [--limit N]
     manage.py data row ENV TABLE KEY [--at ISO]                one row
-    manage.py data history ENV TABLE KEY [--after TOKEN]       its changes, newest first
+    manage.py data history ENV TABLE KEY [--at ISO] [--after TOKEN]   its changes, newest first
     manage.py data changes ENV [--from ISO] [--to ISO] [--table T] [--kind K] [--who USER]
                                [--search Q] [--after TOKEN]    the changes between two moments
     manage.py data counts ENV [the same filters]               per table: added, changed, deleted
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from environments import changelog, csv_export, data_api, data_reads
+from environments import changelog, csv_export, data_api, data_reads, row_history
 from environments import columns as cols
 from environments.lookups import environment_for_data
 from portal import cli
@@ -106,7 +106,8 @@ class Command(BaseCommand):
         row = action("row", "one row", "table", "key")
         at(row)
         json_flag(row)
-        history = action("history", "one row's changes over the restorable window", "table", "key")
+        history = action("history", "one row's changes, newest first", "table", "key")
+        at(history)
         page(history, changelog.PAGE_SIZE, "printed at the end of the page before")
         json_flag(history)
         changes = action("changes", "the changes between two moments, newest first")
@@ -229,28 +230,28 @@ class Command(BaseCommand):
         )
 
     def _history(self, env, options):
-        span, page = data_reads.history(
-            env, options["table"], options["key"], after=options["after"] or None,
-            size=options["limit"],
+        table, found = data_reads.history(
+            env, options["table"], options["key"], moment=options["at"],
+            after=options["after"] or None, size=options["limit"],
         )  # fmt: skip
+        value = data_api.history_out(table, options["key"], found)
         if options["json"]:
-            value = {
-                "table": options["table"],
-                "key": options["key"],
-                "from_date_time": span.start,
-                "to_date_time": span.end,
-                "entries": [data_api.change_out(c) for c in page.changes],
-                "next": page.next.token() if page.next else None,
-            }
             return self._json(data_api.HistoryOut, value)
+        self.stdout.write(f"{table.display_name} {options['key']} in {env.name}, newest first:")
+        lines = []
+        for change in found.changes:
+            if change.kind == row_history.RESTORED:
+                what = f"restored from {change.source} as it was at {cli.when(change.source_at)}"
+                lines.append([cli.when(change.at), change.kind, "", what])
+                continue
+            fields = "; ".join(f"{f.label}: {f.before!r} -> {f.after!r}" for f in change.fields)
+            lines.append(
+                [cli.when(change.at), change.kind, change.author, _cut(fields, FIELDS_WIDTH)]
+            )
         self.stdout.write(
-            f"{options['table']} {options['key']} in {env.name}, changes since "
-            f"{cli.when(span.start)}:"
+            cli.table(lines, ["WHEN", "KIND", "WHO", "FIELDS"]) if lines else "No changes."
         )
-        self.stdout.write(
-            self._changes_table(page.changes, with_row=False) if page.changes else "No changes."
-        )
-        self._more(page.next.token() if page.next else None)
+        self._more(value["next"])
 
     def _span_and_filters(self, env, options):
         span = data_reads.changes_span(env, options["start"], options["end"])
