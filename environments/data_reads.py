@@ -145,7 +145,7 @@ def rows_page(
     `q`, the row whose key is q (first page only) and the rows whose title starts with q, in
     the search index's order. The next page's `after` is the last row's key (with q:
     key~TITLE, the search's cursor; a bare key is looked up)."""
-    rows = snap.rows(data_table).only("key", "values", "title")
+    rows = snap.rows(data_table, by_title=bool(q)).only("key", "values", "title")
     if not q:
         page = row_pages.browse_page(rows, {"after": after}, size)
         shown = [] if page.past_the_end else page.rows

@@ -171,7 +171,7 @@ def row_list(request: HtmxHttpRequest, slug: str, table: str) -> HttpResponse:
     form.is_valid()  # what is not valid is left out of cleaned_data, and said in the page
     params = form.cleaned_data
     q = params.get("q", "")
-    rows = snapshot.rows(data_table).only("key", "values")
+    rows = snapshot.rows(data_table, by_title=bool(q)).only("key", "values")
     size, keep = settings.DATA_PAGE_SIZE, seen.params
     if q:
         page = row_pages.search_page(rows, data_table, q, params, size, keep=keep)

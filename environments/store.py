@@ -53,6 +53,8 @@ from portal.errors import Refused
 
 TICK = datetime.timedelta(microseconds=1)
 HOUR = datetime.timedelta(hours=1)
+# The columns a put-back's INSERT ... SELECT writes, in its order.
+_COLUMNS = '("table_id", "key", "valid_from", "valid_to", "values", "size", "title")'
 # Rows a put-back reads, closes and writes per statement (put_back; put_back_from).
 PUT_BACK_CHUNK = 1000
 PUT_BACK_SQL_CHUNK = 4000
@@ -109,12 +111,15 @@ class Snapshot:
     def table(self, name: str) -> DataTable | None:
         return self.tables().filter(name=name).first()
 
-    def rows(self, table: DataTable) -> QuerySet[RowVersion] | lineage.Rows:
-        """The table's rows, in key order; read through its lineage when it is a branch."""
+    def rows(
+        self, table: DataTable, *, by_title: bool = False
+    ) -> QuerySet[RowVersion] | lineage.Rows:
+        """The table's rows, in key order; read through its lineage when it is a branch.
+        `by_title`: the reads will be a search by title (lineage.layer_querysets)."""
         if self.generation is None or table.generation_id != self.generation.pk:
             return RowVersion.objects.none()
         # Pages read with `prune`: the store's writes read through lineage.rows themselves.
-        return lineage.rows(table, self.moment, prune=True)
+        return lineage.rows(table, self.moment, prune=True, by_title=by_title)
 
     def as_dict(self) -> dict[str, dict[str, dict[str, Any]]]:
         """{table name: {row key: values}}: for comparisons in tests and for small exports."""
@@ -447,82 +452,106 @@ class ChangeSet:
         self.changes += changed
         return changed
 
-    def _differ(
-        self, table: DataTable, source: DataTable, moment: datetime.datetime, keys: list[str]
-    ) -> list[tuple[str, tuple[int, int] | None, int | None]]:
-        """The keys whose row now differs from the row at `moment` in `source`, with (the
-        table its version is in, its size) now and the size it must have (None: absent), as
-        `_plan_rewrites` takes them. On PostgreSQL the rows are compared in the database (jsonb
-        equality, one statement) and only keys and sizes come back; elsewhere as JSON text."""
-        if connection.vendor != "postgresql":
-            now, then = _rows_text(table, None, keys), _rows_text(source, moment, keys)
-            differ = []
-            for key in keys:
-                current, wanted = now.get(key), then.get(key)
-                if (current and current[1]) != (wanted and wanted[1]):
-                    differ.append(
-                        (
-                            key,
-                            (current[0], current[2]) if current else None,
-                            wanted[2] if wanted else None,
-                        )
-                    )
-            return differ
-        now_sql, now_params = lineage.keyed_sql(table, None, keys)
-        then_sql, then_params = lineage.keyed_sql(source, moment, keys)
-        q = connection.ops.quote_name
-        key, values = q("key"), q("values")
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT w.k, n.{q('table_id')}, n.{q('size')}, t.{q('size')} "
-                "FROM unnest(%s::varchar[]) WITH ORDINALITY AS w(k, i) "
-                f"LEFT JOIN ({now_sql}) n ON n.{key} = w.k "
-                f"LEFT JOIN ({then_sql}) t ON t.{key} = w.k "
-                f"WHERE n.{values} IS DISTINCT FROM t.{values} ORDER BY w.i",
-                [list(keys), *now_params, *then_params],
-            )
-            return [
-                (k, (now_table, now_size) if now_table is not None else None, then_size)
-                for k, now_table, now_size, then_size in cursor.fetchall()
-            ]
-
     def _put_back_sql(
         self, table: DataTable, source: DataTable, moment: datetime.datetime, keys: list[str]
     ) -> int:
-        differ = self._differ(table, source, moment, keys)
+        if connection.vendor == "postgresql":
+            return self._put_back_postgresql(table, source, moment, keys)
+        now, then = _rows_text(table, None, keys), _rows_text(source, moment, keys)
+        differ = []
+        for key in keys:
+            current, wanted = now.get(key), then.get(key)
+            if (current and current[1]) != (wanted and wanted[1]):  # compared as JSON text
+                differ.append(
+                    (
+                        key,
+                        (current[0], current[2]) if current else None,
+                        wanted[2] if wanted else None,
+                    )
+                )
         deleted, closed, rewritten = self._plan_rewrites(table, differ)
         q = connection.ops.quote_name
         rv = q(RowVersion._meta.db_table)
-        adapt = connection.ops.adapt_datetimefield_value
-        ts = adapt(self.ts)
-        columns = f"({q('table_id')}, {q('key')}, {q('valid_from')}, {q('valid_to')}, "
-        columns += f"{q('values')}, {q('size')}, {q('title')})"
+        ts = connection.ops.adapt_datetimefield_value(self.ts)
         with connection.cursor() as cursor:
             if deleted:  # tombstones, titled like the rows they record (before those close)
                 sql, params = lineage.keyed_sql(table, None, deleted)
                 cursor.execute(
-                    f"INSERT INTO {rv} {columns} SELECT %s, n.k, %s, %s, %s, 0, n.t FROM "
+                    f"INSERT INTO {rv} {_COLUMNS} SELECT %s, n.k, %s, %s, %s, 0, n.t FROM "
                     f"(SELECT l.{q('key')} AS k, l.{q('title')} AS t FROM ({sql}) l) n",
                     [table.pk, ts, ts, "{}", *params],
                 )
             if closed:
-                if connection.vendor == "postgresql":
-                    among, keys_params = "= ANY(%s)", [closed]
-                else:
-                    among, keys_params = f"IN ({', '.join(['%s'] * len(closed))})", closed
                 cursor.execute(
                     f"UPDATE {rv} SET {q('valid_to')} = %s WHERE {q('table_id')} = %s "
-                    f"AND {q('valid_to')} IS NULL AND {q('key')} {among}",
-                    [ts, table.pk, *keys_params],
+                    f"AND {q('valid_to')} IS NULL "
+                    f"AND {q('key')} IN ({', '.join(['%s'] * len(closed))})",
+                    [ts, table.pk, *closed],
                 )
             if rewritten:
                 sql, params = lineage.keyed_sql(source, moment, rewritten)
                 cursor.execute(
-                    f"INSERT INTO {rv} {columns} SELECT %s, w.k, %s, NULL, w.v, w.s, w.t FROM "
+                    f"INSERT INTO {rv} {_COLUMNS} SELECT %s, w.k, %s, NULL, w.v, w.s, w.t FROM "
                     f"(SELECT l.{q('key')} AS k, l.{q('values')} AS v, l.{q('size')} AS s, "
                     f"l.{q('title')} AS t FROM ({sql}) l) w",
                     [table.pk, ts, *params],
                 )
+        return len(differ)
+
+    def _put_back_postgresql(
+        self, table: DataTable, source: DataTable, moment: datetime.datetime, keys: list[str]
+    ) -> int:
+        """_put_back_sql in one statement: the rows now and then are read once, compared in
+        the database (jsonb equality), and the tombstones, the closings and the new versions
+        written from that one read; only the keys and sizes of the rows that changed come
+        back, for the figures."""
+        now_sql, now_params = lineage.keyed_sql(table, None, keys)
+        then_sql, then_params = lineage.keyed_sql(source, moment, keys)
+        array, array_params = lineage.key_array(keys)
+        q = connection.ops.quote_name
+        rv = q(RowVersion._meta.db_table)
+        key, values, size, title = q("key"), q("values"), q("size"), q("title")
+        table_id, valid_to = q("table_id"), q("valid_to")
+        ts = connection.ops.adapt_datetimefield_value(self.ts)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "WITH d AS MATERIALIZED ("
+                f"  SELECT w.k, w.i, n.{table_id} AS now_table, n.{size} AS now_size, "
+                f"    n.{title} AS now_title, t.{values} AS v, t.{size} AS s, t.{title} AS t "
+                f"  FROM unnest({array}) WITH ORDINALITY AS w(k, i) "
+                f"  LEFT JOIN ({now_sql}) n ON n.{key} = w.k "
+                f"  LEFT JOIN ({then_sql}) t ON t.{key} = w.k "
+                f"  WHERE n.{values} IS DISTINCT FROM t.{values}"
+                # Tombstones of the rows that go, titled like the rows they record.
+                f"), tombstones AS (INSERT INTO {rv} {_COLUMNS} "
+                "  SELECT %s, d.k, %s, %s, '{}'::jsonb, 0, d.now_title FROM d "
+                "  WHERE d.v IS NULL AND d.now_table IS NOT NULL"
+                # The table's own versions close; a base's rows are hidden by the new ones.
+                f"), closed AS (UPDATE {rv} SET {valid_to} = %s "
+                f"  WHERE {table_id} = %s AND {valid_to} IS NULL "
+                f"  AND {key} IN (SELECT d.k FROM d WHERE d.now_table = %s)"
+                f"), written AS (INSERT INTO {rv} {_COLUMNS} "
+                "  SELECT %s, d.k, %s, NULL, d.v, d.s, d.t FROM d WHERE d.v IS NOT NULL"
+                ") SELECT d.k, d.now_table, d.now_size, d.s FROM d ORDER BY d.i",
+                [
+                    *array_params,
+                    *now_params,
+                    *then_params,
+                    table.pk,
+                    ts,
+                    ts,
+                    ts,
+                    table.pk,
+                    table.pk,
+                    table.pk,
+                    ts,
+                ],  # fmt: skip
+            )
+            differ = [
+                (k, (now_table, now_size) if now_table is not None else None, then_size)
+                for k, now_table, now_size, then_size in cursor.fetchall()
+            ]
+        self._plan_rewrites(table, differ)  # the figures
         return len(differ)
 
     def save_figures(self) -> None:

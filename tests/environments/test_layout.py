@@ -72,9 +72,10 @@ def test_a_restore_attaches_partitions_with_every_index(source, target, clock, m
     assert [d.replace(new, "p").split(" ON ")[1] for d in _indexes(new)] == [
         d.replace(old, "p").split(" ON ")[1] for d in _indexes(old)
     ]
-    # The primary key, the search index, the closed versions, the versions by start, and the
-    # tombstones (the last two: the Changes page's, environments.changelog).
-    assert len(_indexes(new)) == 5
+    # The primary key, the search index, the closed versions, the versions by start, the
+    # tombstones (the last two: the Changes page's, environments.changelog), the closed
+    # versions by title and the live versions by key (the as-of pages' and the put-back's).
+    assert len(_indexes(new)) == 7
     assert store.current(target).as_dict() == store.as_of(source, NOW).as_dict()
 
 
