@@ -22,6 +22,9 @@ KIND_CHOICES = [
 ]
 
 
+WHOLE_SECOND = datetime.timedelta(microseconds=999_999)
+
+
 def iso_moment(text: str) -> datetime.datetime | None:
     """A moment written as ISO 8601 with its offset (links between pages carry these)."""
     try:
@@ -107,10 +110,17 @@ class RangeForm(forms.Form):
                 f"{first:%Y-%m-%d %H:%M} happened twice in {first.tzinfo}: the range "
                 f"{'starts at the first' if side == 'from' else 'ends at the second'}."
             )
-            return (first if side == "from" else second).astimezone(datetime.UTC)
+            return first.astimezone(datetime.UTC) if side == "from" else self._end(second)
         if local.moment is None:
             self.add_error(f"{side}_time", local.error)
-        return local.moment
+            return None
+        return local.moment if side == "from" else self._end(local.moment)
+
+    def _end(self, moment: datetime.datetime) -> datetime.datetime:
+        """A time is given to the second: a range's end takes in that whole second, up to now
+        (the page shows now to the second; a change made in that second is in the range)."""
+        moment = moment.astimezone(datetime.UTC)
+        return min(moment + WHOLE_SECOND, self.now) if moment <= self.now else moment
 
     def clean(self):
         data = super().clean()

@@ -2,6 +2,7 @@
 Restore all matching, Restore table, each confirmed, run, shown and undone; bad input gets a
 clear message and changes nothing."""
 
+import datetime
 import html
 
 import pytest
@@ -285,3 +286,13 @@ def test_every_attribute_holds_plain_text(login, env_admin, incident):
     body = login(env_admin).get(changes_url(table="accounts")).content.decode()
     assert 'aria-label="Select row' in body
     assert not re.search(r'="[^"]*<', body), "markup inside an attribute"
+
+
+def test_a_range_ending_at_a_time_takes_in_that_whole_second(login, env_admin, incident, clock):
+    """The page fills To with now to the second; a change made later in that second is in."""
+    clock.move_to(ago(seconds=0) + datetime.timedelta(milliseconds=400))
+    store.row_delete(environment=incident, table_name="accounts", key="c")
+    clock.move_to(ago(seconds=0) + datetime.timedelta(milliseconds=900))
+    params = {"kind": "deleted", "to_date": "2026-11-20", "to_time": "12:00:00", "tz": "UTC"}
+    changes = login(env_admin).get(changes_url(**params)).context["page"].changes
+    assert [c.key for c in changes] == ["c", "b"]
