@@ -550,8 +550,8 @@ class OperationFilter(CamelSchema):
 )
 def operation_list(request: HttpRequest, filters: Query[OperationFilter]):
     require_admin_center(request.auth)
-    operations = RestoreOperation.objects.filter(
-        target__in=permissions.manageable_environments(request.auth)
+    operations = permissions.visible_operations(
+        request.auth, RestoreOperation.objects.all()
     ).select_related("source", "target", "requested_by")
     if filters.environment is not None:
         operations = operations.filter(

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from environments.models import Environment, EnvironmentState, EnvironmentType, Membership
 from portal.errors import NotAllowed
-from portal.models import User
+from portal.models import ENVIRONMENT_EVENTS, AuditEvent, User
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,38 @@ def can_see_operation(user: User, operation) -> bool:
     if operation.target_removed:
         return bool(can_manage_backups(user, operation.source))
     return operation.target.deleted_at is None and can_manage_environment(user, operation.target)
+
+
+def visible_operations(user: User, operations: QuerySet) -> QuerySet:
+    """The operations of `operations` (a RestoreOperation queryset: this app never imports
+    backups) that can_see_operation lets the user see, as one filter: the API's list and the
+    Operations page both ask here, so a list never shows what its operation's page refuses."""
+    if not (user.is_authenticated and user.is_active):
+        return operations.none()
+    removed_target = Q(made_target=True, target__removed_at__isnull=False)
+    if is_tenant_admin(user):
+        return operations.filter(Q(target__deleted_at__isnull=True) | removed_target)
+    # Deleted or not, as can_manage_environment reads a membership.
+    managed = Membership.objects.filter(user=user, role=Membership.Role.ADMIN).values(
+        "environment_id"
+    )
+    return operations.filter(
+        Q(target__deleted_at__isnull=True, target_id__in=managed)
+        | (removed_target & Q(source_id__in=managed))
+    )
+
+
+def visible_environment_events(user: User) -> QuerySet[AuditEvent]:
+    """Creates, deletions and recoveries of environments (their audit events) for the
+    Operations page: a tenant admin's are every environment's (they keep the Deleted
+    environments list); an environment admin's, those of the environments they manage and can
+    see (a deleted one is out of their sight, as everywhere)."""
+    events = AuditEvent.objects.filter(
+        action__in=ENVIRONMENT_EVENTS, outcome=AuditEvent.Outcome.SUCCEEDED
+    )
+    if is_tenant_admin(user):
+        return events
+    return events.filter(environment__in=manageable_environments(user))
 
 
 def can_create_environment(user: User) -> Decision:
