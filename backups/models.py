@@ -164,7 +164,14 @@ class RestoreOperation(models.Model):
                 fields=["requested_by", "idempotency_key"], name="one_restore_per_idempotency_key"
             ),
         ]
-        indexes = [models.Index(fields=["status", "heartbeat_at"], name="restore_status_beat")]
+        indexes = [
+            models.Index(fields=["status", "heartbeat_at"], name="restore_status_beat"),
+            # The Operations page and the API's list, newest first from a cursor: a range of
+            # one of these whatever the filter (backups.operation_log).
+            models.Index(fields=["created_at", "id"], name="operation_created"),
+            models.Index(fields=["target", "created_at", "id"], name="operation_target_created"),
+            models.Index(fields=["requested_by", "created_at", "id"], name="operation_who_created"),
+        ]
         permissions = [
             ("retry_restoreoperation", "Can retry a failed restore"),
             ("fail_restoreoperation", "Can mark a stale restore as failed"),

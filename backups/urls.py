@@ -1,6 +1,6 @@
 from django.urls import path
 
-from backups import change_views, restore_views, views
+from backups import change_views, operation_views, restore_views, views
 
 app_name = "backups"
 
@@ -15,6 +15,7 @@ urlpatterns = [
     path("environments/<slug:slug>/update-version/", views.version_update, name="update-version"),
     path("environments/<slug:slug>/changes/", change_views.changes, name="changes"),
     path("environments/<slug:slug>/changes/restore/", change_views.put_back, name="put-back"),
+    path("operations/", operation_views.operations, name="operations"),
     path("restores/<int:pk>/", restore_views.operation_progress, name="operation"),
     path("restores/<int:pk>/undo/", restore_views.operation_undo, name="undo"),
 ]
