@@ -171,6 +171,12 @@ class RestoreOperation(models.Model):
             models.Index(fields=["created_at", "id"], name="operation_created"),
             models.Index(fields=["target", "created_at", "id"], name="operation_target_created"),
             models.Index(fields=["requested_by", "created_at", "id"], name="operation_who_created"),
+            # The new sandboxes that went with their failure, by the source they were made from.
+            models.Index(
+                fields=["source", "created_at", "id"],
+                condition=Q(made_target=True),
+                name="operation_made_from_created",
+            ),
         ]
         permissions = [
             ("retry_restoreoperation", "Can retry a failed restore"),

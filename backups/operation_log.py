@@ -103,12 +103,10 @@ class Page:
 # -- the two sources -----------------------------------------------------------------------------
 
 
-def _operations(user: User, f: Filters) -> QuerySet[RestoreOperation] | None:
+def _operations(user: User, f: Filters) -> list[QuerySet[RestoreOperation]]:
     if f.kind in EVENT_KINDS:
-        return None
-    ops = permissions.visible_operations(user, RestoreOperation.objects.all())
-    if f.environment is not None:
-        ops = ops.filter(target=f.environment)
+        return []
+    ops = RestoreOperation.objects.all()
     if f.kind == "undo":
         ops = ops.filter(undo_of__isnull=False)
     elif f.kind == "copy":
@@ -119,21 +117,44 @@ def _operations(user: User, f: Filters) -> QuerySet[RestoreOperation] | None:
         ops = ops.filter(status=f.status)
     if f.who is not None:
         ops = ops.filter(requested_by=f.who)
-    return ops.select_related("source", "target", "requested_by", "undo_of")
+    if f.environment is not None:
+        parts = [ops.filter(target=f.environment)]
+    elif permissions.is_tenant_admin(user):
+        parts = [ops]
+    else:
+        # One index range per environment they administer (its operations, and the new
+        # sandboxes made from it that went with their failure), merged: a page costs the same
+        # however many operations the rest of the tenant has.
+        ids = list(permissions.administered_environments(user).values_list("pk", flat=True))
+        parts = [ops.filter(target_id=pk) for pk in ids] + [
+            ops.filter(source_id=pk, made_target=True, target__removed_at__isnull=False)
+            for pk in ids
+        ]
+    return [
+        permissions.visible_operations(user, part).select_related(
+            "source", "target", "requested_by", "undo_of"
+        )
+        for part in parts
+    ]
 
 
-def _events(user: User, f: Filters) -> QuerySet[AuditEvent] | None:
+def _events(user: User, f: Filters) -> list[QuerySet[AuditEvent]]:
     # An environment event is done when it is recorded: it is never queued, running or failed.
     if (f.kind and f.kind not in EVENT_KINDS) or f.status not in ("", "succeeded"):
-        return None
+        return []
     events = permissions.visible_environment_events(user)
-    if f.environment is not None:
-        events = events.filter(environment=f.environment)
     if f.kind:
         events = events.filter(action=EVENT_KINDS[f.kind])
     if f.who is not None:
         events = events.filter(actor=f.who)
-    return events.select_related("actor", "environment")
+    if f.environment is not None:
+        parts = [events.filter(environment=f.environment)]
+    elif permissions.is_tenant_admin(user):
+        parts = [events]
+    else:  # as for their operations: one range per environment
+        ids = permissions.manageable_environments(user).values_list("pk", flat=True)
+        parts = [events.filter(environment_id=pk) for pk in ids]
+    return [part.select_related("actor", "environment") for part in parts]
 
 
 def _from(rows: QuerySet, field: str, rank: int, cursor: Cursor | None, older: bool) -> QuerySet:
@@ -153,13 +174,13 @@ def _from(rows: QuerySet, field: str, rank: int, cursor: Cursor | None, older: b
 
 
 def _read(user: User, f: Filters, cursor: Cursor | None, *, older: bool, limit: int) -> list[Entry]:
-    """Up to `limit` entries from the cursor on, in order, each source read as a range."""
+    """Up to `limit` entries from the cursor on, in order: each part read as a range of its
+    index, at most `limit` of each, merged."""
     found: list[Entry] = []
-    if (ops := _operations(user, f)) is not None:
-        found += [
-            _op_entry(op) for op in _from(ops, "created_at", OPERATION, cursor, older)[:limit]
-        ]
-    if (events := _events(user, f)) is not None:
+    for ops in _operations(user, f):
+        rows = _from(ops, "created_at", OPERATION, cursor, older)[:limit]
+        found += [_op_entry(op) for op in rows]
+    for events in _events(user, f):
         found += [_event_entry(user, e) for e in _from(events, "at", EVENT, cursor, older)[:limit]]
     found.sort(key=lambda e: e.cursor, reverse=older)
     return found[:limit]

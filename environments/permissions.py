@@ -102,6 +102,16 @@ def can_see_operation(user: User, operation) -> bool:
     return operation.target.deleted_at is None and can_manage_environment(user, operation.target)
 
 
+def administered_environments(user: User) -> QuerySet[Environment]:
+    """Every environment the user administers, deleted ones too, as can_manage_environment
+    reads a membership (what is in sight is for the caller to decide)."""
+    if is_tenant_admin(user):
+        return Environment.objects.all()
+    if not (user.is_authenticated and user.is_active):
+        return Environment.objects.none()
+    return Environment.objects.filter(membership__user=user, membership__role=Membership.Role.ADMIN)
+
+
 def visible_operations(user: User, operations: QuerySet) -> QuerySet:
     """The operations of `operations` (a RestoreOperation queryset: this app never imports
     backups) that can_see_operation lets the user see, as one filter: the API's list and the
@@ -111,10 +121,7 @@ def visible_operations(user: User, operations: QuerySet) -> QuerySet:
     removed_target = Q(made_target=True, target__removed_at__isnull=False)
     if is_tenant_admin(user):
         return operations.filter(Q(target__deleted_at__isnull=True) | removed_target)
-    # Deleted or not, as can_manage_environment reads a membership.
-    managed = Membership.objects.filter(user=user, role=Membership.Role.ADMIN).values(
-        "environment_id"
-    )
+    managed = administered_environments(user).values("pk")
     return operations.filter(
         Q(target__deleted_at__isnull=True, target_id__in=managed)
         | (removed_target & Q(source_id__in=managed))

@@ -92,6 +92,11 @@ class AuditEvent(models.Model):
                 condition=Q(action__in=ENVIRONMENT_EVENTS),
                 name="audit_environment_events_env",
             ),
+            models.Index(
+                fields=["actor", "at", "id"],
+                condition=Q(action__in=ENVIRONMENT_EVENTS),
+                name="audit_environment_events_who",
+            ),
         ]
 
     def __str__(self) -> str:
