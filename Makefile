@@ -21,7 +21,7 @@ ALLOWED_HOSTS ?= $(HOST)
 help:
 	@echo "make run    install, migrate, load the demo data once and serve http://$(HOST):$(PORT)"
 	@echo "make serve  production settings: migrate, collect static files, gunicorn ($(WORKERS) workers)"
-	@echo "            and the task worker on http://$(HOST):$(PORT) (SECRET_KEY: see README)"
+	@echo "            and the background worker (manage.py worker) on http://$(HOST):$(PORT) (SECRET_KEY: see README)"
 	@echo "make test   install and run the whole test suite (SQLite, or PostgreSQL with DATABASE_URL)"
 	@echo "make lint   ruff check and ruff format --check"
 	@echo "make check  Django's deployment checks with production-like settings"
@@ -82,7 +82,7 @@ NODE_DEPS := $(NODE_STAMP)
 NO_NPM_ARGS :=
 endif
 
-# The task worker in the background, started again whenever it stops. On TERM the loop stops at
+# The background worker (manage.py worker), started again whenever it stops. On TERM the loop stops at
 # once and kills its worker (or its pause) with it, so no worker outlives the server.
 define worker_loop
 ( trap 'kill $$(jobs -p) 2>/dev/null; exit' TERM; \
