@@ -436,3 +436,10 @@ def test_on_postgresql_each_page_of_operations_is_a_range_of_an_index_and_sorts_
                 r"Index (Only )?Scan (Backward )?using (operation_|audit_environment_events)",
                 plan,
             ), (sql, plan)
+
+
+def test_the_list_says_how_many_it_shows_for_a_screen_reader_after_each_filter(
+    login, global_admin, tenant
+):
+    html = login(global_admin).get(URL, {"kind": "create"}, **HTMX).content.decode()
+    assert '<p class="muted" role="status">3 operations matching the filters</p>' in html
