@@ -546,7 +546,8 @@ class OperationFilter(CamelSchema):
 @router.get(
     "/operations",
     response={200: list[OperationOut], **error_responses(403, 404)},
-    summary="Restores, copies and undos on the environments you manage, newest first",
+    summary="Restores, copies, undos and put-backs on the environments you manage (and failed "
+    "ones into a new sandbox, from them), newest first",
 )
 def operation_list(request: HttpRequest, filters: Query[OperationFilter]):
     require_admin_center(request.auth)
