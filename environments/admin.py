@@ -47,15 +47,24 @@ class EnvironmentAdmin(admin.ModelAdmin):
     )
     list_filter = ("type", "state", "region", "admin_mode", DeletedFilter)
     search_fields = ("name", "slug", "security_group")
-    # Lifecycle changes go through the portal's services (audited, permission-checked).
+    # Every field of an environment is read-only here: each change has its own door in the
+    # portal, with its rules, its permission check and its audit event (convert, admin mode,
+    # Update version, Edit details during a restore, delete and recover), and a URL name or a
+    # region never changes once made. Only the memberships below are edited here.
     readonly_fields = (
+        "name",
+        "slug",
         "type",
         "state",
+        "region",
+        "version",
+        "security_group",
         "admin_mode",
         "background_operations",
         "created_at",
         "created_by",
         "last_change_at",
+        "purged_before",
         "expires_at",
         "deleted_at",
         "deleted_by",
@@ -78,6 +87,11 @@ class EnvironmentAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def save_model(self, request, obj, form, change):
+        """Nothing of the environment itself is saved: its row was read when the form was
+        shown, and writing it back would undo whatever a restore, a conversion or a switch
+        changed since (a restore's lock included). The memberships are saved by save_related."""
 
 
 @admin.register(Generation)

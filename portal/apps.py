@@ -11,7 +11,7 @@ def ensure_support_group(sender, **kwargs) -> None:
     group, _ = Group.objects.get_or_create(name=SUPPORT_GROUP)
     view = Permission.objects.filter(
         codename__startswith="view_",
-        content_type__app_label__in=["portal", "environments", "backups", "django_tasks_db"],
+        content_type__app_label__in=["portal", "environments", "backups", "django_tasks_database"],
     )
     safe_actions = Permission.objects.filter(
         content_type__app_label="backups",
