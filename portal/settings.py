@@ -272,7 +272,11 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # A 403 is one line (portal.logfilters): a refusal is not a fault to read a traceback of.
+    "filters": {"forbidden_in_one_line": {"()": "portal.logfilters.ForbiddenInOneLine"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["forbidden_in_one_line"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
