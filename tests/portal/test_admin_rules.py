@@ -9,6 +9,7 @@ from django.db import IntegrityError, connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, resolve, reverse
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from backups import services as backup_services
@@ -308,3 +309,41 @@ def test_the_database_refuses_a_reserved_url_name_whatever_the_door(db, slug):
     with pytest.raises(Refused, match="reserved for the portal's own pages"):
         EnvironmentFactory(slug=slug)
     assert list(Environment.objects.values_list("slug", flat=True)) == ["fine-name"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_gives_an_environment_with_a_reserved_url_name_a_free_one_first():
+    """Made before the constraint (through the admin or the shell), such an environment gets
+    '<name>-env' (or -env-2 when that is taken), and the audit log says so."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("environments", "0022_environment_reserved_slugs_renamed")]
+    after = [("environments", "0023_environment_slug_not_reserved")]
+    executor = MigrationExecutor(connection)
+    executor.migrate([("environments", "0021_live_and_closed_search_indexes")])
+    try:
+        made = timezone.now()
+        for slug in ["new", "deleted", "new-env"]:
+            Environment.objects.create(
+                name=f"Made as {slug}", slug=slug, type="sandbox", region="europe", created_at=made
+            )
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(before)
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(after)
+    slugs = dict(Environment.objects.values_list("name", "slug"))
+    assert slugs == {
+        "Made as new": "new-env-2",
+        "Made as deleted": "deleted-env",
+        "Made as new-env": "new-env",
+    }
+    event = AuditEvent.objects.get(action="environment.rename_url", environment_name="Made as new")
+    assert event.summary == (
+        "URL name of Made as new changed from 'new' to 'new-env-2': "
+        "'new' is one of the portal's own pages"
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Environment.objects.filter(name="Made as new").update(slug="new")
