@@ -52,6 +52,7 @@ class EnvironmentAdmin(admin.ModelAdmin):
     # Update version, Edit details during a restore, delete and recover), and a URL name or a
     # region never changes once made. Only the memberships below are edited here.
     readonly_fields = (
+        "in_the_portal",
         "name",
         "slug",
         "type",
@@ -81,6 +82,16 @@ class EnvironmentAdmin(admin.ModelAdmin):
         if obj.expires_at:
             return f"Trial: expires {obj.expires_at:%Y-%m-%d}"
         return ""
+
+    @admin.display(description="In the admin center")
+    def in_the_portal(self, obj: Environment) -> str:
+        """Where its changes are made (by those who manage it): convert, switches, restore."""
+        if obj.deleted_at:
+            return format_html(
+                '<a href="{}">Deleted environments</a>', reverse("environments:deleted")
+            )
+        url = reverse("environments:detail", args=[obj.slug])
+        return format_html('<a href="{}">Open {}</a>', url, obj.name)
 
     def has_add_permission(self, request):
         return False

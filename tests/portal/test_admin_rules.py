@@ -193,6 +193,9 @@ def test_a_superuser_cannot_give_an_environment_a_reserved_or_another_url_name(
     form = client.get(url).context["adminform"].form
     # Nothing of the environment is a field of the form: it shows them, read-only.
     assert list(form.fields) == []
+    # It links to the environment's page, where those who manage it change it.
+    page = client.get(url).content.decode()
+    assert '<a href="/environments/contoso-test/">Open Contoso Test</a>' in page
     for slug in sorted(RESERVED_SLUGS) + ["contoso-other"]:
         client.post(url, {**form_data(client.get(url)), "slug": slug})
         target.refresh_from_db()
