@@ -47,15 +47,25 @@ class EnvironmentAdmin(admin.ModelAdmin):
     )
     list_filter = ("type", "state", "region", "admin_mode", DeletedFilter)
     search_fields = ("name", "slug", "security_group")
-    # Lifecycle changes go through the portal's services (audited, permission-checked).
+    # Every field of an environment is read-only here: each change has its own door in the
+    # portal, with its rules, its permission check and its audit event (convert, admin mode,
+    # Update version, Edit details during a restore, delete and recover), and a URL name or a
+    # region never changes once made. Only the memberships below are edited here.
     readonly_fields = (
+        "in_the_portal",
+        "name",
+        "slug",
         "type",
         "state",
+        "region",
+        "version",
+        "security_group",
         "admin_mode",
         "background_operations",
         "created_at",
         "created_by",
         "last_change_at",
+        "purged_before",
         "expires_at",
         "deleted_at",
         "deleted_by",
@@ -73,11 +83,26 @@ class EnvironmentAdmin(admin.ModelAdmin):
             return f"Trial: expires {obj.expires_at:%Y-%m-%d}"
         return ""
 
+    @admin.display(description="In the admin center")
+    def in_the_portal(self, obj: Environment) -> str:
+        """Where its changes are made (by those who manage it): convert, switches, restore."""
+        if obj.deleted_at:
+            return format_html(
+                '<a href="{}">Deleted environments</a>', reverse("environments:deleted")
+            )
+        url = reverse("environments:detail", args=[obj.slug])
+        return format_html('<a href="{}">Open {}</a>', url, obj.name)
+
     def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def save_model(self, request, obj, form, change):
+        """Nothing of the environment itself is saved: its row was read when the form was
+        shown, and writing it back would undo whatever a restore, a conversion or a switch
+        changed since (a restore's lock included). The memberships are saved by save_related."""
 
 
 @admin.register(Generation)

@@ -32,6 +32,11 @@ slug_validator = RegexValidator(
     "Use lowercase letters, digits and hyphens; start and end with a letter or digit.",
 )
 
+# URL names of the portal's own pages under /environments/ (environments/urls.py): an
+# environment so named would have a page nobody can reach. The services refuse them and so
+# does the database (Environment's check constraint), whatever door the name comes through.
+RESERVED_SLUGS = frozenset({"new", "deleted"})
+
 
 @dataclass(frozen=True)
 class Window:
@@ -90,6 +95,11 @@ class Environment(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["type"], condition=Q(type="default"), name="exactly_one_default_environment"
+            ),
+            models.CheckConstraint(
+                condition=~Q(slug__in=sorted(RESERVED_SLUGS)),
+                name="environment_slug_not_reserved",
+                violation_error_message="That URL name is reserved for the portal's own pages.",
             ),
         ]
         indexes = [models.Index(fields=["type", "region"], name="environment_type_region")]

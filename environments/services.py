@@ -15,7 +15,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from environments import capacity, permissions, store
-from environments.models import Environment, EnvironmentState, EnvironmentType, slug_validator
+from environments.models import (
+    RESERVED_SLUGS,
+    Environment,
+    EnvironmentState,
+    EnvironmentType,
+    slug_validator,
+)
 from environments.signals import environment_deleting
 from portal.audit import audit_record
 from portal.errors import Conflict, NotAllowed, Refused
@@ -71,6 +77,8 @@ def environment_insert(
 
 def _conflict(*, slug: str, type: str) -> Refused:
     """Why the database refused a new environment, read once the other one is there."""
+    if slug in RESERVED_SLUGS:  # its check constraint
+        return _reserved(slug)
     taken = Environment.objects.filter(slug=slug).first()
     if taken is None and type == EnvironmentType.DEFAULT:
         return Refused(
@@ -86,8 +94,11 @@ def _conflict(*, slug: str, type: str) -> Refused:
     return Refused(f"The URL name {slug!r} is taken.", field="slug")
 
 
-# URL names the portal's own pages use beside environments' (/environments/new/, ...).
-RESERVED_SLUGS = frozenset({"new", "deleted"})
+def _reserved(slug: str) -> Refused:
+    return Refused(
+        f"The URL name {slug!r} is reserved for the portal's own pages; choose another.",
+        field="slug",
+    )
 
 
 @dataclass(frozen=True)
@@ -115,7 +126,7 @@ def check_environment_create(
     if len(name) > Environment._meta.get_field("name").max_length:
         raise Refused("The name is too long (100 characters at most).", field="name")
     if slug in RESERVED_SLUGS:
-        raise Refused(f"The URL name {slug!r} is reserved; choose another.", field="slug")
+        raise _reserved(slug)
     try:
         slug_validator(slug)
     except ValidationError as exc:

@@ -99,20 +99,35 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-# Failed sign-ins are throttled by django-axes, per account and per address: after
-# SIGNIN_FAILURE_LIMIT failures, that account (from anywhere) and that address (for any
-# account) must wait SIGNIN_COOLOFF_MINUTES; older failures are forgotten. Each lockout is in
-# the audit log. `manage.py axes_reset` (or axes_reset_username NAME) lifts lockouts early.
+# Failed sign-ins are throttled by django-axes with three limits (portal.throttling): an account
+# from one address (SIGNIN_FAILURE_LIMIT in SIGNIN_COOLOFF_MINUTES), an account from anywhere
+# (SIGNIN_ACCOUNT_FAILURE_LIMIT, same time) and an address for any account (the much higher
+# SIGNIN_ADDRESS_FAILURE_LIMIT in the shorter SIGNIN_ADDRESS_WINDOW_MINUTES), so that no one
+# behind an office's shared address can lock the others out. Past a limit, sign-in waits until
+# older failures are forgotten; each lockout is in the audit log. `manage.py axes_reset` (or
+# axes_reset_username NAME) lifts lockouts early.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env_int("SIGNIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("SIGNIN_COOLOFF_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+SIGNIN_ACCOUNT_FAILURE_LIMIT = env_int("SIGNIN_ACCOUNT_FAILURE_LIMIT", 20)
+SIGNIN_ADDRESS_FAILURE_LIMIT = env_int("SIGNIN_ADDRESS_FAILURE_LIMIT", 50)
+SIGNIN_ADDRESS_WINDOW = timedelta(minutes=env_int("SIGNIN_ADDRESS_WINDOW_MINUTES", 5))
+if min(AXES_FAILURE_LIMIT, SIGNIN_ACCOUNT_FAILURE_LIMIT, SIGNIN_ADDRESS_FAILURE_LIMIT) < 1:
+    raise ImproperlyConfigured("The SIGNIN_*_FAILURE_LIMIT settings must be 1 or more.")
+# Axes forgets failures after the cool-off: an address window longer than it would never fill.
+if not timedelta(0) < SIGNIN_ADDRESS_WINDOW <= AXES_COOLOFF_TIME:
+    raise ImproperlyConfigured(
+        "SIGNIN_ADDRESS_WINDOW_MINUTES must be above 0 and at most SIGNIN_COOLOFF_MINUTES."
+    )
+# Axes itself counts by the pair; portal.throttling.SignInThrottle adds the other two limits.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 # The failures are counted in axes' own tables (a locked row, failures + 1), so every web
 # process sees the same count; its cache handler would count per process here (see CACHES).
-AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_HANDLER = "portal.throttling.SignInThrottle"
+AXES_LOCKOUT_CALLABLE = "portal.throttling.lockout_response"
 # Not reset by a success: one good sign-in (to the guesser's own account) would also wipe the
 # failures of every other account from that address. Old failures expire with the cool-off.
 AXES_RESET_ON_SUCCESS = False
@@ -257,7 +272,11 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # A 403 is one line (portal.logfilters): a refusal is not a fault to read a traceback of.
+    "filters": {"forbidden_in_one_line": {"()": "portal.logfilters.ForbiddenInOneLine"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["forbidden_in_one_line"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

@@ -3,8 +3,9 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from environments import views as environment_views
-from portal import token_views
+from portal import token_views, views
 from portal.api.main import urls as api_urls
+from portal.sign_out import SignOutView
 
 urlpatterns = [
     path("", environment_views.home, name="home"),
@@ -13,7 +14,8 @@ urlpatterns = [
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
         name="login",
     ),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", SignOutView.as_view(), name="logout"),
+    path("favicon.ico", views.favicon),
     path("environments/", include("environments.urls")),
     path("", include("backups.urls")),
     path("admin/", admin.site.urls),

@@ -1,6 +1,12 @@
-"""Failed sign-ins are throttled per account and per address (django-axes), with a clear page
-and an audit event; failed API token checks are throttled per address."""
+"""Failed sign-ins are throttled (django-axes, portal.throttling) by account and address, by
+account from anywhere, and by address for any account with a much higher and shorter limit, so
+that colleagues behind one address cannot lock the Global admin out; each with a clear page and
+an audit event. Failed API token checks are throttled per address."""
 
+import datetime
+
+import pytest
+import time_machine
 from django.urls import reverse
 
 from portal.models import AuditEvent
@@ -28,8 +34,8 @@ def test_five_wrong_passwords_pause_the_account_even_for_the_right_one(
     right = sign_in(client, global_admin.username, PASSWORD)
     assert right.status_code == 429
     assert "_auth_user_id" not in client.session
-    # From another address too: the account itself is paused.
-    assert sign_in(client, global_admin.username, PASSWORD, "198.51.100.7").status_code == 429
+    # From another address the account is not paused (its own limit is higher).
+    assert sign_in(client, global_admin.username, PASSWORD, "198.51.100.7").status_code == 302
 
 
 def test_a_lockout_is_in_the_audit_log_once(client, global_admin, settings):
@@ -57,15 +63,85 @@ def test_a_lockout_after_the_pause_is_over_is_audited_again(client, global_admin
     assert AuditEvent.objects.filter(action="auth.lockout").count() == 2
 
 
-def test_one_address_guessing_many_accounts_is_paused(
-    client, global_admin, service_admin, settings
+START = datetime.datetime(2026, 11, 20, 9, 0, tzinfo=datetime.UTC)
+
+
+@pytest.fixture
+def frozen():
+    with time_machine.travel(START, tick=False) as traveller:
+        yield traveller
+
+
+def test_colleagues_failing_from_one_address_do_not_lock_the_global_admin_out(
+    client, global_admin, settings, frozen
 ):
-    for n in range(settings.AXES_FAILURE_LIMIT):
+    """The office behind one NAT address: each colleague mistypes up to their own pause, all
+    together more than the account limit; the Global admin still signs in from there."""
+    office = "203.0.113.5"
+    failures = 0
+    for n in range(8):
+        for _ in range(settings.AXES_FAILURE_LIMIT):
+            sign_in(client, f"colleague{n}", "wrong", office)
+            failures += 1
+    assert settings.SIGNIN_ACCOUNT_FAILURE_LIMIT < failures < settings.SIGNIN_ADDRESS_FAILURE_LIMIT
+    # Each colleague is paused from there, and only that colleague.
+    assert sign_in(client, "colleague0", "wrong", office).status_code == 429
+    assert sign_in(client, global_admin.username, PASSWORD, office).status_code == 302
+    assert client.session["_auth_user_id"] == str(global_admin.pk)
+    events = AuditEvent.objects.filter(action="auth.lockout")
+    assert events.count() == 8
+    assert all("(address 203.0.113.5)" in e.summary for e in events)
+
+
+def test_one_address_guessing_many_accounts_is_paused_for_a_short_while(
+    client, service_admin, settings, frozen
+):
+    for n in range(settings.SIGNIN_ADDRESS_FAILURE_LIMIT):
         sign_in(client, f"nobody{n}", "wrong")
-    assert sign_in(client, service_admin.username, PASSWORD).status_code == 429
+    paused = sign_in(client, service_admin.username, PASSWORD)
+    assert paused.status_code == 429
+    assert b"from your address, for several accounts" in paused.content
+    assert b"Try again in 5 min" in paused.content
     # Another address is not affected.
-    other = sign_in(client, service_admin.username, PASSWORD, "198.51.100.7")
-    assert other.status_code == 302
+    assert sign_in(client, service_admin.username, PASSWORD, "198.51.100.7").status_code == 302
+    client.logout()
+    event = AuditEvent.objects.get(action="auth.lockout")
+    assert event.summary == (
+        "Sign-in paused from address 203.0.113.5 after 50 failures for several accounts"
+    )
+    assert event.details["limit"] == "ip_address"
+    # The address limit's window is shorter than the accounts' cool-off.
+    frozen.shift(settings.SIGNIN_ADDRESS_WINDOW + datetime.timedelta(seconds=1))
+    assert sign_in(client, service_admin.username, PASSWORD).status_code == 302
+
+
+def test_one_account_failing_from_many_addresses_is_paused_everywhere(
+    client, global_admin, settings, frozen
+):
+    limit = settings.SIGNIN_ACCOUNT_FAILURE_LIMIT
+    addresses = [f"198.51.100.{n}" for n in range(limit)]
+    answers = [sign_in(client, global_admin.username, "wrong", a).status_code for a in addresses]
+    # Below each pair's limit every time; the failure that meets the account's limit pauses it.
+    assert answers == [200] * (limit - 1) + [429]
+    fresh = sign_in(client, global_admin.username, PASSWORD, "192.0.2.200")
+    assert fresh.status_code == 429
+    assert b"from more than one address" in fresh.content
+    event = AuditEvent.objects.get(action="auth.lockout")
+    assert event.summary == (
+        f"Sign-in paused for {global_admin.username} after {limit} failures "
+        "from more than one address"
+    )
+    # Other accounts from those addresses are not affected.
+    assert sign_in(client, "someone-else", "wrong", addresses[0]).status_code == 200
+    frozen.shift(settings.AXES_COOLOFF_TIME + datetime.timedelta(seconds=1))
+    assert sign_in(client, global_admin.username, PASSWORD, "192.0.2.200").status_code == 302
+
+
+def test_the_limits_are_settings(client, global_admin, settings, frozen):
+    settings.SIGNIN_ACCOUNT_FAILURE_LIMIT = 3
+    for n in range(3):
+        sign_in(client, global_admin.username, "wrong", f"198.51.100.{n}")
+    assert sign_in(client, global_admin.username, PASSWORD, "192.0.2.1").status_code == 429
 
 
 def test_signing_in_to_another_account_does_not_wipe_the_failures(
