@@ -71,6 +71,17 @@ class EnvironmentCreateForm(forms.Form):
     )
 
 
+class RecoverForm(forms.Form):
+    """Recover a deleted environment; a new name only when a live one took its name."""
+
+    name = forms.CharField(
+        label="Name",
+        max_length=100,
+        required=False,
+        help_text="Names are unique among environments that are not deleted.",
+    )
+
+
 class DeleteForm(forms.Form):
     confirm_name = forms.CharField(label="Type the environment's name to confirm", max_length=100)
     confirm_production = forms.BooleanField(
