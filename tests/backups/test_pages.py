@@ -274,7 +274,9 @@ class TestRestorePanel:
         page = client_admin.get(restore_url(source), {"pick": "at:yesterday"})
         assert b"Choose a backup to restore first" in page.content
 
-    def test_a_moment_outside_the_window_is_refused_at_review(self, client_admin, source, target):
+    def test_a_moment_outside_the_window_is_refused_on_the_panel(
+        self, client_admin, source, target
+    ):
         page = client_admin.post(
             restore_url(source),
             {
@@ -284,7 +286,9 @@ class TestRestorePanel:
                 "step": "review",
             },
         )
-        assert b"outside that window" in page.content
+        html = page.content.decode()
+        assert "is before the oldest moment kept: Contoso Prod can be restored" in html
+        assert page.context["summary"] is None  # nothing previewed
 
     def test_makers_cannot_open_backups(self, client, maker, source, target):
         from tests.factories import make_member
