@@ -196,6 +196,20 @@ class ColumnForm(forms.Form):
         label="Choices", max_length=1000, required=False, help_text="For Choice: comma-separated."
     )
 
+    # The store refuses the same (the API and the commands meet it there); here the message
+    # goes beside the field.
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if problem := cols.reserved_name_problem(name):
+            raise forms.ValidationError(problem)
+        return name
+
+    def clean_label(self) -> str:
+        label = self.cleaned_data["label"].strip()
+        if problem := cols.reserved_label_problem(label):
+            raise forms.ValidationError(problem)
+        return label
+
     def column(self) -> dict | None:
         data = self.cleaned_data
         if not data.get("name"):
