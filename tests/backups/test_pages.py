@@ -125,8 +125,13 @@ class TestManualTab:
     def test_types_without_manual_backups_explain_why(self, client_admin, db):
         trial = EnvironmentFactory(type="trial", slug="trial", created_at=ago(days=3))
         page = client_admin.get(reverse("backups:manual", kwargs={"slug": trial.slug}))
-        assert b"Trial environments have no manual backups" in page.content
+        html = page.content.decode()
+        assert "Trial environments are not backed up: they have no manual backups" in html
+        assert "last 0 days" not in html
         assert b"+ Create" not in page.content
+        developer = EnvironmentFactory(type="developer", slug="dev", created_at=ago(days=3))
+        page = client_admin.get(reverse("backups:manual", kwargs={"slug": developer.slug}))
+        assert "Every moment of the last 7 days can be restored" in page.content.decode()
 
     def test_create_edit_and_delete_without_javascript(self, client_admin, source):
         create = reverse("backups:create", kwargs={"slug": source.slug})
