@@ -50,6 +50,23 @@ def test_the_database_refuses_a_second_live_environment_of_the_same_name(contoso
     twin.save()
 
 
+def test_a_form_that_edits_the_name_is_told_before_the_database_refuses(contoso):
+    """The Django admin's change form has no name_key field: model validation checks it."""
+    from django import forms as django_forms
+
+    other = EnvironmentFactory(name="Other", slug="other-env")
+    form_class = django_forms.modelform_factory(Environment, fields=["name", "security_group"])
+    form = form_class({"name": " contoso  sales", "security_group": ""}, instance=other)
+    assert not form.is_valid()
+    assert form.non_field_errors() == [
+        "An environment with this name already exists; choose another name."
+    ]
+    renamed = form_class({"name": "Contoso Sales EU", "security_group": ""}, instance=other)
+    assert renamed.is_valid(), renamed.errors
+    renamed.save()
+    assert Environment.objects.get(pk=other.pk).name_key == "contoso sales eu"
+
+
 def test_create_refuses_a_taken_name_on_the_name_field_and_makes_nothing(global_admin, contoso):
     with pytest.raises(Refused) as refused:
         create(global_admin)
