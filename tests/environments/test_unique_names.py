@@ -125,6 +125,35 @@ def test_restore_and_copy_into_a_new_sandbox_refuse_a_taken_name(admin, source, 
     assert not Environment.objects.filter(slug="new-one").exists()
 
 
+def test_the_api_and_the_command_refuse_a_taken_name_for_a_new_sandbox_and_edit_details(
+    client, admin, source, target, contoso
+):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from tests.api.conftest import Api
+
+    api = Api(client, make_token(admin))
+    new = {"restorePointDateTime": "latest", "targetEnvironmentSlug": "new-one"}
+    new["targetEnvironmentName"] = "contoso sales"
+    answer = api.post("/environments/contoso-prod/restore-to-new", new)
+    assert_error(answer, 422, "refused", "targetEnvironmentName", TAKEN)
+    edit = {"sourceEnvironmentId": "contoso-prod", "restorePointDateTime": "latest"}
+    edit["targetEnvironmentName"] = "CONTOSO SALES"
+    answer = api.post("/environments/contoso-test/restore", edit)
+    assert_error(answer, 422, "refused", "targetEnvironmentName", TAKEN)
+    for args in (["--new", "new-one"], ["--target", "contoso-test"]):
+        with pytest.raises(CommandError, match=TAKEN) as failed:
+            call_command(
+                "restore", "--source", "contoso-prod", *args, "--latest",
+                "--name", "Contoso Sales", "--as", admin.username,
+            )  # fmt: skip
+        assert failed.value.returncode == 1
+    assert not Environment.objects.filter(slug="new-one").exists()
+    target.refresh_from_db()
+    assert target.name == "Contoso Test"
+
+
 def test_the_copy_page_puts_the_refusal_on_the_new_name(client_admin, source, contoso):
     url = reverse("backups:copy", args=[source.slug])
     data = {
