@@ -249,6 +249,9 @@ def test_the_recover_page_asks_for_the_name_on_its_field(login, global_admin, de
     env = deleted_and_taken
     client = login(global_admin)
     url = reverse("environments:recover", args=[env.pk])
+    # A page of its own too, for a reload or a bookmark: it says why before anyone tries.
+    shown = client.get(url).content.decode()
+    assert "Another environment is now named CONTOSO SALES. Give Contoso Sales a new name" in shown
     # The Deleted environments list posts its Recover button with nothing else.
     asked = client.post(url)
     assert asked.status_code == 200
@@ -258,11 +261,10 @@ def test_the_recover_page_asks_for_the_name_on_its_field(login, global_admin, de
     html = asked.content.decode()
     assert 'name="name"' in html and "autofocus" in html
     assert html.count("already exists; choose another name") == 1
+    assert "Another environment is now named" not in html  # said once, beside the name
     done = client.post(url, {"name": "Contoso Sales 2024"}, follow=True)
     assert done.redirect_chain == [(reverse("environments:detail", args=[env.slug]), 302)]
     assert "Contoso Sales 2024 is recovered" in done.content.decode()
-    # A page of its own too, for a reload or a bookmark.
-    assert client.get(reverse("environments:deleted")).status_code == 200
 
 
 def test_the_api_and_the_command_recover_with_a_new_name(client, global_admin, deleted_and_taken):
