@@ -75,9 +75,7 @@ def test_a_trials_create_backup_page_says_it_is_not_backed_up(client_admin, db):
     trial = EnvironmentFactory(name="Lab", type="trial", slug="lab", created_at=ago(days=3))
     page = client_admin.get(reverse("backups:create", args=[trial.slug]))
     html = page.content.decode()
-    assert (
-        "Trial environments are not backed up: they have no manual backups and no system " in html
-    )
+    assert "Trial environments are not backed up: they have no system backups to restore" in html
     assert "last 0 days" not in html and "Open the System tab" not in html
     copy = reverse("backups:copy", args=[trial.slug])
     assert f'href="{copy}">Copy</a>' in html

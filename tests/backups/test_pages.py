@@ -126,7 +126,7 @@ class TestManualTab:
         trial = EnvironmentFactory(type="trial", slug="trial", created_at=ago(days=3))
         page = client_admin.get(reverse("backups:manual", kwargs={"slug": trial.slug}))
         html = page.content.decode()
-        assert "Trial environments are not backed up: they have no manual backups" in html
+        assert "Trial environments are not backed up: they have no system backups" in html
         assert "last 0 days" not in html
         assert b"+ Create" not in page.content
         developer = EnvironmentFactory(type="developer", slug="dev", created_at=ago(days=3))
