@@ -116,6 +116,13 @@ class Environment(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        self.name_key = fold_name(self.name)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "name" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "name_key"}
+        super().save(*args, **kwargs)
+
     def validate_constraints(self, exclude=None) -> None:
         # A form that edits the name (the Django admin's) has neither name_key nor deleted_at
         # (the constraint's condition), which would leave the unique live name unchecked and
@@ -124,13 +131,6 @@ class Environment(models.Model):
         if exclude is not None and "name" not in exclude:
             exclude = set(exclude) - {"name_key", "deleted_at"}
         super().validate_constraints(exclude=exclude)
-
-    def save(self, *args, **kwargs) -> None:
-        self.name_key = fold_name(self.name)
-        update_fields = kwargs.get("update_fields")
-        if update_fields is not None and "name" in update_fields:
-            kwargs["update_fields"] = {*update_fields, "name_key"}
-        super().save(*args, **kwargs)
 
     @property
     def url(self) -> str:
