@@ -82,7 +82,10 @@ def environment_out(env: Environment) -> dict:
 
 
 class EnvironmentIn(CamelSchema):
-    name: Name(100)
+    name: Name(100) = Field(
+        description="Unique among environments that are not deleted, case and spacing aside "
+        "(`Contoso  Sales` is `contoso sales`); a name in use is refused (422)."
+    )
     slug: Slug = Field(
         description="The URL name: lowercase letters, digits and hyphens, starting and ending "
         "with a letter or digit; not `new` or `deleted`."

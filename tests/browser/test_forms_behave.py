@@ -1,7 +1,8 @@
-"""Forms that behave like forms, in Chromium: a name already in use refused in the restore
-panel's Edit details and on the Recover page (the focus on the name), the API token shown once
-after a redirect (a reload makes no second one), a restore point outside the window refused on
-the panel in the viewer's zone, and an earlier version refused beside its field."""
+"""Forms that behave like forms, in Chromium: a name already in use refused on the New page,
+in the restore panel's Edit details and on the Recover page (the focus on the name), the API
+token shown once after a redirect (a reload makes no second one), a restore point outside the
+window refused on the panel in the viewer's zone, and an earlier version refused beside its
+field."""
 
 import datetime
 import re
@@ -36,6 +37,23 @@ def test_edit_details_refuses_a_name_in_use_beside_the_field_without_opening_the
     axe_check(page)
     screenshot(page, "restore-panel-name-taken")
     assert not RestoreOperation.objects.exists()
+
+
+def test_the_new_page_refuses_a_name_in_use_beside_the_name(signed_in_page, global_admin, tenant):
+    page = signed_in_page(global_admin)
+    page.goto("/environments/new/")
+    name = page.get_by_role("textbox", name="Name", exact=True)
+    name.fill("contoso   SANDBOX")
+    page.get_by_label("URL name").fill("contoso-sandbox-2")
+    page.get_by_role("button", name="Create").click()
+    message = "An environment named Contoso Sandbox already exists; choose another name."
+    expect(page.get_by_text(message)).to_have_count(1)
+    expect(name).to_have_attribute("aria-invalid", "true")
+    expect(name).to_have_value("contoso   SANDBOX")  # what was typed stays, to be corrected
+    assert not Environment.objects.filter(slug="contoso-sandbox-2").exists()
+    name.fill("Contoso Sandbox 2")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/environments/contoso-sandbox-2/$"))
 
 
 def test_recovering_an_environment_whose_name_was_taken_asks_for_a_new_one(
