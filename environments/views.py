@@ -161,13 +161,10 @@ def environment_recover(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             env.refresh_from_db()
             messages.success(request, f"{env.name} is recovered, as it was when it was deleted.")
             return redirect("environments:detail", slug=env.slug)
-    if form.errors:  # the focus goes where the admin has to act: the name
+    taken = services.live_named(env.name, excluding=env)
+    if form.errors or taken:  # the focus goes where the admin has to act: the name
         form.fields["name"].widget.attrs["autofocus"] = True
-    context = {
-        "environment": env,
-        "form": form,
-        "taken": services.live_named(env.name, excluding=env),
-    }
+    context = {"environment": env, "form": form, "taken": taken}
     return render(request, "environments/recover.html", context)
 
 
