@@ -56,6 +56,28 @@ def test_the_new_page_refuses_a_name_in_use_beside_the_name(signed_in_page, glob
     expect(page).to_have_url(re.compile(r"/environments/contoso-sandbox-2/$"))
 
 
+def test_a_new_sandbox_with_a_name_in_use_is_refused_beside_its_name(
+    signed_in_page, global_admin, tenant
+):
+    page = signed_in_page(global_admin)
+    page.goto("/environments/contoso-prod/backups/system/")
+    page.get_by_role("button", name="1 hour ago").click()
+    page.get_by_role("button", name="Confirm").click()
+    page.get_by_label("Environment to overwrite").select_option(label="A new sandbox environment")
+    fieldset = page.get_by_role("group", name="A new sandbox environment")
+    fieldset.get_by_role("textbox", name="Name", exact=True).fill("Europe  SANDBOX")
+    fieldset.get_by_role("textbox", name="URL name").fill("contoso-copy")
+    page.get_by_role("button", name="Restore", exact=True).click()
+    message = "An environment named Europe Sandbox already exists; choose another name."
+    expect(page.get_by_text(message)).to_have_count(1)
+    name = page.get_by_role("group", name="A new sandbox environment").get_by_role(
+        "textbox", name="Name", exact=True
+    )
+    expect(name).to_have_attribute("aria-invalid", "true")
+    assert not Environment.objects.filter(slug="contoso-copy").exists()
+    assert not RestoreOperation.objects.exists()
+
+
 def test_recovering_an_environment_whose_name_was_taken_asks_for_a_new_one(
     signed_in_page, global_admin, axe_check, screenshot
 ):
