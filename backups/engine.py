@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from backups import put_back_engine
@@ -242,14 +242,34 @@ def _hand_back(op: RestoreOperation, target: Environment, ts) -> dict:
     )
     target.last_change_at = ts
     fields = ["state", "admin_mode", "last_change_at"]
-    if op.new_name:
-        target.name = op.new_name
-        fields.append("name")
     if op.change_security_group:
         target.security_group = op.new_security_group
         fields.append("security_group")
     target.save(update_fields=fields)
+    if op.new_name:
+        _rename(op, target)
     return details_before
+
+
+def _rename(op: RestoreOperation, target: Environment) -> None:
+    """Give the target the name chosen in Edit details, unless a live environment took that
+    name while the restore ran (names are unique among live environments, and the restore is
+    worth more than the name): then it keeps its own, and the audit line says why."""
+    old = target.name
+    target.name = op.new_name
+    try:
+        with transaction.atomic():  # a savepoint: a lost name must not undo the restore
+            target.save(update_fields=["name"])
+    except IntegrityError:
+        target.name = old
+        audit_record(
+            action="restore.name_kept",
+            actor=op.requested_by,
+            environment=target,
+            summary=f"{old} kept its name: another environment was named {op.new_name} while "
+            "the restore ran",
+            details={"operation": op.pk},
+        )
 
 
 def _succeed(

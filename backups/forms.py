@@ -5,9 +5,12 @@ import datetime
 from django import forms
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.html import format_html
 
+from backups import selectors
 from backups.models import ManualBackup
 from portal.forms import LocalMomentForm
+from portal.templatetags.portal import when
 
 PRESETS = {
     "latest": datetime.timedelta(0),
@@ -74,10 +77,40 @@ class PointForm(forms.Form):
                 moment = parse_datetime(value)
                 if moment is not None and not timezone.is_naive(moment):
                     self.moment = moment.astimezone(datetime.UTC)
-                    return raw
             except (ValueError, OverflowError):
                 pass
+            if self.moment is not None:
+                self._refuse_outside_window(self.moment)
+                return raw
         raise forms.ValidationError(self.MISSING)
+
+    def _refuse_outside_window(self, moment: datetime.datetime) -> None:
+        """A moment the environment cannot be restored to is refused here, on the panel,
+        before anything is previewed (the restore service says the same to the API, in UTC);
+        the times in the viewer's zone, like every other on the page."""
+        env = self.environment
+        now = timezone.now()
+        if selectors.is_restorable(env, moment, now=now, grace=selectors.START_GRACE):
+            return
+        if not env.backed_up:
+            raise forms.ValidationError(
+                format_html(
+                    "{} is a {} environment, which is not backed up: it has no earlier moment "
+                    "to restore.",
+                    env.name,
+                    env.get_type_display().lower(),
+                )
+            )
+        window = env.restorable_window(now=now)
+        raise forms.ValidationError(
+            format_html(
+                "{} is {}: {} can be restored to any moment from {} to now.",
+                when(moment, seconds=True),
+                "in the future" if moment > now else "before the oldest moment kept",
+                env.name,
+                when(window.start, seconds=True),
+            )
+        )
 
 
 # The target choice that makes a new sandbox ("new" is a URL name no environment can have).

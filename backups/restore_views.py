@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import HttpResponse
-from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
@@ -83,9 +82,9 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         "error": "",
         "production_nearby": selectors.production_nearby(request.user, source),
     }
-    if not point.is_valid():
+    if not point.is_valid():  # refused on the panel, before anything is previewed
         context["error"] = point.errors["pick"][0]
-        return render(request, "backups/restore.html", context)
+        return _panel(request, context)
     context.update(moment=point.moment, backup=point.backup)
     target = form.targets.get(form.data.get("target", "")) if form.is_bound else None
     if target is not None:
@@ -118,7 +117,12 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         ).exists()
         operation = restores.restore_start(wanted)
     except Refused as exc:
-        context["error"] = refusal_message(exc)
+        # A refusal of what Edit details changes (a name taken, ...) goes beside that field,
+        # once; any other is the panel's own message.
+        if step != "confirm" and exc.field in ("new_name", "security_group"):
+            context["error"] = refusal_on_form(form, exc)
+        else:
+            context["error"] = refusal_message(exc)
         return _panel(request, context)
     if not repeated:  # a second click of the same form lands on the same restore
         messages.info(request, f"Restore of {operation.target.name} started.")

@@ -24,6 +24,7 @@ from django.utils import timezone
 from backups import engine, selectors
 from backups.models import ManualBackup, RestoreOperation
 from environments import capacity, generations, permissions
+from environments import services as env_services
 from environments.models import Environment, EnvironmentState, EnvironmentType
 from portal.audit import audit_record
 from portal.errors import Conflict, Refused
@@ -171,6 +172,8 @@ def _check_before_locks(request: RestoreRequest) -> Checked:
     """Everything but what only the locked rows decide: permission, input, rules, room."""
     _check_permission(request)
     checked = _check_input(request)
+    if checked.new_name:  # Edit details: the name it will have must be free when it ends too
+        env_services.refuse_taken_name(checked.new_name, excluding=request.target, field="new_name")
     check_restore(
         request,
         source=request.source,

@@ -135,6 +135,12 @@ def backup_delete(*, backup: ManualBackup, actor: User) -> None:
         )
 
 
+def _version_key(version: str) -> tuple[int, ...]:
+    """A version as numbers, part by part, so that 9.10 comes after 9.9 and 9.2 is 9.2.0."""
+    parts = [int(part) for part in version.split(".")]
+    return tuple(parts + [0] * (4 - len(parts)))
+
+
 def environment_update_version(
     *, environment: Environment, new_version: str, actor: User
 ) -> Environment:
@@ -147,8 +153,15 @@ def environment_update_version(
     with transaction.atomic():
         env = Environment.objects.select_for_update().get(pk=environment.pk)
         env.refuse_unless_ready("update it")
-        if new_version == env.version:
-            raise Refused(f"{env.name} is already on version {new_version}.", field="version")
+        if _version_key(new_version) == _version_key(env.version):
+            raise Refused(f"{env.name} is already on version {env.version}.", field="version")
+        if _version_key(new_version) < _version_key(env.version):
+            raise Refused(
+                f"{new_version} is earlier than {env.version}, the version {env.name} is on: an "
+                "update only goes forward. To go back, restore the backup recorded before the "
+                "last update.",
+                field="version",
+            )
         old = env.version
         backup_create(
             environment=env,

@@ -82,7 +82,10 @@ def environment_out(env: Environment) -> dict:
 
 
 class EnvironmentIn(CamelSchema):
-    name: Name(100)
+    name: Name(100) = Field(
+        description="Unique among environments that are not deleted, case and spacing aside "
+        "(`Contoso  Sales` is `contoso sales`); a name in use is refused (422)."
+    )
     slug: Slug = Field(
         description="The URL name: lowercase letters, digits and hyphens, starting and ending "
         "with a letter or digit; not `new` or `deleted`."
@@ -223,12 +226,24 @@ def deleted_environment_list(request: HttpRequest):
     return [environment_out(env) for env in services.recoverable_environments()]
 
 
+class RecoverQuery(CamelSchema):
+    name: Name(100) | None = Field(
+        None,
+        description="A new name, needed when a live environment took this one's name since it "
+        "was deleted (names are unique among live environments, case and spacing aside).",
+    )
+
+
 @router.post(
     "/deleted-environments/{environment}/recover",
     response={200: EnvironmentOut, **error_responses(403, 404, 409, 422, 429)},
     summary="Recover a deleted environment, as it was (within 7 days)",
 )
-def environment_recover(request: HttpRequest, environment: str = EnvRef):
+def environment_recover(
+    request: HttpRequest, query: Query[RecoverQuery], environment: str = EnvRef
+):
     require_admin_center(request.auth)
     env = deleted_environment(request.auth, environment)
-    return environment_out(services.environment_recover(environment=env, actor=request.auth))
+    return environment_out(
+        services.environment_recover(environment=env, actor=request.auth, name=query.name)
+    )

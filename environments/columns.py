@@ -44,6 +44,44 @@ def title(columns: list[dict], values: dict[str, Any]) -> str:
     return str(value)[:TITLE_LENGTH] if value else ""
 
 
+# Column names a table cannot use: each row's own key (beside the values in every page, the
+# API and the exports), and what the row form itself sends (its CSRF token) or keeps (its
+# columns): a column of that name would be shadowed by it.
+RESERVED_NAMES = frozenset({"key", "columns", "csrfmiddlewaretoken"})
+# Headings the pages show for a row's own parts: a column labelled so would show twice.
+RESERVED_LABELS = frozenset({"key"})
+
+
+def reserved_name_problem(name: str) -> str:
+    """Why a column cannot have this name ("" when it can)."""
+    if name in RESERVED_NAMES:
+        return (
+            f"{name!r} is a name the portal uses itself (every row has a key of its own); "
+            "choose another column name."
+        )
+    return ""
+
+
+def reserved_label_problem(label: str) -> str:
+    if label.strip().casefold() in RESERVED_LABELS:
+        return f"{label.strip()!r} is the heading of each row's own key; choose another label."
+    return ""
+
+
+def _refuse_a_second_title(columns: list[dict]) -> None:
+    """The pages and the API show a row's title (its title column's value) under "Title"; a
+    column called so must be that column, or two things would be shown as the title."""
+    first = title_column(columns)
+    for col in columns:
+        called_title = col["name"] == "title" or col["label"].strip().casefold() == "title"
+        if called_title and col is not first:
+            raise ValidationError(
+                f"Column {col['name']!r} cannot be called Title: a row's title is its table's "
+                f"first text or email column ({first['name'] if first else 'none here'}). "
+                "Call it otherwise, or make it the first text column."
+            )
+
+
 def validate_columns(columns: Any) -> list[dict]:
     """Check a table definition; return it normalised. Raises ValidationError."""
     if not isinstance(columns, list) or not columns:
@@ -56,6 +94,8 @@ def validate_columns(columns: Any) -> list[dict]:
         name = col.get("name", "")
         if not isinstance(name, str) or not NAME_RE.match(name):
             raise ValidationError(f"Column name {name!r} must be lowercase letters, digits, _.")
+        if problem := reserved_name_problem(name):
+            raise ValidationError(problem)
         if name in seen:
             raise ValidationError(f"Column {name!r} is defined twice.")
         seen.add(name)
@@ -81,7 +121,10 @@ def validate_columns(columns: Any) -> list[dict]:
             ):
                 raise ValidationError(f"Column {name!r} needs a list of text choices.")
             clean["choices"] = choices
+        if problem := reserved_label_problem(clean["label"]):
+            raise ValidationError(problem)
         result.append(clean)
+    _refuse_a_second_title(result)
     return result
 
 

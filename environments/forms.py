@@ -71,6 +71,17 @@ class EnvironmentCreateForm(forms.Form):
     )
 
 
+class RecoverForm(forms.Form):
+    """Recover a deleted environment; a new name only when a live one took its name."""
+
+    name = forms.CharField(
+        label="Name",
+        max_length=100,
+        required=False,
+        help_text="Names are unique among environments that are not deleted.",
+    )
+
+
 class DeleteForm(forms.Form):
     confirm_name = forms.CharField(label="Type the environment's name to confirm", max_length=100)
     confirm_production = forms.BooleanField(
@@ -184,6 +195,20 @@ class ColumnForm(forms.Form):
     choices = forms.CharField(
         label="Choices", max_length=1000, required=False, help_text="For Choice: comma-separated."
     )
+
+    # The store refuses the same (the API and the commands meet it there); here the message
+    # goes beside the field.
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if problem := cols.reserved_name_problem(name):
+            raise forms.ValidationError(problem)
+        return name
+
+    def clean_label(self) -> str:
+        label = self.cleaned_data["label"].strip()
+        if problem := cols.reserved_label_problem(label):
+            raise forms.ValidationError(problem)
+        return label
 
     def column(self) -> dict | None:
         data = self.cleaned_data

@@ -38,6 +38,12 @@ slug_validator = RegexValidator(
 RESERVED_SLUGS = frozenset({"new", "deleted"})
 
 
+def fold_name(name: str) -> str:
+    """The form of a display name that tells environments apart: case and runs of spaces do
+    not ("Contoso  Sales" and "contoso sales" are one name to the admin reading a list)."""
+    return " ".join(name.split()).casefold()
+
+
 @dataclass(frozen=True)
 class Window:
     """The moments an environment can be restored to, both ends included."""
@@ -51,6 +57,9 @@ class Window:
 
 class Environment(models.Model):
     name = models.CharField(max_length=100)
+    # fold_name(name), kept by save(): the database's unique key over live environments' names
+    # (casefold can lengthen a name, so it has more room than the name).
+    name_key = models.CharField(max_length=300, editable=False, default="")
     slug = models.CharField(
         "URL name",
         max_length=63,
@@ -101,11 +110,37 @@ class Environment(models.Model):
                 name="environment_slug_not_reserved",
                 violation_error_message="That URL name is reserved for the portal's own pages.",
             ),
+            # Two live environments never share a name an admin would read as the same: every
+            # typed confirmation and target list names environments by name alone. A deleted
+            # one keeps its name; recovering it asks for a new one when it is taken meanwhile.
+            models.UniqueConstraint(
+                fields=["name_key"],
+                condition=Q(deleted_at__isnull=True),
+                name="unique_live_environment_name",
+                violation_error_message="An environment with this name already exists; "
+                "choose another name.",
+            ),
         ]
         indexes = [models.Index(fields=["type", "region"], name="environment_type_region")]
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        self.name_key = fold_name(self.name)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "name" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "name_key"}
+        super().save(*args, **kwargs)
+
+    def validate_constraints(self, exclude=None) -> None:
+        # A form that edits the name (the Django admin's) has neither name_key nor deleted_at
+        # (the constraint's condition), which would leave the unique live name unchecked and
+        # the save to fail in the database: check it with the values the instance has.
+        self.name_key = fold_name(self.name)
+        if exclude is not None and "name" not in exclude:
+            exclude = set(exclude) - {"name_key", "deleted_at"}
+        super().validate_constraints(exclude=exclude)
 
     @property
     def url(self) -> str:

@@ -20,6 +20,7 @@ from environments.models import (
     Environment,
     EnvironmentState,
     EnvironmentType,
+    fold_name,
     slug_validator,
 )
 from environments.signals import environment_deleting
@@ -64,7 +65,7 @@ def environment_insert(
             env.save()
             store.start_first_generation(env)
     except IntegrityError:
-        raise _conflict(slug=slug, type=type) from None
+        raise _conflict(slug=slug, type=type, name=env.name) from None
     audit_record(
         action="environment.create",
         actor=created_by,
@@ -75,11 +76,13 @@ def environment_insert(
     return env
 
 
-def _conflict(*, slug: str, type: str) -> Refused:
+def _conflict(*, slug: str, type: str, name: str) -> Refused:
     """Why the database refused a new environment, read once the other one is there."""
     if slug in RESERVED_SLUGS:  # its check constraint
         return _reserved(slug)
     taken = Environment.objects.filter(slug=slug).first()
+    if taken is None and (same_name := live_named(name)) is not None:
+        return name_taken(same_name)
     if taken is None and type == EnvironmentType.DEFAULT:
         return Refused(
             "There is already a Default environment; a tenant has exactly one.", field="type"
@@ -99,6 +102,30 @@ def _reserved(slug: str) -> Refused:
         f"The URL name {slug!r} is reserved for the portal's own pages; choose another.",
         field="slug",
     )
+
+
+def live_named(name: str, *, excluding: Environment | None = None) -> Environment | None:
+    """The live (not deleted) environment whose name reads as `name`, case and spacing
+    folded, other than `excluding`; None when the name is free."""
+    same = Environment.objects.filter(name_key=fold_name(name), deleted_at__isnull=True)
+    if excluding is not None:
+        same = same.exclude(pk=excluding.pk)
+    return same.first()
+
+
+def name_taken(taken: Environment, *, field: str = "name") -> Refused:
+    return Refused(
+        f"An environment named {taken.name} already exists; choose another name.", field=field
+    )
+
+
+def refuse_taken_name(
+    name: str, *, excluding: Environment | None = None, field: str = "name"
+) -> None:
+    """Refuse a name that a live environment other than `excluding` already has: the common
+    case, answered before anything is written (the unique constraint decides a race)."""
+    if (taken := live_named(name, excluding=excluding)) is not None:
+        raise name_taken(taken, field=field)
 
 
 @dataclass(frozen=True)
@@ -147,7 +174,8 @@ def check_environment_create(
         )
     taken = Environment.objects.filter(slug=slug).first()
     if taken is not None:  # the common case, answered before anything is written
-        raise _conflict(slug=slug, type=type)
+        raise _conflict(slug=slug, type=type, name=name)
+    refuse_taken_name(name)
     capacity.require_room("create an environment")
     return NewEnvironment(
         name=name, slug=slug, type=type, region=region, security_group=security_group
@@ -327,11 +355,21 @@ def recoverable_environments():
     )
 
 
-def environment_recover(*, environment: Environment, actor: User) -> Environment:
-    """Bring a deleted environment back, as it was, within RECOVERY_DAYS of its deletion."""
+def environment_recover(
+    *, environment: Environment, actor: User, name: str | None = None
+) -> Environment:
+    """Bring a deleted environment back, as it was, within RECOVERY_DAYS of its deletion. Its
+    name must still be free among live environments; if another took it meanwhile, `name`
+    gives it a new one (the recover page asks for it)."""
     decision = permissions.can_recover_environments(actor)
     if not decision:
         raise NotAllowed(decision.reason)
+    new_name = None if name is None else name.strip()
+    if new_name is not None:
+        if not new_name:
+            raise Refused("Give the environment a name.", field="name")
+        if len(new_name) > Environment._meta.get_field("name").max_length:
+            raise Refused("The name is too long (100 characters at most).", field="name")
     with transaction.atomic():
         env = _locked(environment)
         if env.deleted_at is None:
@@ -341,13 +379,22 @@ def environment_recover(*, environment: Environment, actor: User) -> Environment
                 f"{env.name} was deleted more than {settings.RECOVERY_DAYS} days ago and can "
                 "no longer be recovered."
             )
+        old_name = env.name
+        if new_name:
+            env.name = new_name
+        refuse_taken_name(env.name, excluding=env)
         env.deleted_at = env.deleted_by = None
-        env.save(update_fields=["deleted_at", "deleted_by"])
+        try:
+            with transaction.atomic():
+                env.save(update_fields=["deleted_at", "deleted_by", "name"])
+        except IntegrityError:  # another environment took the name since the check above
+            raise name_taken(live_named(env.name, excluding=env) or env) from None
+        renamed = f" as {env.name}" if env.name != old_name else ""
         audit_record(
             action="environment.recover",
             actor=actor,
             environment=env,
-            summary=f"Recovered {env.name}",
+            summary=f"Recovered {old_name}{renamed}",
         )
     environment.refresh_from_db()
     return environment

@@ -16,6 +16,7 @@ from environments.forms import (
     DeleteForm,
     EnvironmentCreateForm,
     EnvironmentFilterForm,
+    RecoverForm,
     SwitchForm,
 )
 from environments.models import Environment, EnvironmentType
@@ -138,16 +139,33 @@ def deleted_list(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "environments/deleted.html", context)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def environment_recover(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The Deleted environments list posts here at once; this page comes up only when the
+    environment needs a new name (another one took its name since it was deleted)."""
     env = lookups.deleted_environment(request.user, pk)
-    try:
-        services.environment_recover(environment=env, actor=request.user)
-    except Refused as exc:
-        messages.error(request, refusal_message(exc))
-        return redirect("environments:deleted")
-    messages.success(request, f"{env.name} is recovered, as it was when it was deleted.")
-    return redirect("environments:detail", slug=env.slug)
+    # The list's Recover button posts nothing but its token: still a bound (valid) form.
+    form = RecoverForm(
+        request.POST if request.method == "POST" else None, initial={"name": env.name}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.environment_recover(
+                environment=env, actor=request.user, name=form.cleaned_data["name"] or None
+            )
+        except Refused as exc:
+            if refusal_on_form(form, exc):  # not the name: back to the list, with why
+                messages.error(request, refusal_message(exc))
+                return redirect("environments:deleted")
+        else:
+            env.refresh_from_db()
+            messages.success(request, f"{env.name} is recovered, as it was when it was deleted.")
+            return redirect("environments:detail", slug=env.slug)
+    taken = services.live_named(env.name, excluding=env)
+    if form.errors or taken:  # the focus goes where the admin has to act: the name
+        form.fields["name"].widget.attrs["autofocus"] = True
+    context = {"environment": env, "form": form, "taken": taken}
+    return render(request, "environments/recover.html", context)
 
 
 def _detail_context(request: HtmxHttpRequest, env: Environment) -> dict:

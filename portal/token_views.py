@@ -1,5 +1,5 @@
 """Settings: personal API tokens. A signed-in user makes and revokes their own; the new token is
-shown once, on the page that answers the POST, and never again."""
+shown once, on the page the POST redirects to, and never again: a reload makes no second token."""
 
 from __future__ import annotations
 
@@ -15,18 +15,23 @@ from portal.forms import TokenForm
 from portal.http import HtmxHttpRequest
 from portal.models import ApiToken
 
+# The new token waits in the session (stored in the database, never in a cookie) for the one
+# page after the redirect, which takes it out: shown once, and a reload shows it no more.
+NEW_TOKEN = "new_api_token"
+
 
 @require_http_methods(["GET", "POST"])
 def token_list(request: HtmxHttpRequest) -> HttpResponse:
-    form = TokenForm(request.POST or None)
-    new_token = ""
+    form = TokenForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            _row, new_token = tokens.token_create(user=request.user, name=form.cleaned_data["name"])
+            _row, token = tokens.token_create(user=request.user, name=form.cleaned_data["name"])
         except Refused as exc:
             form.add_error("name" if exc.field == "name" else None, exc.message)
         else:
-            form = TokenForm()
+            request.session[NEW_TOKEN] = token
+            return redirect("tokens")
+    new_token = request.session.pop(NEW_TOKEN, "") if request.method == "GET" else ""
     response = render(
         request,
         "portal/tokens.html",

@@ -95,7 +95,15 @@ def test_a_version_update_records_a_backup_first(admin, source):
 
 
 @pytest.mark.parametrize(
-    "version, message", [("nine", "Enter a version"), ("9.2.24101.00180", "already on version")]
+    "version, message",
+    [
+        ("nine", "Enter a version"),
+        ("9.2.24101.00180", "already on version"),
+        ("9.2.24101.180", "already on version"),  # the same numbers
+        ("9.2.24101.00179", "9.2.24101.00179 is earlier than 9.2.24101.00180"),
+        ("9.1.99999", "an update only goes forward"),
+        ("8.9", "is earlier than"),
+    ],
 )
 def test_a_bad_version_update_changes_nothing(admin, source, version, message):
     with pytest.raises(Refused, match=message):

@@ -125,8 +125,13 @@ class TestManualTab:
     def test_types_without_manual_backups_explain_why(self, client_admin, db):
         trial = EnvironmentFactory(type="trial", slug="trial", created_at=ago(days=3))
         page = client_admin.get(reverse("backups:manual", kwargs={"slug": trial.slug}))
-        assert b"Trial environments have no manual backups" in page.content
+        html = page.content.decode()
+        assert "Trial environments are not backed up: they have no system backups" in html
+        assert "last 0 days" not in html
         assert b"+ Create" not in page.content
+        developer = EnvironmentFactory(type="developer", slug="dev", created_at=ago(days=3))
+        page = client_admin.get(reverse("backups:manual", kwargs={"slug": developer.slug}))
+        assert "Every moment of the last 7 days can be restored" in page.content.decode()
 
     def test_create_edit_and_delete_without_javascript(self, client_admin, source):
         create = reverse("backups:create", kwargs={"slug": source.slug})
@@ -274,7 +279,9 @@ class TestRestorePanel:
         page = client_admin.get(restore_url(source), {"pick": "at:yesterday"})
         assert b"Choose a backup to restore first" in page.content
 
-    def test_a_moment_outside_the_window_is_refused_at_review(self, client_admin, source, target):
+    def test_a_moment_outside_the_window_is_refused_on_the_panel(
+        self, client_admin, source, target
+    ):
         page = client_admin.post(
             restore_url(source),
             {
@@ -284,7 +291,9 @@ class TestRestorePanel:
                 "step": "review",
             },
         )
-        assert b"outside that window" in page.content
+        html = page.content.decode()
+        assert "is before the oldest moment kept: Contoso Prod can be restored" in html
+        assert page.context["summary"] is None  # nothing previewed
 
     def test_makers_cannot_open_backups(self, client, maker, source, target):
         from tests.factories import make_member

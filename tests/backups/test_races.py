@@ -91,20 +91,20 @@ DOORS = {
     "new page": lambda ctx, n, slug: _page(
         ctx["admin"],
         "/environments/new/",
-        {"name": f"New {n}", "slug": slug, "type": "sandbox", "region": "unitedstates"},
+        {"name": f"New {n} for {slug}", "slug": slug, "type": "sandbox", "region": "unitedstates"},
     ),
     "api create": lambda ctx, n, slug: _api(
         ctx["token"],
         "/environments",
-        {"name": f"New {n}", "slug": slug, "type": "sandbox", "region": "unitedstates"},
+        {"name": f"New {n} for {slug}", "slug": slug, "type": "sandbox", "region": "unitedstates"},
     ),
-    "command": lambda ctx, n, slug: _command(f"New {n}", slug),
+    "command": lambda ctx, n, slug: _command(f"New {n} for {slug}", slug),
     "api restore-to-new": lambda ctx, n, slug: _api(
         ctx["token"],
         "/environments/race-source/restore-to-new",
         {
             "restorePointDateTime": "latest",
-            "targetEnvironmentName": f"New {n}",
+            "targetEnvironmentName": f"New {n} for {slug}",
             "targetEnvironmentSlug": slug,
         },
         key=f"{slug}-{n}",
@@ -112,7 +112,7 @@ DOORS = {
     "api copy-to-new": lambda ctx, n, slug: _api(
         ctx["token"],
         "/environments/race-source/copy",
-        {"targetEnvironmentName": f"New {n}", "targetEnvironmentSlug": slug},
+        {"targetEnvironmentName": f"New {n} for {slug}", "targetEnvironmentSlug": slug},
         key=f"{slug}-{n}",
     ),
     "copy page": lambda ctx, n, slug: _page(
@@ -122,7 +122,7 @@ DOORS = {
             "step": "copy",
             "what": "everything",
             "target": "new",
-            "new_env_name": f"New {n}",
+            "new_env_name": f"New {n} for {slug}",
             "new_env_slug": slug,
             "idempotency_key": f"{slug}-{n}",
         },
@@ -140,7 +140,8 @@ def test_the_same_url_name_from_8_connections_makes_one_environment_and_no_500(
     context = {"admin": admin, "token": token}
     for round_ in range(ROUNDS):
         slug = f"race-{round_}"
-        # A different name and key each: only the URL name is shared.
+        # A different name and key each (names unique across rounds too): only the URL name is
+        # shared.
         results = at_once([partial(DOORS[door], context, n, slug) for n in range(CONNECTIONS)])
         errors = [r for r in results if isinstance(r, Exception)]
         assert not errors, errors
@@ -159,7 +160,7 @@ def test_the_same_idempotency_key_from_8_connections_returns_the_first_operation
         slug = f"same-key-{round_}"
         body = {
             "restorePointDateTime": "latest",
-            "targetEnvironmentName": "Same Key",
+            "targetEnvironmentName": f"Same Key {round_}",
             "targetEnvironmentSlug": slug,
         }
         path = "/environments/race-source/restore-to-new"

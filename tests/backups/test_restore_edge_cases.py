@@ -190,7 +190,7 @@ def test_a_refusal_from_the_restore_button_replaces_the_panel(client_admin, sour
     )
     assert response.headers["HX-Retarget"] == "#restore-panel"
     assert response.headers["HX-Reswap"] == "outerHTML"
-    assert b"outside that window" in response.content
+    assert b"is before the oldest moment kept" in response.content
 
 
 def test_a_source_only_admin_does_not_see_restores_of_other_environments(

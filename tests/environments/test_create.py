@@ -166,7 +166,7 @@ def test_the_new_page_says_when_the_tenant_has_no_room(login, global_admin, sand
 
 def test_a_trial_is_disabled_once_its_30_days_are_over(global_admin, clock):
     trial = new(global_admin, type="trial")
-    other = new(global_admin, slug="other", type="sandbox")
+    other = new(global_admin, name="Other Lab", slug="other", type="sandbox")
     assert services.trials_expire(now=trial.expires_at - datetime.timedelta(seconds=1)) == 0
     assert services.trials_expire(now=trial.expires_at) == 1
     assert services.trials_expire(now=trial.expires_at) == 0  # once

@@ -45,6 +45,7 @@ class Command(BaseCommand):
         cli.add_actor_argument(deleted)
         recover = actions.add_parser("recover", help="recover a deleted environment")
         recover.add_argument("environment", help="slug or id")
+        recover.add_argument("--name", help="a new name, if another environment now has its own")
         cli.add_actor_argument(recover)
 
     def handle(self, *args, **options):
@@ -65,7 +66,9 @@ class Command(BaseCommand):
                 return
             if options["action"] == "recover":
                 env = services.environment_recover(
-                    environment=deleted_environment(user, options["environment"]), actor=user
+                    environment=deleted_environment(user, options["environment"]),
+                    actor=user,
+                    name=options["name"],
                 )
                 self.stdout.write(f"Recovered {env.slug}.")
                 return
