@@ -289,7 +289,7 @@ def test_the_api_and_the_command_recover_with_a_new_name(client, global_admin, d
 
 def test_the_migration_renames_later_duplicates_among_live_environments(db):
     migration = importlib.import_module(
-        "environments.migrations.0022_unique_live_environment_names"
+        "environments.migrations.0024_unique_live_environment_names"
     )
     rows = [
         ("Contoso Sales", ago(days=3), None),
