@@ -853,6 +853,22 @@ def stored_bytes() -> dict[int, int]:
     )
 
 
+def shared_rows(environment_ids: Iterable[int]) -> dict[int, int]:
+    """{environment id: current rows its restored tables still share with their sources}, for
+    the environments that share any: one grouped query over the stored figures."""
+    return dict(
+        DataTable.objects.filter(
+            generation__environment__in=list(environment_ids),
+            valid_to__isnull=True,
+            generation__valid_to__isnull=True,
+            shared_rows__gt=0,
+        )
+        .values("generation__environment")
+        .annotate(n=Sum("shared_rows"))
+        .values_list("generation__environment", "n")
+    )
+
+
 @dataclass(frozen=True)
 class Branch:
     """A live table that reads rows from the table it was restored from (its base)."""

@@ -122,3 +122,22 @@ def test_new_does_not_offer_default_once_the_tenant_has_one(client_admin, db):
     page = client_admin.get(url).content.decode()
     assert '<option value="default"' not in page
     assert '<option value="sandbox"' in page and '<option value="production"' in page
+
+
+@pytest.mark.django_db
+def test_the_list_says_what_a_restored_environment_shares_beside_what_it_stores(
+    client_admin, admin, source, target, clock
+):
+    _restore(source, target, source.last_change_at, admin)
+    page = client_admin.get(reverse("environments:list")).content.decode()
+    rows = {
+        name: row
+        for row in page.split("<tr>")
+        for name in ("Contoso Prod", "Contoso Test")
+        if f">{name}</a>" in row
+    }
+    assert (
+        "and 3 rows shared with the environment they were restored from, until it is fully "
+        "independent" in rows["Contoso Test"]
+    )
+    assert "shared" not in rows["Contoso Prod"]
