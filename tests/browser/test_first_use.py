@@ -114,7 +114,7 @@ def test_undo_asks_first_and_puts_back_the_name_and_security_group(
     page.goto("/environments/contoso-sandbox/backups/system/")
     page.get_by_role("button", name="1 hour ago").click()
     page.get_by_role("button", name="Confirm").click()
-    page.get_by_label("Environment to overwrite").select_option("contoso-sandbox")
+    page.get_by_label("Restore to").select_option("contoso-sandbox")
     expect(
         page.get_by_role("heading", name="What will be overwritten in Contoso Sandbox")
     ).to_be_visible()
