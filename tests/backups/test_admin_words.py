@@ -71,10 +71,31 @@ class TestUndoOfACopy:
         assert f"Undo of copy #{copied.pk} of Contoso Test" in page
         assert "restore of" not in page
 
+    def test_the_backup_made_before_it_links_to_it_as_a_copy(self, client_admin, copied, target):
+        page = client_admin.get(reverse("backups:manual", args=[target.slug])).content.decode()
+        assert f"copy #{copied.pk}</a>" in page and f"restore #{copied.pk}" not in page
+
     def test_an_undo_it_can_no_longer_have_says_copy(self, client_admin, copied):
         copied.pre_restore_backup.delete()
         dialog = _words(client_admin.get(reverse("backups:undo", args=[copied.pk])).content)
         assert "The moment before this copy is no longer kept, so it cannot be undone." in dialog
+
+
+def test_a_failed_copy_into_a_new_sandbox_offers_to_copy_again(
+    client_admin, admin, source, monkeypatch, django_capture_on_commit_callbacks
+):
+    from backups import engine
+
+    monkeypatch.setattr(engine, "after_table_copied", lambda op, table: 1 / 0)
+    new = {"name": "Contoso Copy", "slug": "contoso-copy", "security_group": ""}
+    with django_capture_on_commit_callbacks(execute=True):
+        op = copies.copy_start(source=source, requested_by=admin, new=new)
+    op.refresh_from_db()
+    assert op.status == "failed" and op.target_removed
+    page = _words(client_admin.get(reverse("backups:operation", args=[op.pk])).content)
+    assert "The copy of Contoso Copy failed." in page
+    assert "Copy Contoso Prod into a new sandbox again" in page
+    assert "Restore Contoso Prod into a new sandbox" not in page
 
 
 class TestRestorePanel:
@@ -182,7 +203,9 @@ class TestEnvironmentPage:
         text = page.content.decode()
         # The page read the restore as running: it says so everywhere, and polls for the end.
         assert "Preparing" in text and "Restoring Contoso Test" in text
-        restores_card = text[text.index('id="restores-heading"') : text.index('id="events-heading"')]
+        restores_card = text[
+            text.index('id="restores-heading"') : text.index('id="events-heading"')
+        ]
         assert '<span class="state state-running">Running</span>' in restores_card
         assert "Succeeded" not in restores_card
         queued = next(row for row in text.split("<tr>") if "queued" in row)

@@ -129,9 +129,10 @@ def test_undo_asks_first_and_puts_back_the_name_and_security_group(
     # that reload could interrupt): the new name shows once it has.
     expect(page.get_by_role("heading", name="Contoso Sandbox R", exact=True)).to_be_visible()
     expect(page.locator("#details-card")).to_contain_text("Auditors")
-    # The history reads as it happened, under the names of then.
+    # The history reads as it happened, under the names of then, and never names the
+    # environment as its own source.
     expect(page.locator("#restores-heading + table")).to_contain_text(
-        "Contoso Sandbox from Contoso Sandbox"
+        "Contoso Sandbox from its own data"
     )
 
     page.get_by_role("link", name="Undo restore").click()
