@@ -305,16 +305,19 @@ def _succeed(
     )
     capacity.release(op.reservation_id)  # what it reserved is stored now
     name_before = details_before["before_name"]
-    what = "Undid restore of" if op.undo_of_id else VERBS[op.kind]
     renamed = f"; renamed to {target.name}" if target.name != name_before else ""
+    at = f"{op.moment:%Y-%m-%d %H:%M:%S} UTC"
+    if op.undo_of_id:
+        what = f"Undid {op.undo_of.noun} #{op.undo_of_id} of {name_before}: back to {at}"
+    else:
+        what = f"{VERBS[op.kind]} {name_before} from {op.source_words} at {at}"
     audit_record(
         action="restore.succeed",
         actor=op.requested_by,
         environment=target,
         environment_name=name_before,
         related_environment=source,
-        summary=f"{what} {name_before} from {op.source_name or source.name} at "
-        f"{op.moment:%Y-%m-%d %H:%M:%S} UTC ({copied} row{'s' * (copied != 1)} in "
+        summary=f"{what} ({copied} row{'s' * (copied != 1)} in "
         f"{tables} table{'s' * (tables != 1)}{renamed})",
         details={
             "operation": op.pk,
@@ -349,7 +352,7 @@ def pre_restore_label(op: RestoreOperation, moment: datetime.datetime) -> str:
         return f"Before undo of {op.undo_of.noun} #{op.undo_of_id}{when}"
     before = "Before copy from " if op.is_copy else "Before restore from "
     room = 100 - len(before) - len(when)
-    name = op.source_name or op.source.name
+    name = op.source_words  # never the environment's own name as its own source
     name = name if len(name) <= room else name[: room - 1] + "…"
     return f"{before}{name}{when}"
 

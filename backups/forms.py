@@ -158,7 +158,8 @@ class RestoreForm(NewSandboxFields):
     """The restore panel: the target and, under Edit details, its new name and security group."""
 
     target = forms.ChoiceField(
-        label="Environment to overwrite",
+        # Not "to overwrite": the list also offers a new sandbox, where nothing is overwritten.
+        label="Restore to",
         widget=forms.Select(attrs={"aria-describedby": "target-hint"}),
     )
     new_name = forms.CharField(label="Name after restore", required=False, max_length=100)

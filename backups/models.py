@@ -235,8 +235,18 @@ class RestoreOperation(models.Model):
 
     @property
     def noun(self) -> str:
-        """How sentences name it: "the copy failed", "Undo restore"."""
+        """How sentences name it: "the copy failed", "Undo restore", "the undo finishes"."""
+        if self.undo_of_id:
+            return "undo"
         return "copy" if self.is_copy else "restore"
+
+    @property
+    def source_words(self) -> str:
+        """How sentences name where its data came from: the source's name then, or, for an
+        environment restored from an earlier moment of its own, never its own name."""
+        if self.source_id == self.target_id:
+            return "its own data"
+        return self.source_name or self.source.name
 
     @property
     def target_url(self) -> str:

@@ -93,6 +93,9 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         context["changes_link"] = _changes_link(target, point.moment)
     if request.method == "GET" or step == "preview" or not form.is_valid():
         if step == "confirm" and form.errors and target:
+            # The dialog again, naming the same changes (its hidden fields carry them).
+            if not (form.has_error("new_name") or form.has_error("security_group")):
+                context["details"] = form.details(target)
             return render_partial(request, "backups/restore.html", context, "confirm-dialog")
         return _panel(request, context)
     if form.new_target:  # nothing is overwritten, so nothing to confirm
@@ -110,7 +113,9 @@ def restore_panel(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     try:
         if step != "confirm":
             restores.restore_validate(wanted)
-            confirming = {**context, "confirming": True}
+            # The dialog names every change the restore makes to the target besides its data.
+            details = {"new_name": wanted.new_name, "security_group": wanted.security_group}
+            confirming = {**context, "confirming": True, "details": details}
             return render_partial(request, "backups/restore.html", confirming, "confirm-dialog")
         repeated = RestoreOperation.objects.filter(
             requested_by=request.user, idempotency_key=wanted.key
@@ -231,7 +236,7 @@ def operation_undo(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         except Refused as exc:
             error = refusal_message(exc)
         else:
-            messages.info(request, f"Undo of the restore of {target.name} started.")
+            messages.info(request, f"Undo of the {op.noun} of {target.name} started.")
             return redirect_after_post(request, reverse("environments:detail", args=[target.slug]))
     refusal = selectors.undo_refusal(op)
     before = op.pre_restore_backup

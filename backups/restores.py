@@ -308,18 +308,23 @@ def _refuse_crossing(source: Environment, target: Environment) -> None:
 
 
 def _audit_queued(request: RestoreRequest, operation: RestoreOperation) -> None:
-    what = "Undo of restore" if request.undo_of else operation.get_kind_display()
+    at = f"{operation.moment:%Y-%m-%d %H:%M:%S} UTC"
     if request.undo_of:
         action = "restore.undo"
+        undone = request.undo_of
+        summary = f"Undo of {undone.noun} #{undone.pk} of {operation.target_name}: back to {at}"
     else:
         action = "copy.start" if operation.is_copy else "restore.start"
+        summary = (
+            f"{operation.get_kind_display()} of {operation.target_name} from "
+            f"{operation.source_words} at {at}"
+        )
     audit_record(
         action=action,
         actor=request.acting or request.requested_by,
         environment=operation.target,
         related_environment=operation.source,
-        summary=f"{what} of {operation.target_name} from {operation.source_name} at "
-        f"{operation.moment:%Y-%m-%d %H:%M:%S} UTC queued",
+        summary=f"{summary}, queued",
         details={
             "operation": operation.pk,
             "moment": operation.moment.isoformat(),

@@ -222,19 +222,20 @@ def undo_possible(operation: RestoreOperation) -> bool:
 
 def undo_refusal(operation: RestoreOperation) -> str:
     """Why `operation` cannot be undone now, or "" when it can."""
+    noun = operation.noun  # a copy is named a copy, here as on every page
     if operation.status != RestoreOperation.Status.SUCCEEDED:
-        return "Only a restore that succeeded can be undone."
+        return f"Only {'an' if noun == 'undo' else 'a'} {noun} that succeeded can be undone."
     before = operation.pre_restore_backup
     if before is None or before.expires_at <= timezone.now():
-        return "The moment before this restore is no longer kept, so it cannot be undone."
+        return f"The moment before this {noun} is no longer kept, so it cannot be undone."
     if latest_restore(operation.target_id) != operation:
-        return "A later restore replaced this one's data; undo that one first."
+        return "A later restore or copy replaced this one's data; undo that one first."
     target = operation.target
     if target.type != EnvironmentType.SANDBOX:
         return (
             f"{target.name} is a {target.get_type_display().lower()} environment now, and "
             "only sandbox environments can be restored to: convert it to a sandbox to "
-            "undo the restore."
+            f"undo the {noun}."
         )
     return ""
 

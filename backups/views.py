@@ -31,7 +31,7 @@ from portal.http import (
     refusal_on_form,
     render_partial,
 )
-from portal.timefmt import utc_offset
+from portal.timefmt import local_text, utc_offset
 
 
 def _tab_context(request, env: Environment, tab: str) -> dict:
@@ -82,7 +82,7 @@ def system_tab(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         "candidate_rows": [(c, changes[c.moment]) for c in candidates.items] if candidates else [],
         # Formatted here: Django's date filter leaves out the zone of an ambiguous time.
         "ambiguous": [
-            f"{c:%Y-%m-%d %H:%M} ({c.tzname()}, {utc_offset(c)})"
+            f"{local_text(c)} ({c.tzname()}, {utc_offset(c)})"
             for c in (form.local.choices if form.local else ())
         ],
     }

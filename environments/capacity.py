@@ -65,6 +65,17 @@ def tenant() -> Capacity:
     )
 
 
+# What an admin can do about a refusal: which figures to look at, what frees storage (and
+# when: a deleted environment is kept for recovery), and who can raise the capacity (a setting
+# of the deployment, so whoever runs the portal, not anyone signed in to it).
+ROOM_ADVICE = (
+    "To make room, delete data or environments you no longer need (the Environments list "
+    "shows what each one stores; a deleted environment's storage is freed once it can no "
+    f"longer be recovered, after {settings.RECOVERY_DAYS} days), or ask whoever runs the "
+    "portal to raise the tenant's storage capacity."
+)
+
+
 def require_room(action: str, adds: int = 0) -> None:
     """Refuse `action` ("create an environment", ...) when, after it stores `adds` bytes more,
     less than CAPACITY_MIN_FREE_GB of the tenant's capacity would be free."""
@@ -74,8 +85,7 @@ def require_room(action: str, adds: int = 0) -> None:
         raise Refused(
             f"You cannot {action}: the tenant's storage capacity is "
             f"{filesizeformat(capacity.total)} and {filesizeformat(capacity.free)} of it is "
-            f"free, but at least {filesizeformat(minimum)} must remain free. Free some "
-            "storage (delete data or environments) or raise TENANT_CAPACITY_GB."
+            f"free, but at least {filesizeformat(minimum)} must remain free. {ROOM_ADVICE}"
         )
 
 

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, F, Max, Q, Sum
 from django.db.models.functions import Greatest
+from django.utils import timezone
 
 from environments import capacity, layout, lineage, store
 from environments.models import CapacityReservation, DataTable, Environment, RowVersion
@@ -67,6 +68,9 @@ def flatten_chunk(table_id: int, rows: int | None = None) -> bool:
         if not CapacityReservation.objects.filter(table=table).exists():
             _reserve(table)
         after = table.flattened_to
+        if table.flatten_started_at is None:
+            table.flatten_started_at = timezone.now()
+            table.save(update_fields=["flatten_started_at"])
         last = _chunk_end(table, after, rows)
         if last is None:
             _drop_base(table)
@@ -178,7 +182,9 @@ def _drop_base(table: DataTable) -> None:
     reads through it goes through one layer less."""
     levels = table.depth
     CapacityReservation.objects.filter(table=table).delete()  # all of it is stored now
-    DataTable.objects.filter(pk=table.pk).update(base=None, base_at=None, depth=0, flattened_to="")
+    DataTable.objects.filter(pk=table.pk).update(
+        base=None, base_at=None, depth=0, flattened_to="", flatten_started_at=None
+    )
     readers = list(DataTable.objects.filter(base=table).values_list("pk", flat=True))
     while readers:
         DataTable.objects.filter(pk__in=readers).update(depth=F("depth") - levels)

@@ -70,6 +70,15 @@ class EnvironmentCreateForm(forms.Form):
         help_text="Optional: only its members can use the environment's data.",
     )
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # A tenant has one Default environment: once it exists, it is no choice to offer (the
+        # service still refuses a second one, for the API and a stale page).
+        if Environment.objects.filter(type=EnvironmentType.DEFAULT).exists():
+            self.fields["type"].choices = [
+                c for c in EnvironmentType.choices if c[0] != EnvironmentType.DEFAULT
+            ]
+
 
 class RecoverForm(forms.Form):
     """Recover a deleted environment; a new name only when a live one took its name."""

@@ -294,6 +294,9 @@ class DataTable(models.Model):
     # chunk per transaction: the last key copied, and how many base rows that made its own.
     flattened_to = models.CharField(max_length=64, blank=True, default="")
     flattened_rows = models.PositiveBigIntegerField(default=0)
+    # When its first chunk began: with flattened_rows, the pace the environment page measures
+    # to say when the table will no longer share storage with its base.
+    flatten_started_at = models.DateTimeField(null=True, blank=True)
     # No version of this table ends later than this (empty: none has ended yet). A branch that
     # reads this table as of a moment at or after it needs only the versions still live, and a
     # page skips looking for rows changed since (environments.lineage). Only ever moves forward.

@@ -853,29 +853,76 @@ def stored_bytes() -> dict[int, int]:
     )
 
 
+def shared_rows(environment_ids: Iterable[int]) -> dict[int, int]:
+    """{environment id: current rows its restored tables still share with their sources}, for
+    the environments that share any: one grouped query over the stored figures."""
+    return dict(
+        DataTable.objects.filter(
+            generation__environment__in=list(environment_ids),
+            valid_to__isnull=True,
+            generation__valid_to__isnull=True,
+            shared_rows__gt=0,
+        )
+        .values("generation__environment")
+        .annotate(n=Sum("shared_rows"))
+        .values_list("generation__environment", "n")
+    )
+
+
 @dataclass(frozen=True)
 class Branch:
     """A live table that reads rows from the table it was restored from (its base)."""
 
     table: str
     source: str  # the base's environment
+    own_source: bool  # restored from the environment itself (an earlier moment of its own)
+    restored_at: datetime.datetime  # when the restore made the table
     moment: datetime.datetime  # the base is read as it was then
     depth: int  # how many tables its reads go through beyond its own
     shared_rows: int  # rows it still reads from the base
     flattened_rows: int  # base rows flattening has made its own so far
+    # How long until it holds all its rows, at the pace its flattening has kept so far (None
+    # before a chunk has measured one).
+    time_left: datetime.timedelta | None
+    # Until when it waits to be flattened: when its source stops keeping the moment it reads
+    # (history.branches_to_flatten), or None when it is due now (read through two bases, or
+    # its source deleted for good). Later manual backups of the source may keep it longer.
+    waits_until: datetime.datetime | None
+
+
+def _time_left(table: DataTable, now: datetime.datetime) -> datetime.timedelta | None:
+    if table.flatten_started_at is None or not table.flattened_rows:
+        return None
+    spent = now - table.flatten_started_at
+    if spent <= datetime.timedelta(0):
+        return None
+    return spent * table.shared_rows / table.flattened_rows
+
+
+def _waits_until(table: DataTable, now: datetime.datetime) -> datetime.datetime | None:
+    source = table.base.generation.environment
+    if table.depth > 1 or source.removed_at is not None or table.flatten_started_at:
+        return None
+    until = table.base_at + source.retention
+    return until if until > now else None
 
 
 def branches(environment: Environment) -> list[Branch]:
     """The environment's live restored tables that still read from their base: what the
     environment page says about its lineage (environments.lineage, environments.flatten)."""
+    now = timezone.now()
     return [
         Branch(
             table=t.display_name,
             source=t.base.generation.environment.name,
+            own_source=t.base.generation.environment_id == environment.pk,
+            restored_at=t.valid_from,
             moment=t.base_at,
             depth=t.depth,
             shared_rows=t.shared_rows,
             flattened_rows=t.flattened_rows,
+            time_left=_time_left(t, now),
+            waits_until=_waits_until(t, now),
         )
         for t in current(environment)
         .tables()

@@ -18,7 +18,7 @@ from environments import store
 from environments.forms import AsOfForm, unviewable
 from environments.models import Environment
 from portal import localtime
-from portal.timefmt import utc_offset
+from portal.timefmt import local_text, utc_offset
 
 AT = "at"
 # What the As of control sends; with any of them the request is the control's, not a page's.
@@ -61,7 +61,7 @@ class Viewing:
         local = self.form.local
         # Formatted here: Django's date filter leaves out the zone of an ambiguous time.
         return [
-            f"{c:%Y-%m-%d %H:%M} ({c.tzname()}, {utc_offset(c)})"
+            f"{local_text(c)} ({c.tzname()}, {utc_offset(c)})"
             for c in (local.choices if local else ())
         ]
 

@@ -26,15 +26,27 @@ def backups_menu(environment: Environment) -> dict:
     return {"environment": environment, "refusal": selectors.manual_backups_refusal(environment)}
 
 
+# How many of the latest restores the environment page lists.
+RECENT = 6
+
+
+def _latest_restores(environment: Environment) -> list[RestoreOperation]:
+    """The environment's latest restores, read once per page: the banner, the Recent restores
+    card and the Recent operations card all show them as of the same moment, so a restore that
+    ends while the page renders is never "Preparing" in one place and "Succeeded" in another."""
+    if not hasattr(environment, "_latest_restores"):
+        environment._latest_restores = list(
+            RestoreOperation.objects.filter(target=environment)
+            .select_related("source", "target", "pre_restore_backup", "requested_by", "undo_of")
+            .order_by("-created_at", "-id")[:RECENT]
+        )
+    return environment._latest_restores
+
+
 @register.inclusion_tag("backups/_banner.html")
 def restore_banner(environment: Environment) -> dict:
     """The latest restore of the environment while it runs, and its outcome for a while."""
-    latest = (
-        RestoreOperation.objects.filter(target=environment)
-        .select_related("source", "target", "undo_of")
-        .order_by("-created_at", "-id")
-        .first()
-    )
+    latest = next(iter(_latest_restores(environment)), None)
     if latest is None:
         return {}
     ended = latest.finished_at or timezone.now()
@@ -48,11 +60,7 @@ def restore_banner(environment: Environment) -> dict:
 
 @register.inclusion_tag("backups/_recent_restores.html")
 def recent_restores(environment: Environment) -> dict:
-    restores = list(
-        RestoreOperation.objects.filter(target=environment)
-        .select_related("source", "target", "pre_restore_backup", "requested_by", "undo_of")
-        .order_by("-created_at", "-id")[:6]
-    )
+    restores = _latest_restores(environment)
     # Only the target's latest succeeded restore can be undone: check that one, not each row.
     latest_done = next(
         (op for op in restores if op.status == RestoreOperation.Status.SUCCEEDED), None
@@ -63,17 +71,22 @@ def recent_restores(environment: Environment) -> dict:
 
 
 @register.filter
-def with_restore_states(events) -> list:
+def with_restore_states(events, environment: Environment | None = None) -> list:
     """Audit events, those that queued a restore carrying it (`event.operation`), so that the
-    page shows the restore's state now (queued, running, succeeded or failed); one query."""
+    page shows the restore's state now (queued, running, succeeded or failed); one query for
+    those the page has not read already (`environment`'s latest restores, as the rest of the
+    page shows them)."""
     events = list(events)
-    operations = RestoreOperation.objects.in_bulk(
-        [
-            e.details.get("operation")
-            for e in events
-            if e.action in QUEUED_ACTIONS and isinstance(e.details.get("operation"), int)
-        ]
-    )
+    known = {op.pk: op for op in _latest_restores(environment)} if environment else {}
+    wanted = [
+        e.details.get("operation")
+        for e in events
+        if e.action in QUEUED_ACTIONS and isinstance(e.details.get("operation"), int)
+    ]
+    operations = {
+        **RestoreOperation.objects.in_bulk([pk for pk in wanted if pk not in known]),
+        **known,
+    }
     for event in events:
         event.operation = (
             operations.get(event.details.get("operation"))

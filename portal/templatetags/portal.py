@@ -9,7 +9,7 @@ from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
-from portal.timefmt import utc_offset
+from portal.timefmt import local_text, utc_offset
 
 register = template.Library()
 
@@ -23,7 +23,7 @@ def when(value: datetime.datetime | None, seconds: bool = False) -> str:
         local = timezone.localtime(value)
     except OverflowError:  # the first or last hours of the calendar, seen from a far zone
         local = value.astimezone(datetime.UTC)
-    text = local.strftime("%b %-d, %Y, %H:%M:%S" if seconds else "%b %-d, %Y, %H:%M")
+    text = local_text(local, seconds=seconds)
     return format_html(
         '<time datetime="{}" title="{}">{} <span class="tz">{}</span></time>',
         value.astimezone(datetime.UTC).isoformat(),
@@ -79,6 +79,7 @@ UTC_MOMENT = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}(?::\d{2})?) UTC(?![+-]\
 def local_times(text: str) -> str:
     """A stored sentence with its "2026-11-20 09:30:00 UTC" moments shown like every other
     time of the portal: in the viewer's zone, with the offset."""
+    text = str(text)  # a message of the messages framework, too
     parts = []
     last = 0
     for match in UTC_MOMENT.finditer(text):
@@ -91,6 +92,13 @@ def local_times(text: str) -> str:
         last = match.end()
     parts.append(conditional_escape(text[last:]))
     return mark_safe("".join(parts))
+
+
+@register.simple_tag
+def outcome(value: str, label: str) -> str:
+    """The badge every Outcome and Status column shows: an operation's status (queued, running,
+    succeeded, failed) or an audit event's outcome (succeeded, failed, refused), one style."""
+    return format_html('<span class="state state-{}">{}</span>', value, label)
 
 
 @register.inclusion_tag("includes/breadcrumbs.html")

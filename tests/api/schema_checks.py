@@ -42,9 +42,9 @@ STATE_REFUSALS = re.compile(
             r"Copy .* to another environment",  # a copy onto its own source
             r"idempotency key was already used",
             r"must remain free",  # the tenant's storage capacity
-            r"Only a restore that succeeded can be undone",
-            r"The moment before this restore is no longer kept",
-            r"A later restore replaced this one's data",
+            r"Only a (restore|copy) that succeeded can be undone",
+            r"The moment before this (restore|copy) is no longer kept",
+            r"A later restore or copy replaced this one.s data",
             r"only sandbox environments can be restored to: convert it",
             # Putting rows back: the tables an environment has now and had then.
             r"has no table '.*' now",

@@ -173,8 +173,8 @@ def test_the_ambiguous_choices_are_shown_in_the_chosen_zone(client_admin, source
         reverse("backups:system", kwargs={"slug": source.slug}),
         {"date": "2026-11-01", "time": "01:30", "tz": "America/New_York"},
     )
-    assert b"2026-11-01 01:30 (EDT, UTC-04:00)" in page.content
-    assert b"2026-11-01 01:30 (EST, UTC-05:00)" in page.content
+    assert b"Nov 1, 2026, 01:30 (EDT, UTC-04:00)" in page.content
+    assert b"Nov 1, 2026, 01:30 (EST, UTC-05:00)" in page.content
 
 
 def test_a_refusal_from_the_restore_button_replaces_the_panel(client_admin, source, target):

@@ -93,8 +93,9 @@ def test_a_self_restore_with_a_new_name_reads_as_it_happened(
         new_name="Contoso Test R",
     )
     page = client_admin.get(reverse("backups:operation", kwargs={"pk": op.pk})).content.decode()
-    assert "Contoso Test was restored</strong> from Contoso Test" in page
-    assert "Contoso Test R was restored from Contoso Test R" not in page
+    # Named as it was then, and never as its own source (under either name).
+    assert "Contoso Test was restored</strong> from its own data as it was at" in page
+    assert "from Contoso Test" not in page
 
 
 class TestConfirmation:
@@ -146,7 +147,7 @@ class TestConfirmation:
     ):
         run_restore(source=source, target=target, moment=ago(days=2), requested_by=admin)
         dialog = html.unescape(client_admin.get(undo_url(renamed), **HTMX).content.decode())
-        assert "A later restore replaced this one's data" in dialog
+        assert "A later restore or copy replaced this one's data" in dialog
         assert 'name="confirm_name"' not in dialog
 
 

@@ -114,7 +114,7 @@ def test_undo_asks_first_and_puts_back_the_name_and_security_group(
     page.goto("/environments/contoso-sandbox/backups/system/")
     page.get_by_role("button", name="1 hour ago").click()
     page.get_by_role("button", name="Confirm").click()
-    page.get_by_label("Environment to overwrite").select_option("contoso-sandbox")
+    page.get_by_label("Restore to").select_option("contoso-sandbox")
     expect(
         page.get_by_role("heading", name="What will be overwritten in Contoso Sandbox")
     ).to_be_visible()
@@ -129,9 +129,10 @@ def test_undo_asks_first_and_puts_back_the_name_and_security_group(
     # that reload could interrupt): the new name shows once it has.
     expect(page.get_by_role("heading", name="Contoso Sandbox R", exact=True)).to_be_visible()
     expect(page.locator("#details-card")).to_contain_text("Auditors")
-    # The history reads as it happened, under the names of then.
+    # The history reads as it happened, under the names of then, and never names the
+    # environment as its own source.
     expect(page.locator("#restores-heading + table")).to_contain_text(
-        "Contoso Sandbox from Contoso Sandbox"
+        "Contoso Sandbox from its own data"
     )
 
     page.get_by_role("link", name="Undo restore").click()

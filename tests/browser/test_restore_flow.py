@@ -45,7 +45,7 @@ def test_restore_a_sandbox_from_itself_before_a_change_then_undo_it(
             "Don't see your environment? Only sandbox environments can be restored to."
         )
     ).to_be_visible()
-    page.get_by_label("Environment to overwrite").select_option("contoso-sandbox")
+    page.get_by_label("Restore to").select_option("contoso-sandbox")
     expect(
         page.get_by_role("heading", name="What will be overwritten in Contoso Sandbox")
     ).to_be_visible()
@@ -148,7 +148,7 @@ def test_restore_a_production_backup_into_a_sandbox_and_production_is_not_a_targ
     page.goto("/environments/contoso-prod/backups/manual/")
     page.get_by_role("row", name=re.compile("Nightly")).get_by_role("link", name="Restore").click()
     expect(page.get_by_text("From the backup “Nightly”.")).to_be_visible()
-    target = page.get_by_label("Environment to overwrite")
+    target = page.get_by_label("Restore to")
     options = target.locator("option").all_inner_texts()
     assert not any("Contoso Production" in o for o in options)  # production: not a target
     assert not any("Europe Sandbox" in o for o in options)  # another region
@@ -193,7 +193,7 @@ def test_the_restore_flow_with_the_keyboard_alone(
     confirm = page.get_by_role("button", name="Confirm")
     tab_to(page, confirm)
     page.keyboard.press("Enter")
-    select = page.get_by_label("Environment to overwrite")
+    select = page.get_by_label("Restore to")
     tab_to(page, select)
     page.keyboard.press("ArrowDown")  # the first real choice: the sandbox itself
     expect(page.get_by_role("heading", name=re.compile("What will be overwritten"))).to_be_visible()

@@ -271,8 +271,9 @@ def test_the_environment_page_says_what_a_restored_table_reads(client_admin, sou
     assert page.status_code == 200
     text = page.content.decode()
     assert "Restored tables" in text
-    assert "Accounts: reads 2 rows from Contoso Prod as of" in text
-    assert "(1 table deep)" in text
+    assert "Accounts: restored " in text and " from Contoso Prod as of " in text
+    assert "shares 2 rows with Contoso Prod until it is fully independent" in text
+    assert "table deep" not in text  # the lineage's depth is the Django admin's detail
 
 
 @pytest.mark.django_db
