@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("environments", "0021_live_and_closed_search_indexes"),
+        ("environments", "0024_unique_live_environment_names"),
     ]
 
     operations = [
