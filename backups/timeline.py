@@ -225,8 +225,15 @@ def _targets(
     for start, length, changes in merged:
         begin = first + start * HOUR
         end = begin + length * HOUR
-        # The end of the span's last hour, or now: the data as it was after those changes.
-        pick = max(min(end - SECOND, window.end), window.start).astimezone(tz)
+        # The end of the span's last hour, or now: the data as it was after those changes. A
+        # span of days picks its last day's last second on the viewer's clock (23:59:59), even
+        # where the hours are offset from the zone's (Kolkata's run from :30 to :30).
+        last = end - SECOND
+        if span % 24 == 0:
+            day = (end - HOUR).astimezone(tz).date() + datetime.timedelta(days=1)
+            last = datetime.datetime.combine(day, datetime.time(0), tzinfo=tz) - SECOND
+            last = last.astimezone(datetime.UTC)
+        pick = max(min(last, window.end), window.start).astimezone(tz)
         targets.append(
             Target(
                 start=start,

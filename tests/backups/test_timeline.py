@@ -120,7 +120,8 @@ class TestTargets:
         # Hours are UTC hours, so Kolkata's days run from 00:30 to 00:30.
         assert line.targets[0].name == "Oct 23, 17:30 – Oct 25, 00:30: 31 changes"
         assert line.targets[1].name == "Oct 25, 00:30 – Oct 26, 00:30: 24 changes"
-        assert parse_qs(line.targets[1].query)["time"] == ["00:29:59"]
+        # Picking the day Oct 25 picks its last second on the viewer's clock.
+        assert parse_qs(line.targets[1].query) == {"date": ["2026-10-25"], "time": ["23:59:59"]}
 
     def test_a_day_the_clocks_go_back_is_one_target_of_25_hours(self, production):
         line = build(production, "America/New_York")  # summer time ends on Nov 1, 2026
