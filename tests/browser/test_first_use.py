@@ -130,7 +130,7 @@ def test_undo_asks_first_and_puts_back_the_name_and_security_group(
     expect(page.get_by_role("heading", name="Contoso Sandbox R", exact=True)).to_be_visible()
     expect(page.locator("#details-card")).to_contain_text("Auditors")
     # The history reads as it happened, under the names of then.
-    expect(page.locator("#restores-heading + table")).to_contain_text(
+    expect(page.locator("#restores-heading + .table-wrap table")).to_contain_text(
         "Contoso Sandbox from Contoso Sandbox"
     )
 
