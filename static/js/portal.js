@@ -98,8 +98,12 @@
   // panel, where the focus goes back when it closes (Escape, Cancel, Close).
   var opener = null;
   document.body.addEventListener("htmx:beforeRequest", function () { opener = document.activeElement; });
+  // A dialog that comes back with an error replaces itself: the focus still goes back to what
+  // opened the first one, not to a button of the dialog it replaced.
+  var dialogOpener = null;
   function returnFocusOnClose(dialog, slot) {
-    var from = opener;
+    if (opener && opener.isConnected && !(slot && slot.contains(opener))) dialogOpener = opener;
+    var from = dialogOpener;
     dialog.addEventListener("close", function () {
       if (slot) slot.innerHTML = "";
       if (from && from.isConnected && typeof from.focus === "function") from.focus();

@@ -202,6 +202,16 @@ def test_the_restore_panel_opens_beside_the_page_and_escape_gives_the_focus_back
     restore.click()
     confirm = page.get_by_role("dialog", name="Overwrite Contoso Sandbox?")
     expect(confirm).to_be_visible()
+    expect(page.locator("dialog:modal")).to_have_count(1)  # shown as a modal: focus inside
+    page.keyboard.press("Escape")
+    expect(confirm).to_have_count(0)
+    expect(restore).to_be_focused()
+    # A wrong name brings the dialog back with its message: Escape still returns to Restore.
+    restore.click()
+    page.get_by_label(re.compile("to confirm")).fill("Contoso")
+    confirm.get_by_role("button", name="Overwrite Contoso Sandbox").click()
+    expect(confirm.locator(".error")).to_be_visible()
+    expect(page.locator("dialog:modal")).to_have_count(1)
     page.keyboard.press("Escape")
     expect(confirm).to_have_count(0)
     expect(restore).to_be_focused()
