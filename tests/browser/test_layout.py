@@ -69,7 +69,7 @@ def open_restore_panel(page: Page) -> None:
 
 
 def test_no_main_page_overflows_the_window_at_any_width(
-    signed_in_page, global_admin, long_labels, worker, screenshot
+    signed_in_page, global_admin, long_labels, worker, axe_check, screenshot
 ):
     page = signed_in_page(global_admin)
     sandbox = long_labels["sandbox"]
@@ -98,6 +98,8 @@ def test_no_main_page_overflows_the_window_at_any_width(
             page.goto(url)
             expect(page.locator("h1")).to_be_visible()
             assert_no_overflow(page, name)
+            if width == 400:  # the narrowest layout is the one most rearranged
+                axe_check(page)
             screenshot(page, f"layout-{name}-{width}")
         open_restore_panel(page)
         expect(page.locator("h1")).to_be_visible()  # the page behind stays in view
