@@ -6,6 +6,11 @@ dates under it, and over them a row of targets, each a link that fills the date 
 the end of its span. A span is a day, or a few hours in a short window: wide enough (24 px or
 more) to point at, few enough to move through with the arrow keys.
 
+The chart runs on to the end of the span that holds now (today, in a window of days), drawn as
+time still to come: today is a target of its own, as wide as any other day, that picks now, so
+that the day before it picks its own last second (23:59:59 in the viewer's zone) instead of
+taking in today's first hours and picking now.
+
 Positions outside the bars are percentages of the chart's width (SVG attributes, not styles:
 the Content-Security-Policy refuses inline styles), so the chart stretches with the page.
 """
@@ -84,6 +89,7 @@ class Timeline:
     markers: list[Marker]
     total_changes: int
     busiest: int
+    now: float = 0.0  # hours from the first hour to now: after it, time still to come
     span: int = 1  # hours a target spans, at most (the first and last may take in a few more)
     targets: tuple[Target, ...] = ()
     ticks: tuple[Tick, ...] = ()
@@ -99,6 +105,11 @@ class Timeline:
         if self.span % 24 == 0:
             return "day" if self.span == 24 else f"{self.span // 24}-day span"
         return "hour" if self.span == 1 else f"{self.span}-hour span"
+
+    @property
+    def to_come(self) -> float:
+        """The hours drawn after now, to the end of today's span."""
+        return self.width - self.now
 
     def _pct(self, hours: float) -> str:
         return f"{hours * 100 / self.width:.3f}%"
@@ -163,6 +174,21 @@ def _span_name(start: datetime.datetime, end: datetime.datetime | None, changes:
     return f"{start:%b %-d, %H:%M}–{until}: {_changes(changes)}"
 
 
+def _span_key(local: datetime.datetime, span: int) -> object:
+    """Which span of the viewer's clock a local hour falls in: days from midnight, 6 hours
+    from 00, 06, 12, 18 and so on."""
+    return local.toordinal() // (span // 24) if span >= 24 else (local.day, local.hour // span)
+
+
+def _rest_of_span(last: datetime.datetime, tz: zoneinfo.ZoneInfo, span: int) -> int:
+    """The hours after `last` (the hour of now) to the end of its span."""
+    key = _span_key(last.astimezone(tz), span)
+    rest = 0
+    while rest < span and _span_key((last + (rest + 1) * HOUR).astimezone(tz), span) == key:
+        rest += 1
+    return rest
+
+
 def _targets(
     first: datetime.datetime,
     hours: int,
@@ -178,7 +204,7 @@ def _targets(
     hour = first
     for i in range(hours):
         local = hour.astimezone(tz)
-        k = local.toordinal() // (span // 24) if span >= 24 else (local.day, local.hour // span)
+        k = _span_key(local, span)
         if k != key:
             groups.append([i, 0, 0])
             key = k
@@ -199,8 +225,15 @@ def _targets(
     for start, length, changes in merged:
         begin = first + start * HOUR
         end = begin + length * HOUR
-        # The end of the span's last hour, or now: the data as it was after those changes.
-        pick = max(min(end - SECOND, window.end), window.start).astimezone(tz)
+        # The end of the span's last hour, or now: the data as it was after those changes. A
+        # span of days picks its last day's last second on the viewer's clock (23:59:59), even
+        # where the hours are offset from the zone's (Kolkata's run from :30 to :30).
+        last = end - SECOND
+        if span % 24 == 0:
+            day = (end - HOUR).astimezone(tz).date() + datetime.timedelta(days=1)
+            last = datetime.datetime.combine(day, datetime.time(0), tzinfo=tz) - SECOND
+            last = last.astimezone(datetime.UTC)
+        pick = max(min(last, window.end), window.start).astimezone(tz)
         targets.append(
             Target(
                 start=start,
@@ -255,7 +288,9 @@ def _axis(
 def build(environment: Environment, window: Window, zone: str) -> Timeline:
     tz = zoneinfo.ZoneInfo(zone)
     first = hour_of(window.start)
-    hours = int((hour_of(window.end) - first) / HOUR) + 1
+    last = hour_of(window.end)
+    span = span_for(int((last - first) / HOUR) + 1)
+    hours = int((last - first) / HOUR) + 1 + _rest_of_span(last, tz, span)
     counts = [0] * hours  # by hour from the first
     for hour, changes in Activity.objects.filter(
         environment=environment, hour__gte=first, hour__lte=window.end
@@ -296,7 +331,6 @@ def build(environment: Environment, window: Window, zone: str) -> Timeline:
     path = "".join(
         f"M{b.x} {HEIGHT - b.height:g}h0.86v{b.height:g}h-0.86z" for b in bars if b.height
     )
-    span = span_for(hours)
     targets = _targets(first, hours, counts, window, tz, span)
     ticks, labels = _axis(first, hours, tz, targets)
     return Timeline(
@@ -308,6 +342,7 @@ def build(environment: Environment, window: Window, zone: str) -> Timeline:
         markers=markers,
         total_changes=sum(counts),
         busiest=busiest,
+        now=x_of(window.end),
         span=span,
         targets=targets,
         ticks=ticks,

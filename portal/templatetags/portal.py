@@ -9,6 +9,7 @@ from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
+from portal import icons
 from portal.timefmt import local_text, utc_offset
 
 register = template.Library()
@@ -106,3 +107,9 @@ def breadcrumbs(*trail: str) -> dict:
     """The trail to this page: label, url, label, url, ..., and last the page's own label."""
     *pairs, here = trail
     return {"links": list(zip(pairs[::2], pairs[1::2], strict=True)), "here": here}
+
+
+@register.simple_tag
+def icon(name: str) -> str:
+    """An inline SVG icon (portal/icons.py) beside a label that stays text."""
+    return icons.svg(name)

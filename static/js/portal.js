@@ -94,6 +94,22 @@
     if (link) link.focus();
   });
 
+  // What had the focus when htmx sent a request: the button or link that opens a dialog or a
+  // panel, where the focus goes back when it closes (Escape, Cancel, Close).
+  var opener = null;
+  document.body.addEventListener("htmx:beforeRequest", function () { opener = document.activeElement; });
+  // A dialog that comes back with an error replaces itself: the focus still goes back to what
+  // opened the first one, not to a button of the dialog it replaced.
+  var dialogOpener = null;
+  function returnFocusOnClose(dialog, slot) {
+    if (opener && opener.isConnected && !(slot && slot.contains(opener))) dialogOpener = opener;
+    var from = dialogOpener;
+    dialog.addEventListener("close", function () {
+      if (slot) slot.innerHTML = "";
+      if (from && from.isConnected && typeof from.focus === "function") from.focus();
+    }, {once: true});
+  }
+
   // Dialogs delivered by htmx open as modal dialogs: focus inside, Esc closes.
   function openDialogs(root) {
     var dialogs = (root || document).querySelectorAll("dialog[data-modal][open]");
@@ -103,10 +119,7 @@
       dialog.showModal();
       var focus = dialog.querySelector("[autofocus]") || dialog.querySelector("input, button");
       if (focus) focus.focus();
-      dialog.addEventListener("close", function () {
-        var slot = document.getElementById("dialog-slot");
-        if (slot && slot.contains(dialog)) slot.innerHTML = "";
-      });
+      returnFocusOnClose(dialog, document.getElementById("dialog-slot"));
     });
   }
   document.body.addEventListener("htmx:afterSettle", function (event) { openDialogs(event.detail.target); });
@@ -115,6 +128,77 @@
     var dialog = close && close.closest("dialog");
     if (dialog && dialog.open) { event.preventDefault(); dialog.close(); }
   });
+
+  // A task's side panel: a region htmx put into #panel-slot opens beside the page (the page
+  // stays visible behind it), named by its heading, which takes the focus. Close, the task's
+  // own Cancel and Escape close it and give the focus back to what opened it.
+  var panelOpener = null;
+  function closePanel() {
+    var panel = document.getElementById("panel");
+    if (!panel || panel.hidden) return;
+    panel.hidden = true;
+    document.getElementById("panel-slot").innerHTML = "";
+    if (panelOpener && panelOpener.isConnected) panelOpener.focus();
+    panelOpener = null;
+  }
+  document.body.addEventListener("htmx:afterSettle", function (event) {
+    var slot = document.getElementById("panel-slot");
+    var panel = document.getElementById("panel");
+    if (!slot || !panel || event.detail.target !== slot || !slot.firstElementChild) return;
+    if (panel.hidden) {
+      panelOpener = opener;
+      panel.hidden = false;
+    }
+    var heading = slot.querySelector("h2, h1");
+    if (heading) {
+      if (!heading.id) heading.id = "panel-heading";
+      panel.setAttribute("aria-labelledby", heading.id);
+      heading.setAttribute("tabindex", "-1");
+      heading.focus();
+    } else {
+      panel.removeAttribute("aria-labelledby");
+      var first = slot.querySelector("input, select, textarea, button, a[href]");
+      if (first) first.focus();
+    }
+  });
+  document.addEventListener("click", function (event) {
+    var close = event.target.closest && event.target.closest("[data-close-panel]");
+    if (!close || !close.closest("#panel")) return;  // on a page of its own, Cancel is a link
+    event.preventDefault();
+    closePanel();
+  });
+  document.addEventListener("keydown", function (event) {
+    // A dialog over the panel (the confirmation) takes Escape first.
+    if (event.key !== "Escape" || document.querySelector("dialog:modal")) return;
+    var panel = document.getElementById("panel");
+    if (panel && !panel.hidden && !event.defaultPrevented) { event.preventDefault(); closePanel(); }
+  });
+
+  // After Continue the candidates come in below the form: the focus goes to their heading, so
+  // the next step (pick one, Confirm) is where a keyboard or screen reader user is.
+  document.body.addEventListener("htmx:afterSettle", function (event) {
+    var elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (!elt || !elt.closest || !elt.closest("#moment-form") && elt.id !== "moment-form") return;
+    var heading = document.getElementById("candidates-heading");
+    if (!heading) return;
+    heading.setAttribute("tabindex", "-1");
+    heading.focus();
+  });
+
+  // The left navigation's Menu (under 1024 px): aria-expanded follows the <details>, and
+  // Escape folds it back with the focus on the button.
+  var navmenu = document.getElementById("navmenu");
+  if (navmenu) {
+    var summary = navmenu.querySelector("summary");
+    var sync = function () { summary.setAttribute("aria-expanded", navmenu.open ? "true" : "false"); };
+    sync();
+    navmenu.addEventListener("toggle", sync);
+    navmenu.addEventListener("keydown", function (event) {
+      if (event.key !== "Escape" || !navmenu.open || getComputedStyle(summary).display === "none") return;
+      navmenu.open = false;
+      summary.focus();
+    });
+  }
 
   // A button marked data-once sends its form once, however often it is clicked.
   document.addEventListener("submit", function (event) {

@@ -8,6 +8,7 @@ from backups import copies, engine, restores, undos
 from backups.models import ManualBackup, RestoreOperation
 from environments import generations, store
 from environments.models import Environment
+from portal import icons
 from portal.errors import Refused
 from tests.factories import EnvironmentFactory, ago
 
@@ -102,7 +103,9 @@ def test_a_production_target_is_refused(admin, source, copy):
 
 def test_the_environment_page_has_a_copy_command(client_admin, source):
     page = client_admin.get(reverse("environments:detail", args=[source.slug])).content.decode()
-    assert f'href="{reverse("backups:copy", args=[source.slug])}">Copy</a>' in page
+    assert (
+        f'href="{reverse("backups:copy", args=[source.slug])}">{icons.svg("copy")}Copy</a>' in page
+    )
 
 
 def post(client, source, **data):

@@ -32,7 +32,8 @@ class TestSystemTab:
         page = client_admin.get(url)
         text = page.content.decode()
         assert "You can restore to any moment from" in text and "Oct 23, 2026" in text
-        assert page.context["timeline"].width == 28 * 24 + 1
+        # The window (28 days and an hour), then the rest of today: 13:00 to 24:00.
+        assert page.context["timeline"].width == 28 * 24 + 1 + 11
         assert 'role="tab"' in text and 'aria-selected="true"' in text
         assert ">System<" in text and ">Manual<" in text and ">Continue<" in text
 

@@ -65,17 +65,20 @@ def covered(line) -> list[int]:
 class TestTargets:
     def test_a_28_day_window_has_a_target_a_day(self, production):
         line = build(production)
-        assert line.width == 28 * 24 + 1 and line.span == 24 and line.unit == "day"
-        # Oct 23 from 12:00 joins Oct 24, and Nov 20 until now (13 hours) joins Nov 19.
-        assert len(line.targets) == 27
+        # The window's 28 days and an hour, then the rest of today (Nov 20, 13:00 to 24:00).
+        assert line.width == 28 * 24 + 1 + 11 and line.span == 24 and line.unit == "day"
+        assert line.now == 28 * 24 and line.to_come == 12
+        # Oct 23 from 12:00 joins Oct 24; today (Nov 20) is a target of its own.
+        assert len(line.targets) == 28
         # Every hour is in exactly one target, in order; none is narrower than 20 hours.
         assert covered(line) == list(range(line.width))
         assert min(t.hours for t in line.targets) >= 20
 
     def test_a_7_day_window_has_a_target_every_6_hours(self, sandbox):
         line = build(sandbox)
-        assert line.width == 7 * 24 + 1 and line.span == 6 and line.unit == "6-hour span"
-        assert len(line.targets) == 28
+        # The window, then the rest of the span that holds now (Nov 20, 12:00 to 18:00).
+        assert line.width == 7 * 24 + 1 + 5 and line.span == 6 and line.unit == "6-hour span"
+        assert len(line.targets) == 29
         assert covered(line) == list(range(line.width))
 
     @pytest.mark.parametrize(
@@ -89,20 +92,36 @@ class TestTargets:
         # The window opens at Oct 23, 12:00: its first half day joins the next day.
         assert names[0] == "Oct 23, 12:00 – Oct 25, 00:00: 36 changes"
         assert names[1] == "Oct 25, 00:00–24:00: 24 changes"
-        assert names[-2] == "Nov 18, 00:00–24:00: 24 changes"
-        assert names[-1] == "Nov 19, 00:00–now: 38 changes"
+        assert names[-2] == "Nov 19, 00:00–24:00: 24 changes"
+        assert names[-1] == "Nov 20, 00:00–now: 14 changes"
 
     def test_a_target_picks_the_last_second_of_its_span_or_now(self, production):
         line = build(production)
         assert parse_qs(line.targets[1].query) == {"date": ["2026-10-25"], "time": ["23:59:59"]}
         assert parse_qs(line.targets[-1].query) == {"date": ["2026-11-20"], "time": ["12:00:00"]}
 
+    def test_today_is_a_span_of_its_own_so_the_day_before_picks_its_last_second(self, production):
+        line = build(production)
+        yesterday, today = line.targets[-2:]
+        assert parse_qs(yesterday.query) == {"date": ["2026-11-19"], "time": ["23:59:59"]}
+        assert parse_qs(today.query) == {"date": ["2026-11-20"], "time": ["12:00:00"]}  # now
+        # As wide as any day: its hours to come are drawn, and it is labelled under the axis.
+        assert today.hours == 24 and line.labels[-1].text == "20"
+
+    def test_in_the_viewers_zone_today_is_the_viewers_day(self, production):
+        line = build(production, "Asia/Tokyo")  # now is Nov 20, 21:00 there
+        yesterday, today = line.targets[-2:]
+        assert parse_qs(yesterday.query) == {"date": ["2026-11-19"], "time": ["23:59:59"]}
+        assert parse_qs(today.query) == {"date": ["2026-11-20"], "time": ["21:00:00"]}
+        assert today.name.startswith("Nov 20, 00:00–now")
+
     def test_spans_follow_the_viewers_clock(self, production):
         line = build(production, "Asia/Kolkata")
         # Hours are UTC hours, so Kolkata's days run from 00:30 to 00:30.
         assert line.targets[0].name == "Oct 23, 17:30 – Oct 25, 00:30: 31 changes"
         assert line.targets[1].name == "Oct 25, 00:30 – Oct 26, 00:30: 24 changes"
-        assert parse_qs(line.targets[1].query)["time"] == ["00:29:59"]
+        # Picking the day Oct 25 picks its last second on the viewer's clock.
+        assert parse_qs(line.targets[1].query) == {"date": ["2026-10-25"], "time": ["23:59:59"]}
 
     def test_a_day_the_clocks_go_back_is_one_target_of_25_hours(self, production):
         line = build(production, "America/New_York")  # summer time ends on Nov 1, 2026
@@ -159,7 +178,7 @@ class TestSystemTabPage:
         assert page.status_code == 200
         assert 'class="day-label">25</text>' in text and 'class="month-label">Nov</text>' in text
         links = re.findall(r'<a href="([^"]+)" class="timeline-target" aria-label="([^"]+)"', text)
-        assert len(links) == 27 and "bar-link" not in text
+        assert len(links) == 28 and "bar-link" not in text
         assert links[1] == (
             "?date=2026-10-25&amp;time=23%3A59%3A59&amp;tz=UTC",
             "Oct 25, 00:00–24:00: 24 changes",

@@ -131,7 +131,7 @@ def test_undo_asks_first_and_puts_back_the_name_and_security_group(
     expect(page.locator("#details-card")).to_contain_text("Auditors")
     # The history reads as it happened, under the names of then, and never names the
     # environment as its own source.
-    expect(page.locator("#restores-heading + table")).to_contain_text(
+    expect(page.locator("#restores-heading + .table-wrap table")).to_contain_text(
         "Contoso Sandbox from its own data"
     )
 

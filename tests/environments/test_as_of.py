@@ -13,6 +13,7 @@ from django.urls import reverse
 from environments import store
 from environments.models import Environment, Membership
 from environments.viewing import at_text
+from portal import icons
 from tests.factories import NOW, EnvironmentFactory, ago, make_member, make_table
 
 pytestmark = pytest.mark.usefixtures("clock")
@@ -231,7 +232,7 @@ def test_no_page_at_a_moment_offers_or_links_a_write(client_admin, source):
         assert page.status_code == 200
         assert not [w for w in WRITES if w in text], (page.request["PATH_INFO"], text)
     now = client_admin.get(url("row", table="accounts", key="b")).content.decode()
-    assert f'href="{url("row-edit", table="accounts", key="b")}">Edit</a>' in now
+    assert f'href="{url("row-edit", table="accounts", key="b")}">{icons.svg("edit")}Edit</a>' in now
 
 
 def test_a_maker_who_may_not_write_sees_no_edit_button_on_a_row(client, maker, source):

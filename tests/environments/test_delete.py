@@ -10,6 +10,7 @@ from django.urls import reverse
 from backups import copies, engine, purge, restores, undos
 from environments import services, store
 from environments.models import DataTable, Environment
+from portal import icons
 from portal.errors import Conflict, NotAllowed, Refused
 from portal.models import AuditEvent
 from tests.factories import NOW, EnvironmentFactory, ago, build_history
@@ -126,7 +127,8 @@ def test_after_7_days_a_purge_removes_it_but_keeps_what_branches_read(global_adm
 def test_delete_page_deletes_and_the_deleted_list_recovers(login, global_admin, sandbox):
     client = login(global_admin)
     page = client.get(reverse("environments:detail", args=[sandbox.slug])).content.decode()
-    assert f'href="{reverse("environments:delete", args=[sandbox.slug])}">Delete</a>' in page
+    delete = reverse("environments:delete", args=[sandbox.slug])
+    assert f'href="{delete}">{icons.svg("delete")}Delete</a>' in page
     url = reverse("environments:delete", args=[sandbox.slug])
     wrong = client.post(url, {"confirm_name": "nope"})
     assert wrong.context["form"].errors == {

@@ -320,24 +320,27 @@ def test_the_migration_gives_an_environment_with_a_reserved_url_name_a_free_one_
     '<name>-env' (or -env-2 when that is taken), and the audit log says so."""
     from django.db.migrations.executor import MigrationExecutor
 
-    before = [("environments", "0022_environment_reserved_slugs_renamed")]
     after = [("environments", "0023_environment_slug_not_reserved")]
     executor = MigrationExecutor(connection)
     executor.migrate([("environments", "0021_live_and_closed_search_indexes")])
     try:
+        # The model as it was at that migration (later ones add columns).
+        then = executor.loader.project_state(
+            [("environments", "0021_live_and_closed_search_indexes")]
+        ).apps.get_model("environments", "Environment")
         made = timezone.now()
         for slug in ["new", "deleted", "new-env"]:
-            Environment.objects.create(
+            then.objects.create(
                 name=f"Made as {slug}", slug=slug, type="sandbox", region="europe", created_at=made
             )
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()
-        executor.migrate(before)
+        executor.migrate(after)
+        slugs = dict(then.objects.values_list("name", "slug"))
     finally:
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()
-        executor.migrate(after)
-    slugs = dict(Environment.objects.values_list("name", "slug"))
+        executor.migrate(executor.loader.graph.leaf_nodes())
     assert slugs == {
         "Made as new": "new-env-2",
         "Made as deleted": "deleted-env",
