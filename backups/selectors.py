@@ -23,9 +23,9 @@ def manual_backups_refusal(environment: Environment) -> str:
     if not environment.backed_up:  # a trial: no "last 0 days" to point to
         return (
             f"{environment.get_type_display()} environments are not backed up: they have no "
-            "system backups to restore, and only production and sandbox environments have "
-            f"manual backups. To keep what {environment.name} holds, copy it to a sandbox "
-            "environment."
+            "system backups to restore and no manual backups (only production and sandbox "
+            f"environments have them). To keep what {environment.name} holds, copy it to a "
+            "sandbox environment."
         )
     return (
         f"{environment.get_type_display()} environments have no manual backups: only "

@@ -6,7 +6,7 @@ import re
 from django import template
 from django.utils import timezone
 from django.utils.html import conditional_escape, format_html
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeData, mark_safe
 from django.utils.timesince import timesince
 
 from portal import icons
@@ -80,7 +80,14 @@ UTC_MOMENT = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}(?::\d{2})?) UTC(?![+-]\
 def local_times(text: str) -> str:
     """A stored sentence with its "2026-11-20 09:30:00 UTC" moments shown like every other
     time of the portal: in the viewer's zone, with the offset."""
+    # A message built with format_html is already safe (its own markup, its values escaped);
+    # its pieces are kept as they are. Anything else is escaped.
+    keep = isinstance(text, SafeData)
     text = str(text)  # a message of the messages framework, too
+
+    def piece(part: str) -> str:
+        return part if keep else conditional_escape(part)
+
     parts = []
     last = 0
     for match in UTC_MOMENT.finditer(text):
@@ -88,10 +95,10 @@ def local_times(text: str) -> str:
             moment = datetime.datetime.fromisoformat(match.group(1)).replace(tzinfo=datetime.UTC)
         except ValueError:
             continue
-        parts.append(conditional_escape(text[last : match.start()]))
+        parts.append(piece(text[last : match.start()]))
         parts.append(when(moment, seconds=match.group(1).count(":") == 2))
         last = match.end()
-    parts.append(conditional_escape(text[last:]))
+    parts.append(piece(text[last:]))
     return mark_safe("".join(parts))
 
 

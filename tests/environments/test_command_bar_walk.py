@@ -111,15 +111,15 @@ def test_create_is_disabled_with_the_reason_where_manual_backups_are_not_allowed
     create_url = reverse("backups:create", kwargs={"slug": env.slug})
     assert f'href="{create_url}"' not in page
     assert re.search(r'aria-disabled="true"[^>]*>Create<', page)
-    assert "environments have no manual backups: only production and sandbox" in page
+    assert "no manual backups" in page and "only production and sandbox" in page
 
     # The address itself explains, and a POST changes nothing.
     explained = client.get(create_url)
     assert explained.status_code == 200
-    assert b"have no manual backups" in explained.content
+    assert b"no manual backups" in explained.content
     assert b'name="label"' not in explained.content  # no form that could only fail
     refused = client.post(create_url, {"label": "Try anyway"})
-    assert refused.status_code == 422 and b"have no manual backups" in refused.content
+    assert refused.status_code == 422 and b"no manual backups" in refused.content
     assert not env.manual_backups.exists()
 
 
