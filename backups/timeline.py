@@ -233,6 +233,8 @@ def _targets(
             day = (end - HOUR).astimezone(tz).date() + datetime.timedelta(days=1)
             last = datetime.datetime.combine(day, datetime.time(0), tzinfo=tz) - SECOND
             last = last.astimezone(datetime.UTC)
+        if end > window.end:  # the span that holds now picks now (its day may have ended:
+            last = window.end  # in Kolkata, the hour from 23:30 runs past midnight)
         pick = max(min(last, window.end), window.start).astimezone(tz)
         targets.append(
             Target(

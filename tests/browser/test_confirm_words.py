@@ -17,7 +17,8 @@ def test_the_confirmation_names_every_change_edit_details_makes(
     page.get_by_role("button", name="1 hour ago").click()
     page.get_by_role("button", name="Confirm").click()
     target = page.get_by_label("Restore to")
-    assert "A new sandbox environment" in target.locator("option").all_inner_texts()
+    # (the panel comes in beside the page: wait for it)
+    expect(target.locator("option", has_text="A new sandbox environment")).to_have_count(1)
     expect(page.get_by_text("Environment to overwrite")).to_have_count(0)
     target.select_option("contoso-sandbox")
     expect(

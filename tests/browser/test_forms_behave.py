@@ -25,7 +25,7 @@ def test_edit_details_refuses_a_name_in_use_beside_the_field_without_opening_the
     page.goto("/environments/contoso-sandbox/backups/system/")
     page.get_by_role("button", name="1 hour ago").click()
     page.get_by_role("button", name="Confirm").click()
-    page.get_by_label("Environment to overwrite").select_option("contoso-sandbox")
+    page.get_by_label("Restore to").select_option("contoso-sandbox")
     expect(page.get_by_role("heading", name=re.compile("What will be overwritten"))).to_be_visible()
     page.get_by_text("Edit details").click()
     page.get_by_label("Name after restore").fill("CONTOSO  production")
@@ -63,7 +63,7 @@ def test_a_new_sandbox_with_a_name_in_use_is_refused_beside_its_name(
     page.goto("/environments/contoso-prod/backups/system/")
     page.get_by_role("button", name="1 hour ago").click()
     page.get_by_role("button", name="Confirm").click()
-    page.get_by_label("Environment to overwrite").select_option(label="A new sandbox environment")
+    page.get_by_label("Restore to").select_option(label="A new sandbox environment")
     fieldset = page.get_by_role("group", name="A new sandbox environment")
     fieldset.get_by_role("textbox", name="Name", exact=True).fill("Europe  SANDBOX")
     fieldset.get_by_role("textbox", name="URL name").fill("contoso-copy")
@@ -127,7 +127,7 @@ def test_a_point_outside_the_window_is_refused_on_the_panel_in_the_viewers_zone(
     page.goto(f"/environments/contoso-prod/backups/restore/?pick=at:{quote(before.isoformat())}")
     expect(page.get_by_role("alert")).to_contain_text("is before the oldest moment kept")
     expect(page.get_by_role("alert")).to_contain_text("UTC+05:30")  # the browser's zone
-    expect(page.get_by_label("Environment to overwrite")).to_have_count(0)
+    expect(page.get_by_label("Restore to")).to_have_count(0)
     page.get_by_role("link", name="Choose another backup").click()
     expect(page.get_by_role("tab", name="System")).to_have_attribute("aria-selected", "true")
 

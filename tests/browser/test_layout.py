@@ -103,7 +103,7 @@ def test_no_main_page_overflows_the_window_at_any_width(
             screenshot(page, f"layout-{name}-{width}")
         open_restore_panel(page)
         expect(page.locator("h1")).to_be_visible()  # the page behind stays in view
-        page.get_by_label("Environment to overwrite").select_option("contoso-sandbox")
+        page.get_by_label("Restore to").select_option("contoso-sandbox")
         expect(page.locator("#panel").get_by_role("heading", level=3)).to_be_visible()
         assert_no_overflow(page, "the restore panel")
         screenshot(page, f"layout-restore-panel-{width}")
@@ -196,7 +196,7 @@ def test_the_restore_panel_opens_beside_the_page_and_escape_gives_the_focus_back
     screenshot(page, "layout-restore-panel-open")
 
     # The confirmation over the panel: Escape closes it, the focus is back on Restore.
-    panel.get_by_label("Environment to overwrite").select_option("contoso-sandbox")
+    panel.get_by_label("Restore to").select_option("contoso-sandbox")
     expect(
         panel.get_by_role("heading", name="What will be overwritten in Contoso Sandbox")
     ).to_be_visible()
@@ -246,7 +246,7 @@ def test_without_javascript_the_restore_panel_is_a_page_of_its_own(
     expect(page).to_have_url(re.compile(r"/backups/restore/\?pick="))
     expect(page.get_by_role("heading", name="Restore Contoso Sandbox", level=1)).to_be_visible()
     expect(page.locator("#panel")).to_be_hidden()
-    expect(page.get_by_label("Environment to overwrite")).to_be_visible()
+    expect(page.get_by_label("Restore to")).to_be_visible()
 
 
 def test_a_manual_backups_delete_dialog_gives_the_focus_back_on_escape(
@@ -279,10 +279,15 @@ def test_the_timeline_has_a_span_for_today_and_a_day_picks_its_last_second(
     targets = page.locator("a.timeline-target")
     today, yesterday = targets.last, targets.nth(targets.count() - 2)
     now = timezone.localtime(timezone.now(), ZoneInfo(VIEWER_TIME_ZONE))
-    expect(today).to_have_accessible_name(re.compile(rf"^{now:%b %-d}, 00:30–now: "))
+    # The chart's hours are the store's (UTC hours: :30 to :30 in Kolkata); the span that holds
+    # now is the day the current hour began in (before 00:30 there, still yesterday's).
+    began = timezone.localtime(
+        timezone.now().replace(minute=0, second=0, microsecond=0), ZoneInfo(VIEWER_TIME_ZONE)
+    )
+    expect(today).to_have_accessible_name(re.compile(rf"^{began:%b %-d}, 00:30–now: "))
     assert today.bounding_box()["width"] >= 24
     yesterday.click()
-    day = (now - DAY).date()
+    day = (began - DAY).date()
     expect(page.get_by_label("Date", exact=True)).to_have_value(day.isoformat())
     expect(page.get_by_label("Time", exact=True)).to_have_value("23:59:59")
     today.click()
