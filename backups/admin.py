@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from backups import console
-from backups.models import ManualBackup, RestoreOperation
+from backups.models import ArchiveImport, Export, ExportSchedule, ManualBackup, RestoreOperation
 from environments import permissions
 from portal.admin import ReadOnlyAdmin
 from portal.errors import Refused
@@ -86,3 +86,61 @@ class RestoreOperationAdmin(ReadOnlyAdmin):
                     f"Restore {op.pk} marked failed; {op.target} is ready again.",
                     messages.SUCCESS,
                 )
+
+
+@admin.register(Export)
+class ExportAdmin(ReadOnlyAdmin):
+    """Exports with their state, archive and last check; read-only (the portal asks for them)."""
+
+    list_display = (
+        "id",
+        "environment_name",
+        "moment",
+        "status",
+        "scheduled_for",
+        "rows",
+        "size",
+        "verified",
+        "requested_by",
+        "created_at",
+        "finished_at",
+    )
+    list_filter = ("status", "verified_ok", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("environment__name", "environment__slug", "environment_name", "file_name")
+    list_select_related = ("environment", "requested_by")
+    date_hierarchy = "created_at"
+
+    @admin.display(description="Verified")
+    def verified(self, obj: Export) -> str:
+        if obj.verified_at is None:
+            return "Not yet"
+        return f"{'OK' if obj.verified_ok else 'Failed'} {obj.verified_at:%Y-%m-%d %H:%M} UTC"
+
+
+@admin.register(ExportSchedule)
+class ExportScheduleAdmin(ReadOnlyAdmin):
+    list_display = ("environment", "frequency", "hour", "time_zone", "keep", "last_failure_at")
+    list_filter = ("frequency",)
+    search_fields = ("environment__name", "environment__slug")
+    list_select_related = ("environment",)
+
+
+@admin.register(ArchiveImport)
+class ArchiveImportAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "target_name",
+        "source_name",
+        "moment",
+        "status",
+        "phase",
+        "rows_done",
+        "rows_total",
+        "requested_by",
+        "created_at",
+        "finished_at",
+    )
+    list_filter = ("status", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("target_name", "source_name", "file_name")
+    list_select_related = ("requested_by",)
+    date_hierarchy = "created_at"

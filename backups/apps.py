@@ -6,7 +6,7 @@ class BackupsConfig(AppConfig):
     verbose_name = "Backups"
 
     def ready(self) -> None:
-        from backups import restores
+        from backups import export_schedules, restores  # noqa: F401 (its receivers)
         from environments.signals import environment_deleting
 
         environment_deleting.connect(

@@ -7,6 +7,8 @@ A thread of the worker process (`manage.py worker`) wakes every HOUSEKEEPING_INT
     Retry;
   - when the last purge (by any worker) is PURGE_INTERVAL old, deletes expired backups and
     the history nothing can reach;
+  - queues again the exports whose worker died (their unfinished files deleted), fails the
+    restores from a file whose worker died, and asks for the scheduled exports that are due;
   - flattens restored tables that should hold their own rows (purge.branches_to_flatten), a
     few chunks per round (FLATTEN_CHUNKS_PER_ROUND), so that a round stays short;
   - disables trial environments whose 30 days are over;
@@ -28,7 +30,7 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from backups import engine, purge
+from backups import engine, export_schedules, exports, imports, purge
 from backups.models import RestoreOperation
 from environments import flatten, services
 from portal.counters import counters_prune
@@ -55,6 +57,15 @@ def run_once(*, purge_due: bool) -> None:
             log.warning("Freed %d restore(s) whose worker had stopped", freed)
     except Exception:
         log.exception("The stale-restore sweep failed")
+    for name, work in (
+        ("exports whose worker stopped", exports.export_sweep_stale),
+        ("restores from a file whose worker stopped", imports.import_sweep_stale),
+        ("scheduled exports", export_schedules.run_due),
+    ):
+        try:
+            work()
+        except Exception:
+            log.exception("Housekeeping of %s failed", name)
     if purge_due:
         try:
             purge.backups_purge()

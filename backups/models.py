@@ -293,3 +293,239 @@ class RestoreOperation(models.Model):
         if not self.rows_total:
             return 0
         return min(99, int(100 * self.rows_copied / self.rows_total))
+
+
+class Export(models.Model):
+    """An archive of an environment as it was at a moment (backups.archives), written by the
+    worker to the backups storage (backups.archive_storage): asked for by a person, or by the
+    environment's export schedule for one slot."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    environment = models.ForeignKey(
+        "environments.Environment", on_delete=models.PROTECT, related_name="exports"
+    )
+    # As the environment was named when the export was asked for.
+    environment_name = models.CharField(max_length=100)
+    moment = models.DateTimeField("backup time")
+    backup = models.ForeignKey(
+        ManualBackup, null=True, blank=True, on_delete=models.SET_NULL, related_name="exports"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    idempotency_key = models.CharField(max_length=100, blank=True)
+    # The schedule's slot this export is for (None: asked for by a person): one export a slot,
+    # whichever worker gets there first (the unique constraint below).
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    tables_done = models.PositiveIntegerField(default=0)
+    tables_total = models.PositiveIntegerField(default=0)
+    rows_done = models.BigIntegerField(default=0)
+    rows_total = models.BigIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+
+    # The archive, once written: its name in the backups storage, size and SHA-256.
+    file_name = models.CharField(max_length=255, blank=True)
+    size = models.BigIntegerField(default=0)
+    sha256 = models.CharField("SHA-256", max_length=64, blank=True)
+    rows = models.BigIntegerField(default=0)
+    # The last check of the stored archive against its manifest (Verify).
+    verify_requested_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verified_ok = models.BooleanField(null=True, blank=True)
+    verify_error = models.TextField(blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment", "scheduled_for"],
+                condition=Q(scheduled_for__isnull=False),
+                name="one_export_per_slot",
+            ),
+            models.UniqueConstraint(
+                fields=["requested_by", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="one_export_per_idempotency_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["environment", "created_at", "id"], name="export_env_created"),
+            models.Index(fields=["status", "heartbeat_at"], name="export_status_beat"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Export #{self.pk} of {self.environment_name}"
+
+    @property
+    def label(self) -> str:
+        return f"Export #{self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def is_done(self) -> bool:
+        return self.status == self.Status.SUCCEEDED
+
+    @property
+    def is_verifying(self) -> bool:
+        return self.verify_requested_at is not None and (
+            self.verified_at is None or self.verified_at < self.verify_requested_at
+        )
+
+    @property
+    def download_name(self) -> str:
+        return self.file_name.rsplit("/", 1)[-1]
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        if not self.rows_total:
+            return 0
+        return min(99, int(100 * self.rows_done / self.rows_total))
+
+
+class ExportSchedule(models.Model):
+    """When an environment's exports are made on their own: daily or weekly at an hour (in the
+    schedule's time zone), keeping the last `keep` of them."""
+
+    class Frequency(models.TextChoices):
+        OFF = "off", "Off"
+        DAILY = "daily", "Daily"
+        WEEKLY = "weekly", "Weekly"
+
+    environment = models.OneToOneField(
+        "environments.Environment", on_delete=models.CASCADE, related_name="export_schedule"
+    )
+    frequency = models.CharField(max_length=10, choices=Frequency.choices, default=Frequency.OFF)
+    hour = models.PositiveSmallIntegerField(default=2)
+    # Monday is 0, as Python counts; used by weekly schedules.
+    weekday = models.PositiveSmallIntegerField(default=6)
+    time_zone = models.CharField(max_length=64, default="UTC")
+    keep = models.PositiveSmallIntegerField(default=7)
+    updated_at = models.DateTimeField()
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The last scheduled export that failed (shown on the environment page until one succeeds).
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    last_failure = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(hour__lte=23), name="export_schedule_hour"),
+            models.CheckConstraint(condition=Q(weekday__lte=6), name="export_schedule_weekday"),
+            models.CheckConstraint(
+                condition=Q(keep__gte=1) & Q(keep__lte=100), name="export_schedule_keep"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Export schedule of {self.environment}"
+
+
+class ArchiveImport(models.Model):
+    """A restore from an export archive into a new sandbox (Restore from a file): the archive
+    is checked whole first, then its rows are loaded in one transaction."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Phase(models.TextChoices):
+        QUEUED = "queued", "Waiting for a worker"
+        CHECKING = "checking", "Checking the file"
+        LOADING = "loading", "Loading the rows"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    file_name = models.CharField(max_length=255)
+    file_size = models.BigIntegerField(default=0)
+    target = models.ForeignKey(
+        "environments.Environment", on_delete=models.PROTECT, related_name="imports"
+    )
+    target_name = models.CharField(max_length=100)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    idempotency_key = models.CharField(max_length=100, blank=True)
+    # What the manifest says of the data: where it came from and its moment.
+    source_name = models.CharField(max_length=100, blank=True)
+    source_region = models.CharField(max_length=30, blank=True)
+    moment = models.DateTimeField("backup time", null=True, blank=True)
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    phase = models.CharField(max_length=10, choices=Phase.choices, default=Phase.QUEUED)
+    tables_done = models.PositiveIntegerField(default=0)
+    tables_total = models.PositiveIntegerField(default=0)
+    rows_done = models.BigIntegerField(default=0)
+    rows_total = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    reservation = models.OneToOneField(
+        "environments.CapacityReservation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["requested_by", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="one_import_per_idempotency_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "heartbeat_at"], name="import_status_beat"),
+            models.Index(fields=["target", "created_at", "id"], name="import_target_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Restore from a file #{self.pk} into {self.target_name}"
+
+    @property
+    def label(self) -> str:
+        return f"Restore from a file #{self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        if not self.rows_total:
+            return 0
+        return min(99, int(100 * self.rows_done / self.rows_total))

@@ -7,10 +7,14 @@ and the tables' stored figures are counted once at the end (store.recount)."""
 from __future__ import annotations
 
 import datetime
+import json
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from itertools import batched
 from typing import Any
+
+from django.db import connection
 
 from environments import columns as cols
 from environments import layout
@@ -22,7 +26,7 @@ from environments.models import (
     Generation,
     RowVersion,
 )
-from environments.store import hour_of, recount
+from environments.store import hour_of, next_timestamp, recount, version_size
 
 BATCH_ROWS = 5000
 
@@ -94,3 +98,105 @@ def finish(
     environment.last_change_at = now
     environment.save(update_fields=["last_change_at"])
     recount(environment)
+
+
+# -- an export archive's tables (environments.archive_rows, backups.imports) ----------------------
+
+
+@dataclass
+class ArchiveTable:
+    name: str
+    display_name: str
+    columns: list[dict]
+    rows: Iterable[tuple[str, dict]]  # (key, values), each key once
+
+
+class UnknownField(ValueError):
+    """A row names a field its table does not have."""
+
+
+def load_archive(
+    environment: Environment,
+    tables: Iterable[ArchiveTable],
+    *,
+    progress: Callable[[int, int], None],
+) -> int:
+    """Make each table in the environment's current generation, live from one new moment, and
+    write its rows as versions starting then: on PostgreSQL COPYed into a partition of its own,
+    indexed and analysed once loaded (layout.Loader), on SQLite in batches. The caller holds the
+    environment's row, in its transaction. `progress(tables_done, rows_done)` now and then.
+    Returns the rows loaded."""
+    at = next_timestamp(environment)
+    generation = Generation.objects.get(environment=environment, valid_to__isnull=True)
+    loader = layout.Loader()
+    done = 0
+    for number, archived in enumerate(tables, start=1):
+        table = DataTable.objects.create(
+            generation=generation,
+            name=archived.name,
+            display_name=archived.display_name,
+            columns=cols.validate_columns(archived.columns),
+            valid_from=at,
+        )
+        into = loader.target(table.pk)
+        for n in _write_rows(table, into, archived.rows, at):
+            progress(number - 1, done + n)
+        done = done + n
+        progress(number, done)
+    loader.finish()
+    finish(environment, Counter({at: done}) if done else Counter(), now=at)
+    return done
+
+
+def _write_rows(table: DataTable, into: str, rows, at) -> Iterable[int]:
+    names = {c["name"] for c in table.columns}
+    columns = table.columns
+
+    def checked(values: dict) -> dict:
+        if not names.issuperset(values):
+            raise UnknownField(f"A row of {table.name} has a field its table does not have.")
+        return values
+
+    n = 0
+    if layout.partitioned():
+        quote = connection.ops.quote_name
+        fields = ", ".join(
+            quote(f) for f in ("table_id", "key", "valid_from", "values", "size", "title")
+        )
+        encoder = cols.UnicodeJSONEncoder
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(f"COPY {into} ({fields}) FROM STDIN") as copy,
+        ):
+            for key, values in rows:
+                text = json.dumps(checked(values), cls=encoder)
+                copy.write_row(
+                    (
+                        table.pk,
+                        key,
+                        at,
+                        text,
+                        len(key.encode()) + len(text.encode()),
+                        cols.title(columns, values),
+                    )
+                )
+                n += 1
+                if n % 50_000 == 0:
+                    yield n
+        yield n
+        return
+    for batch in batched(rows, BATCH_ROWS):
+        RowVersion.objects.bulk_create(
+            RowVersion(
+                table=table,
+                key=key,
+                valid_from=at,
+                values=checked(values),
+                size=version_size(key, values),
+                title=cols.title(columns, values),
+            )
+            for key, values in batch
+        )
+        n += len(batch)
+        yield n
+    yield n

@@ -263,3 +263,27 @@ def can_retry_restore(user: User) -> bool:
 
 def can_fail_restore(user: User) -> bool:
     return is_support_staff(user) and user.has_perm("backups.fail_restoreoperation")
+
+
+# -- exports (backups that outlive the database) -------------------------------------------------
+
+
+def can_export(user: User, environment: Environment) -> Decision:
+    """Export a moment of the environment, download, verify and schedule its exports: whoever
+    manages its backups (an archive holds every row)."""
+    if not can_manage_environment(user, environment):
+        return Decision(
+            False, f"You do not manage {environment.name}, so you cannot use its exports."
+        )
+    return ALLOW
+
+
+def can_restore_from_file(user: User) -> Decision:
+    """Restore an export archive into a new sandbox: it makes an environment."""
+    if not is_tenant_admin(user):
+        return Decision(
+            False,
+            "Only Global admins and Power Platform admins can restore from a file: it creates "
+            "an environment.",
+        )
+    return ALLOW

@@ -350,3 +350,30 @@ API_TOKEN_FAILURES_PER_MINUTE = env_int("API_TOKEN_FAILURES_PER_MINUTE", 10)
 # Disaster recovery (portal.dr, deploy/pg-dr): where the environments list reads how far behind
 # the database's standby is; the default asks the primary (pg_stat_replication).
 DR_STANDBY_STATUS = env_str("DR_STANDBY_STATUS", "portal.dr.from_pg_stat_replication")
+
+# Exports (backups.exports): archives of an environment at a moment, in STORAGES["backups"]
+# (BACKUP_STORAGE_URL). PORTAL_NAME is written in each archive's manifest, so an archive says
+# which portal made it when it is restored on another.
+PORTAL_NAME = env_str("PORTAL_NAME", "envportal")
+# An archive uploaded for Restore from a file is refused above this size.
+ARCHIVE_UPLOAD_MAX_MB = env_int("ARCHIVE_UPLOAD_MAX_MB", 10240)
+
+# Email (a failed scheduled export is mailed to the environment's admins): printed on the
+# console unless EMAIL_HOST names an SMTP server (then EMAIL_PORT, EMAIL_HOST_USER,
+# EMAIL_HOST_PASSWORD and EMAIL_USE_TLS are read too). Django 6.1's MAILERS.
+if os.environ.get("EMAIL_HOST"):
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": env_str("EMAIL_HOST", ""),
+                "port": env_int("EMAIL_PORT", 25),
+                "username": env_str("EMAIL_HOST_USER", ""),
+                "password": env_str("EMAIL_HOST_PASSWORD", ""),
+                "use_tls": env_bool("EMAIL_USE_TLS", False),
+            },
+        }
+    }
+else:
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "envportal@localhost")

@@ -101,6 +101,7 @@ def test_portal_imports_the_apps_only_to_wire_them():
 STORE_PUBLIC = {
     "environments",
     "environments.api",
+    "environments.archive_rows",
     "environments.capacity",
     "environments.changelog",
     "environments.columns",
