@@ -200,7 +200,9 @@ def _load(operation: ArchiveImport) -> None:
     restore) and the operation done, in the same transaction."""
     with transaction.atomic():
         target = Environment.objects.select_for_update().get(pk=operation.target_id)
-        op = ArchiveImport.objects.select_for_update().get(pk=operation.pk)
+        # Not locked: its progress is written on another connection while this one loads
+        # (engine does the same); the status is checked again by the update that ends it.
+        op = ArchiveImport.objects.get(pk=operation.pk)
         if op.status != ArchiveImport.Status.RUNNING:
             raise Refused("It was stopped before its rows were loaded.")
         with archive_storage.open_stream(op.file_name) as stream:
@@ -219,12 +221,14 @@ def _load(operation: ArchiveImport) -> None:
         target.admin_mode = True
         target.save(update_fields=["state", "admin_mode"])
         reservation = op.reservation_id
-        ArchiveImport.objects.filter(pk=op.pk).update(
+        ended = ArchiveImport.objects.filter(pk=op.pk, status=ArchiveImport.Status.RUNNING).update(
             status=ArchiveImport.Status.SUCCEEDED,
             phase=ArchiveImport.Phase.DONE,
             finished_at=timezone.now(),
             reservation=None,
         )
+        if not ended:  # failed meanwhile (its worker was taken for dead): keep nothing
+            raise Refused("It was stopped before its rows were loaded.")
         capacity.release(reservation)
         audit_record(
             action="import.succeed",
