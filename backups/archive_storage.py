@@ -63,9 +63,12 @@ def _s3_upload_file(s3: S3Storage, name: str, path: Path) -> str:
     file as it sends it, where a file object would have its parts read into memory first (up
     to ten of 8 MB). The object parameters carry the server-side encryption."""
     params = s3.get_object_parameters(name)
-    # A content type, never a content encoding: a .tar.gz is the archive itself, and a browser
-    # told "gzip" would unpack it on the way down.
-    params.setdefault("ContentType", mimetypes.guess_type(name)[0] or "application/octet-stream")
+    # Never a content encoding (django-storages would say gzip for .tar.gz): the compressed
+    # archive is the thing stored, and a browser told "gzip" would unpack it on the way down.
+    content_type, encoding = mimetypes.guess_type(name)
+    if encoding or not content_type:
+        content_type = "application/octet-stream"
+    params.setdefault("ContentType", content_type)
     if s3.default_acl and "ACL" not in params:
         params["ACL"] = s3.default_acl
     s3.bucket.Object(_s3_key(s3, name)).upload_file(

@@ -150,11 +150,17 @@ def test_listed_names_every_archive_below_a_prefix_with_its_size(backup_storage,
 
 
 @pytest.mark.parametrize("backup_storage", ["s3"], indirect=True)
-def test_on_s3_the_archive_is_encrypted_at_rest_and_kept_under_the_prefix(backup_storage, saved):
+def test_on_s3_an_archive_is_encrypted_under_the_prefix_and_never_marked_gzip(
+    backup_storage, saved, tmp_path
+):
     head = saved.client.head_object(Bucket=saved.bucket, Key=saved.key(NAME))
     assert head["ServerSideEncryption"] == "AES256"
     assert head["ContentLength"] == len(DATA)
     assert head["ContentType"] == "application/x-tar"
+    archive_storage.save("exports/7/archive.tar.gz", _file(tmp_path, b"gz"))
+    head = saved.client.head_object(Bucket=saved.bucket, Key=saved.key("exports/7/archive.tar.gz"))
+    assert head["ContentType"] == "application/octet-stream"
+    assert "ContentEncoding" not in head
 
 
 # --- Reading ----------------------------------------------------------------------------------
