@@ -13,6 +13,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from portal.storage_url import backup_storage_from_url
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -241,6 +243,9 @@ STORAGES = {
         )
     },
 }
+# Export archives (backups.archive_storage): the folder var/backups by default, another folder
+# (file:///path) or an S3 bucket (s3://bucket/prefix?endpoint_url=...&region=...&sse=AES256).
+STORAGES["backups"] = backup_storage_from_url(env_str("BACKUP_STORAGE_URL", ""), BASE_DIR)
 
 # Security: on by default, stricter when DEBUG is off.
 SECURE_CSP = {

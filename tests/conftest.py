@@ -14,6 +14,8 @@ from tests.factories import (
     make_table,
 )
 
+pytest_plugins = ["tests.storage_fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _test_settings(settings):
