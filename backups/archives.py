@@ -497,7 +497,7 @@ def _row(part: Part, line: bytes, number: int) -> tuple[str, str]:
             raise ValueError
     except (ValueError, KeyError, TypeError):
         raise ArchiveRefused(
-            f"Row {number} of {part.name} is not a row this portal can read."
+            f"Row {number} of {part.name} cannot be read: the archive was edited or damaged."
         ) from None
     return key, values
 
