@@ -43,6 +43,13 @@ UPLOAD_FOLDER = "uploads"
 def upload(fileobj, filename: str) -> str:
     """Store an uploaded archive (read in chunks, never whole) under a name of its own in the
     backups storage; returns that name."""
+    limit = settings.ARCHIVE_UPLOAD_MAX_MB * 1024 * 1024
+    if getattr(fileobj, "size", 0) > limit:
+        raise Refused(
+            f"The file is larger than this portal accepts ({settings.ARCHIVE_UPLOAD_MAX_MB} "
+            "MB); copy it into the backups storage and choose it from there.",
+            field="file",
+        )
     safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in filename)[-80:] or "archive"
     return archive_storage.save_upload(f"{UPLOAD_FOLDER}/{uuid.uuid4().hex}-{safe}", fileobj)
 
