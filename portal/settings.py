@@ -363,15 +363,18 @@ PORTAL_NAME = env_str("PORTAL_NAME", "envportal")
 # An archive uploaded for Restore from a file is refused above this size.
 ARCHIVE_UPLOAD_MAX_MB = env_int("ARCHIVE_UPLOAD_MAX_MB", 10240)
 
-# Email (a failed scheduled export is mailed to the environment's admins): printed on the
-# console unless EMAIL_HOST names an SMTP server (then EMAIL_PORT, EMAIL_HOST_USER,
-# EMAIL_HOST_PASSWORD and EMAIL_USE_TLS are read too). Django 6.1's MAILERS.
-if os.environ.get("EMAIL_HOST"):
+# Email (a failed scheduled export is mailed to the environment's admins), Django 6.1's
+# MAILERS: printed on the console while developing (DEBUG, and no EMAIL_HOST); otherwise sent by
+# SMTP to EMAIL_HOST (localhost, a local mail server, by default) with EMAIL_PORT,
+# EMAIL_HOST_USER, EMAIL_HOST_PASSWORD and EMAIL_USE_TLS.
+if DEBUG and not os.environ.get("EMAIL_HOST"):
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+else:
     MAILERS = {
         "default": {
             "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
             "OPTIONS": {
-                "host": env_str("EMAIL_HOST", ""),
+                "host": env_str("EMAIL_HOST", "localhost"),
                 "port": env_int("EMAIL_PORT", 25),
                 "username": env_str("EMAIL_HOST_USER", ""),
                 "password": env_str("EMAIL_HOST_PASSWORD", ""),
@@ -379,6 +382,4 @@ if os.environ.get("EMAIL_HOST"):
             },
         }
     }
-else:
-    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "envportal@localhost")
