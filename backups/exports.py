@@ -229,6 +229,10 @@ def export_run(export_id: int) -> str:
                         portal=settings.PORTAL_NAME,
                         progress=lambda t, r: _progress(export, tables_done=t, rows_done=r),
                     )
+                # Read a chunk at a time, not in one snapshot: had a purge moved the window
+                # past the moment meanwhile, some of its rows may be gone. Then it is refused.
+                env.refresh_from_db()
+                archive_rows.checked_moment(env, export.moment, now=archive_rows.latest(env))
                 after_archive_written(export, path)
                 size = path.stat().st_size
                 sha256 = _file_sha256(path)
