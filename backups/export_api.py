@@ -178,13 +178,17 @@ def export_create(
     if payload.backup_id is not None:
         permissions.can_export(request.auth, env).require()
         backup = lookups.backup_of(env, payload.backup_id)
-    export = exports.export_start(
-        environment=env,
-        requested_by=request.auth,
-        moment=payload.restore_point_date_time,
-        backup=backup,
-        idempotency_key=idempotency_key or "",
-    )
+    try:
+        export = exports.export_start(
+            environment=env,
+            requested_by=request.auth,
+            moment=payload.restore_point_date_time,
+            backup=backup,
+            idempotency_key=idempotency_key or "",
+        )
+    except Refused as exc:  # the moment's rules (data_reads) name it as_of
+        exc.field = "restorePointDateTime" if exc.field in ("as_of", "moment") else exc.field
+        raise
     return _accepted(response, export)
 
 
