@@ -23,7 +23,7 @@ from backups.api import IDEMPOTENCY, EnvRef
 from backups.models import ArchiveImport, Export, ExportSchedule
 from environments import permissions
 from environments.api import RegionName, Slug
-from environments.lookups import environment_for_admin, require_admin_center
+from environments.lookups import environment_for_admin
 from portal.api.errors import error_responses
 from portal.api.schemas import CamelSchema, Moment, Name, Stated, Text
 from portal.errors import Conflict, Refused
@@ -136,19 +136,7 @@ def _with_relations(export: Export) -> Export:
 
 
 def _export_for(request: HttpRequest, export_id: int) -> Export:
-    """An export of an environment the caller manages: 404 when they cannot see it, 403 when
-    they see the environment but may not use its exports."""
-    require_admin_center(request.auth)
-    export = Export.objects.select_related("environment", "requested_by").filter(pk=export_id)
-    export = export.first()
-    if export is None:
-        raise Http404(f"There is no export {export_id} that you can see.")
-    try:
-        environment_for_admin(request.auth, export.environment.pk)
-    except Http404:
-        raise Http404(f"There is no export {export_id} that you can see.") from None
-    permissions.can_export(request.auth, export.environment).require()
-    return export
+    return lookups.export_for_user(request.auth, export_id)
 
 
 def _accepted(response: HttpResponse, export: Export):
