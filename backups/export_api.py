@@ -242,13 +242,13 @@ DOWNLOAD_HEADERS = {
     "sure the rest is of the same file. 409 while the export is not done.",
     openapi_extra={
         "responses": {
-            "200": {"description": "The archive.", "content": ARCHIVE_BODY},
-            "206": {
+            200: {"description": "The archive.", "content": ARCHIVE_BODY},
+            206: {
                 "description": "The part of the archive asked for with Range.",
                 "content": ARCHIVE_BODY,
                 "headers": DOWNLOAD_HEADERS,
             },
-            "416": {"description": "The range asked for is outside the archive."},
+            416: {"description": "The range asked for is outside the archive."},
         }
     },
 )
