@@ -16,6 +16,7 @@ why.
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from dataclasses import asdict
 
@@ -42,16 +43,29 @@ UPLOAD_FOLDER = "uploads"
 
 def upload(fileobj, filename: str) -> str:
     """Store an uploaded archive (read in chunks, never whole) under a name of its own in the
-    backups storage; returns that name."""
-    limit = settings.ARCHIVE_UPLOAD_MAX_MB * 1024 * 1024
-    if getattr(fileobj, "size", 0) > limit:
+    backups storage; returns that name. Refused above ARCHIVE_UPLOAD_MAX_MB."""
+    limit = settings.ARCHIVE_UPLOAD_MAX_MB
+    if _size_of(fileobj) > limit * 1024 * 1024:
         raise Refused(
-            f"The file is larger than this portal accepts ({settings.ARCHIVE_UPLOAD_MAX_MB} "
-            "MB); copy it into the backups storage and choose it from there.",
+            f"The file is larger than this portal takes ({limit} MB at most); copy it into "
+            "the backups storage and choose it from there.",
             field="file",
         )
     safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in filename)[-80:] or "archive"
+    if not safe.endswith(".tar"):  # so that it is listed with the archives to restore from
+        safe += ".tar"
     return archive_storage.save_upload(f"{UPLOAD_FOLDER}/{uuid.uuid4().hex}-{safe}", fileobj)
+
+
+def _size_of(fileobj) -> int:
+    """An uploaded file's size (Django's UploadedFile), or an open local file's."""
+    size = getattr(fileobj, "size", None)
+    if size is None:
+        try:
+            size = os.fstat(fileobj.fileno()).st_size
+        except (AttributeError, OSError, ValueError):
+            size = 0
+    return size
 
 
 def stored_archives() -> list[tuple[str, int]]:

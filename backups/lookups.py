@@ -7,9 +7,13 @@ from __future__ import annotations
 from django.http import Http404
 
 from backups import selectors
-from backups.models import ManualBackup, RestoreOperation
+from backups.models import Export, ManualBackup, RestoreOperation
 from environments import permissions
-from environments.lookups import environment_for_backups
+from environments.lookups import (
+    environment_for_admin,
+    environment_for_backups,
+    require_admin_center,
+)
 from environments.models import Environment
 from portal.errors import Refused
 from portal.models import User
@@ -56,3 +60,22 @@ def operation_for_user(user: User, operation_id: int) -> RestoreOperation:
     if op is None or not permissions.can_see_operation(user, op):
         raise Http404(f"There is no operation {operation_id} that you can see.")
     return op
+
+
+def export_for_user(user: User, export_id: int) -> Export:
+    """An export of an environment the user manages: 404 when they cannot see it, 403 when they
+    see its environment but may not use its exports (permissions.can_export)."""
+    require_admin_center(user)
+    export = (
+        Export.objects.select_related("environment", "requested_by", "backup")
+        .filter(pk=export_id)
+        .first()
+    )
+    try:
+        if export is None:
+            raise Http404
+        environment_for_admin(user, export.environment.pk)
+    except Http404:
+        raise Http404(f"There is no export {export_id} that you can see.") from None
+    permissions.can_export(user, export.environment).require()
+    return export

@@ -36,11 +36,13 @@ api = NinjaAPI(
 errors.install(api)
 
 from backups.api import router as backups_router  # noqa: E402
+from backups.export_api import router as exports_router  # noqa: E402
 from environments.api import router as environments_router  # noqa: E402
 from environments.data_api import router as data_router  # noqa: E402
 
 api.add_router("", environments_router)
 api.add_router("", backups_router)
+api.add_router("", exports_router)
 api.add_router("", data_router)
 
 

@@ -64,6 +64,11 @@ STATE_REFUSALS = re.compile(
             r"The end of the range cannot be in the future",
             r"had no table '.*' in that range",
             r"That page link is not valid",
+            # Exports and restore from a file (backups.exports, backups.imports): what a file
+            # holds and what the backups storage holds are not the request's shape.
+            r"This file is not an environment export archive",
+            r"There is no archive '.*' in the backups storage",
+            r"Scheduled exports are for production and sandbox environments",
         ]
     )
 )

@@ -28,8 +28,16 @@ OPERATIONS = [
 
 
 @pytest.fixture
-def served_schema(db, global_admin, sandbox, production, accounts, settings):
+def served_schema(db, global_admin, sandbox, production, accounts, settings, tmp_path):
     settings.API_WRITES_PER_MINUTE = 0  # generated writes are many; 429 is tested elsewhere
+    # Generated uploads (restore from a file) go to a folder of the test's own.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "backups": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "backups")},
+        },
+    }
     # Like Django's test client: the WSGI app must not close the test's database connection
     # (and with it the transaction that holds the fixtures) at the end of each request.
     request_started.disconnect(close_old_connections)
