@@ -348,8 +348,12 @@ def test_an_uploaded_export_is_restored_into_a_new_sandbox(api, done, source, ru
     assert got["fileName"].startswith("uploads/")
 
 
-@pytest.mark.parametrize("kind", ["a newer format", "not an archive"])
+DAMAGED = ["truncated", "one byte of a part", "a part missing", "the manifest edited"]
+
+
+@pytest.mark.parametrize("kind", ["a newer format", "not an archive", *DAMAGED])
 def test_a_damaged_upload_is_refused_and_nothing_is_made(api, done, kind):
+    """An archive up to imports.CHECK_AT_REQUEST_BYTES is checked whole at the request."""
     data = tampered(kind, archive_bytes(done))
     before = counts()
     body = assert_error(upload(api, data), 422, "refused", field="file")
@@ -357,12 +361,14 @@ def test_a_damaged_upload_is_refused_and_nothing_is_made(api, done, kind):
     assert counts() == before  # nor is the upload kept in the storage
 
 
-@pytest.mark.parametrize(
-    "kind", ["truncated", "one byte of a part", "a part missing", "the manifest edited"]
-)
-def test_a_damaged_upload_whose_manifest_reads_fails_in_the_check(api, done, run_on_commit, kind):
-    """The request reads the manifest only; the worker reads the whole file before loading
-    anything, and a failure removes the new sandbox (its URL name free again)."""
+@pytest.mark.parametrize("kind", DAMAGED)
+def test_a_large_damaged_upload_fails_in_the_workers_check(
+    api, done, run_on_commit, kind, monkeypatch
+):
+    """Above CHECK_AT_REQUEST_BYTES the request reads the manifest only; the worker reads the
+    whole file before loading anything, and a failure removes the new sandbox (its URL name
+    free again)."""
+    monkeypatch.setattr(imports, "CHECK_AT_REQUEST_BYTES", 0)
     response = run_on_commit(upload, api, tampered(kind, archive_bytes(done)))
     assert response.status_code == 202, response.content
     got = api.get(f"/imports/{response.json()['id']}").json()

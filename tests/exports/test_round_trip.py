@@ -10,6 +10,7 @@ from backups import archive_storage, archives, exports, imports
 from backups.models import ArchiveImport, Export
 from environments import store
 from environments.models import Environment
+from portal.errors import Refused
 from tests.factories import NOW, ago
 
 
@@ -165,7 +166,9 @@ def test_verify_records_its_result(clock, source, admin, run_tasks):
     assert export.verified_ok is False and export.verify_error
 
 
-def test_round_trip_through_each_storage(clock, source, admin, run_tasks, backup_storage):
+def test_round_trip_through_each_storage(
+    clock, source, admin, run_tasks, backup_storage, monkeypatch
+):
     """The same export, verify and restore on the filesystem and on an S3 API server (moto's,
     on 127.0.0.1), the archive encrypted at rest there by the storage's settings."""
     moment = ago(days=1, hours=12)
@@ -187,6 +190,9 @@ def test_round_trip_through_each_storage(clock, source, admin, run_tasks, backup
     with archive_storage.open_stream(export.file_name) as stream:
         bad = tampered("one byte of a part", stream.read())
     name = archive_storage.save_upload("uploads/bad.tar", io.BytesIO(bad))
+    with pytest.raises(Refused, match="edited or damaged"):  # checked whole at the request
+        restore_file(run_tasks, admin, name, slug=f"bad-{backup_storage.kind}")
+    monkeypatch.setattr(imports, "CHECK_AT_REQUEST_BYTES", 0)  # as if it were larger
     op = restore_file(run_tasks, admin, name, slug=f"bad-{backup_storage.kind}")
     assert op.status == ArchiveImport.Status.FAILED and "edited or damaged" in op.error
     assert not Environment.objects.filter(slug=f"bad-{backup_storage.kind}").exists()
