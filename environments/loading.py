@@ -148,6 +148,14 @@ def load_archive(
     return done
 
 
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str) -> str:
+    """A text value as COPY's text format reads it back: backslash, tab and line ends escaped."""
+    return value.translate(_COPY_ESCAPES)
+
+
 def _write_rows(table: DataTable, into: str, rows, at) -> Iterable[int]:
     names = {c["name"] for c in table.columns}
     columns = table.columns
@@ -164,25 +172,29 @@ def _write_rows(table: DataTable, into: str, rows, at) -> Iterable[int]:
             quote(f) for f in ("table_id", "key", "valid_from", "values", "size", "title")
         )
         encoder = cols.UnicodeJSONEncoder
+        # COPY's text format written here, a megabyte at a time: about three times less Python
+        # than psycopg's write_row, which adapts each value on its own.
+        head = f"{table.pk}\t%s\t{at.isoformat()}\t"
+        pending, pending_bytes = [], 0
         with (
             connection.cursor() as cursor,
             cursor.copy(f"COPY {into} ({fields}) FROM STDIN") as copy,
         ):
             for key, values in rows:
                 text = json.dumps(checked(values), cls=encoder)
-                copy.write_row(
-                    (
-                        table.pk,
-                        key,
-                        at,
-                        text,
-                        len(key.encode()) + len(text.encode()),
-                        cols.title(columns, values),
-                    )
-                )
+                line = (
+                    (head % _copy_text(key))
+                    + f"{_copy_text(text)}\t{len(key.encode()) + len(text.encode())}\t"
+                    + f"{_copy_text(cols.title(columns, values))}\n"
+                ).encode()
+                pending.append(line)
+                pending_bytes += len(line)
                 n += 1
-                if n % 50_000 == 0:
+                if pending_bytes >= 1 << 20:
+                    copy.write(b"".join(pending))
+                    pending, pending_bytes = [], 0
                     yield n
+            copy.write(b"".join(pending))
         yield n
         return
     for batch in batched(rows, BATCH_ROWS):

@@ -196,3 +196,35 @@ def test_round_trip_through_each_storage(
     op = restore_file(run_tasks, admin, name, slug=f"bad-{backup_storage.kind}")
     assert op.status == ArchiveImport.Status.FAILED and "edited or damaged" in op.error
     assert not Environment.objects.filter(slug=f"bad-{backup_storage.kind}").exists()
+
+
+TRICKY = [
+    "back\\slash",
+    "tab\there",
+    "line\nbreak\r\nand return",
+    "quotes \"double\" and 'single'",
+    "\\N",
+    "ünïcødé ✓ 日本 \u2028",
+    "",
+    "   spaces   ",
+]
+
+
+def test_values_that_formats_escape_come_back_exactly(clock, admin, run_tasks, member):
+    from tests.factories import EnvironmentFactory, make_table
+
+    env = EnvironmentFactory(name="Tricky", slug="tricky", created_at=ago(days=3))
+    make_table(env, "accounts")
+    with store.changes(env) as cs:
+        table = store.current(env).table("accounts")
+        for i, text in enumerate(TRICKY):
+            cs.create_row(table, {"name": text or "x", "tier": "Gold"}, key=f"k{i}")
+    export = export_of(run_tasks, env, admin)
+    op = restore_file(run_tasks, admin, export.file_name, slug="tricky-again")
+    assert op.status == ArchiveImport.Status.SUCCEEDED, op.error
+    new = Environment.objects.get(slug="tricky-again")
+    assert store.current(new).as_dict() == store.current(env).as_dict()
+    titles = dict(
+        store.current(new).rows(store.current(new).table("accounts")).values_list("key", "title")
+    )
+    assert titles == dict(store.current(env).rows(table).values_list("key", "title"))
