@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import datetime
 import logging
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from backups import put_back_engine
+from backups.heartbeats import heartbeat
 from backups.models import ManualBackup, RestoreOperation
 from environments import capacity, generations, store
 from environments.models import (
@@ -52,40 +50,6 @@ def _progress(op: RestoreOperation, **fields) -> None:
     )
 
 
-@contextmanager
-def _heartbeat(op: RestoreOperation) -> Iterator[None]:
-    """While the restore runs, write a heartbeat every RESTORE_HEARTBEAT through the progress
-    connection, from a thread, so that a long statement (one big table's copy) never looks
-    like a dead worker; a dead worker stops beating, and housekeeping frees its target. On
-    SQLite progress shares the restore's connection and a second writer would wait for it, so
-    there the progress writes alone are the heartbeat."""
-    if settings.RESTORE_PROGRESS_DATABASE == "default":
-        yield
-        return
-    stop = threading.Event()
-
-    def beat() -> None:
-        try:
-            while not stop.wait(settings.RESTORE_HEARTBEAT.total_seconds()):
-                try:
-                    RestoreOperation.objects.using(settings.RESTORE_PROGRESS_DATABASE).filter(
-                        pk=op.pk, status=RestoreOperation.Status.RUNNING
-                    ).update(heartbeat_at=timezone.now())
-                except Exception:  # a missed beat; the next one may well go through
-                    log.exception("Heartbeat of restore %s failed", op.pk)
-                    connections.close_all()
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=beat, name=f"restore-{op.pk}-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-
-
 def after_table_copied(operation: RestoreOperation, table: DataTable) -> None:
     """A seam for tests that inject a failure in the middle of the copy."""
 
@@ -108,7 +72,7 @@ def restore_run(operation_id: int) -> str:
         return RestoreOperation.objects.get(pk=op.pk).status
     op.refresh_from_db()
     try:
-        with _heartbeat(op):
+        with heartbeat(RestoreOperation, op.pk):
             if op.is_put_back:
                 put_back_engine.put_back_run(op, lambda **fields: _progress(op, **fields))
             else:

@@ -15,18 +15,16 @@ from __future__ import annotations
 import datetime
 import logging
 import tempfile
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 from django.tasks import task
 from django.utils import timezone
 
 from backups import archive_storage, archives
+from backups.heartbeats import heartbeat
 from backups.models import Export, ManualBackup
 from environments import archive_rows, permissions, store
 from environments.models import Environment
@@ -161,38 +159,6 @@ def _progress(export: Export, **fields) -> None:
     type(export).objects.using(settings.RESTORE_PROGRESS_DATABASE).filter(pk=export.pk).update(
         **fields
     )
-
-
-@contextmanager
-def heartbeat(model, pk: int) -> Iterator[None]:
-    """While a long step runs, beat every RESTORE_HEARTBEAT through the progress connection (as
-    backups.engine does for restores), so a slow statement or upload never looks like a dead
-    worker. On SQLite the progress writes alone are the heartbeat."""
-    if settings.RESTORE_PROGRESS_DATABASE == "default":
-        yield
-        return
-    stop = threading.Event()
-
-    def beat() -> None:
-        try:
-            while not stop.wait(settings.RESTORE_HEARTBEAT.total_seconds()):
-                try:
-                    model.objects.using(settings.RESTORE_PROGRESS_DATABASE).filter(
-                        pk=pk, status="running"
-                    ).update(heartbeat_at=timezone.now())
-                except Exception:
-                    log.exception("Heartbeat of %s %s failed", model.__name__, pk)
-                    connections.close_all()
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=beat, name=f"{model.__name__}-{pk}-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def after_archive_written(export: Export, path: Path) -> None:

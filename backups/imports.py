@@ -26,7 +26,7 @@ from django.tasks import task
 from django.utils import timezone
 
 from backups import archive_storage, archives, engine
-from backups.exports import heartbeat
+from backups.heartbeats import heartbeat
 from backups.models import ArchiveImport
 from environments import archive_rows, capacity, permissions
 from environments import services as env_services
