@@ -200,7 +200,8 @@ def _load(operation: ArchiveImport) -> None:
     restore) and the operation done, in the same transaction."""
     with transaction.atomic():
         target = Environment.objects.select_for_update().get(pk=operation.target_id)
-        op = ArchiveImport.objects.select_for_update().get(pk=operation.pk)
+        # Not locked yet: the progress connection writes to its row while the rows load.
+        op = ArchiveImport.objects.get(pk=operation.pk)
         if op.status != ArchiveImport.Status.RUNNING:
             raise Refused("It was stopped before its rows were loaded.")
         with archive_storage.open_stream(op.file_name) as stream:
@@ -214,6 +215,13 @@ def _load(operation: ArchiveImport) -> None:
                 tables,
                 progress=lambda t, r: _progress(op, tables_done=t, rows_done=r),
             )
+        # Lock the operation last (progress writes are done): if the stale sweep failed it
+        # meanwhile, roll everything back rather than succeed behind its back.
+        if (
+            ArchiveImport.objects.select_for_update().get(pk=op.pk).status
+            != ArchiveImport.Status.RUNNING
+        ):
+            raise Refused("It was stopped before its rows were loaded.")
         target.refresh_from_db()
         target.set_state(EnvironmentState.READY)
         target.admin_mode = True
