@@ -308,7 +308,7 @@ def export_sweep_stale(*, now: datetime.datetime | None = None) -> int:
     ) + list(
         Export.objects.filter(
             status=Export.Status.QUEUED, created_at__lt=cutoff, started_at__isnull=True
-        ).exclude(task_id__in=_live_task_ids())
+        ).exclude(task_id__in=_live_task_ids(cutoff))
     )
     count = 0
     for export in stale:
@@ -333,15 +333,19 @@ def export_sweep_stale(*, now: datetime.datetime | None = None) -> int:
     return count
 
 
-def _live_task_ids() -> list[str]:
-    """Tasks still waiting in the queue (their export will run)."""
+def _live_task_ids(cutoff: datetime.datetime) -> list[str]:
+    """Tasks still waiting in the queue (their export will run), or taken by a worker since
+    `cutoff`. One taken before, whose export is still queued, was taken by a worker that died
+    before it began: its row says running for ever."""
+    from django.db.models import Q
     from django.tasks import TaskResultStatus
     from django_tasks_db.models import DBTaskResult
 
     return [
         str(pk)
         for pk in DBTaskResult.objects.filter(
-            status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING]
+            Q(status=TaskResultStatus.READY)
+            | Q(status=TaskResultStatus.RUNNING, started_at__gte=cutoff)
         ).values_list("id", flat=True)
     ]
 
