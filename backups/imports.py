@@ -25,7 +25,7 @@ from django.tasks import task
 from django.utils import timezone
 
 from backups import archive_storage, archives, engine
-from backups.exports import heartbeat
+from backups.exports import _live_task_ids, heartbeat
 from backups.models import ArchiveImport
 from environments import archive_rows, capacity, permissions
 from environments import services as env_services
@@ -292,6 +292,16 @@ def import_sweep_stale(*, now=None) -> int:
         count += import_fail(
             op,
             error="The restore from the file stopped reporting progress (its worker stopped). "
+            "Nothing was restored; start it again.",
+        )
+    # Queued that long, and its task not waiting nor lately taken: the worker that took it
+    # died before it began (or its queueing was lost).
+    for op in ArchiveImport.objects.filter(
+        status=ArchiveImport.Status.QUEUED, created_at__lt=cutoff, started_at__isnull=True
+    ).exclude(task_id__in=_live_task_ids(cutoff)):
+        count += import_fail(
+            op,
+            error="The worker that took the restore from the file stopped before it began. "
             "Nothing was restored; start it again.",
         )
     return count
