@@ -109,32 +109,43 @@ def schedule_set(
     return schedule
 
 
+def _wall_slot(schedule: ExportSchedule, now: datetime.datetime) -> datetime.datetime:
+    """The latest slot at or before `now` on the zone's wall clock (naive), and the step."""
+    local = now.astimezone(zoneinfo.ZoneInfo(schedule.time_zone)).replace(tzinfo=None)
+    slot = local.replace(hour=schedule.hour, minute=0, second=0, microsecond=0, fold=0)
+    if schedule.frequency == ExportSchedule.Frequency.WEEKLY:
+        slot -= datetime.timedelta(days=(local.weekday() - schedule.weekday) % 7)
+    if slot > local:
+        slot -= _step(schedule)
+    return slot
+
+
+def _step(schedule: ExportSchedule) -> datetime.timedelta:
+    return datetime.timedelta(
+        days=7 if schedule.frequency == ExportSchedule.Frequency.WEEKLY else 1
+    )
+
+
+def _utc(schedule: ExportSchedule, wall: datetime.datetime) -> datetime.datetime:
+    """A wall-clock time of the zone in UTC. When the clocks go back, the first of an hour that
+    happens twice (fold 0); when they jump, an hour that does not exist is the moment of the
+    jump: either way a slot a day."""
+    zone = zoneinfo.ZoneInfo(schedule.time_zone)
+    return wall.replace(tzinfo=zone, fold=0).astimezone(datetime.UTC)
+
+
 def latest_slot(schedule: ExportSchedule, now: datetime.datetime) -> datetime.datetime | None:
     """The schedule's last slot at or before `now` (in UTC), or None when it is off."""
     if schedule.frequency == ExportSchedule.Frequency.OFF:
         return None
-    zone = zoneinfo.ZoneInfo(schedule.time_zone)
-    local = now.astimezone(zone)
-    slot = local.replace(hour=schedule.hour, minute=0, second=0, microsecond=0)
-    if schedule.frequency == ExportSchedule.Frequency.WEEKLY:
-        slot -= datetime.timedelta(days=(local.weekday() - schedule.weekday) % 7)
-        step = datetime.timedelta(days=7)
-    else:
-        step = datetime.timedelta(days=1)
-    if slot > local:
-        slot -= step
     # Wall-clock arithmetic in the zone: the hour stays the hour across a change of offset.
-    return slot.replace(tzinfo=None).replace(tzinfo=zone).astimezone(datetime.UTC)
+    return _utc(schedule, _wall_slot(schedule, now))
 
 
 def next_slot(schedule: ExportSchedule, now: datetime.datetime) -> datetime.datetime | None:
     if schedule.frequency == ExportSchedule.Frequency.OFF:
         return None
-    step = 7 if schedule.frequency == ExportSchedule.Frequency.WEEKLY else 1
-    latest = latest_slot(schedule, now)
-    zone = zoneinfo.ZoneInfo(schedule.time_zone)
-    local = latest.astimezone(zone).replace(tzinfo=None) + datetime.timedelta(days=step)
-    return local.replace(tzinfo=zone).astimezone(datetime.UTC)
+    return _utc(schedule, _wall_slot(schedule, now) + _step(schedule))
 
 
 def run_due(*, now: datetime.datetime | None = None) -> int:

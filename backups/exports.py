@@ -24,7 +24,7 @@ from django.tasks import task
 from django.utils import timezone
 
 from backups import archive_storage, archives
-from backups.heartbeats import heartbeat
+from backups.heartbeats import close_dead_task, heartbeat, live_task_ids
 from backups.models import Export, ManualBackup
 from environments import archive_rows, permissions, store
 from environments.models import Environment
@@ -206,7 +206,14 @@ def export_run(export_id: int) -> str:
     except Exception as exc:
         log.exception("Export %s failed", export.pk)
         archive_storage.delete(name)
-        message = str(exc) if isinstance(exc, Refused) else f"{exc.__class__.__name__}: {exc}"
+        # A refusal says what happened in the admin's words; anything else is named by its
+        # kind only (its text may name storage paths or hosts: it is in the worker's log).
+        message = (
+            exc.message
+            if isinstance(exc, Refused)
+            else f"the archive could not be written or stored ({exc.__class__.__name__}); the "
+            "worker's log has the details."
+        )
         export_fail(export, error=f"The export failed: {message}")
         return Export.Status.FAILED
     done = Export.objects.filter(pk=export.pk, status=Export.Status.RUNNING).update(
@@ -278,7 +285,7 @@ def export_sweep_stale(*, now: datetime.datetime | None = None) -> int:
     ) + list(
         Export.objects.filter(
             status=Export.Status.QUEUED, created_at__lt=cutoff, started_at__isnull=True
-        ).exclude(task_id__in=_live_task_ids())
+        ).exclude(task_id__in=live_task_ids(cutoff))
     )
     count = 0
     for export in stale:
@@ -296,24 +303,15 @@ def export_sweep_stale(*, now: datetime.datetime | None = None) -> int:
             heartbeat_at=None,
             tables_done=0,
             rows_done=0,
+            # A worker that died before it began counts as a run too: an export that always
+            # kills its worker ends after MAX_ATTEMPTS whichever way it dies.
+            attempts=export.attempts + (export.status == Export.Status.QUEUED),
         )
         if again:
             count += 1
+            close_dead_task(export.task_id, "the export's worker stopped; queued again")
             enqueue(export)
     return count
-
-
-def _live_task_ids() -> list[str]:
-    """Tasks still waiting in the queue (their export will run)."""
-    from django.tasks import TaskResultStatus
-    from django_tasks_db.models import DBTaskResult
-
-    return [
-        str(pk)
-        for pk in DBTaskResult.objects.filter(
-            status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING]
-        ).values_list("id", flat=True)
-    ]
 
 
 # -- verify ----------------------------------------------------------------------------------

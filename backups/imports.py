@@ -26,7 +26,7 @@ from django.tasks import task
 from django.utils import timezone
 
 from backups import archive_storage, archives, engine
-from backups.heartbeats import heartbeat
+from backups.heartbeats import heartbeat, live_task_ids
 from backups.models import ArchiveImport
 from environments import archive_rows, capacity, permissions
 from environments import services as env_services
@@ -230,8 +230,7 @@ def _load(operation: ArchiveImport) -> None:
     restore) and the operation done, in the same transaction."""
     with transaction.atomic():
         target = Environment.objects.select_for_update().get(pk=operation.target_id)
-        # Not locked: its progress is written on another connection while this one loads
-        # (engine does the same); the status is checked again by the update that ends it.
+        # Not locked yet: the progress connection writes to its row while the rows load.
         op = ArchiveImport.objects.get(pk=operation.pk)
         if op.status != ArchiveImport.Status.RUNNING:
             raise Refused("It was stopped before its rows were loaded.")
@@ -246,6 +245,13 @@ def _load(operation: ArchiveImport) -> None:
                 tables,
                 progress=lambda t, r: _progress(op, tables_done=t, rows_done=r),
             )
+        # Lock the operation last (progress writes are done): if the stale sweep failed it
+        # meanwhile, roll everything back rather than succeed behind its back.
+        if (
+            ArchiveImport.objects.select_for_update().get(pk=op.pk).status
+            != ArchiveImport.Status.RUNNING
+        ):
+            raise Refused("It was stopped before its rows were loaded.")
         target.refresh_from_db()
         target.set_state(EnvironmentState.READY)
         target.admin_mode = True
@@ -318,6 +324,16 @@ def import_sweep_stale(*, now=None) -> int:
         count += import_fail(
             op,
             error="The restore from the file stopped reporting progress (its worker stopped). "
+            "Nothing was restored; start it again.",
+        )
+    # Queued that long, and its task not waiting nor lately taken: the worker that took it
+    # died before it began (or its queueing was lost).
+    for op in ArchiveImport.objects.filter(
+        status=ArchiveImport.Status.QUEUED, created_at__lt=cutoff, started_at__isnull=True
+    ).exclude(task_id__in=live_task_ids(cutoff)):
+        count += import_fail(
+            op,
+            error="The worker that took the restore from the file stopped before it began. "
             "Nothing was restored; start it again.",
         )
     return count
