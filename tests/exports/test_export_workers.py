@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.tasks import TaskResultStatus
 from django.utils import timezone
@@ -31,9 +32,9 @@ pytestmark = POSTGRES_ONLY
 @pytest.fixture(autouse=True)
 def _real_queue_and_shared_storage(settings):
     """The database queue (nothing runs until a worker does), and the backups storage the
-    worker processes use too: the default folder under var/ (each test's own names in it)."""
+    worker processes use too: the test's folder (tests/exports/conftest.py), which
+    _start_worker hands them as BACKUP_STORAGE_URL."""
     settings.TASKS_BACKEND = "default"
-    settings.STORAGES = {k: v for k, v in settings.STORAGES.items() if k != "backups"}
     made = []
     yield made
     for name, _ in archive_storage.listed("exports"):
@@ -91,6 +92,7 @@ def _start_worker() -> subprocess.Popen:
         ],
         cwd=ROOT,
         env=worker_env(
+            BACKUP_STORAGE_URL=f"file://{settings.STORAGES['backups']['OPTIONS']['location']}",
             RESTORE_STALE_AFTER_SECONDS=str(STALE_SECONDS),
             RESTORE_HEARTBEAT_SECONDS="1",
             HOUSEKEEPING_INTERVAL_SECONDS="1",
