@@ -7,9 +7,9 @@ from __future__ import annotations
 from django.http import Http404
 
 from backups import selectors
-from backups.models import ManualBackup, RestoreOperation
+from backups.models import ArchiveImport, Export, ManualBackup, RestoreOperation
 from environments import permissions
-from environments.lookups import environment_for_backups
+from environments.lookups import environment_for_admin, environment_for_backups
 from environments.models import Environment
 from portal.errors import Refused
 from portal.models import User
@@ -55,4 +55,31 @@ def operation_for_user(user: User, operation_id: int) -> RestoreOperation:
     )
     if op is None or not permissions.can_see_operation(user, op):
         raise Http404(f"There is no operation {operation_id} that you can see.")
+    return op
+
+
+def export_for_user(user: User, export_id: int) -> Export:
+    """An export of an environment the user manages: 404 when they cannot see the environment,
+    403 when they only use its data (as its pages answer)."""
+    export = (
+        Export.objects.select_related("environment", "requested_by", "backup")
+        .filter(pk=export_id, environment__deleted_at__isnull=True)
+        .first()
+    )
+    if export is None:
+        raise Http404(f"There is no export {export_id} that you can see.")
+    env = environment_for_admin(user, export.environment_id)
+    permissions.can_export(user, env).require()
+    return export
+
+
+def import_for_user(user: User, import_id: int) -> ArchiveImport:
+    """A restore from a file: seen by the tenant admins who may start one, and by the admins of
+    the sandbox it made."""
+    op = ArchiveImport.objects.select_related("target", "requested_by").filter(pk=import_id).first()
+    if op is None or not (
+        permissions.can_restore_from_file(user)
+        or (op.target.deleted_at is None and permissions.can_manage_environment(user, op.target))
+    ):
+        raise Http404(f"There is no restore from a file {import_id} that you can see.")
     return op
