@@ -178,7 +178,8 @@ def test_the_restore_panel_opens_beside_the_page_and_escape_gives_the_focus_back
     signed_in_page, global_admin, tenant, axe_check, screenshot
 ):
     page = signed_in_page(global_admin)
-    page.set_viewport_size({"width": 1280, "height": 900})
+    # Tall enough for the heading and the candidates (each with Browse and Export) at once.
+    page.set_viewport_size({"width": 1280, "height": 1000})
     open_restore_panel(page)
     panel = page.get_by_role(
         "complementary", name=re.compile("^Restore Contoso Sandbox as it was at")
