@@ -28,6 +28,8 @@ class ScheduleForm(forms.Form):
         coerce=int,
         choices=list(enumerate(WEEKDAYS)),
         initial=6,
+        required=False,  # a daily schedule has no day
+        empty_value=6,
     )
     time_zone = forms.CharField(
         label="Time zone",

@@ -91,6 +91,8 @@ def test_no_main_page_overflows_the_window_at_any_width(
         "changes": "/environments/contoso-sandbox/changes/",
         "data": "/environments/contoso-sandbox/data/accounts/",
         "operation": f"/restores/{op.pk}/",
+        "exports": "/environments/contoso-sandbox/exports/",
+        "restore-from-file": "/restore-from-file/",
     }
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})

@@ -240,6 +240,10 @@ class TestDownload:
         assert b"".join(response.streaming_content) == archive_bytes(done_export)[10:100]
         assert response["Content-Range"] == f"bytes 10-99/{done_export.size}"
 
+    def test_head_tells_the_size_without_the_body(self, env_client, done_export):
+        response = env_client.head(reverse("backups:export-download", args=[done_export.pk]))
+        assert response.status_code == 200 and int(response["Content-Length"]) == done_export.size
+
     def test_an_export_not_done_has_nothing_to_download(self, env_client, source, admin):
         queued = exports.export_start(environment=source, requested_by=admin)
         url = reverse("backups:export-download", args=[queued.pk])
@@ -304,6 +308,12 @@ class TestSchedule:
         assert form["time_zone"].value() == "Europe/Paris" and form["keep"].value() == 7
         assert form["frequency"].value() == "off"
         assert "Now: <strong>Off</strong>" in page.content.decode()
+
+    def test_a_daily_schedule_needs_no_day(self, env_client, source):
+        data = {"frequency": "daily", "hour": "23", "time_zone": "UTC", "keep": "7"}
+        response = env_client.post(self.url(source), data)
+        assert response.status_code == 302
+        assert ExportSchedule.objects.get(environment=source).hour == 23
 
     def test_a_weekly_schedule_is_saved_described_and_its_next_run_shown(self, env_client, source):
         response = env_client.post(
@@ -427,6 +437,24 @@ class TestRestoreFromFile:
         assert store.current(new).as_dict() == store.as_of(source, done_export.moment).as_dict()
         text = client_admin.get(response["Location"]).content.decode()
         assert "was restored from Contoso Prod as at" in text and "Its history starts now" in text
+
+    def test_a_big_upload_goes_through_a_temporary_file(
+        self, client_admin, done_export, run_tasks, settings
+    ):
+        settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024  # the archive is larger: not kept in memory
+        seen = []
+        real = imports.upload
+
+        def upload(fileobj, filename):
+            seen.append(type(fileobj).__name__)
+            return real(fileobj, filename)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(imports, "upload", upload)
+            upload_file = SimpleUploadedFile("contoso.tar", archive_bytes(done_export))
+            response = run_tasks(client_admin.post, self.url(), self.form(file=upload_file))
+        assert response.status_code == 302 and seen == ["TemporaryUploadedFile"]
+        assert ArchiveImport.objects.get().status == ArchiveImport.Status.SUCCEEDED
 
     def test_a_stored_archive_can_be_picked(self, client_admin, done_export, run_tasks):
         response = run_tasks(client_admin.post, self.url(), self.form(stored=done_export.file_name))
