@@ -200,7 +200,11 @@ def _load(operation: ArchiveImport) -> None:
     restore) and the operation done, in the same transaction."""
     with transaction.atomic():
         target = Environment.objects.select_for_update().get(pk=operation.target_id)
-        op = ArchiveImport.objects.select_for_update().get(pk=operation.pk)
+        # Not locked while the rows load: the progress is written to this same row through
+        # the progress connection (RESTORE_PROGRESS_DATABASE), which would wait for this
+        # transaction forever. import_fail locks the target first, so it waits here anyway;
+        # the row is locked and checked again before the import is marked done.
+        op = ArchiveImport.objects.get(pk=operation.pk)
         if op.status != ArchiveImport.Status.RUNNING:
             raise Refused("It was stopped before its rows were loaded.")
         with archive_storage.open_stream(op.file_name) as stream:
@@ -214,6 +218,11 @@ def _load(operation: ArchiveImport) -> None:
                 tables,
                 progress=lambda t, r: _progress(op, tables_done=t, rows_done=r),
             )
+        if (
+            ArchiveImport.objects.select_for_update().get(pk=op.pk).status
+            != ArchiveImport.Status.RUNNING
+        ):
+            raise Refused("It was stopped before its rows were loaded.")
         target.refresh_from_db()
         target.set_state(EnvironmentState.READY)
         target.admin_mode = True
