@@ -125,7 +125,7 @@ def _exports_page(
         "environment": env,
         "exports": listed,
         "older": older,
-        "first_page": "before" in request.GET,
+        "paged": "before" in request.GET,  # an older page: offer the newest again
         "polling": any(e.is_active or e.is_verifying for e in listed),
         "schedule": schedule,
         "schedule_words": export_schedules.describe(schedule),
