@@ -76,6 +76,12 @@ class TestExportButtons:
         assert f'value="backup:{backup.pk}"' in text
         assert f'href="{exports_url(source)}"' in text
 
+    def test_a_manual_backups_page_offers_export(self, env_client, source, admin):
+        backup = services.backup_create(environment=source, actor=admin, label="Mark", notes="")
+        page = env_client.get(reverse("backups:edit", args=[source.slug, backup.pk]))
+        text = page.content.decode()
+        assert f'action="{start_url(source)}"' in text and f'value="backup:{backup.pk}"' in text
+
     def test_export_of_a_candidate_queues_it_and_redirects_to_the_exports_page(
         self, env_client, source, run_tasks
     ):
