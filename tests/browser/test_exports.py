@@ -15,12 +15,13 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def stored_files():
-    """The archives this test leaves in the backups storage (the worker's var/backups) go."""
-    names: list[str] = []
-    yield names
-    for name in names:
-        archive_storage.delete(name)
+def stored_files(transactional_db):
+    """The archives this test leaves in the backups storage (the worker's var/backups) go,
+    whether it passes or not."""
+    yield
+    for model in (Export, ArchiveImport):
+        for name in model.objects.exclude(file_name="").values_list("file_name", flat=True):
+            archive_storage.delete(name)
 
 
 def test_export_download_verify_then_restore_from_the_file(
@@ -43,7 +44,6 @@ def test_export_download_verify_then_restore_from_the_file(
     export = worker.wait_until(
         lambda: (e := Export.objects.first()) and e.is_done and e, what="the export"
     )
-    stored_files.append(export.file_name)
     row = page.locator(f"#export-{export.pk}")
     expect(row).to_contain_text("Succeeded", timeout=15_000)
     expect(row).to_contain_text(export.sha256[:12])
@@ -87,7 +87,6 @@ def test_export_download_verify_then_restore_from_the_file(
         lambda: (o := ArchiveImport.objects.first()) and not o.is_active and o,
         what="the restore from the file",
     )
-    stored_files.append(op.file_name)
     assert op.status == "succeeded", op.error
     expect(page.get_by_text("was restored from Contoso Production as at")).to_be_visible(
         timeout=15_000
