@@ -230,7 +230,10 @@ def _load(operation: ArchiveImport) -> None:
     restore) and the operation done, in the same transaction."""
     with transaction.atomic():
         target = Environment.objects.select_for_update().get(pk=operation.target_id)
-        # Not locked yet: the progress connection writes to its row while the rows load.
+        # Not locked while the rows load: the progress is written to this same row through
+        # the progress connection (RESTORE_PROGRESS_DATABASE), which would wait for this
+        # transaction forever. import_fail locks the target first, so it waits here anyway;
+        # the row is locked and checked again before the import is marked done.
         op = ArchiveImport.objects.get(pk=operation.pk)
         if op.status != ArchiveImport.Status.RUNNING:
             raise Refused("It was stopped before its rows were loaded.")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.http import Http404
 
 from backups import selectors
-from backups.models import Export, ManualBackup, RestoreOperation
+from backups.models import ArchiveImport, Export, ManualBackup, RestoreOperation
 from environments import permissions
 from environments.lookups import (
     environment_for_admin,
@@ -79,3 +79,12 @@ def export_for_user(user: User, export_id: int) -> Export:
         raise Http404(f"There is no export {export_id} that you can see.") from None
     permissions.can_export(user, export.environment).require()
     return export
+
+
+def import_for_user(user: User, import_id: int) -> ArchiveImport:
+    """A restore from a file: seen by the tenant admins who may start one, and by the admins of
+    the sandbox it made."""
+    op = ArchiveImport.objects.select_related("target", "requested_by").filter(pk=import_id).first()
+    if op is None or not permissions.can_see_import(user, op):
+        raise Http404(f"There is no restore from a file {import_id} that you can see.")
+    return op

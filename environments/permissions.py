@@ -287,3 +287,12 @@ def can_restore_from_file(user: User) -> Decision:
             "an environment.",
         )
     return ALLOW
+
+
+def can_see_import(user: User, operation) -> bool:
+    """A restore from a file (backups.models.ArchiveImport): the tenant admins, who may start
+    one, and the admins of the sandbox it made while it is not deleted."""
+    if can_restore_from_file(user):
+        return True
+    target = operation.target
+    return target.deleted_at is None and can_manage_environment(user, target)

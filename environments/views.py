@@ -74,6 +74,7 @@ def environment_list(request: HtmxHttpRequest) -> HttpResponse:
         "capacity": tenant,
         "can_create": permissions.can_create_environment(request.user),
         "can_recover": permissions.can_recover_environments(request.user),
+        "can_restore_from_file": permissions.can_restore_from_file(request.user),
         "sort": sort or "name",
         "columns": [
             ("name", "Name"),

@@ -8,8 +8,8 @@ import datetime
 from django import template
 from django.utils import timezone
 
-from backups import selectors
-from backups.models import RestoreOperation
+from backups import export_schedules, exports, selectors
+from backups.models import ArchiveImport, RestoreOperation
 from environments.models import Environment, EnvironmentState
 
 register = template.Library()
@@ -94,3 +94,39 @@ def with_restore_states(events, environment: Environment | None = None) -> list:
             else None
         )
     return events
+
+
+# -- exports -------------------------------------------------------------------------------------
+
+
+@register.inclusion_tag("backups/_exports_card.html")
+def exports_card(environment: Environment) -> dict:
+    """Last export and Last verified (exports.last_exports), the schedule, and its failure
+    when the last scheduled export failed."""
+    last, verified = exports.last_exports(environment)
+    schedule = export_schedules.schedule_of(environment)
+    return {
+        "environment": environment,
+        "last": last,
+        "verified": verified,
+        "schedule": schedule,
+        "schedule_words": export_schedules.describe(schedule),
+    }
+
+
+@register.inclusion_tag("backups/_import_banner.html")
+def import_banner(environment: Environment) -> dict:
+    """A restore from a file into this (new) sandbox while it runs, and its outcome for a
+    while: what the sandbox holds, and that its history starts there."""
+    op = (
+        ArchiveImport.objects.filter(target=environment)
+        .select_related("target", "requested_by")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if op is None:
+        return {}
+    ended = op.finished_at or timezone.now()
+    if not op.is_active and ended <= timezone.now() - BANNER_AFTER_END:
+        return {}
+    return {"operation": op}

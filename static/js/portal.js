@@ -200,6 +200,25 @@
     });
   }
 
+  // After an action (Export, Verify, Save schedule) the page comes back with its outcome in
+  // the messages: the focus goes there, so the result is what a keyboard or screen reader user
+  // meets first.
+  var note = document.querySelector("[data-focus-messages]") && document.querySelector("#messages .notice");
+  if (note) {
+    note.setAttribute("tabindex", "-1");
+    note.focus();
+  }
+
+  // Copy: a button with data-copy puts its text (a SHA-256) on the clipboard and says so.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-copy]");
+    if (!button || !navigator.clipboard) return;
+    navigator.clipboard.writeText(button.getAttribute("data-copy")).then(function () {
+      button.setAttribute("aria-live", "polite");
+      button.firstChild.textContent = "Copied";
+    });
+  });
+
   // A button marked data-once sends its form once, however often it is clicked.
   document.addEventListener("submit", function (event) {
     var buttons = event.target.querySelectorAll("button[data-once]");

@@ -91,6 +91,8 @@ def test_no_main_page_overflows_the_window_at_any_width(
         "changes": "/environments/contoso-sandbox/changes/",
         "data": "/environments/contoso-sandbox/data/accounts/",
         "operation": f"/restores/{op.pk}/",
+        "exports": "/environments/contoso-sandbox/exports/",
+        "restore-from-file": "/restore-from-file/",
     }
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
@@ -178,7 +180,8 @@ def test_the_restore_panel_opens_beside_the_page_and_escape_gives_the_focus_back
     signed_in_page, global_admin, tenant, axe_check, screenshot
 ):
     page = signed_in_page(global_admin)
-    page.set_viewport_size({"width": 1280, "height": 900})
+    # Tall enough for the heading and the candidates (each with Browse and Export) at once.
+    page.set_viewport_size({"width": 1280, "height": 1000})
     open_restore_panel(page)
     panel = page.get_by_role(
         "complementary", name=re.compile("^Restore Contoso Sandbox as it was at")
