@@ -302,6 +302,10 @@ def import_fail(operation: ArchiveImport, *, error: str) -> bool:
             held.set_state(EnvironmentState.READY)
             held.save(update_fields=["state"])
         engine._remove_new_sandbox(op, now)
+        if op.file_name.startswith(f"{UPLOAD_FOLDER}/"):
+            # An upload made for this restore alone: nothing else will use it (an archive
+            # chosen from the storage stays where it was).
+            transaction.on_commit(lambda: archive_storage.delete(op.file_name))
         audit_record(
             action="import.fail",
             actor=None,

@@ -494,9 +494,18 @@ class TestRestoreFromFile:
         response = client_admin.post(self.url(), self.form(file=upload))
         self.assert_refused(response)
 
-    def test_a_truncated_file_fails_when_checked_and_its_sandbox_goes(
-        self, client_admin, done_export, run_tasks
+    def test_a_truncated_file_is_refused_beside_the_field(self, client_admin, done_export):
+        """Checked whole at the request (imports.CHECK_AT_REQUEST_BYTES): nothing is made."""
+        data = archive_bytes(done_export)
+        upload = SimpleUploadedFile("cut.tar", data[: len(data) // 2])
+        response = client_admin.post(self.url(), self.form(file=upload))
+        self.assert_refused(response)
+        assert "truncated" in response.content.decode()
+
+    def test_a_large_truncated_file_fails_when_checked_and_its_sandbox_goes(
+        self, client_admin, done_export, run_tasks, monkeypatch
     ):
+        monkeypatch.setattr(imports, "CHECK_AT_REQUEST_BYTES", 0)  # as if it were larger
         data = archive_bytes(done_export)
         upload = SimpleUploadedFile("cut.tar", data[: len(data) // 2])
         response = run_tasks(client_admin.post, self.url(), self.form(file=upload))
