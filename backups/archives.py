@@ -152,10 +152,12 @@ def write(
     written_at: datetime.datetime,
     portal: str = "",
     progress: Callable[[int, int], None] | None = None,
+    by_copy: bool = True,
 ) -> Manifest:
     """Write the archive of `environment` at `moment` to the binary file `out` (seekable or
-    not). `progress(tables_done, rows_done)` is called after every chunk. Returns the manifest
-    written."""
+    not). `progress(tables_done, rows_done)` is called after every block of rows; when it
+    writes on the reading connection, pass `by_copy=False` (archive_rows.row_blocks). Returns
+    the manifest written."""
     manifest = Manifest(
         environment={
             "name": environment.name,
@@ -184,19 +186,14 @@ def write(
                 with gzip.GzipFile(
                     filename="", mode="wb", fileobj=hashing, compresslevel=COMPRESS_LEVEL, mtime=0
                 ) as gz:
-                    pending: list[bytes] = []
-                    pending_bytes = 0
-                    for line, size in archive_rows.row_lines(table, moment):
-                        pending.append(line)
-                        pending_bytes += len(line)
-                        part.rows += 1
-                        part.data_bytes += size
-                        if pending_bytes >= PIECE:
-                            gz.write(b"".join(pending))
-                            pending, pending_bytes = [], 0
-                            if progress:
-                                progress(len(files), rows_done + part.rows)
-                    gz.write(b"".join(pending))
+                    for block, rows, data_bytes in archive_rows.row_blocks(
+                        table, moment, by_copy=by_copy
+                    ):
+                        gz.write(block)
+                        part.rows += rows
+                        part.data_bytes += data_bytes
+                        if progress:
+                            progress(len(files), rows_done + part.rows)
             part.size, part.sha256 = hashing.size, hashing.sha.hexdigest()
             rows_done += part.rows
             manifest.tables.append(part)

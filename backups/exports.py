@@ -194,6 +194,9 @@ def export_run(export_id: int) -> str:
                         written_at=timezone.now(),
                         portal=settings.PORTAL_NAME,
                         progress=lambda t, r: _progress(export, tables_done=t, rows_done=r),
+                        # Progress on the reading connection (no connection of its own) cannot
+                        # be written while a COPY holds it.
+                        by_copy=settings.RESTORE_PROGRESS_DATABASE != "default",
                     )
                 # Read a chunk at a time, not in one snapshot: had a purge moved the window
                 # past the moment meanwhile, some of its rows may be gone. Then it is refused.
