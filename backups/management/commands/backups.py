@@ -347,7 +347,10 @@ class Command(BaseCommand):
             for part, rows in reader.tables():
                 for _ in rows:
                     pass
-                write(f"  ok  {part.part}: {part.rows:,} rows, {part.size:,} bytes, SHA-256")
+                write(
+                    f"  ok  {part.part}: {part.rows:,} row{'s' * (part.rows != 1)}, "
+                    f"{part.size:,} bytes, SHA-256"
+                )
             checked = reader.checked()
         except archives.ArchiveRefused as refusal:
             write(f"  FAILED  {refusal.message}")
